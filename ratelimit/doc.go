@@ -1,0 +1,23 @@
+// Package ratelimit provides token-bucket rate limiters for a proxy's
+// request path.
+//
+// A [Bucket] holds at most a burst of tokens and gains tokens at a steady
+// rate; every allowed request takes one. When a request is refused, the
+// limiter reports how long until a token will be available, which a proxy
+// can send as a Retry-After header.
+//
+// A [Keyed] limiter keeps one bucket per key, such as a client address, a
+// route or a header value, and bounds the number of keys it remembers, so
+// that a flood of distinct keys cannot exhaust memory. [Keyed] documents
+// exactly what happens at the bound.
+//
+// Both are safe for concurrent use and do not allocate when allowing a
+// request (a [Keyed] limiter allocates only for a key it has never had room
+// for before). Both read time from a [Clock], time.Now unless told otherwise,
+// so that tests can move time by hand.
+//
+// Internally a bucket is kept in the form of the generic cell rate
+// algorithm: a single instant, the time at which the bucket will be full
+// again. That makes a bucket one integer, updated with a compare-and-swap,
+// and makes a bucket that is full indistinguishable from one never seen.
+package ratelimit
