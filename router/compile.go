@@ -1,0 +1,608 @@
+package router
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"net/textproto"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Errors wrapped by [RouteError.Err], one per kind of invalid input, so a
+// caller can map them to status reasons with errors.Is.
+var (
+	// ErrInvalidHostname: a route hostname is not a valid RFC 1123 name
+	// with an optional leading "*." label, or is an IP address.
+	ErrInvalidHostname = errors.New("invalid hostname")
+	// ErrInvalidListener: a listener name is empty.
+	ErrInvalidListener = errors.New("invalid listener name")
+	// ErrInvalidPath: an Exact or PathPrefix value is not a valid,
+	// normalised absolute path.
+	ErrInvalidPath = errors.New("invalid path")
+	// ErrInvalidRegex: a RegularExpression value does not compile as RE2.
+	ErrInvalidRegex = errors.New("invalid regular expression")
+	// ErrInvalidMethod: a method is not one the Gateway API defines.
+	ErrInvalidMethod = errors.New("invalid method")
+	// ErrInvalidHeader: a header match has an invalid name or value.
+	ErrInvalidHeader = errors.New("invalid header match")
+	// ErrInvalidQuery: a query parameter match has an invalid name or value.
+	ErrInvalidQuery = errors.New("invalid query parameter match")
+	// ErrUnsupportedValue: a match type constant is out of range.
+	ErrUnsupportedValue = errors.New("unsupported value")
+)
+
+// RouteError reports one invalid part of one route. Compile drops the
+// whole route when Rule is -1 (invalid hostnames or listeners) and only
+// the named rule otherwise.
+type RouteError struct {
+	// Index is the route's index in the slice passed to Compile.
+	Index int
+	// Namespace and Name identify the route.
+	Namespace string
+	// Name is the route's name.
+	Name string
+	// Rule is the index of the dropped rule, or -1 when the whole route
+	// was dropped.
+	Rule int
+	// Field is the path of the offending field, e.g.
+	// "rules[1].matches[0].path.value".
+	Field string
+	// Err describes the problem; it wraps one of the ErrInvalid* errors or
+	// ErrUnsupportedValue.
+	Err error
+}
+
+// Error implements error.
+func (e *RouteError) Error() string {
+	return "route " + strconv.Quote(e.Namespace+"/"+e.Name) + " [" + strconv.Itoa(e.Index) + "]: " + e.Field + ": " + e.Err.Error()
+}
+
+// Unwrap returns e.Err.
+func (e *RouteError) Unwrap() error { return e.Err }
+
+// CompileError lists every problem found by [Compile].
+type CompileError struct {
+	// Errors are in route order, then field order.
+	Errors []*RouteError
+}
+
+// Error implements error; it lists every problem, one per line.
+func (e *CompileError) Error() string {
+	var b strings.Builder
+	for i, re := range e.Errors {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(re.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the individual errors.
+func (e *CompileError) Unwrap() []error {
+	errs := make([]error, len(e.Errors))
+	for i, re := range e.Errors {
+		errs[i] = re
+	}
+	return errs
+}
+
+// Table is a compiled, immutable set of routes. It is safe for concurrent
+// use. A nil *Table matches nothing.
+type Table struct {
+	routes    []Route
+	exact     map[string]*bucket // by lower-case host
+	wild      map[string]*bucket // by the suffix after "*."
+	any       *bucket            // routes without hostnames
+	listeners map[string]int     // nil when no route restricts listeners
+	entries   []*entry           // every compiled match, in precedence order
+}
+
+// bucket holds the entries of one route hostname, in precedence order.
+type bucket struct {
+	hostname string               // "" for routes without hostnames
+	paths    map[string]*pathNode // by normalised path (exact) or prefix key
+	regex    []*entry
+	maxDepth int // segments in the deepest prefix key; -1 when none
+}
+
+type pathNode struct {
+	exact  []*entry
+	prefix []*entry
+}
+
+// entry is one compiled match (or the implicit match of a rule without
+// matches).
+type entry struct {
+	route     *Route
+	rule      *Rule
+	routeIdx  int
+	ruleIdx   int
+	matchIdx  int
+	path      PathMatch // Value normalised for Exact and PathPrefix
+	prefixKey string    // PathPrefix: path.Value without a trailing '/'
+	re        *regexp.Regexp
+	method    string
+	headers   []headerCond
+	query     []queryCond
+	listeners []uint64 // bit set of listener ids; nil means all
+	hostnames []string // the route's validated hostnames, for Explain
+	nsName    string
+	created   time.Time
+}
+
+// pathRank orders path match types: Exact, then RegularExpression, then
+// PathPrefix.
+func (e *entry) pathRank() int {
+	switch e.path.Type {
+	case PathExact:
+		return 0
+	case PathRegularExpression:
+		return 1
+	}
+	return 2
+}
+
+// compareEntries orders entries that share a hostname by precedence.
+func compareEntries(a, b *entry) int {
+	if c := cmp.Compare(a.pathRank(), b.pathRank()); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(len(b.path.Value), len(a.path.Value)); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(b2i(b.method != ""), b2i(a.method != "")); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(len(b.headers), len(a.headers)); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(len(b.query), len(a.query)); c != 0 {
+		return c
+	}
+	if c := a.created.Compare(b.created); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.nsName, b.nsName); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.routeIdx, b.routeIdx); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.ruleIdx, b.ruleIdx); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.matchIdx, b.matchIdx)
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Compile builds a Table from routes.
+//
+// Invalid input never prevents the valid rest from being served: Compile
+// always returns a usable, non-nil Table holding every valid rule, and a
+// non-nil error of type [*CompileError] when anything was dropped. A route
+// with an invalid hostname or listener name is dropped whole; a rule with
+// an invalid match is dropped alone. Callers that want all-or-nothing
+// behaviour discard the table when the error is non-nil.
+//
+// Compile copies what it keeps; routes may be reused after it returns.
+func Compile(routes []Route) (*Table, error) {
+	c := compiler{regexps: make(map[string]*regexp.Regexp)}
+	t := &Table{
+		routes: make([]Route, len(routes)),
+		exact:  make(map[string]*bucket),
+		wild:   make(map[string]*bucket),
+	}
+	for i := range routes {
+		for _, l := range routes[i].Listeners {
+			if l == "" {
+				continue
+			}
+			if t.listeners == nil {
+				t.listeners = make(map[string]int)
+			}
+			if _, ok := t.listeners[l]; !ok {
+				t.listeners[l] = len(t.listeners)
+			}
+		}
+	}
+	words := (len(t.listeners) + 63) / 64
+
+	var all []*entry
+	for i := range routes {
+		t.routes[i] = cloneRoute(&routes[i])
+		r := &t.routes[i]
+		hosts, ok := c.hostnames(i, r)
+		if !ok {
+			continue
+		}
+		var lset []uint64
+		if len(r.Listeners) > 0 {
+			lset = make([]uint64, words)
+			bad := false
+			for k, l := range r.Listeners {
+				if l == "" {
+					c.fail(i, r, -1, "listeners["+strconv.Itoa(k)+"]", fmt.Errorf("%w: empty", ErrInvalidListener))
+					bad = true
+					continue
+				}
+				id := t.listeners[l]
+				lset[id>>6] |= 1 << (id & 63)
+			}
+			if bad {
+				continue
+			}
+		}
+		nsName := r.Namespace + "/" + r.Name
+		for j := range r.Rules {
+			es, ok := c.rule(i, r, j)
+			if !ok {
+				continue
+			}
+			for _, e := range es {
+				e.listeners = lset
+				e.hostnames = hosts
+				e.nsName = nsName
+				e.created = r.CreationTime
+			}
+			all = append(all, es...)
+		}
+	}
+	slices.SortFunc(all, compareEntries)
+	t.entries = all
+	for _, e := range all {
+		if len(e.hostnames) == 0 {
+			if t.any == nil {
+				t.any = newBucket("")
+			}
+			t.any.add(e)
+			continue
+		}
+		for _, h := range e.hostnames {
+			m, key := t.exact, h
+			if strings.HasPrefix(h, "*.") {
+				m, key = t.wild, h[2:]
+			}
+			b := m[key]
+			if b == nil {
+				b = newBucket(h)
+				m[key] = b
+			}
+			b.add(e)
+		}
+	}
+	if len(c.errs) > 0 {
+		return t, &CompileError{Errors: c.errs}
+	}
+	return t, nil
+}
+
+func newBucket(hostname string) *bucket {
+	return &bucket{hostname: hostname, paths: make(map[string]*pathNode), maxDepth: -1}
+}
+
+// add appends e; entries must be added in precedence order.
+func (b *bucket) add(e *entry) {
+	switch e.path.Type {
+	case PathRegularExpression:
+		b.regex = append(b.regex, e)
+	case PathExact:
+		b.node(e.path.Value).exact = append(b.node(e.path.Value).exact, e)
+	default:
+		n := b.node(e.prefixKey)
+		n.prefix = append(n.prefix, e)
+		d := 0
+		if e.prefixKey != "/" {
+			d = strings.Count(e.prefixKey, "/")
+		}
+		b.maxDepth = max(b.maxDepth, d)
+	}
+}
+
+func (b *bucket) node(key string) *pathNode {
+	n := b.paths[key]
+	if n == nil {
+		n = &pathNode{}
+		b.paths[key] = n
+	}
+	return n
+}
+
+func cloneRoute(r *Route) Route {
+	c := *r
+	c.Hostnames = slices.Clone(r.Hostnames)
+	c.Listeners = slices.Clone(r.Listeners)
+	c.Rules = slices.Clone(r.Rules)
+	for j := range c.Rules {
+		ms := slices.Clone(c.Rules[j].Matches)
+		for k := range ms {
+			ms[k].Headers = slices.Clone(ms[k].Headers)
+			ms[k].QueryParams = slices.Clone(ms[k].QueryParams)
+		}
+		c.Rules[j].Matches = ms
+	}
+	return c
+}
+
+// compiler collects errors and caches compiled expressions.
+type compiler struct {
+	errs    []*RouteError
+	regexps map[string]*regexp.Regexp
+}
+
+func (c *compiler) fail(i int, r *Route, rule int, field string, err error) {
+	c.errs = append(c.errs, &RouteError{Index: i, Namespace: r.Namespace, Name: r.Name, Rule: rule, Field: field, Err: err})
+}
+
+// hostnames validates, lower-cases and de-duplicates the route hostnames.
+func (c *compiler) hostnames(i int, r *Route) ([]string, bool) {
+	var hosts []string
+	ok := true
+	for k, h := range r.Hostnames {
+		v, _, err := validateHostname(h)
+		if err != nil {
+			c.fail(i, r, -1, "hostnames["+strconv.Itoa(k)+"]", err)
+			ok = false
+			continue
+		}
+		if !slices.Contains(hosts, v) {
+			hosts = append(hosts, v)
+		}
+	}
+	return hosts, ok
+}
+
+// regexp compiles an anchored RE2 expression, caching by source.
+func (c *compiler) regexp(expr string) (*regexp.Regexp, error) {
+	if re, ok := c.regexps[expr]; ok {
+		return re, nil
+	}
+	re, err := regexp.Compile("^(?:" + expr + ")$")
+	if err != nil {
+		return nil, fmt.Errorf("%w %q: %v", ErrInvalidRegex, expr, err)
+	}
+	c.regexps[expr] = re
+	return re, nil
+}
+
+// rule compiles one rule into entries; on error it reports every problem
+// and returns false.
+func (c *compiler) rule(i int, r *Route, j int) ([]*entry, bool) {
+	rule := &r.Rules[j]
+	prefix := "rules[" + strconv.Itoa(j) + "]"
+	if len(rule.Matches) == 0 {
+		return []*entry{{
+			route: r, rule: rule, routeIdx: i, ruleIdx: j, matchIdx: -1,
+			path: PathMatch{Type: PathPrefix, Value: "/"}, prefixKey: "/",
+		}}, true
+	}
+	es := make([]*entry, 0, len(rule.Matches))
+	ok := true
+	for k := range rule.Matches {
+		e := &entry{route: r, rule: rule, routeIdx: i, ruleIdx: j, matchIdx: k}
+		fail := func(field string, err error) {
+			c.fail(i, r, j, prefix+".matches["+strconv.Itoa(k)+"]."+field, err)
+			ok = false
+		}
+		c.match(e, &rule.Matches[k], fail)
+		es = append(es, e)
+	}
+	return es, ok
+}
+
+// match fills e from m, calling fail for every invalid field.
+func (c *compiler) match(e *entry, m *Match, fail func(field string, err error)) {
+	v := m.Path.Value
+	if v == "" {
+		v = "/"
+	}
+	switch m.Path.Type {
+	case PathExact, PathPrefix:
+		norm, err := validatePathValue(v)
+		if err != nil {
+			fail("path.value", err)
+			break
+		}
+		e.path = PathMatch{Type: m.Path.Type, Value: norm}
+		if m.Path.Type == PathPrefix {
+			e.prefixKey = norm
+			if len(norm) > 1 && norm[len(norm)-1] == '/' {
+				e.prefixKey = norm[:len(norm)-1]
+			}
+		}
+	case PathRegularExpression:
+		re, err := c.regexp(v)
+		if err != nil {
+			fail("path.value", err)
+			break
+		}
+		e.path = PathMatch{Type: PathRegularExpression, Value: v}
+		e.re = re
+	default:
+		fail("path.type", fmt.Errorf("%w: path match type %d", ErrUnsupportedValue, m.Path.Type))
+	}
+
+	if m.Method != "" {
+		switch m.Method {
+		case "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH":
+			e.method = m.Method
+		default:
+			fail("method", fmt.Errorf("%w %q", ErrInvalidMethod, m.Method))
+		}
+	}
+
+	for k, h := range m.Headers {
+		field := "headers[" + strconv.Itoa(k) + "]"
+		if !validToken(h.Name) {
+			fail(field+".name", fmt.Errorf("%w: name %q is not an HTTP token", ErrInvalidHeader, h.Name))
+			continue
+		}
+		key := textproto.CanonicalMIMEHeaderKey(h.Name)
+		if slices.ContainsFunc(e.headers, func(hc headerCond) bool { return hc.key == key }) {
+			continue // only the first entry for a name counts
+		}
+		hc := headerCond{key: key, isHost: key == "Host"}
+		switch h.Type {
+		case HeaderExact:
+			if err := validFieldValue(h.Value); err != nil {
+				fail(field+".value", fmt.Errorf("%w: %v", ErrInvalidHeader, err))
+				continue
+			}
+			hc.value = h.Value
+		case HeaderRegularExpression:
+			re, err := c.regexp(h.Value)
+			if err != nil {
+				fail(field+".value", err)
+				continue
+			}
+			hc.value, hc.re = h.Value, re
+		default:
+			fail(field+".type", fmt.Errorf("%w: header match type %d", ErrUnsupportedValue, h.Type))
+			continue
+		}
+		e.headers = append(e.headers, hc)
+	}
+
+	for k, q := range m.QueryParams {
+		field := "queryParams[" + strconv.Itoa(k) + "]"
+		if q.Name == "" || strings.ContainsFunc(q.Name, isCtl) {
+			fail(field+".name", fmt.Errorf("%w: name %q is empty or has control characters", ErrInvalidQuery, q.Name))
+			continue
+		}
+		if slices.ContainsFunc(e.query, func(qc queryCond) bool { return qc.name == q.Name }) {
+			continue // only the first entry for a name counts
+		}
+		qc := queryCond{name: q.Name}
+		switch q.Type {
+		case QueryExact:
+			if q.Value == "" {
+				fail(field+".value", fmt.Errorf("%w: empty value", ErrInvalidQuery))
+				continue
+			}
+			qc.value = q.Value
+		case QueryRegularExpression:
+			re, err := c.regexp(q.Value)
+			if err != nil {
+				fail(field+".value", err)
+				continue
+			}
+			qc.value, qc.re = q.Value, re
+		default:
+			fail(field+".type", fmt.Errorf("%w: query match type %d", ErrUnsupportedValue, q.Type))
+			continue
+		}
+		e.query = append(e.query, qc)
+	}
+}
+
+func isCtl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// validToken reports whether s is an RFC 9110 token.
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
+			continue
+		}
+		if !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// validFieldValue checks an Exact header value: not empty, no control
+// characters other than tab.
+func validFieldValue(v string) error {
+	if v == "" {
+		return errors.New("empty value")
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 && c != '\t' || c == 0x7f {
+			return fmt.Errorf("control character %q in value", c)
+		}
+	}
+	return nil
+}
+
+// maxPathValue is the Gateway API limit on a path value.
+const maxPathValue = 1024
+
+// validatePathValue checks an Exact or PathPrefix value against the
+// Gateway API rules and returns its normalised form. Values that
+// normalisation would restructure (dot segments, "//") are refused rather
+// than silently changed.
+func validatePathValue(v string) (string, error) {
+	if len(v) > maxPathValue {
+		return "", fmt.Errorf("%w: longer than %d characters", ErrInvalidPath, maxPathValue)
+	}
+	if v[0] != '/' {
+		return "", fmt.Errorf("%w %q: must begin with '/'", ErrInvalidPath, v)
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c == '%' {
+			if i+2 >= len(v) || !isHex(v[i+1]) || !isHex(v[i+2]) {
+				return "", fmt.Errorf("%w %q: invalid percent-encoding at offset %d", ErrInvalidPath, v, i)
+			}
+			i += 2
+			continue
+		}
+		if c != '/' && byteClass[c]&classPchar == 0 {
+			return "", fmt.Errorf("%w %q: invalid character %q", ErrInvalidPath, v, c)
+		}
+	}
+	if strings.Contains(v, "//") {
+		return "", fmt.Errorf("%w %q: contains \"//\"", ErrInvalidPath, v)
+	}
+	norm, err := NormalizePath(v)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrInvalidPath, err)
+	}
+	for seg := range strings.SplitSeq(canonicalEscapes(v), "/") {
+		if seg == "." || seg == ".." {
+			return "", fmt.Errorf("%w %q: contains a dot segment", ErrInvalidPath, v)
+		}
+	}
+	return norm, nil
+}
+
+// canonicalEscapes decodes escaped unreserved characters in a valid path
+// value without touching its segments.
+func canonicalEscapes(v string) string {
+	if strings.IndexByte(v, '%') < 0 {
+		return v
+	}
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		if v[i] == '%' && i+2 < len(v) {
+			hv, _ := unhex(v[i+1])
+			lv, _ := unhex(v[i+2])
+			if d := hv<<4 | lv; byteClass[d]&classUnreserved != 0 {
+				b.WriteByte(d)
+				i += 2
+				continue
+			}
+		}
+		b.WriteByte(v[i])
+	}
+	return b.String()
+}
+
+func isHex(c byte) bool {
+	_, ok := unhex(c)
+	return ok
+}

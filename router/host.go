@@ -1,0 +1,100 @@
+package router
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// maxHostname is the longest DNS name (RFC 1123); longer hosts can only
+// match routes without hostnames.
+const maxHostname = 253
+
+// hostBytes writes the lower-cased host part of an HTTP Host value into
+// buf (dropping any port and one trailing dot) and returns its length, or
+// -1 when the host cannot match any route hostname (empty, too long, or an
+// IP literal in brackets).
+func hostBytes(h string, buf *[maxHostname]byte) int {
+	if h == "" || h[0] == '[' {
+		return -1
+	}
+	if i := strings.LastIndexByte(h, ':'); i >= 0 {
+		h = h[:i]
+	}
+	if n := len(h); n > 0 && h[n-1] == '.' {
+		h = h[:n-1]
+	}
+	if h == "" || len(h) > maxHostname {
+		return -1
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	return len(h)
+}
+
+// canonicalHost is hostBytes returning a string; "" means no hostname can
+// match. It allocates and is meant for Explain and tests.
+func canonicalHost(h string) string {
+	var buf [maxHostname]byte
+	n := hostBytes(h, &buf)
+	if n < 0 {
+		return ""
+	}
+	return string(buf[:n])
+}
+
+
+// validateHostname lower-cases a route hostname and checks it is an RFC
+// 1123 name, optionally prefixed by the wildcard label "*.", and not an IP
+// address. It returns the lower-cased name and whether it is a wildcard.
+func validateHostname(h string) (string, bool, error) {
+	h = strings.ToLower(h)
+	name := h
+	wildcard := strings.HasPrefix(h, "*.")
+	if wildcard {
+		name = h[2:]
+	}
+	if len(h) > maxHostname {
+		return "", false, fmt.Errorf("%w %q: longer than %d characters", ErrInvalidHostname, h, maxHostname)
+	}
+	if name == "" {
+		return "", false, fmt.Errorf("%w %q: empty", ErrInvalidHostname, h)
+	}
+	if _, err := netip.ParseAddr(name); err == nil {
+		return "", false, fmt.Errorf("%w %q: IP addresses are not allowed", ErrInvalidHostname, h)
+	}
+	for label := range strings.SplitSeq(name, ".") {
+		if err := validateLabel(label); err != nil {
+			return "", false, fmt.Errorf("%w %q: %v", ErrInvalidHostname, h, err)
+		}
+	}
+	return h, wildcard, nil
+}
+
+func validateLabel(l string) error {
+	if l == "" {
+		return errors.New("empty label")
+	}
+	if len(l) > 63 {
+		return errors.New("label longer than 63 characters")
+	}
+	if l[0] == '-' || l[len(l)-1] == '-' {
+		return errors.New("label begins or ends with '-'")
+	}
+	for i := 0; i < len(l); i++ {
+		c := l[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			if c == '*' {
+				return errors.New("'*' is only allowed as the whole first label")
+			}
+			return fmt.Errorf("invalid character %q", c)
+		}
+	}
+	return nil
+}
