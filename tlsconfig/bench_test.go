@@ -1,0 +1,117 @@
+package tlsconfig
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"testing"
+)
+
+// benchStore holds 1,000 exact names and 100 wildcards, a realistic
+// multi-tenant listener.
+func benchStore(tb testing.TB, opts StoreOptions) *Store {
+	tb.Helper()
+	cert := issue(tb, nil, leafSpec{cn: "bench"}).cert
+	certs := make([]Certificate, 0, 1100)
+	for i := range 1000 {
+		certs = append(certs, Certificate{Hostnames: []string{fmt.Sprintf("host%d.example.com", i)}, Cert: cert})
+	}
+	for i := range 100 {
+		certs = append(certs, Certificate{Hostnames: []string{fmt.Sprintf("*.zone%d.example.com", i)}, Cert: cert})
+	}
+	s := NewStore(opts)
+	if err := s.Update(certs...); err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+var lookupCases = []struct {
+	name, serverName string
+	anyLabels        bool
+	want             Match
+}{
+	{"exact", "host500.example.com", false, MatchExact},
+	{"exact-mixed-case", "Host500.Example.COM", false, MatchExact},
+	{"wildcard", "api.zone42.example.com", false, MatchWildcard},
+	{"wildcard-any-labels-deep", "a.b.c.zone42.example.com", true, MatchWildcard},
+	{"unknown-default", "nobody.example.net", false, MatchDefault},
+}
+
+func BenchmarkLookup(b *testing.B) {
+	stores := map[bool]*Store{
+		false: benchStore(b, StoreOptions{}),
+		true:  benchStore(b, StoreOptions{Wildcard: WildcardAnyLabels}),
+	}
+	for _, bc := range lookupCases {
+		b.Run(bc.name, func(b *testing.B) {
+			s := stores[bc.anyLabels]
+			if _, m := s.Lookup(bc.serverName); m != bc.want {
+				b.Fatalf("Lookup(%q) = %v, want %v", bc.serverName, m, bc.want)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				s.Lookup(bc.serverName)
+			}
+		})
+	}
+}
+
+func BenchmarkGetCertificate(b *testing.B) {
+	s := benchStore(b, StoreOptions{})
+	for _, bc := range lookupCases[:3] {
+		b.Run(bc.name, func(b *testing.B) {
+			hello := &tls.ClientHelloInfo{ServerName: bc.serverName}
+			b.ReportAllocs()
+			for b.Loop() {
+				if c, _ := s.GetCertificate(hello); c == nil {
+					b.Fatal("no certificate")
+				}
+			}
+		})
+	}
+}
+
+// TestLookupDoesNotAllocate holds the hot-path rule: selecting a
+// certificate allocates nothing.
+func TestLookupDoesNotAllocate(t *testing.T) {
+	stores := map[bool]*Store{
+		false: benchStore(t, StoreOptions{}),
+		true:  benchStore(t, StoreOptions{Wildcard: WildcardAnyLabels}),
+	}
+	for _, bc := range lookupCases {
+		s := stores[bc.anyLabels]
+		if n := testing.AllocsPerRun(100, func() { s.Lookup(bc.serverName) }); n != 0 {
+			t.Errorf("%s: %v allocations per Lookup, want 0", bc.name, n)
+		}
+	}
+}
+
+// BenchmarkHandshake measures a full TLS 1.3 handshake (ECDSA P-256) with a
+// NewServerConfig config, in memory: the cost a new client connection pays.
+func BenchmarkHandshake(b *testing.B) {
+	cert := issue(b, nil, leafSpec{cn: "h", dns: []string{"h.test"}}).cert
+	s := NewStore(StoreOptions{})
+	if err := s.Update(Certificate{Cert: cert}); err != nil {
+		b.Fatal(err)
+	}
+	srvCfg, err := NewServerConfig(s, ServerOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cliCfg := &tls.Config{ServerName: "h.test", RootCAs: pool(cert), NextProtos: []string{"h2"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		c1, c2 := net.Pipe()
+		errc := make(chan error, 1)
+		go func() { errc <- tls.Server(c2, srvCfg).Handshake() }()
+		if err := tls.Client(c1, cliCfg).Handshake(); err != nil {
+			b.Fatal(err)
+		}
+		if err := <-errc; err != nil {
+			b.Fatal(err)
+		}
+		c1.Close()
+		c2.Close()
+	}
+}

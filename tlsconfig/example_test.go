@@ -1,0 +1,133 @@
+package tlsconfig_test
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log"
+	"net"
+	"time"
+
+	"github.com/rauta/rauta/tlsconfig"
+)
+
+// Serve TLS with a certificate chosen by SNI, then rotate it at run time.
+func Example() {
+	// A self-signed certificate, as a quickstart would make at start.
+	cert, certPEM, _, err := tlsconfig.SelfSigned([]string{"*.example.com"}, time.Hour)
+	if err != nil {
+		log.Fatal(err)
+	}
+	store := tlsconfig.NewStore(tlsconfig.StoreOptions{UnknownSNI: tlsconfig.FallbackReject})
+	if err := store.Update(tlsconfig.Certificate{Cert: &cert}); err != nil {
+		log.Fatal(err)
+	}
+	serverConfig, err := tlsconfig.NewServerConfig(store, tlsconfig.ServerOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", serverConfig)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_ = c.(*tls.Conn).Handshake()
+			}()
+		}
+	}()
+
+	// A client that trusts the certificate, configured as for a backend.
+	dial := func(name string, trusted []byte) {
+		clientConfig, err := tlsconfig.NewBackendConfig(tlsconfig.BackendOptions{
+			ServerName:     name,
+			CACertificates: trusted,
+		})
+		if err != nil {
+			log.Fatal(err)
+		}
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", ln.Addr().String(), clientConfig)
+		if err != nil {
+			fmt.Println(name, "refused")
+			return
+		}
+		defer c.Close()
+		st := c.ConnectionState()
+		fmt.Println(name, st.NegotiatedProtocol, st.PeerCertificates[0].DNSNames)
+	}
+	dial("shop.example.com", certPEM)
+	dial("shop.example.net", certPEM)
+
+	// Rotate: new handshakes get the new certificate.
+	next, nextPEM, _, err := tlsconfig.SelfSigned([]string{"*.example.com", "*.example.net"}, time.Hour)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := store.Update(tlsconfig.Certificate{Cert: &next}); err != nil {
+		log.Fatal(err)
+	}
+	dial("shop.example.net", nextPEM)
+	// Output:
+	// shop.example.com h2 [*.example.com]
+	// shop.example.net refused
+	// shop.example.net h2 [*.example.com *.example.net]
+}
+
+// Lookup shows which certificate a server name selects, without a
+// handshake.
+func ExampleStore_Lookup() {
+	web, _, _, err := tlsconfig.SelfSigned([]string{"www.example.com"}, time.Hour)
+	if err != nil {
+		log.Fatal(err)
+	}
+	wild, _, _, err := tlsconfig.SelfSigned([]string{"*.example.com"}, time.Hour)
+	if err != nil {
+		log.Fatal(err)
+	}
+	store := tlsconfig.NewStore(tlsconfig.StoreOptions{Wildcard: tlsconfig.WildcardAnyLabels})
+	if err := store.Update(
+		tlsconfig.Certificate{Cert: &web, Default: true},
+		tlsconfig.Certificate{Cert: &wild},
+	); err != nil {
+		log.Fatal(err)
+	}
+	for _, name := range []string{"WWW.Example.com.", "api.example.com", "a.b.example.com", "example.com", ""} {
+		c, how := store.Lookup(name)
+		fmt.Printf("%q: %v %v\n", name, how, c.Leaf.DNSNames)
+	}
+	// Output:
+	// "WWW.Example.com.": MatchExact [www.example.com]
+	// "api.example.com": MatchWildcard [*.example.com]
+	// "a.b.example.com": MatchWildcard [*.example.com]
+	// "example.com": MatchDefault [www.example.com]
+	// "": MatchDefault [www.example.com]
+}
+
+// Build the client config for a backend protected by a BackendTLSPolicy
+// that names a SPIFFE identity.
+func ExampleNewBackendConfig() {
+	_, caPEM, _, err := tlsconfig.SelfSigned([]string{"ca.internal"}, time.Hour)
+	if err != nil {
+		log.Fatal(err)
+	}
+	cfg, err := tlsconfig.NewBackendConfig(tlsconfig.BackendOptions{
+		ServerName:     "cart.shop.svc",
+		CACertificates: caPEM,
+		SubjectAltNames: []tlsconfig.SubjectAltName{
+			{Type: tlsconfig.SANURI, Value: "spiffe://cluster.local/ns/shop/sa/cart"},
+		},
+		Protocols: tlsconfig.H2Only,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(cfg.ServerName, cfg.NextProtos)
+	// Output:
+	// cart.shop.svc [h2]
+}
