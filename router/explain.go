@@ -112,7 +112,7 @@ func (t *Table) Explain(req *Request) ([]Candidate, error) {
 			switch {
 			case host == "":
 			case h == host:
-				r.class, r.hostname = 0, h
+				r.class, r.wildLen, r.hostname = 0, 0, h
 			case strings.HasPrefix(h, "*.") && len(host) > len(h)-1 && strings.HasSuffix(host, h[1:]):
 				if r.class > 1 || r.class == 1 && len(h) > r.wildLen {
 					r.class, r.wildLen, r.hostname = 1, len(h), h
