@@ -122,7 +122,7 @@ func Build(backends []Backend, cfg Config) (*Table, error) {
 		total += uint64(b.Weight)
 	}
 	if total == 0 {
-		return nil, fmt.Errorf("maglev: backends: Weight of all %d backends is 0: %w", len(backends), ErrZeroWeight)
+		return nil, fmt.Errorf("maglev: backends[0:%d].Weight: %w", len(backends), ErrZeroWeight)
 	}
 
 	sorted := slices.Clone(backends)
