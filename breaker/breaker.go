@@ -72,7 +72,8 @@ type Config struct {
 	// most MaxBuckets.
 	Buckets int
 	// FailureThreshold is the fraction of failed requests in the window,
-	// in (0, 1], at or above which the breaker opens. Default 0.5.
+	// in (0, 1], at or above which the breaker opens; it is compared
+	// exactly, in millionths. Default 0.5.
 	FailureThreshold float64
 	// MinRequests is the number of requests the window must hold before
 	// the error rate can open the breaker. Default 20.

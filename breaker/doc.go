@@ -20,11 +20,12 @@
 //
 //	t, ok := b.Allow()
 //	if !ok {
-//		// fail fast: 503, or try another backend
+//		return errBackendUnavailable // fail fast: 503, or another backend
 //	}
 //	resp, err := send(req)
 //	b.Done(t, err == nil && resp.StatusCode < 500)
 //
 // What counts as a failure is the caller's decision. In the closed state
-// Allow and Done are lock-free and allocation-free.
+// Allow and Done do not allocate and take no lock, except once per slice of
+// the window to advance it.
 package breaker

@@ -12,9 +12,10 @@
 // exactly what happens at the bound.
 //
 // Both are safe for concurrent use and do not allocate when allowing a
-// request (a [Keyed] limiter allocates only for a key it has never had room
-// for before). Both read time from a [Clock], time.Now unless told otherwise,
-// so that tests can move time by hand.
+// request; a [Keyed] limiter allocates only while it grows towards its key
+// limit, and reuses forgotten keys' memory after that. Both read time from a
+// [Clock], time.Now unless told otherwise, so that tests can move time by
+// hand; the TakeN methods accept a time the caller has already read.
 //
 // Internally a bucket is kept in the form of the generic cell rate
 // algorithm: a single instant, the time at which the bucket will be full
