@@ -1,0 +1,388 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"sync/atomic"
+
+	"github.com/rauta/rauta/breaker"
+	"github.com/rauta/rauta/maglev"
+	"github.com/rauta/rauta/pool"
+	"github.com/rauta/rauta/tlsconfig"
+)
+
+// backendState is a backend's state that outlives configurations: its
+// endpoints with their breakers, health and transports, and the current
+// load-balancing table. It is found again by name on every Apply.
+type backendState struct {
+	name      string
+	protocol  pool.Protocol
+	tlsConfig *tls.Config
+	spec      *Backend // the configuration in effect; replaced under applyMu
+	// specKey identifies the parts of the spec that, when changed, require
+	// new endpoint transports (protocol and TLS).
+	specKey string
+
+	lb        atomic.Pointer[lbTable]
+	endpoints map[string]*endpointState // by address; guarded by applyMu
+
+	active   atomic.Int64 // requests in flight, for the retry budget
+	retrying atomic.Int64 // retries in flight
+
+	// labelled metrics, resolved once
+	connectErrors interface{ Inc() }
+}
+
+// endpointState is one endpoint of a backend.
+type endpointState struct {
+	addr    string
+	key     pool.Key
+	rt      *pool.Endpoint
+	breaker *breaker.Breaker // nil when disabled
+	healthy atomic.Bool      // active health checking; true without checks
+	removed atomic.Bool
+}
+
+// available reports whether the endpoint may be picked.
+func (e *endpointState) available() bool {
+	if !e.healthy.Load() {
+		return false
+	}
+	return e.breaker == nil || e.breaker.State() != breaker.Open
+}
+
+// lbTable is an immutable endpoint-picking table, swapped whole when the
+// endpoints change.
+type lbTable struct {
+	eps      []*endpointState // sorted by address
+	schedule []uint32         // weighted round-robin order of eps indices
+	maglev   *maglev.Table    // Maglev policy: indices into eps
+	policy   LBPolicy
+	key      HashKey
+	next     atomic.Uint64 // round-robin cursor
+}
+
+// pick returns an available endpoint for a request whose hash key is hash
+// (ok reports whether the request had a key). It returns nil when no
+// endpoint is available.
+func (t *lbTable) pick(hash uint64, hasKey bool) *endpointState {
+	n := len(t.eps)
+	if n == 0 {
+		return nil
+	}
+	if t.maglev != nil && hasKey {
+		i := t.maglev.Pick(hash)
+		for j := 0; j < n; j++ {
+			if e := t.eps[(i+j)%n]; e.available() {
+				return e
+			}
+		}
+		return nil
+	}
+	s := t.schedule
+	start := t.next.Add(1)
+	for j := uint64(0); j < uint64(len(s)); j++ {
+		if e := t.eps[s[(start+j)%uint64(len(s))]]; e.available() {
+			return e
+		}
+	}
+	return nil
+}
+
+// buildLB builds the picking table of eps under lb.
+func buildLB(eps []*endpointState, weights map[string]uint32, lb LoadBalancer) (*lbTable, error) {
+	t := &lbTable{eps: eps, policy: lb.Policy, key: lb.Key}
+	if t.policy == Maglev && t.key.Source == KeyNone {
+		t.key.Source = KeyClientAddress
+	}
+	if len(eps) == 0 {
+		return t, nil
+	}
+	w := make([]uint32, len(eps))
+	for i, e := range eps {
+		w[i] = max(weights[e.addr], 1)
+	}
+	t.schedule = smoothSchedule(w)
+	if lb.Policy == Maglev {
+		mb := make([]maglev.Backend, len(eps))
+		for i, e := range eps {
+			mb[i] = maglev.Backend{Name: e.addr, Weight: w[i]}
+		}
+		mt, err := maglev.Build(mb, maglev.Config{Size: maglevSize(len(eps))})
+		if err != nil {
+			return nil, err
+		}
+		t.maglev = mt
+	}
+	return t, nil
+}
+
+// maglevSize picks a prime table size of at least 100 entries per endpoint.
+func maglevSize(n int) int {
+	for _, m := range []int{1021, 4093, 16381, 65537} {
+		if m >= 100*n {
+			return m
+		}
+	}
+	return maglev.DefaultSize
+}
+
+// smoothSchedule returns a weighted round-robin order in which each index
+// appears in proportion to its weight, spread out rather than bunched (the
+// "smooth weighted round robin" order). Weights are scaled down so the
+// schedule has at most 64 entries per endpoint.
+func smoothSchedule(w []uint32) []uint32 {
+	total := uint64(0)
+	maxW := uint32(0)
+	for _, x := range w {
+		total += uint64(x)
+		maxW = max(maxW, x)
+	}
+	limit := uint64(64 * len(w))
+	if total > limit {
+		scaled := make([]uint32, len(w))
+		total = 0
+		for i, x := range w {
+			scaled[i] = max(uint32(uint64(x)*64/uint64(maxW)), 1)
+			total += uint64(scaled[i])
+		}
+		w = scaled
+	}
+	sched := make([]uint32, 0, total)
+	cur := make([]int64, len(w))
+	for range total {
+		best := 0
+		for i := range w {
+			cur[i] += int64(w[i])
+			if cur[i] > cur[best] {
+				best = i
+			}
+		}
+		cur[best] -= int64(total)
+		sched = append(sched, uint32(best))
+	}
+	return sched
+}
+
+// poolProtocol maps a backend protocol onto the pool's.
+func poolProtocol(p BackendProtocol) pool.Protocol {
+	switch p {
+	case BackendH2C:
+		return pool.H2C
+	case BackendTLS:
+		return pool.H2
+	}
+	return pool.HTTP1
+}
+
+// backendTLS builds the client TLS configuration of a TLS backend.
+func backendTLS(b *Backend) (*tls.Config, error) {
+	if b.TLS == nil {
+		return nil, errors.New("tls: required for protocol tls")
+	}
+	opts := tlsconfig.BackendOptions{
+		ServerName:     b.TLS.ServerName,
+		CACertificates: b.TLS.CACertificates,
+		SystemRoots:    b.TLS.SystemRoots,
+	}
+	for _, s := range b.TLS.SubjectAltNames {
+		if strings.Contains(s, "://") {
+			opts.SubjectAltNames = append(opts.SubjectAltNames, tlsconfig.SubjectAltName{Type: tlsconfig.SANURI, Value: s})
+		} else {
+			opts.SubjectAltNames = append(opts.SubjectAltNames, tlsconfig.SubjectAltName{Type: tlsconfig.SANHostname, Value: s})
+		}
+	}
+	return tlsconfig.NewBackendConfig(opts)
+}
+
+// specKey identifies what endpoint transports depend on.
+func specKeyOf(b *Backend) string {
+	if b.TLS == nil {
+		return b.Protocol.String()
+	}
+	return fmt.Sprintf("%v|%s|%x|%v|%q", b.Protocol, b.TLS.ServerName, b.TLS.CACertificates, b.TLS.SystemRoots, b.TLS.SubjectAltNames)
+}
+
+// syncBackends brings p.backends in line with the configured backends and
+// returns the map for the new snapshot. Backends that fail to configure are
+// reported and left out, so references to them answer 500.
+func (p *Proxy) syncBackends(specs []Backend, errs map[string]error) map[string]*backendState {
+	out := make(map[string]*backendState, len(specs))
+	for i := range specs {
+		b := &specs[i]
+		if b.Name == "" {
+			errs[fmt.Sprintf("backends[%d]", i)] = errors.New("name: must not be empty")
+			continue
+		}
+		if _, dup := out[b.Name]; dup {
+			errs[b.Name] = errors.New("duplicate name")
+			continue
+		}
+		bs, err := p.syncBackend(b)
+		if err != nil {
+			errs[b.Name] = err
+			continue
+		}
+		out[b.Name] = bs
+	}
+	for name, bs := range p.backends {
+		if out[name] == nil {
+			for _, e := range bs.endpoints {
+				e.removed.Store(true)
+			}
+		}
+	}
+	p.backends = out
+	return out
+}
+
+// syncBackend updates or creates the state of one backend.
+func (p *Proxy) syncBackend(b *Backend) (*backendState, error) {
+	key := specKeyOf(b)
+	bs := p.backends[b.Name]
+	if bs == nil || bs.specKey != key {
+		nbs := &backendState{
+			name:          b.Name,
+			protocol:      poolProtocol(b.Protocol),
+			specKey:       key,
+			endpoints:     make(map[string]*endpointState),
+			connectErrors: p.metrics.connectErrors.WithLabelValues(b.Name),
+		}
+		if b.Protocol == BackendTLS {
+			tc, err := backendTLS(b)
+			if err != nil {
+				return nil, err
+			}
+			nbs.tlsConfig = tc
+		}
+		if bs != nil {
+			for _, e := range bs.endpoints {
+				e.removed.Store(true)
+			}
+		}
+		bs = nbs
+	}
+	bs.spec = b
+	if err := p.setEndpoints(bs, b.Endpoints); err != nil {
+		return nil, err
+	}
+	return bs, nil
+}
+
+// setEndpoints builds the endpoint set and LB table of a backend, keeping
+// the state of endpoints that stay. Called with applyMu held.
+func (p *Proxy) setEndpoints(bs *backendState, eps []Endpoint) error {
+	weights := make(map[string]uint32, len(eps))
+	list := make([]*endpointState, 0, len(eps))
+	seen := make(map[string]*endpointState, len(eps))
+	for i, ep := range eps {
+		if _, _, err := net.SplitHostPort(ep.Address); err != nil {
+			return fmt.Errorf("endpoints[%d].address %q: %w", i, ep.Address, err)
+		}
+		if seen[ep.Address] != nil {
+			weights[ep.Address] += max(ep.Weight, 1)
+			continue
+		}
+		weights[ep.Address] = max(ep.Weight, 1)
+		e := bs.endpoints[ep.Address]
+		if e == nil {
+			var err error
+			e, err = p.newEndpoint(bs, ep.Address)
+			if err != nil {
+				return fmt.Errorf("endpoints[%d]: %w", i, err)
+			}
+		}
+		seen[ep.Address] = e
+		list = append(list, e)
+	}
+	slices.SortFunc(list, func(a, b *endpointState) int { return strings.Compare(a.addr, b.addr) })
+	lb := LoadBalancer{}
+	if bs.spec != nil {
+		lb = bs.spec.LoadBalancer
+	}
+	t, err := buildLB(list, weights, lb)
+	if err != nil {
+		return fmt.Errorf("loadBalancer: %w", err)
+	}
+	for addr, e := range bs.endpoints {
+		if seen[addr] == nil {
+			e.removed.Store(true)
+			p.metrics.breakerState.DeleteLabelValues(bs.name, addr)
+			p.metrics.endpointHealthy.DeleteLabelValues(bs.name, addr)
+		}
+	}
+	bs.endpoints = seen
+	bs.lb.Store(t)
+	return nil
+}
+
+// newEndpoint creates the state of a new endpoint.
+func (p *Proxy) newEndpoint(bs *backendState, addr string) (*endpointState, error) {
+	e := &endpointState{addr: addr}
+	e.healthy.Store(true)
+	e.key = pool.Key{Address: addr, Protocol: bs.protocol, TLS: bs.tlsConfig}
+	rt, err := p.pools.Get(e.key)
+	if err != nil {
+		return nil, err
+	}
+	e.rt = rt
+	cb := bs.spec.CircuitBreaker
+	if cb == nil || !cb.Disabled {
+		var cfg breaker.Config
+		if cb != nil {
+			cfg = cb.Config
+		}
+		gauge := p.metrics.breakerState.WithLabelValues(bs.name, addr)
+		user := cfg.OnStateChange
+		cfg.OnStateChange = func(from, to breaker.State) {
+			gauge.Set(float64(to))
+			p.log.Info("circuit breaker", "backend", bs.name, "endpoint", addr, "from", from.String(), "to", to.String())
+			if user != nil {
+				user(from, to)
+			}
+		}
+		b, err := breaker.New(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("circuitBreaker: %w", err)
+		}
+		e.breaker = b
+	}
+	return e, nil
+}
+
+// UpdateEndpoints replaces the endpoints of one backend without recompiling
+// routes: the fast path for endpoint churn (an EndpointSlice change). The
+// state of endpoints that stay is kept.
+func (p *Proxy) UpdateEndpoints(backend string, eps []Endpoint) error {
+	p.applyMu.Lock()
+	defer p.applyMu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	bs := p.backends[backend]
+	if bs == nil {
+		return fmt.Errorf("backend %q is not configured", backend)
+	}
+	if err := p.setEndpoints(bs, eps); err != nil {
+		return fmt.Errorf("backend %q: %w", backend, err)
+	}
+	p.retainPools()
+	p.health.sync(p.backends)
+	return nil
+}
+
+// retainPools closes the pools of endpoints no backend uses any more.
+// Called with applyMu held.
+func (p *Proxy) retainPools() {
+	var keys []pool.Key
+	for _, bs := range p.backends {
+		for _, e := range bs.endpoints {
+			keys = append(keys, e.key)
+		}
+	}
+	p.pools.Retain(keys)
+}

@@ -1,0 +1,406 @@
+package proxy
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/rauta/rauta/breaker"
+	"github.com/rauta/rauta/filters"
+	"github.com/rauta/rauta/router"
+)
+
+// Config is everything the proxy serves: listeners, the routes attached to
+// them and the backends the routes forward to. It is plain data with no
+// Kubernetes types; the translator builds it from Gateway API objects, and a
+// Go program can build it directly.
+//
+// A Config handed to [Proxy.Apply] must not be modified afterwards.
+type Config struct {
+	// Listeners are the ports the proxy accepts connections on.
+	Listeners []Listener `json:"listeners"`
+	// Routes are the HTTP routes, each attached to one or more listeners.
+	Routes []Route `json:"routes"`
+	// Backends are the upstream services the routes refer to by name.
+	Backends []Backend `json:"backends"`
+}
+
+// ListenerProtocol is the protocol a [Listener] accepts.
+type ListenerProtocol uint8
+
+// Listener protocols.
+const (
+	// HTTP accepts cleartext HTTP/1.1 and HTTP/2 (h2c with prior knowledge
+	// or by Upgrade).
+	HTTP ListenerProtocol = iota
+	// HTTPS terminates TLS, selecting a certificate by SNI, and serves
+	// HTTP/1.1 and HTTP/2 as negotiated by ALPN.
+	HTTPS
+)
+
+// String returns "HTTP" or "HTTPS".
+func (p ListenerProtocol) String() string {
+	switch p {
+	case HTTP:
+		return "HTTP"
+	case HTTPS:
+		return "HTTPS"
+	}
+	return "ListenerProtocol(" + strconv.Itoa(int(p)) + ")"
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (p ListenerProtocol) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// Listener is one Gateway listener. Several listeners may share an address
+// and port when they have the same protocol; a request is then served by the
+// listener whose Hostname matches its host most specifically (an exact name,
+// then the longest wildcard, then a listener without a hostname).
+type Listener struct {
+	// Name identifies the listener; routes attach to it by name. It must be
+	// unique in the Config, e.g. "namespace/gateway/listener".
+	Name string `json:"name"`
+	// Address is the IP address to bind; empty binds every address.
+	Address string `json:"address,omitempty"`
+	// Port is the TCP port. Zero binds an ephemeral port (see [Proxy.Addr]).
+	Port int `json:"port"`
+	// Protocol is HTTP or HTTPS.
+	Protocol ListenerProtocol `json:"protocol"`
+	// Hostname, when set, restricts the listener to requests for this host:
+	// an exact name or a wildcard "*.example.com" (one or more labels).
+	Hostname string `json:"hostname,omitempty"`
+	// Certificates are the server certificates of an HTTPS listener. The
+	// certificates of every listener on one port are pooled and selected by
+	// SNI; the first certificate of the first listener is the default.
+	Certificates []Certificate `json:"certificates,omitempty"`
+}
+
+// Certificate is a PEM certificate chain and its private key.
+type Certificate struct {
+	// Name identifies the certificate in errors, e.g. "namespace/secret".
+	Name string `json:"name"`
+	// CertPEM is the PEM-encoded certificate chain, leaf first.
+	CertPEM []byte `json:"-"`
+	// KeyPEM is the PEM-encoded private key. It is never printed.
+	KeyPEM []byte `json:"-"`
+}
+
+// Route is one HTTPRoute as it applies to a set of listeners.
+type Route struct {
+	// Namespace and Name identify the route in logs and metrics.
+	Namespace string `json:"namespace"`
+	// Name is the route's name within Namespace.
+	Name string `json:"name"`
+	// CreationTime breaks precedence ties between routes (oldest first).
+	CreationTime time.Time `json:"creationTime"`
+	// Listeners are the names of the listeners the route is attached to.
+	Listeners []string `json:"listeners"`
+	// Hostnames are the route's effective hostnames (already intersected
+	// with the listeners' hostnames); empty means any host.
+	Hostnames []string `json:"hostnames,omitempty"`
+	// Rules are the route's rules in order.
+	Rules []Rule `json:"rules"`
+}
+
+// Rule is one HTTPRoute rule.
+type Rule struct {
+	// Name is the optional rule name.
+	Name string `json:"name,omitempty"`
+	// Matches are OR'ed; none means PathPrefix "/".
+	Matches []router.Match `json:"matches,omitempty"`
+	// Filters apply to every request the rule matches, before its backend
+	// is picked.
+	Filters []filters.Spec `json:"filters,omitempty"`
+	// Backends are the weighted backends of the rule. A rule without
+	// backends answers 500 unless a filter (a redirect, say) answers.
+	Backends []BackendRef `json:"backends,omitempty"`
+	// Timeouts are the rule's request and backend request timeouts.
+	Timeouts Timeouts `json:"timeouts,omitzero"`
+	// Retry, if set, retries failed requests; see [RetryPolicy].
+	Retry *RetryPolicy `json:"retry,omitempty"`
+	// RateLimit, if set, limits the requests the rule serves.
+	RateLimit *RateLimit `json:"rateLimit,omitempty"`
+}
+
+// BackendRef is a weighted reference from a rule to a [Backend].
+type BackendRef struct {
+	// Backend is the Name of a Backend in the Config. An empty name marks a
+	// reference that could not be resolved: its share of the traffic is
+	// answered with 500, as the Gateway API requires.
+	Backend string `json:"backend"`
+	// Weight is the reference's share of the rule's traffic relative to
+	// the other references. Zero receives no traffic.
+	Weight uint32 `json:"weight"`
+	// Filters apply only to requests forwarded to this reference.
+	Filters []filters.Spec `json:"filters,omitempty"`
+}
+
+// Timeouts are the HTTPRoute rule timeouts of GEP-1742. Zero disables one.
+type Timeouts struct {
+	// Request bounds the whole exchange, from the request's arrival at the
+	// gateway to the end of the response headers, retries included.
+	Request time.Duration `json:"request,omitempty"`
+	// BackendRequest bounds each attempt to a backend.
+	BackendRequest time.Duration `json:"backendRequest,omitempty"`
+}
+
+// RetryPolicy retries requests that fail (GEP-1731). Connection failures
+// that happen before any byte of the request was sent are retried for every
+// method; response codes are retried only for idempotent methods or
+// requests whose body can be replayed.
+type RetryPolicy struct {
+	// Attempts is the number of retries after the first attempt.
+	Attempts int `json:"attempts"`
+	// Codes are the response status codes that are retried (for example
+	// 502, 503, 504). Connection failures are always retryable.
+	Codes []int `json:"codes,omitempty"`
+	// Backoff is the base delay before the first retry; each further retry
+	// doubles it, with full jitter. Zero uses 25ms.
+	Backoff time.Duration `json:"backoff,omitempty"`
+}
+
+// RateLimit limits the requests a rule serves with token buckets.
+type RateLimit struct {
+	// Rate is the number of requests per second allowed in the long run.
+	Rate float64 `json:"rate"`
+	// Burst is the number of requests allowed at once.
+	Burst int `json:"burst"`
+	// Key selects the bucket: one per route rule when its Source is
+	// KeyNone, otherwise one per client address or header value.
+	Key HashKey `json:"key,omitzero"`
+}
+
+// BackendProtocol is the protocol spoken to a backend's endpoints.
+type BackendProtocol uint8
+
+// Backend protocols.
+const (
+	// BackendHTTP1 is HTTP/1.1 over cleartext TCP; WebSocket and other
+	// Upgrades are tunnelled over it.
+	BackendHTTP1 BackendProtocol = iota
+	// BackendH2C is HTTP/2 over cleartext TCP with prior knowledge
+	// (appProtocol kubernetes.io/h2c).
+	BackendH2C
+	// BackendTLS is TLS to the backend (BackendTLSPolicy), negotiating h2
+	// or HTTP/1.1 by ALPN.
+	BackendTLS
+)
+
+// String returns "http1", "h2c" or "tls".
+func (p BackendProtocol) String() string {
+	switch p {
+	case BackendHTTP1:
+		return "http1"
+	case BackendH2C:
+		return "h2c"
+	case BackendTLS:
+		return "tls"
+	}
+	return "BackendProtocol(" + strconv.Itoa(int(p)) + ")"
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (p BackendProtocol) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// Backend is an upstream service: a set of endpoints spoken to with one
+// protocol, and the policies that govern picking one.
+type Backend struct {
+	// Name identifies the backend, e.g. "namespace/service:port". State that
+	// must survive a configuration change (pools, breakers, health) is
+	// keyed by it and by endpoint address.
+	Name string `json:"name"`
+	// Protocol is the protocol spoken to the endpoints.
+	Protocol BackendProtocol `json:"protocol"`
+	// TLS configures TLS to the endpoints when Protocol is BackendTLS.
+	TLS *BackendTLSConfig `json:"tls,omitempty"`
+	// Endpoints are the addresses traffic is balanced over. They may also
+	// be replaced on their own with [Proxy.UpdateEndpoints].
+	Endpoints []Endpoint `json:"endpoints"`
+	// LoadBalancer picks an endpoint for each request.
+	LoadBalancer LoadBalancer `json:"loadBalancer,omitzero"`
+	// HealthCheck, if set, probes every endpoint actively; failing
+	// endpoints are taken out of the pick until they pass again.
+	HealthCheck *HealthCheck `json:"healthCheck,omitempty"`
+	// CircuitBreaker configures the per-endpoint circuit breakers (passive
+	// health and outlier ejection). Nil uses the breaker package's defaults;
+	// set Disabled to turn them off.
+	CircuitBreaker *CircuitBreaker `json:"circuitBreaker,omitempty"`
+}
+
+// BackendTLSConfig is how the proxy verifies a TLS backend.
+type BackendTLSConfig struct {
+	// ServerName is sent as SNI and, unless SubjectAltNames are set, the
+	// name the backend certificate must be valid for.
+	ServerName string `json:"serverName"`
+	// CACertificates is a PEM bundle of trusted certificate authorities.
+	CACertificates []byte `json:"-"`
+	// SystemRoots trusts the system's certificate authorities instead.
+	SystemRoots bool `json:"systemRoots,omitempty"`
+	// SubjectAltNames, when set, are the names (DNS names or URIs) of which
+	// the backend certificate must present one.
+	SubjectAltNames []string `json:"subjectAltNames,omitempty"`
+}
+
+// Endpoint is one address of a backend.
+type Endpoint struct {
+	// Address is "ip:port".
+	Address string `json:"address"`
+	// Weight is the endpoint's relative share; zero means 1.
+	Weight uint32 `json:"weight,omitempty"`
+}
+
+// LBPolicy selects how a backend's endpoints are picked.
+type LBPolicy uint8
+
+// Load-balancing policies.
+const (
+	// RoundRobin cycles through the endpoints in proportion to their
+	// weights.
+	RoundRobin LBPolicy = iota
+	// Maglev hashes a key of the request (see [HashKey]) onto a Maglev
+	// table, so that requests with the same key reach the same endpoint
+	// while the endpoint set is stable (session affinity), and few keys
+	// move when it changes.
+	Maglev
+)
+
+// String returns "RoundRobin" or "Maglev".
+func (p LBPolicy) String() string {
+	switch p {
+	case RoundRobin:
+		return "RoundRobin"
+	case Maglev:
+		return "Maglev"
+	}
+	return "LBPolicy(" + strconv.Itoa(int(p)) + ")"
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (p LBPolicy) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// KeySource is the part of a request a [HashKey] reads.
+type KeySource uint8
+
+// Key sources.
+const (
+	// KeyNone reads nothing: every request has the same key.
+	KeyNone KeySource = iota
+	// KeyClientAddress is the client's IP address (without the port).
+	KeyClientAddress
+	// KeyHeader is the first value of the header named by HashKey.Name.
+	KeyHeader
+	// KeyCookie is the value of the cookie named by HashKey.Name.
+	KeyCookie
+)
+
+// String returns the source's name.
+func (s KeySource) String() string {
+	switch s {
+	case KeyNone:
+		return "None"
+	case KeyClientAddress:
+		return "ClientAddress"
+	case KeyHeader:
+		return "Header"
+	case KeyCookie:
+		return "Cookie"
+	}
+	return "KeySource(" + strconv.Itoa(int(s)) + ")"
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s KeySource) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// HashKey names the part of a request that keys a hash or a bucket.
+type HashKey struct {
+	// Source is where the key comes from.
+	Source KeySource `json:"source"`
+	// Name is the header or cookie name for KeyHeader and KeyCookie.
+	Name string `json:"name,omitempty"`
+}
+
+// LoadBalancer configures endpoint picking for a backend.
+type LoadBalancer struct {
+	// Policy is RoundRobin (the default) or Maglev.
+	Policy LBPolicy `json:"policy"`
+	// Key is what Maglev hashes. The zero value hashes the client address.
+	// A request without the key (no such header or cookie) is balanced
+	// round robin.
+	Key HashKey `json:"key,omitzero"`
+}
+
+// HealthCheckKind selects the probe of a [HealthCheck].
+type HealthCheckKind uint8
+
+// Health check kinds.
+const (
+	// HealthTCP connects to the endpoint and closes the connection.
+	HealthTCP HealthCheckKind = iota
+	// HealthHTTP sends GET Path and expects a 2xx or 3xx status.
+	HealthHTTP
+)
+
+// String returns "TCP" or "HTTP".
+func (k HealthCheckKind) String() string {
+	switch k {
+	case HealthTCP:
+		return "TCP"
+	case HealthHTTP:
+		return "HTTP"
+	}
+	return "HealthCheckKind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (k HealthCheckKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// HealthCheck configures active health checking of a backend's endpoints.
+type HealthCheck struct {
+	// Kind is the probe: a TCP connect or an HTTP GET.
+	Kind HealthCheckKind `json:"kind"`
+	// Path is the request path of an HTTP probe; empty means "/".
+	Path string `json:"path,omitempty"`
+	// Host is the Host header of an HTTP probe; empty uses the address.
+	Host string `json:"host,omitempty"`
+	// Interval is the time between probes; zero means 5s.
+	Interval time.Duration `json:"interval,omitempty"`
+	// Timeout bounds one probe; zero means 1s.
+	Timeout time.Duration `json:"timeout,omitempty"`
+	// HealthyThreshold is the number of consecutive passing probes that
+	// bring an unhealthy endpoint back; zero means 2.
+	HealthyThreshold int `json:"healthyThreshold,omitempty"`
+	// UnhealthyThreshold is the number of consecutive failing probes that
+	// take an endpoint out; zero means 3.
+	UnhealthyThreshold int `json:"unhealthyThreshold,omitempty"`
+}
+
+// CircuitBreaker configures the per-endpoint breakers of a backend.
+type CircuitBreaker struct {
+	// Disabled turns the breakers off.
+	Disabled bool `json:"disabled,omitempty"`
+	// Config is passed to the breaker package; its zero value uses the
+	// package defaults.
+	Config breaker.Config `json:"config,omitzero"`
+}
+
+// validate checks the parts of the Config that do not need compiling. It
+// reports the first error found, naming the object and field.
+func (c *Config) validateListeners() error {
+	names := make(map[string]bool, len(c.Listeners))
+	for i, l := range c.Listeners {
+		if l.Name == "" {
+			return fmt.Errorf("listeners[%d].name: must not be empty", i)
+		}
+		if names[l.Name] {
+			return fmt.Errorf("listener %q: duplicate name", l.Name)
+		}
+		names[l.Name] = true
+		if l.Port < 0 || l.Port > 65535 {
+			return fmt.Errorf("listener %q: port %d out of range", l.Name, l.Port)
+		}
+		if l.Protocol != HTTP && l.Protocol != HTTPS {
+			return fmt.Errorf("listener %q: unknown protocol %v", l.Name, l.Protocol)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,661 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rauta/rauta/breaker"
+	"github.com/rauta/rauta/filters"
+	"github.com/rauta/rauta/maglev"
+	"github.com/rauta/rauta/pool"
+	"github.com/rauta/rauta/router"
+)
+
+// portHandler serves the requests of one bound port.
+type portHandler struct {
+	p   *Proxy
+	key string
+	tls bool
+}
+
+// exchange is the state of one request as it goes through the proxy.
+type exchange struct {
+	start   time.Time
+	route   string
+	backend string
+	status  int
+	reason  Reason
+	wrote   bool
+	retries int
+}
+
+var plainHeader = []string{"text/plain; charset=utf-8"}
+
+// fail answers a request from the gateway itself.
+func (x *exchange) fail(w http.ResponseWriter, code int, reason Reason, msg string) {
+	x.status, x.reason = code, reason
+	if x.wrote {
+		return
+	}
+	x.wrote = true
+	h := w.Header()
+	h["Content-Type"] = plainHeader
+	h["X-Content-Type-Options"] = []string{"nosniff"}
+	if code == http.StatusServiceUnavailable || code == http.StatusBadGateway {
+		h["Cache-Control"] = []string{"no-store"}
+	}
+	w.WriteHeader(code)
+	io.WriteString(w, msg)
+}
+
+func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := h.p
+	x := exchange{start: time.Now()}
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			p.metrics.panics.Inc()
+			p.log.Error("panic serving request", "method", r.Method, "host", r.Host, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+			if x.wrote {
+				// The response is under way: abort it so the client sees
+				// a broken response rather than a truncated success.
+				panic(http.ErrAbortHandler)
+			}
+			x.fail(w, http.StatusInternalServerError, ReasonPanic, "internal error\n")
+		}
+		p.observe(r, &x)
+	}()
+
+	snap := p.snap.Load()
+	pt := snap.ports[h.key]
+	if pt == nil {
+		x.fail(w, http.StatusNotFound, ReasonNoRoute, "no route\n")
+		return
+	}
+	if r.ProtoMajor == 1 && isH2CUpgrade(r) {
+		if p.serveH2CUpgrade(w, r, h) {
+			x.status, x.wrote = http.StatusSwitchingProtocols, true
+			return
+		}
+	}
+	rreq := router.Request{
+		Host:     r.Host,
+		Path:     requestPath(r),
+		Method:   r.Method,
+		Header:   r.Header,
+		RawQuery: r.URL.RawQuery,
+	}
+	rreq.Listener = pt.listenerFor(r.Host)
+	res, err := pt.table.Match(&rreq)
+	if err != nil {
+		if errors.Is(err, router.ErrBadPath) {
+			x.fail(w, http.StatusBadRequest, ReasonBadRequest, "bad request path\n")
+			return
+		}
+		x.fail(w, http.StatusNotFound, ReasonNoRoute, "no route\n")
+		return
+	}
+	cr := res.Rule.Value.(*compiledRule)
+	x.route = cr.routeLabel
+	if res.Path != rreq.Path {
+		// Forward the normalised path, so the backend sees exactly what
+		// was matched.
+		setEscapedPath(r.URL, res.Path)
+	}
+
+	if cr.limiter != nil {
+		if ok, wait := cr.limiter.take(r); !ok {
+			secs := int64((wait + time.Second - 1) / time.Second)
+			w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+			x.fail(w, http.StatusTooManyRequests, ReasonRateLimited, "rate limited\n")
+			return
+		}
+	}
+
+	info := filters.RequestInfo{Scheme: filters.SchemeHTTP, ListenerPort: pt.port}
+	if h.tls {
+		info.Scheme = filters.SchemeHTTPS
+	}
+	if res.PathMatch.Type == router.PathPrefix {
+		info.PathPrefix = res.PathMatch.Value
+	}
+	var ruleState filters.State
+	if cr.filters.Request(w, r, info, &ruleState) {
+		x.status, x.reason, x.wrote = 0, ReasonFilter, true
+		return
+	}
+
+	ref := cr.pickRef()
+	if ref == nil || ref.backend == nil {
+		x.fail(w, http.StatusInternalServerError, ReasonInvalidBackend, "no valid backend\n")
+		return
+	}
+	x.backend = ref.backend.name
+	var refState filters.State
+	if ref.filters.Request(w, r, info, &refState) {
+		x.status, x.reason, x.wrote = 0, ReasonFilter, true
+		return
+	}
+
+	p.forward(w, r, h.tls, cr, ref, &x, func(hdr http.Header) {
+		ref.filters.Response(hdr, &refState)
+		cr.filters.Response(hdr, &ruleState)
+	})
+}
+
+// requestPath returns the request path as it came on the wire, without the
+// query. It avoids re-escaping r.URL.Path.
+func requestPath(r *http.Request) string {
+	u := r.RequestURI
+	if strings.HasPrefix(u, "/") {
+		if i := strings.IndexByte(u, '?'); i >= 0 {
+			return u[:i]
+		}
+		return u
+	}
+	return r.URL.EscapedPath()
+}
+
+// setEscapedPath sets u's path from its escaped form.
+func setEscapedPath(u *url.URL, escaped string) {
+	if p, err := url.PathUnescape(escaped); err == nil {
+		u.Path = p
+		u.RawPath = escaped
+		if u.EscapedPath() != escaped {
+			u.RawPath = ""
+		}
+	}
+}
+
+// pickRef picks a backend reference in proportion to the weights.
+func (cr *compiledRule) pickRef() *compiledRef {
+	switch {
+	case len(cr.refs) == 0 || cr.total == 0:
+		return nil
+	case len(cr.refs) == 1:
+		return &cr.refs[0]
+	}
+	n := rand.Uint64N(cr.total)
+	for i := range cr.refs {
+		if n < cr.refs[i].weight {
+			return &cr.refs[i]
+		}
+		n -= cr.refs[i].weight
+	}
+	return &cr.refs[len(cr.refs)-1]
+}
+
+// take asks the rule's limiter for a token.
+func (l *ruleLimiter) take(r *http.Request) (bool, time.Duration) {
+	if l.bucket != nil {
+		return l.bucket.Take()
+	}
+	key, ok := requestKey(r, l.key)
+	if !ok {
+		key = ""
+	}
+	return l.keyed.Take(key)
+}
+
+// requestKey reads the key named by k from r.
+func requestKey(r *http.Request, k HashKey) (string, bool) {
+	switch k.Source {
+	case KeyClientAddress:
+		return clientIP(r.RemoteAddr), true
+	case KeyHeader:
+		v := r.Header.Get(k.Name)
+		return v, v != ""
+	case KeyCookie:
+		c, err := r.Cookie(k.Name)
+		if err != nil {
+			return "", false
+		}
+		return c.Value, true
+	}
+	return "", false
+}
+
+// clientIP returns the host part of a RemoteAddr without allocating.
+func clientIP(remote string) string {
+	if i := strings.LastIndexByte(remote, ':'); i >= 0 {
+		remote = remote[:i]
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(remote, "["), "]")
+}
+
+// hopHeaders are removed from requests and responses: they describe one
+// connection, not the message (RFC 9110 section 7.6.1).
+var hopHeaders = []string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+// removeHopHeaders strips hop-by-hop headers, including those the
+// Connection header names.
+func removeHopHeaders(h http.Header) {
+	for _, v := range h["Connection"] {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				h.Del(f)
+			}
+		}
+	}
+	for _, k := range hopHeaders {
+		if _, ok := h[k]; ok {
+			delete(h, k)
+		}
+	}
+}
+
+// upgradeType returns the protocol a request asks to switch to, or "".
+func upgradeType(h http.Header) string {
+	if !headerHasToken(h["Connection"], "upgrade") {
+		return ""
+	}
+	return h.Get("Upgrade")
+}
+
+// headerHasToken reports whether a comma-separated header holds token.
+func headerHasToken(vs []string, token string) bool {
+	for _, v := range vs {
+		for f := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(f), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// trusted reports whether a client's forwarding headers are believed.
+func (p *Proxy) trusted(ip string) bool {
+	if len(p.opts.TrustedProxies) == 0 {
+		return false
+	}
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, pfx := range p.opts.TrustedProxies {
+		if pfx.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// prepareOutbound turns the client's request into the request sent
+// upstream: hop-by-hop headers removed, forwarding headers set, the
+// upgrade kept when there is one.
+func (p *Proxy) prepareOutbound(r *http.Request, tlsListener bool) (upgrade string) {
+	h := r.Header
+	upgrade = upgradeType(h)
+	te := h["Te"]
+	removeHopHeaders(h)
+	if upgrade != "" {
+		h["Connection"] = []string{"Upgrade"}
+		h["Upgrade"] = []string{upgrade}
+	}
+	if headerHasToken(te, "trailers") {
+		h["Te"] = []string{"trailers"}
+	}
+	ip := clientIP(r.RemoteAddr)
+	proto := "http"
+	if tlsListener {
+		proto = "https"
+	}
+	if p.trusted(ip) {
+		if prior := h["X-Forwarded-For"]; len(prior) > 0 {
+			h["X-Forwarded-For"] = []string{strings.Join(prior, ", ") + ", " + ip}
+		} else {
+			h["X-Forwarded-For"] = []string{ip}
+		}
+		if _, ok := h["X-Forwarded-Proto"]; !ok {
+			h["X-Forwarded-Proto"] = []string{proto}
+		}
+		if _, ok := h["X-Forwarded-Host"]; !ok {
+			h["X-Forwarded-Host"] = []string{r.Host}
+		}
+	} else {
+		h["X-Forwarded-For"] = []string{ip}
+		h["X-Forwarded-Proto"] = []string{proto}
+		h["X-Forwarded-Host"] = []string{r.Host}
+		delete(h, "Forwarded")
+		delete(h, "X-Real-Ip")
+	}
+	return upgrade
+}
+
+// forward sends the request to an endpoint of the reference's backend,
+// retrying as the rule allows, and streams the response back.
+func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool, cr *compiledRule, ref *compiledRef, x *exchange, respFilters func(http.Header)) {
+	bs := ref.backend
+	lb := bs.lb.Load()
+	var hash uint64
+	var hasKey bool
+	if lb.maglev != nil {
+		var k string
+		if k, hasKey = requestKey(r, lb.key); hasKey {
+			hash = maglev.HashString(k)
+		}
+	}
+	upgrade := p.prepareOutbound(r, tlsListener)
+
+	ctx := r.Context()
+	if d := cr.timeouts.Request; d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	out := r.WithContext(ctx)
+	out.RequestURI = ""
+	u := *r.URL
+	u.Scheme = "http"
+	if bs.tlsConfig != nil {
+		u.Scheme = "https"
+	}
+	out.URL = &u
+	out.Close = false
+	if r.ContentLength == 0 && r.Body != nil && r.Body != http.NoBody {
+		// net/http gives bodyless requests a non-nil Body; an empty body
+		// needs no framing upstream.
+		out.Body = http.NoBody
+	}
+
+	bs.active.Add(1)
+	retrySlots := int64(0)
+	defer func() {
+		bs.active.Add(-1)
+		bs.retrying.Add(-retrySlots)
+	}()
+
+	attempts := 1 + defaultRetries
+	if cr.retry != nil {
+		attempts = 1 + cr.retry.Attempts
+	}
+	var tried *endpointState
+	for attempt := 0; ; attempt++ {
+		ep := p.pickEndpoint(lb, hash, hasKey, tried)
+		if ep == nil {
+			x.fail(w, http.StatusServiceUnavailable, ReasonNoHealthyEndpoint, "no healthy upstream\n")
+			return
+		}
+		tried = ep
+		u.Host = ep.addr
+		resp, err, done := p.roundTrip(out, ep, cr.timeouts.BackendRequest)
+		if err != nil {
+			notSent := pool.NotSent(err)
+			if notSent {
+				bs.connectErrors.Inc()
+			}
+			if ctx.Err() != nil {
+				if r.Context().Err() != nil {
+					x.status, x.reason = 499, ReasonClientGone
+					return
+				}
+				x.fail(w, http.StatusGatewayTimeout, ReasonTimeout, "upstream request timeout\n")
+				return
+			}
+			if attempt+1 < attempts && p.retryable(r, cr, notSent, err) && p.allowRetry(bs) {
+				retrySlots++
+				x.retries++
+				p.metrics.retries.WithLabelValues(cr.routeLabel).Inc()
+				if !notSent {
+					p.backoff(ctx, cr, attempt)
+				}
+				continue
+			}
+			if errors.Is(err, context.DeadlineExceeded) {
+				x.fail(w, http.StatusGatewayTimeout, ReasonTimeout, "upstream request timeout\n")
+				return
+			}
+			p.log.Debug("upstream error", "backend", bs.name, "endpoint", ep.addr, "error", err)
+			x.fail(w, http.StatusBadGateway, ReasonUpstreamError, "upstream error\n")
+			return
+		}
+		if cr.retry != nil && attempt+1 < attempts && retryCode(cr.retry, resp.StatusCode) && replayable(r) && p.allowRetry(bs) {
+			drainAndClose(resp.Body)
+			done()
+			retrySlots++
+			x.retries++
+			p.metrics.retries.WithLabelValues(cr.routeLabel).Inc()
+			p.backoff(ctx, cr, attempt)
+			if ctx.Err() != nil {
+				x.fail(w, http.StatusGatewayTimeout, ReasonTimeout, "upstream request timeout\n")
+				return
+			}
+			continue
+		}
+		p.writeResponse(w, r, resp, upgrade, x, respFilters)
+		done()
+		return
+	}
+}
+
+// defaultRetries is the retry a request gets without a retry policy: once,
+// on a connection failure before the request was sent or, for a replayable
+// idempotent request, on a failed connection.
+const defaultRetries = 1
+
+// pickEndpoint picks an endpoint, preferring one other than avoid.
+func (p *Proxy) pickEndpoint(lb *lbTable, hash uint64, hasKey bool, avoid *endpointState) *endpointState {
+	ep := lb.pick(hash, hasKey)
+	if ep != nil && ep == avoid && len(lb.eps) > 1 {
+		if alt := lb.pick(hash+1, false); alt != nil {
+			return alt
+		}
+	}
+	return ep
+}
+
+// roundTrip sends one attempt to an endpoint, accounting it with the
+// endpoint's breaker. done must be called once the response is finished
+// with (it is a no-op on error).
+func (p *Proxy) roundTrip(out *http.Request, ep *endpointState, timeout time.Duration) (*http.Response, error, func()) {
+	var ticket breakerTicket
+	if ep.breaker != nil {
+		t, ok := ep.breaker.Allow()
+		if !ok {
+			return nil, &pool.NotSentError{Err: errBreakerOpen}, noop
+		}
+		ticket = breakerTicket{t: t, ok: true}
+	}
+	req := out
+	var cancel context.CancelFunc
+	if timeout > 0 {
+		var ctx context.Context
+		ctx, cancel = context.WithTimeout(out.Context(), timeout)
+		req = out.WithContext(ctx)
+	}
+	resp, err := ep.rt.RoundTrip(req)
+	if err != nil {
+		if cancel != nil {
+			cancel()
+		}
+		if ticket.ok {
+			ep.breaker.Done(ticket.t, false)
+		}
+		return nil, err, noop
+	}
+	success := resp.StatusCode < 500
+	if ticket.ok {
+		ep.breaker.Done(ticket.t, success)
+	}
+	if cancel == nil {
+		return resp, nil, noop
+	}
+	return resp, nil, cancel
+}
+
+func noop() {}
+
+var errBreakerOpen = errors.New("circuit breaker open")
+
+// retryable reports whether a failed attempt may be retried.
+func (p *Proxy) retryable(r *http.Request, cr *compiledRule, notSent bool, err error) bool {
+	if notSent {
+		return true
+	}
+	if errors.Is(err, context.DeadlineExceeded) && cr.retry == nil {
+		return false
+	}
+	return replayable(r) && (idempotent(r.Method) || cr.retry != nil)
+}
+
+// replayable reports whether a request can be sent again: it has no body.
+func replayable(r *http.Request) bool {
+	return r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0
+}
+
+func idempotent(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+func retryCode(rp *RetryPolicy, code int) bool {
+	for _, c := range rp.Codes {
+		if c == code {
+			return true
+		}
+	}
+	return false
+}
+
+// allowRetry applies the retry budget of a backend: retries in flight may
+// be at most a fraction of the requests in flight (at least three). When it
+// returns true the caller holds one retry slot until the request ends.
+func (p *Proxy) allowRetry(bs *backendState) bool {
+	budget := p.opts.RetryBudget
+	if budget <= 0 {
+		budget = 0.2
+	}
+	limit := max(int64(float64(bs.active.Load())*budget), 3)
+	if bs.retrying.Add(1) > limit {
+		bs.retrying.Add(-1)
+		return false
+	}
+	return true
+}
+
+// backoff waits before retry number attempt+1: exponential with full
+// jitter. It returns false when ctx ended while waiting.
+func (p *Proxy) backoff(ctx context.Context, cr *compiledRule, attempt int) bool {
+	base := 25 * time.Millisecond
+	if cr.retry != nil && cr.retry.Backoff > 0 {
+		base = cr.retry.Backoff
+	}
+	d := base << min(attempt, 10)
+	d = time.Duration(rand.Int64N(int64(d)) + 1)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+type breakerTicket struct {
+	t  breaker.Ticket
+	ok bool
+}
+
+func drainAndClose(b io.ReadCloser) {
+	io.CopyN(io.Discard, b, 4<<10)
+	b.Close()
+}
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// writeResponse copies the upstream response to the client: headers without
+// hop-by-hop fields, response filters applied, body streamed, trailers.
+func (p *Proxy) writeResponse(w http.ResponseWriter, r *http.Request, resp *http.Response, upgrade string, x *exchange, respFilters func(http.Header)) {
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		p.tunnel(w, r, resp, upgrade, x)
+		return
+	}
+	h := w.Header()
+	announced := len(resp.Trailer)
+	for k, vv := range resp.Header {
+		h[k] = vv
+	}
+	removeHopHeaders(h)
+	respFilters(h)
+	if announced > 0 {
+		keys := make([]string, 0, announced)
+		for k := range resp.Trailer {
+			keys = append(keys, k)
+		}
+		h["Trailer"] = keys
+	}
+	x.status, x.wrote = resp.StatusCode, true
+	w.WriteHeader(resp.StatusCode)
+
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
+	flush := resp.ContentLength < 0 || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
+	rc := http.NewResponseController(w)
+	for {
+		n, rerr := resp.Body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				x.reason = ReasonClientGone
+				return
+			}
+			if flush {
+				rc.Flush()
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			// The backend failed mid-body: abort the client response so it
+			// is not mistaken for a complete one.
+			p.log.Debug("upstream body error", "error", rerr)
+			x.reason = ReasonUpstreamError
+			panic(http.ErrAbortHandler)
+		}
+	}
+	for k, vv := range resp.Trailer {
+		if announced > 0 {
+			h[k] = vv
+		} else {
+			h[http.TrailerPrefix+k] = vv
+		}
+	}
+}
+
+// observe records a finished request in the metrics.
+func (p *Proxy) observe(r *http.Request, x *exchange) {
+	if x.reason != ReasonNone {
+		p.metrics.gateway.WithLabelValues(x.reason.String()).Inc()
+	}
+	code := codeLabel(x.status)
+	p.metrics.requests.WithLabelValues(x.route, x.backend, methodLabel(r.Method), code).Inc()
+	p.metrics.duration.WithLabelValues(x.route, code).Observe(time.Since(x.start).Seconds())
+}
+
+// isH2CUpgrade reports whether an HTTP/1.1 request asks to upgrade to h2c.
+func isH2CUpgrade(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "h2c") && len(r.Header["Http2-Settings"]) == 1 && headerHasToken(r.Header["Connection"], "upgrade")
+}

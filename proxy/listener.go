@@ -1,0 +1,284 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/rauta/rauta/tlsconfig"
+)
+
+// portKey is the address:port a group of listeners binds. Listeners with
+// port 0 share one ephemeral port per address.
+func portKey(l *Listener) string {
+	return net.JoinHostPort(l.Address, strconv.Itoa(l.Port))
+}
+
+// boundPort is one bound socket with its server. It outlives configuration
+// changes as long as some listener still wants its address and protocol.
+type boundPort struct {
+	key      string
+	protocol ListenerProtocol
+	ln       net.Listener
+	srv      *http.Server
+	certs    *tlsconfig.Store // HTTPS only
+	done     chan struct{}    // closed when Serve returns
+}
+
+// listenerManager binds, keeps and releases ports as configurations come and
+// go. Its methods are called with the proxy's apply lock held.
+type listenerManager struct {
+	p     *Proxy
+	mu    sync.Mutex // guards ports for readers outside Apply (Addr)
+	ports map[string]*boundPort
+}
+
+// portGroup is the desired state of one port, computed from a Config.
+type portGroup struct {
+	key       string
+	protocol  ListenerProtocol
+	listeners []*Listener
+}
+
+// groupListeners groups a Config's listeners by address:port. Listeners of
+// different protocols on one port conflict; the later ones are reported and
+// left out.
+func groupListeners(ls []Listener) (map[string]*portGroup, map[string]error) {
+	groups := make(map[string]*portGroup)
+	errs := make(map[string]error)
+	for i := range ls {
+		l := &ls[i]
+		k := portKey(l)
+		g := groups[k]
+		if g == nil {
+			g = &portGroup{key: k, protocol: l.Protocol}
+			groups[k] = g
+		} else if g.protocol != l.Protocol {
+			errs[l.Name] = fmt.Errorf("listener %q: protocol %v conflicts with %v on %s", l.Name, l.Protocol, g.protocol, k)
+			continue
+		}
+		g.listeners = append(g.listeners, l)
+	}
+	return groups, errs
+}
+
+// certificatesFor builds the SNI store contents of an HTTPS port group. A
+// certificate that fails to load is reported against its listener, and the
+// others are still served.
+func certificatesFor(g *portGroup, errs map[string]error) []tlsconfig.Certificate {
+	var out []tlsconfig.Certificate
+	for _, l := range g.listeners {
+		for _, c := range l.Certificates {
+			kp, err := tlsconfig.LoadKeyPair(c.CertPEM, c.KeyPEM, tlsconfig.KeyPairOptions{})
+			if err != nil {
+				if errs[l.Name] == nil {
+					errs[l.Name] = fmt.Errorf("listener %q: certificate %q: %w", l.Name, c.Name, err)
+				}
+				continue
+			}
+			// The certificate's own names select it; a listener hostname
+			// adds nothing the certificate does not cover.
+			out = append(out, tlsconfig.Certificate{Cert: kp})
+		}
+	}
+	return out
+}
+
+// apply binds the ports the groups need, updates certificates of ports that
+// stay, and shuts down ports no longer wanted. It returns an error per
+// listener that could not be served.
+func (m *listenerManager) apply(groups map[string]*portGroup, errs map[string]error) {
+	for k, bp := range m.ports {
+		g := groups[k]
+		if g == nil || g.protocol != bp.protocol {
+			m.release(bp)
+		}
+	}
+	for k, g := range groups {
+		var certs []tlsconfig.Certificate
+		if g.protocol == HTTPS {
+			certs = certificatesFor(g, errs)
+		}
+		bp := m.ports[k]
+		if bp == nil {
+			var err error
+			bp, err = m.bind(g)
+			if err != nil {
+				for _, l := range g.listeners {
+					if errs[l.Name] == nil {
+						errs[l.Name] = err
+					}
+				}
+				continue
+			}
+			m.mu.Lock()
+			m.ports[k] = bp
+			m.mu.Unlock()
+		}
+		if bp.certs != nil {
+			if err := bp.certs.Update(certs...); err != nil {
+				for _, l := range g.listeners {
+					if errs[l.Name] == nil {
+						errs[l.Name] = fmt.Errorf("listener %q: certificates: %w", l.Name, err)
+					}
+				}
+			}
+		}
+	}
+}
+
+// bind opens the socket of a port group and starts serving it.
+func (m *listenerManager) bind(g *portGroup) (*boundPort, error) {
+	p := m.p
+	ln, err := net.Listen("tcp", g.key)
+	if err != nil {
+		return nil, fmt.Errorf("bind %s: %w", g.key, err)
+	}
+	bp := &boundPort{key: g.key, protocol: g.protocol, ln: ln, done: make(chan struct{})}
+	lim := p.opts.Limits.withDefaults()
+	srv := &http.Server{
+		Handler:           &portHandler{p: p, key: g.key, tls: g.protocol == HTTPS},
+		ReadHeaderTimeout: lim.ReadHeaderTimeout,
+		ReadTimeout:       lim.ReadTimeout,
+		WriteTimeout:      lim.WriteTimeout,
+		IdleTimeout:       lim.IdleTimeout,
+		MaxHeaderBytes:    lim.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
+		ConnState:         p.metrics.connState(g.key),
+		HTTP2: &http.HTTP2Config{
+			MaxConcurrentStreams: lim.MaxConcurrentStreams,
+			MaxReadFrameSize:     lim.MaxReadFrameSize,
+		},
+		Protocols: new(http.Protocols),
+	}
+	srv.Protocols.SetHTTP1(true)
+	if g.protocol == HTTPS {
+		bp.certs = tlsconfig.NewStore(tlsconfig.StoreOptions{})
+		tc, err := tlsconfig.NewServerConfig(bp.certs, tlsconfig.ServerOptions{})
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("tls config for %s: %w", g.key, err)
+		}
+		srv.TLSConfig = tc
+		srv.Protocols.SetHTTP2(true)
+		ln = tls.NewListener(ln, tc)
+	} else {
+		srv.Protocols.SetUnencryptedHTTP2(true)
+	}
+	bp.srv = srv
+	go func() {
+		defer close(bp.done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			p.log.Error("listener stopped", "address", g.key, "error", err)
+		}
+	}()
+	p.log.Info("listening", "address", ln.Addr().String(), "protocol", g.protocol.String())
+	return bp, nil
+}
+
+// release stops accepting on a port and lets its requests finish within the
+// shutdown timeout, in the background.
+func (m *listenerManager) release(bp *boundPort) {
+	m.mu.Lock()
+	delete(m.ports, bp.key)
+	m.mu.Unlock()
+	timeout := m.p.opts.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = defaultShutdownTimeout
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if err := bp.srv.Shutdown(ctx); err != nil {
+			bp.srv.Close()
+		}
+	}()
+	m.p.log.Info("listener released", "address", bp.key)
+}
+
+// shutdown stops every port and waits for requests to finish until ctx ends.
+func (m *listenerManager) shutdown(ctx context.Context) error {
+	m.mu.Lock()
+	ports := make([]*boundPort, 0, len(m.ports))
+	for _, bp := range m.ports {
+		ports = append(ports, bp)
+	}
+	m.ports = map[string]*boundPort{}
+	m.mu.Unlock()
+
+	var wg sync.WaitGroup
+	errs := make([]error, len(ports))
+	for i, bp := range ports {
+		wg.Go(func() {
+			if err := bp.srv.Shutdown(ctx); err != nil {
+				bp.srv.Close()
+				errs[i] = fmt.Errorf("shutdown %s: %w", bp.key, err)
+			}
+			<-bp.done
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// addr returns the bound address of a port key.
+func (m *listenerManager) addr(key string) (net.Addr, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	bp := m.ports[key]
+	if bp == nil {
+		return nil, false
+	}
+	return bp.ln.Addr(), true
+}
+
+// Limits bound what a client can make the proxy hold. Zero fields take the
+// defaults noted on each.
+type Limits struct {
+	// ReadHeaderTimeout bounds reading a request's headers (slowloris);
+	// default 10s.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, body included; default 0
+	// (none: request bodies may stream; route timeouts bound exchanges).
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing a response; default 0 (none: responses
+	// may stream; route timeouts bound exchanges).
+	WriteTimeout time.Duration
+	// IdleTimeout closes keep-alive connections idle this long; default 60s.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds a request's header section; default 64 KiB.
+	MaxHeaderBytes int
+	// MaxConcurrentStreams bounds the concurrent streams of an HTTP/2
+	// connection; default 250.
+	MaxConcurrentStreams int
+	// MaxReadFrameSize is the largest HTTP/2 frame accepted; default 1 MiB.
+	MaxReadFrameSize int
+}
+
+const defaultShutdownTimeout = 30 * time.Second
+
+func (l Limits) withDefaults() Limits {
+	if l.ReadHeaderTimeout == 0 {
+		l.ReadHeaderTimeout = 10 * time.Second
+	}
+	if l.IdleTimeout == 0 {
+		l.IdleTimeout = 60 * time.Second
+	}
+	if l.MaxHeaderBytes == 0 {
+		l.MaxHeaderBytes = 64 << 10
+	}
+	if l.MaxConcurrentStreams == 0 {
+		l.MaxConcurrentStreams = 250
+	}
+	if l.MaxReadFrameSize == 0 {
+		l.MaxReadFrameSize = 1 << 20
+	}
+	return l
+}

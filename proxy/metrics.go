@@ -1,0 +1,182 @@
+package proxy
+
+import (
+	"net"
+	"net/http"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Reason says why the gateway answered a request itself instead of a
+// backend. It labels the rauta_gateway_responses_total metric and access
+// logs.
+type Reason uint8
+
+// Reasons for answers made by the gateway.
+const (
+	// ReasonNone means a backend answered.
+	ReasonNone Reason = iota
+	// ReasonNoRoute: no route matched (404).
+	ReasonNoRoute
+	// ReasonBadRequest: the request was malformed, e.g. its path (400).
+	ReasonBadRequest
+	// ReasonFilter: a filter answered (a redirect, a CORS preflight).
+	ReasonFilter
+	// ReasonInvalidBackend: the rule's backend reference is invalid (500).
+	ReasonInvalidBackend
+	// ReasonNoHealthyEndpoint: no endpoint could be picked (503).
+	ReasonNoHealthyEndpoint
+	// ReasonRateLimited: a rate limit refused the request (429).
+	ReasonRateLimited
+	// ReasonUpstreamError: the backend failed (502).
+	ReasonUpstreamError
+	// ReasonTimeout: a route timeout expired (504).
+	ReasonTimeout
+	// ReasonPanic: serving the request panicked (500).
+	ReasonPanic
+	// ReasonClientGone: the client went away before the answer.
+	ReasonClientGone
+	numReasons
+)
+
+var reasonNames = [numReasons]string{
+	"none", "no_route", "bad_request", "filter", "invalid_backend",
+	"no_healthy_endpoint", "rate_limited", "upstream_error", "timeout", "panic",
+	"client_gone",
+}
+
+// String returns the reason's metric label.
+func (r Reason) String() string {
+	if r < numReasons {
+		return reasonNames[r]
+	}
+	return "Reason(" + strconv.Itoa(int(r)) + ")"
+}
+
+// metrics holds the proxy's Prometheus collectors. Label values on the hot
+// path come from a fixed set (methods, status classes) or from the
+// configuration (route and backend names), so cardinality is bounded by the
+// configuration, never by requests.
+type metrics struct {
+	requests         *prometheus.CounterVec
+	duration         *prometheus.HistogramVec
+	upstreamDuration *prometheus.HistogramVec
+	gateway          *prometheus.CounterVec
+	connectErrors    *prometheus.CounterVec
+	retries          *prometheus.CounterVec
+	breakerState     *prometheus.GaugeVec
+	endpointHealthy  *prometheus.GaugeVec
+	activeConns      *prometheus.GaugeVec
+	generation       prometheus.Gauge
+	lastApply        prometheus.Gauge
+	applyErrors      prometheus.Counter
+	panics           prometheus.Counter
+	mirrors          *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rauta_http_requests_total",
+			Help: "HTTP requests served, by route, backend, method and status class.",
+		}, []string{"route", "backend", "method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "rauta_http_request_duration_seconds",
+			Help:    "Time from a request's arrival to the end of its response headers, by route and status class.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route", "code"}),
+		upstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "rauta_upstream_response_seconds",
+			Help:    "Time from sending a request to a backend to receiving its response headers, by backend.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"backend"}),
+		gateway: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rauta_gateway_responses_total",
+			Help: "Responses made by the gateway itself instead of a backend, by reason.",
+		}, []string{"reason"}),
+		connectErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rauta_upstream_connect_errors_total",
+			Help: "Failures to reach a backend endpoint before a request was sent, by backend.",
+		}, []string{"backend"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rauta_retries_total",
+			Help: "Requests retried, by route.",
+		}, []string{"route"}),
+		breakerState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rauta_breaker_state",
+			Help: "Circuit breaker state per endpoint: 0 closed, 1 open, 2 half-open.",
+		}, []string{"backend", "endpoint"}),
+		endpointHealthy: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rauta_endpoint_healthy",
+			Help: "1 when an endpoint passes its active health checks, 0 when it is taken out.",
+		}, []string{"backend", "endpoint"}),
+		activeConns: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rauta_active_connections",
+			Help: "Open client connections, by listening address.",
+		}, []string{"address"}),
+		generation: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rauta_config_generation",
+			Help: "Number of configurations applied since start.",
+		}),
+		lastApply: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rauta_config_last_apply_timestamp_seconds",
+			Help: "Unix time of the last configuration applied.",
+		}),
+		applyErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rauta_config_apply_errors_total",
+			Help: "Configuration objects rejected when applying a configuration.",
+		}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rauta_panics_recovered_total",
+			Help: "Panics recovered while serving a request.",
+		}),
+		mirrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rauta_mirror_requests_total",
+			Help: "Mirrored requests, by backend and outcome (sent, failed, dropped).",
+		}, []string{"backend", "outcome"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.requests, m.duration, m.upstreamDuration, m.gateway,
+			m.connectErrors, m.retries, m.breakerState, m.endpointHealthy,
+			m.activeConns, m.generation, m.lastApply, m.applyErrors, m.panics,
+			m.mirrors)
+	}
+	return m
+}
+
+// connState returns a ConnState hook counting the open connections of a
+// listening address.
+func (m *metrics) connState(addr string) func(net.Conn, http.ConnState) {
+	g := m.activeConns.WithLabelValues(addr)
+	return func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			g.Inc()
+		case http.StateHijacked, http.StateClosed:
+			g.Dec()
+		}
+	}
+}
+
+// methodLabel maps a method onto a bounded label set.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions,
+		http.MethodTrace, http.MethodPatch:
+		return m
+	}
+	return "OTHER"
+}
+
+var codeClasses = [...]string{"1xx", "1xx", "2xx", "3xx", "4xx", "5xx"}
+
+// codeLabel maps a status code onto its class.
+func codeLabel(code int) string {
+	c := code / 100
+	if c >= 1 && c <= 5 {
+		return codeClasses[c]
+	}
+	return "other"
+}

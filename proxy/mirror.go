@@ -1,0 +1,58 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/rauta/rauta/filters"
+)
+
+// newMirrorer returns the proxy's one Mirrorer, shared by every chain so
+// that its limits hold process-wide.
+func (p *Proxy) newMirrorer() *filters.Mirrorer {
+	limit := p.opts.MirrorBodyLimit
+	if limit == 0 {
+		limit = 64 << 10
+	}
+	m, err := filters.NewMirrorer(filters.MirrorOptions{
+		Sender:       filters.MirrorSenderFunc(p.sendMirror),
+		MaxBodyBytes: limit,
+		Logger:       p.log,
+	})
+	if err != nil {
+		// Only a nil Sender fails, and the sender is set above.
+		panic(err)
+	}
+	return m
+}
+
+var errNoMirrorEndpoint = errors.New("no healthy endpoint")
+
+// sendMirror sends a mirrored request to an endpoint of a backend of the
+// current snapshot.
+func (p *Proxy) sendMirror(backend string, r *http.Request) (*http.Response, error) {
+	bs := p.snap.Load().backends[backend]
+	if bs == nil {
+		p.metrics.mirrors.WithLabelValues(backend, "failed").Inc()
+		return nil, fmt.Errorf("mirror backend %q is not configured", backend)
+	}
+	ep := bs.lb.Load().pick(0, false)
+	if ep == nil {
+		p.metrics.mirrors.WithLabelValues(backend, "failed").Inc()
+		return nil, fmt.Errorf("mirror backend %q: %w", backend, errNoMirrorEndpoint)
+	}
+	r.URL.Scheme = "http"
+	if bs.tlsConfig != nil {
+		r.URL.Scheme = "https"
+	}
+	r.URL.Host = ep.addr
+	r.RequestURI = ""
+	resp, err := ep.rt.RoundTrip(r)
+	if err != nil {
+		p.metrics.mirrors.WithLabelValues(backend, "failed").Inc()
+		return nil, err
+	}
+	p.metrics.mirrors.WithLabelValues(backend, "sent").Inc()
+	return resp, nil
+}

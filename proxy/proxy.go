@@ -1,0 +1,277 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rauta/rauta/filters"
+	"github.com/rauta/rauta/pool"
+	"github.com/rauta/rauta/router"
+)
+
+// Options configure a [Proxy]. The zero value is usable.
+type Options struct {
+	// Logger receives the proxy's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the proxy's Prometheus collectors; nil registers
+	// them with a new registry returned by [Proxy.Registry].
+	Registerer prometheus.Registerer
+	// Limits bound what clients can make the proxy hold.
+	Limits Limits
+	// ShutdownTimeout bounds how long a released listener waits for its
+	// requests to finish; zero means 30s.
+	ShutdownTimeout time.Duration
+	// TrustedProxies lists the client networks whose X-Forwarded-For,
+	// X-Forwarded-Proto and X-Forwarded-Host headers are kept and appended
+	// to. From any other client those headers are replaced, so a client
+	// cannot spoof its address.
+	TrustedProxies []netip.Prefix
+	// Filters resolves ExtensionRef filters to user-defined filters; nil
+	// makes every ExtensionRef a configuration error.
+	Filters *filters.Registry
+	// Pool configures the upstream connection pools.
+	Pool pool.Config
+	// RetryBudget is the fraction of a backend's active requests that may
+	// be retries at any moment; zero means 0.2. At least three concurrent
+	// retries per backend are always allowed.
+	RetryBudget float64
+	// MirrorBodyLimit is the largest request body copied to mirrors;
+	// larger requests are not mirrored. Zero means 64 KiB.
+	MirrorBodyLimit int64
+}
+
+// Proxy is a gateway's data plane: it serves a [Config] on its listeners
+// and swaps in a new one with [Proxy.Apply] without dropping requests.
+//
+// A Proxy is safe for concurrent use.
+type Proxy struct {
+	opts     Options
+	log      *slog.Logger
+	registry *prometheus.Registry
+	metrics  *metrics
+	pools    *pool.Pool
+
+	applyMu   sync.Mutex // serialises Apply, UpdateEndpoints and Shutdown
+	snap      atomic.Pointer[snapshot]
+	listeners listenerManager
+	backends  map[string]*backendState // by Backend.Name; guarded by applyMu
+	closed    bool
+	// limiters keeps rate-limit buckets across configurations, keyed by
+	// rule identity and limits; limitersUsed marks the ones the Apply in
+	// progress uses. Both are guarded by applyMu.
+	limiters     map[string]*ruleLimiter
+	limitersUsed map[string]bool
+	health    *healthChecker
+	mirrors   *filters.Mirrorer
+	tunnels   tunnelSet
+}
+
+// New returns a Proxy serving nothing; call [Proxy.Apply] to configure it.
+func New(opts Options) *Proxy {
+	p := &Proxy{
+		opts:     opts,
+		log:      opts.Logger,
+		backends: make(map[string]*backendState),
+		limiters: make(map[string]*ruleLimiter),
+	}
+	if p.log == nil {
+		p.log = slog.Default()
+	}
+	reg := opts.Registerer
+	if reg == nil {
+		p.registry = prometheus.NewRegistry()
+		reg = p.registry
+	}
+	p.metrics = newMetrics(reg)
+	p.pools = pool.New(opts.Pool)
+	p.mirrors = p.newMirrorer()
+	poolCollector := &poolCollector{p: p}
+	if err := reg.Register(poolCollector); err != nil {
+		p.log.Warn("pool metrics not registered", "error", err)
+	}
+	p.listeners = listenerManager{p: p, ports: make(map[string]*boundPort)}
+	p.health = newHealthChecker(p)
+	p.snap.Store(&snapshot{ports: map[string]*portTable{}})
+	return p
+}
+
+// Registry returns the registry holding the proxy's metrics when
+// Options.Registerer was nil, else nil.
+func (p *Proxy) Registry() *prometheus.Registry { return p.registry }
+
+// ApplyError lists the parts of a Config that could not be served. The rest
+// of the Config is in effect.
+type ApplyError struct {
+	// Listeners maps a listener name to why it is not served.
+	Listeners map[string]error
+	// Routes lists routes and rules that were dropped and why.
+	Routes []error
+	// Backends maps a backend name to why it is not served.
+	Backends map[string]error
+}
+
+// Error implements error.
+func (e *ApplyError) Error() string {
+	var b strings.Builder
+	b.WriteString("configuration partly rejected:")
+	for _, k := range slices.Sorted(mapKeys(e.Listeners)) {
+		fmt.Fprintf(&b, "\n  %v", e.Listeners[k])
+	}
+	for _, err := range e.Routes {
+		fmt.Fprintf(&b, "\n  %v", err)
+	}
+	for _, k := range slices.Sorted(mapKeys(e.Backends)) {
+		fmt.Fprintf(&b, "\n  backend %q: %v", k, e.Backends[k])
+	}
+	return b.String()
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// ErrClosed is returned by Apply after Shutdown.
+var ErrClosed = errors.New("proxy: shut down")
+
+// Apply makes cfg the configuration in effect. Listeners are bound or
+// released, routes compiled, backends resolved; then the new snapshot is
+// published with one atomic store. Requests in flight finish on the snapshot
+// they started with, and state that outlives configurations (connection
+// pools, breakers, health, rate-limit buckets) is carried over by key.
+//
+// Invalid parts (a listener that cannot bind, a route with a bad regular
+// expression, a backend with a bad CA bundle) are left out and reported in
+// an *ApplyError; everything valid is served. A structurally invalid Config
+// (duplicate listener names) is rejected whole and the previous one stays.
+func (p *Proxy) Apply(cfg Config) error {
+	p.applyMu.Lock()
+	defer p.applyMu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	if err := cfg.validateListeners(); err != nil {
+		p.metrics.applyErrors.Inc()
+		return err
+	}
+	prev := p.snap.Load()
+	aerr := &ApplyError{Listeners: map[string]error{}, Backends: map[string]error{}}
+
+	backends := p.syncBackends(cfg.Backends, aerr.Backends)
+	groups, lerrs := groupListeners(cfg.Listeners)
+	for k, v := range lerrs {
+		aerr.Listeners[k] = v
+	}
+	p.listeners.apply(groups, aerr.Listeners)
+
+	snap := &snapshot{
+		cfg:        &cfg,
+		generation: prev.generation + 1,
+		ports:      make(map[string]*portTable, len(groups)),
+		backends:   backends,
+	}
+	p.limitersUsed = make(map[string]bool)
+	p.compileRoutes(snap, &cfg, groups, aerr)
+	for id := range p.limiters {
+		if !p.limitersUsed[id] {
+			delete(p.limiters, id)
+		}
+	}
+	p.snap.Store(snap)
+	p.retainPools()
+	p.health.sync(backends)
+
+	p.metrics.generation.Set(float64(snap.generation))
+	p.metrics.lastApply.SetToCurrentTime()
+	n := len(aerr.Listeners) + len(aerr.Routes) + len(aerr.Backends)
+	if n == 0 {
+		return nil
+	}
+	p.metrics.applyErrors.Add(float64(n))
+	return aerr
+}
+
+// Config returns the configuration in effect, or the zero Config before the
+// first Apply. It must not be modified.
+func (p *Proxy) Config() Config {
+	if s := p.snap.Load(); s.cfg != nil {
+		return *s.cfg
+	}
+	return Config{}
+}
+
+// Generation returns the number of configurations applied.
+func (p *Proxy) Generation() uint64 { return p.snap.Load().generation }
+
+// Addr returns the address a listener is bound to, which tells the port
+// when the listener asked for port 0.
+func (p *Proxy) Addr(listener string) (net.Addr, bool) {
+	s := p.snap.Load()
+	if s.cfg == nil {
+		return nil, false
+	}
+	for i := range s.cfg.Listeners {
+		if l := &s.cfg.Listeners[i]; l.Name == listener {
+			return p.listeners.addr(portKey(l))
+		}
+	}
+	return nil, false
+}
+
+// Shutdown stops accepting connections, tells HTTP/2 clients to go away,
+// closes keep-alive connections once their requests finish, and waits for
+// requests in flight until ctx is done. Upgraded connections (WebSocket)
+// still open when ctx ends are closed.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	p.applyMu.Lock()
+	if p.closed {
+		p.applyMu.Unlock()
+		return nil
+	}
+	p.closed = true
+	p.applyMu.Unlock()
+
+	p.health.stop()
+	err := p.listeners.shutdown(ctx)
+	p.tunnels.closeAll(ctx)
+	p.pools.Close()
+	return err
+}
+
+// Explain reports how a request would be routed on a listener: which route
+// and rule would match and why the others do not.
+func (p *Proxy) Explain(listener string, req router.Request) ([]router.Candidate, error) {
+	s := p.snap.Load()
+	if s.cfg == nil {
+		return nil, errors.New("no configuration applied")
+	}
+	for i := range s.cfg.Listeners {
+		l := &s.cfg.Listeners[i]
+		if l.Name != listener {
+			continue
+		}
+		pt := s.ports[portKey(l)]
+		if pt == nil {
+			return nil, fmt.Errorf("listener %q is not serving", listener)
+		}
+		req.Listener = pt.listenerFor(req.Host)
+		return pt.table.Explain(&req)
+	}
+	return nil, fmt.Errorf("no listener %q", listener)
+}
