@@ -72,9 +72,9 @@ type Proxy struct {
 	// progress uses. Both are guarded by applyMu.
 	limiters     map[string]*ruleLimiter
 	limitersUsed map[string]bool
-	health    *healthChecker
-	mirrors   *filters.Mirrorer
-	tunnels   tunnelSet
+	health       *healthChecker
+	mirrors      *filters.Mirrorer
+	tunnels      tunnelSet
 }
 
 // New returns a Proxy serving nothing; call [Proxy.Apply] to configure it.
