@@ -14,7 +14,7 @@ import (
 const DefaultSize = 65537
 
 // MaxSize is the largest table size [Build] accepts. A table takes two bytes
-// per entry (four when it has more than 65536 backends), so a table of
+// per entry (four when it has more than 65535 backends), so a table of
 // MaxSize entries takes 32 MiB or 64 MiB.
 const MaxSize = 1 << 24
 
@@ -63,7 +63,7 @@ type Config struct {
 type Table struct {
 	backends []Backend // sorted by name
 	counts   []int     // entries owned by each backend
-	small    []uint16  // lookup table when len(backends) <= 1<<16
+	small    []uint16  // lookup table when len(backends) <= math.MaxUint16
 	large    []uint32  // lookup table otherwise
 }
 
@@ -98,7 +98,8 @@ type Table struct {
 // Build returns an error wrapping [ErrNoBackends] for an empty list,
 // [ErrZeroWeight] when no backend has positive weight, [ErrInvalidSize] for a
 // bad [Config.Size], and [ErrEmptyName] or [ErrDuplicateName] for bad names.
-// It takes time proportional to M·log M + N·log N and does not modify
+// Filling takes about M·ln M probes of the table (times log N heap steps
+// when weights differ), sorting N·log N comparisons. Build does not modify
 // backends.
 func Build(backends []Backend, cfg Config) (*Table, error) {
 	m := cfg.Size
@@ -111,8 +112,8 @@ func Build(backends []Backend, cfg Config) (*Table, error) {
 	if len(backends) == 0 {
 		return nil, fmt.Errorf("maglev: backends: %w", ErrNoBackends)
 	}
-	if uint64(len(backends)) > math.MaxUint32 {
-		return nil, fmt.Errorf("maglev: backends: %d backends, at most %d are supported", len(backends), uint64(math.MaxUint32))
+	if uint64(len(backends)) >= math.MaxUint32 {
+		return nil, fmt.Errorf("maglev: backends: %d backends, at most %d are supported", len(backends), uint64(math.MaxUint32-1))
 	}
 	var total uint64
 	for i, b := range backends {
@@ -151,83 +152,112 @@ func Build(backends []Backend, cfg Config) (*Table, error) {
 		slices.Sort(active)
 	}
 
-	fill := populate(sorted, active, m)
-
 	t := &Table{backends: sorted, counts: make([]int, len(sorted))}
-	if len(sorted) <= 1<<16 {
-		t.small = make([]uint16, m)
-		for j, p := range fill {
-			i := active[p]
-			t.small[j] = uint16(i)
-			t.counts[i]++
-		}
+	if len(sorted) <= math.MaxUint16 {
+		t.small = populate[uint16](sorted, active, m, t.counts)
 	} else {
-		t.large = make([]uint32, m)
-		for j, p := range fill {
-			i := active[p]
-			t.large[j] = i
-			t.counts[i]++
-		}
+		t.large = populate[uint32](sorted, active, m, t.counts)
 	}
 	return t, nil
 }
 
-// turnState is the progress of one active backend through its permutation.
+// turnState is the progress of one active backend through its permutation
+// and its turn schedule.
 type turnState struct {
-	pos    uint32 // current entry of the permutation
+	pos    uint32 // next entry of the permutation to try
 	skip   uint32
-	weight uint64
-	turns  uint64 // turns taken so far
+	index  uint32 // index of the backend in the sorted list
+	weight uint32
+	next   uint64 // round of the next turn
+	step   uint64 // ⌊Wmax/weight⌋
+	rem    uint64 // Wmax mod weight
+	acc    uint64 // accumulated remainder, below weight
 }
 
-// populate fills a table of m entries with positions in active, following the
-// algorithm documented on Build. len(active) must be in [1, m].
-func populate(sorted []Backend, active []uint32, m int) []uint32 {
-	const free = math.MaxUint32
-	fill := make([]uint32, m)
-	for j := range fill {
-		fill[j] = free
+// populate returns the lookup table of m entries for the backends at the
+// indexes active of sorted, following the algorithm documented on Build, and
+// adds to counts the entries each backend owns. len(active) must be in
+// [1, m], and every index in sorted must be below the largest value of E,
+// which marks free entries while the table is filled.
+func populate[E uint16 | uint32](sorted []Backend, active []uint32, m int, counts []int) []E {
+	free := ^E(0)
+	table := make([]E, m)
+	for j := range table {
+		table[j] = free
 	}
 	mm := uint64(m)
-	var wmax uint64
+	var wmax uint32
 	state := make([]turnState, len(active))
 	for p, i := range active {
 		b := sorted[i]
 		state[p] = turnState{
 			pos:    uint32(xxh64(b.Name, offsetSeed) % mm),
 			skip:   uint32(xxh64(b.Name, skipSeed)%(mm-1) + 1),
-			weight: uint64(b.Weight),
+			index:  i,
+			weight: b.Weight,
 		}
-		wmax = max(wmax, uint64(b.Weight))
+		wmax = max(wmax, b.Weight)
 	}
 
-	// The heap holds one key per active backend: the round of its next turn
-	// in the high 32 bits and its position in active in the low 32 bits, so
-	// keys order turns by round and then by name. The heaviest backend takes
-	// a turn in every round, so the table is full before round m and rounds
-	// beyond m can be clamped to m without changing the order of the turns
-	// that are taken.
-	h := make(turnHeap, len(active))
-	for p := range h {
-		h[p] = uint64(p) // round 0
-	}
-	for filled := 0; filled < m; filled++ {
-		key := h[0]
-		p := uint32(key)
-		s := &state[p]
-		for fill[s.pos] != free {
-			s.pos += s.skip
-			if s.pos >= uint32(m) {
-				s.pos -= uint32(m)
+	// take gives a backend its next turn: it claims the first free entry of
+	// its permutation.
+	take := func(s *turnState) {
+		pos, skip := s.pos, s.skip
+		for table[pos] != free {
+			pos += skip
+			if pos >= uint32(m) {
+				pos -= uint32(m)
 			}
 		}
-		fill[s.pos] = p
-		s.turns++
-		round := min(s.turns*wmax/s.weight, mm)
-		h[0] = round<<32 | uint64(p)
+		table[pos] = E(s.index)
+		counts[s.index]++
+		pos += skip
+		if pos >= uint32(m) {
+			pos -= uint32(m)
+		}
+		s.pos = pos
+	}
+
+	if slices.IndexFunc(state, func(s turnState) bool { return s.weight != wmax }) < 0 {
+		// Equal weights: every backend takes a turn in every round.
+		for filled := 0; filled < m; {
+			for p := range state {
+				take(&state[p])
+				if filled++; filled == m {
+					break
+				}
+			}
+		}
+		return table
+	}
+
+	// The turn of round r at position p has the key r<<32 | p, so keys order
+	// turns by round and then by name. A min-heap of keys, one per active
+	// backend, yields the turns in order. The heaviest backend takes a turn
+	// in every round, so the table is full before round m, and rounds beyond
+	// m can be clamped to m without changing the order of the turns taken.
+	h := make(turnHeap, len(state))
+	for p := range state {
+		s := &state[p]
+		s.step = uint64(wmax / s.weight)
+		s.rem = uint64(wmax % s.weight)
+		h[p] = uint64(p) // round 0
+	}
+	for range m {
+		p := uint32(h[0])
+		s := &state[p]
+		take(s)
+		// Advance next from ⌊k·Wmax/w⌋ to ⌊(k+1)·Wmax/w⌋.
+		s.next += s.step
+		s.acc += s.rem
+		if s.acc >= uint64(s.weight) {
+			s.acc -= uint64(s.weight)
+			s.next++
+		}
+		h[0] = min(s.next, mm)<<32 | uint64(p)
 		h.down()
 	}
-	return fill
+	return table
 }
 
 // turnHeap is a binary min-heap of turn keys.

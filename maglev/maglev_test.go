@@ -3,6 +3,7 @@ package maglev
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -264,7 +265,7 @@ func TestWeightedShares(t *testing.T) {
 	}
 }
 
-const math32 = 1<<32 - 1
+const math32 = math.MaxUint32
 
 func TestOrderIndependence(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -322,24 +323,41 @@ func TestZeroTable(t *testing.T) {
 	}
 }
 
-// TestManyBackends covers tables with more than 65536 backends, whose entries
-// are stored in 32 bits.
+// TestManyBackends covers both entry widths: 16 bits up to 65535 backends,
+// 32 bits beyond.
 func TestManyBackends(t *testing.T) {
-	const n = 1<<16 + 5
-	bs := make([]Backend, n)
-	for i, name := range names(n) {
-		bs[i] = Backend{Name: name}
-		if i%5000 == 0 || i == n-1 {
-			bs[i].Weight = uint32(1 + i%3)
+	for _, tt := range []struct {
+		n    int
+		wide bool
+	}{
+		{math.MaxUint16, false},
+		{math.MaxUint16 + 1, true},
+		{1<<16 + 5, true},
+	} {
+		bs := make([]Backend, tt.n)
+		for i, name := range names(tt.n) {
+			bs[i] = Backend{Name: name}
+			if i%5000 == 0 || i == tt.n-1 {
+				bs[i].Weight = uint32(1 + i%3)
+			}
 		}
-	}
-	tab := mustBuild(t, bs, Config{Size: 251})
-	if tab.large == nil {
-		t.Fatal("table of more than 65536 backends does not use 32-bit entries")
-	}
-	checkTable(t, tab, bs, 251)
-	if i := tab.Pick(HashString("x")); tab.Backend(i).Weight == 0 {
-		t.Errorf("Pick returned a backend of weight 0")
+		tab := mustBuild(t, bs, Config{Size: 251})
+		if wide := tab.large != nil; wide != tt.wide || (tab.small != nil) == wide {
+			t.Errorf("N=%d: 32-bit entries = %v, want %v", tt.n, wide, tt.wide)
+		}
+		checkTable(t, tab, bs, 251)
+		// The backend with the highest index must be representable too.
+		k := 0
+		for i := range bs {
+			if bs[i].Name > bs[k].Name {
+				k = i
+			}
+		}
+		bs[k].Weight = 3
+		tab = mustBuild(t, bs, Config{Size: 251})
+		if i, _ := tab.Index(bs[k].Name); i != tt.n-1 || tab.Entries(i) == 0 {
+			t.Errorf("N=%d: backend %q has index %d and owns %d entries, want index %d and some entries", tt.n, bs[k].Name, i, tab.Entries(i), tt.n-1)
+		}
 	}
 }
 
