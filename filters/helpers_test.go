@@ -2,6 +2,7 @@ package filters
 
 import (
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -70,3 +71,6 @@ func prefixPath(v string) *PathModifier {
 func fullPath(v string) *PathModifier {
 	return &PathModifier{Type: ReplaceFullPath, ReplaceFullPath: v}
 }
+
+// discardLogger returns a logger that drops everything.
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
