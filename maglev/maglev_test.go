@@ -651,9 +651,21 @@ func BenchmarkHashAndPick(b *testing.B) {
 }
 
 func BenchmarkBuild(b *testing.B) {
-	for _, n := range []int{10, 100, 1000} {
-		bs := equal(n)
-		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+	for _, n := range []int{10, 100, 1000, -1000} {
+		name := fmt.Sprintf("N=%d", n)
+		var bs []Backend
+		if n > 0 {
+			bs = equal(n)
+		} else {
+			// Weights 1 to 10 take the heap path.
+			n = -n
+			name = fmt.Sprintf("N=%d/weights=1-10", n)
+			bs = equal(n)
+			for i := range bs {
+				bs[i].Weight = uint32(1 + i%10)
+			}
+		}
+		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := Build(bs, Config{Size: DefaultSize}); err != nil {
