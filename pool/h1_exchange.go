@@ -61,6 +61,8 @@ type exchange struct {
 	maxHeader int
 	stop      func() bool // unregisters the context's AfterFunc
 	deadline  bool        // a deadline from the context was set on the connection
+	ctx       context.Context
+	dl        time.Time // the context's deadline when deadline is set
 	keepAlive bool
 	aw        *asyncWriter
 
@@ -165,8 +167,9 @@ func (h *h1) exchange(ctx context.Context, c *conn, req *http.Request, host stri
 	dl, hasDeadline := ctx.Deadline()
 	if hasDeadline {
 		c.nc.SetDeadline(dl)
-		x.deadline = true
+		x.deadline, x.dl = true, dl
 	}
+	x.ctx = ctx
 
 	cl, chunked := int64(-1), false
 	if body == nil {
@@ -231,8 +234,8 @@ func (h *h1) exchange(ctx context.Context, c *conn, req *http.Request, host stri
 	if err != nil {
 		x.abort()
 		switch {
-		case ctx.Err() != nil:
-			err = ctx.Err()
+		case x.ctxErr(err) != nil:
+			err = x.ctxErr(err)
 		case rht > 0 && isTimeout(err) && (!hasDeadline || time.Now().Before(dl)):
 			err = ErrResponseHeaderTimeout
 		case x.aw != nil && x.aw.failed.Load():
@@ -372,15 +375,8 @@ func (x *exchange) finish(reuse bool) {
 	if x.stop != nil && !x.stop() {
 		reuse = false // the context fired and closed the connection
 	}
-	if x.aw != nil {
-		select {
-		case err := <-x.aw.done:
-			if err != nil {
-				reuse = false
-			}
-		default:
-			reuse = false // the request body is still being written
-		}
+	if x.aw != nil && !x.aw.wait(reuse && x.keepAlive) {
+		reuse = false
 	}
 	if !x.keepAlive {
 		reuse = false
@@ -423,6 +419,9 @@ func (x *exchange) Read(p []byte) (int, error) {
 		x.state = stDone
 		if err != io.EOF {
 			if x.h != nil {
+				if cerr := x.ctxErr(err); cerr != nil {
+					err = cerr
+				}
 				err = errorf(x.h.addr, "read response body", err)
 			}
 			x.err = err
@@ -766,6 +765,33 @@ func (aw *asyncWriter) run(c *conn, body io.ReadCloser, n int64, trailer http.He
 	aw.done <- werr
 }
 
+// writeWait is how long a finished response waits for its request body's
+// writer to finish before giving up on reusing the connection: the backend
+// usually answers after reading the whole body, so the writer is about to
+// report success.
+const writeWait = 50 * time.Millisecond
+
+// wait reports whether the body was written successfully, waiting up to
+// writeWait for the writer when patient is set.
+func (aw *asyncWriter) wait(patient bool) bool {
+	select {
+	case err := <-aw.done:
+		return err == nil
+	default:
+	}
+	if !patient {
+		return false
+	}
+	t := time.NewTimer(writeWait)
+	defer t.Stop()
+	select {
+	case err := <-aw.done:
+		return err == nil
+	case <-t.C:
+		return false
+	}
+}
+
 // proceed tells a writer waiting for 100 Continue to send the body (ok) or
 // to give up; only the first call counts.
 func (aw *asyncWriter) proceed(ok bool) {
@@ -773,6 +799,22 @@ func (aw *asyncWriter) proceed(ok bool) {
 		aw.sent = true
 		aw.cont <- ok
 	}
+}
+
+// ctxErr returns the context's error when err is due to it: the context
+// is done, or err is the connection's deadline, set from the context's,
+// expiring just before the context notices.
+func (x *exchange) ctxErr(err error) error {
+	if x.ctx == nil {
+		return nil
+	}
+	if cerr := x.ctx.Err(); cerr != nil {
+		return cerr
+	}
+	if x.deadline && isTimeout(err) && !time.Now().Before(x.dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 func isTimeout(err error) bool {
