@@ -6,7 +6,7 @@
 // entries (M prime, [DefaultSize] by default). [Table.Pick] maps the hash of a
 // request key to a backend in constant time without allocating, so requests
 // with the same key go to the same backend, and when a backend is added or
-// removed only a small part of the keys, about M/N entries' worth, moves.
+// removed most keys stay where they were.
 //
 // Removing one of N backends moves its own M/N entries and, because the fill
 // cascades, some entries of other backends too. Measured at M = 65537 with
