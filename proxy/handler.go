@@ -6,6 +6,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"net/netip"
 	"net/url"
 	"runtime/debug"
@@ -360,6 +362,11 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		Got1xxResponse: func(code int, header textproto.MIMEHeader) error {
+			return forward1xx(w, code, header)
+		},
+	})
 	out := r.WithContext(ctx)
 	out.RequestURI = ""
 	u := *r.URL
@@ -443,6 +450,22 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 		done()
 		return
 	}
+}
+
+// forward1xx relays an informational response (103 Early Hints, say) to the
+// client. 100 Continue is not relayed: the server sends it itself when the
+// request body is first read.
+func forward1xx(w http.ResponseWriter, code int, header textproto.MIMEHeader) error {
+	if code == http.StatusContinue || code == http.StatusSwitchingProtocols {
+		return nil
+	}
+	h := w.Header()
+	for k, vv := range header {
+		h[k] = vv
+	}
+	w.WriteHeader(code)
+	clear(h)
+	return nil
 }
 
 // defaultRetries is the retry a request gets without a retry policy: once,

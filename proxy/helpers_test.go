@@ -121,3 +121,15 @@ func get(t testing.TB, c *http.Client, url string, hdr ...string) (int, string, 
 	}
 	return resp.StatusCode, string(b), resp.Header
 }
+
+// httpTestServer is an httptest.Server with a helper for its address.
+type httpTestServer struct{ *httptest.Server }
+
+func newHTTPTestServer(t testing.TB, h http.Handler) *httpTestServer {
+	t.Helper()
+	s := httptest.NewServer(h)
+	t.Cleanup(s.Close)
+	return &httpTestServer{s}
+}
+
+func (s *httpTestServer) addr() string { return addrOf(s.Server) }
