@@ -104,10 +104,14 @@ type Table struct {
 
 // bucket holds the entries of one route hostname, in precedence order.
 type bucket struct {
-	hostname string               // "" for routes without hostnames
-	paths    map[string]*pathNode // by normalised path (exact) or prefix key
+	hostname string              // "" for routes without hostnames
+	paths    map[string]pathNode // by normalised path (exact) or prefix key
 	regex    []*entry
-	maxDepth int // segments in the deepest prefix key; -1 when none
+	// exactDepths and prefixDepths have bit d set (see depthBit) when b
+	// has an exact path, or a prefix key, with d slashes ("/" counts 0
+	// as a prefix key, 1 as an exact path).
+	exactDepths  uint64
+	prefixDepths uint64
 }
 
 type pathNode struct {
@@ -118,6 +122,13 @@ type pathNode struct {
 // entry is one compiled match (or the implicit match of a rule without
 // matches).
 type entry struct {
+	// Fields read by conds come first, to share a cache line.
+	listeners []uint64 // bit set of listener ids; nil means all
+	method    string
+	headers   []headerCond
+	query     []queryCond
+	re        *regexp.Regexp
+
 	route     *Route
 	rule      *Rule
 	routeIdx  int
@@ -125,14 +136,11 @@ type entry struct {
 	matchIdx  int
 	path      PathMatch // Value normalised for Exact and PathPrefix
 	prefixKey string    // PathPrefix: path.Value without a trailing '/'
-	re        *regexp.Regexp
-	method    string
-	headers   []headerCond
-	query     []queryCond
-	listeners []uint64 // bit set of listener ids; nil means all
-	hostnames []string // the route's validated hostnames, for Explain
+	hostnames []string  // the route's validated hostnames, for Explain
 	nsName    string
-	created   time.Time
+	rank      uint64 // packed path, method, header and query precedence
+	createdS  int64  // CreationTime: Unix seconds
+	createdNs int32  // and nanoseconds
 }
 
 // pathRank orders path match types: Exact, then RegularExpression, then
@@ -147,34 +155,44 @@ func (e *entry) pathRank() int {
 	return 2
 }
 
+// setRank packs the request-independent precedence criteria of e into
+// e.rank, smaller first: path type (Exact, RegularExpression, PathPrefix),
+// longer path value, method present, more headers, more query parameters.
+func (e *entry) setRank(created time.Time) {
+	const (
+		lenBits   = 32
+		countBits = 11
+	)
+	pathLen := uint64(min(len(e.path.Value), 1<<lenBits-1))
+	headers := uint64(min(len(e.headers), 1<<countBits-1))
+	query := uint64(min(len(e.query), 1<<countBits-1))
+	e.rank = uint64(e.pathRank())<<(lenBits+1+2*countBits) |
+		(1<<lenBits-1-pathLen)<<(1+2*countBits) |
+		uint64(1-b2i(e.method != ""))<<(2*countBits) |
+		(1<<countBits-1-headers)<<countBits |
+		(1<<countBits - 1 - query)
+	e.createdS, e.createdNs = created.Unix(), int32(created.Nanosecond())
+}
+
 // compareEntries orders entries that share a hostname by precedence.
 func compareEntries(a, b *entry) int {
-	if c := cmp.Compare(a.pathRank(), b.pathRank()); c != 0 {
-		return c
+	if a.rank != b.rank {
+		return cmp.Compare(a.rank, b.rank)
 	}
-	if c := cmp.Compare(len(b.path.Value), len(a.path.Value)); c != 0 {
-		return c
+	if a.createdS != b.createdS {
+		return cmp.Compare(a.createdS, b.createdS)
 	}
-	if c := cmp.Compare(b2i(b.method != ""), b2i(a.method != "")); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(len(b.headers), len(a.headers)); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(len(b.query), len(a.query)); c != 0 {
-		return c
-	}
-	if c := a.created.Compare(b.created); c != 0 {
-		return c
+	if a.createdNs != b.createdNs {
+		return cmp.Compare(a.createdNs, b.createdNs)
 	}
 	if c := strings.Compare(a.nsName, b.nsName); c != 0 {
 		return c
 	}
-	if c := cmp.Compare(a.routeIdx, b.routeIdx); c != 0 {
-		return c
+	if a.routeIdx != b.routeIdx {
+		return cmp.Compare(a.routeIdx, b.routeIdx)
 	}
-	if c := cmp.Compare(a.ruleIdx, b.ruleIdx); c != 0 {
-		return c
+	if a.ruleIdx != b.ruleIdx {
+		return cmp.Compare(a.ruleIdx, b.ruleIdx)
 	}
 	return cmp.Compare(a.matchIdx, b.matchIdx)
 }
@@ -199,9 +217,8 @@ func b2i(b bool) int {
 func Compile(routes []Route) (*Table, error) {
 	c := compiler{regexps: make(map[string]*regexp.Regexp)}
 	t := &Table{
-		routes: make([]Route, len(routes)),
-		exact:  make(map[string]*bucket),
-		wild:   make(map[string]*bucket),
+		exact: make(map[string]*bucket),
+		wild:  make(map[string]*bucket),
 	}
 	for i := range routes {
 		for _, l := range routes[i].Listeners {
@@ -218,9 +235,16 @@ func Compile(routes []Route) (*Table, error) {
 	}
 	words := (len(t.listeners) + 63) / 64
 
-	var all []*entry
+	t.routes = cloneRoutes(routes)
+	n := 0
 	for i := range routes {
-		t.routes[i] = cloneRoute(&routes[i])
+		for j := range routes[i].Rules {
+			n += max(1, len(routes[i].Rules[j].Matches))
+		}
+	}
+	c.chunk = make([]entry, 0, n)
+	var all []*entry
+	for i := range t.routes {
 		r := &t.routes[i]
 		hosts, ok := c.hostnames(i, r)
 		if !ok {
@@ -245,17 +269,19 @@ func Compile(routes []Route) (*Table, error) {
 		}
 		nsName := r.Namespace + "/" + r.Name
 		for j := range r.Rules {
-			es, ok := c.rule(i, r, j)
+			n := len(all)
+			var ok bool
+			all, ok = c.rule(all, i, r, j)
 			if !ok {
+				all = all[:n]
 				continue
 			}
-			for _, e := range es {
+			for _, e := range all[n:] {
 				e.listeners = lset
 				e.hostnames = hosts
 				e.nsName = nsName
-				e.created = r.CreationTime
+				e.setRank(r.CreationTime)
 			}
-			all = append(all, es...)
 		}
 	}
 	slices.SortFunc(all, compareEntries)
@@ -288,7 +314,7 @@ func Compile(routes []Route) (*Table, error) {
 }
 
 func newBucket(hostname string) *bucket {
-	return &bucket{hostname: hostname, paths: make(map[string]*pathNode), maxDepth: -1}
+	return &bucket{hostname: hostname, paths: make(map[string]pathNode)}
 }
 
 // add appends e; entries must be added in precedence order.
@@ -297,47 +323,91 @@ func (b *bucket) add(e *entry) {
 	case PathRegularExpression:
 		b.regex = append(b.regex, e)
 	case PathExact:
-		b.node(e.path.Value).exact = append(b.node(e.path.Value).exact, e)
+		n := b.paths[e.path.Value]
+		n.exact = append(n.exact, e)
+		b.paths[e.path.Value] = n
+		b.exactDepths |= depthBit(strings.Count(e.path.Value, "/"))
 	default:
-		n := b.node(e.prefixKey)
+		n := b.paths[e.prefixKey]
 		n.prefix = append(n.prefix, e)
+		b.paths[e.prefixKey] = n
 		d := 0
 		if e.prefixKey != "/" {
 			d = strings.Count(e.prefixKey, "/")
 		}
-		b.maxDepth = max(b.maxDepth, d)
+		b.prefixDepths |= depthBit(d)
 	}
 }
 
-func (b *bucket) node(key string) *pathNode {
-	n := b.paths[key]
-	if n == nil {
-		n = &pathNode{}
-		b.paths[key] = n
-	}
-	return n
-}
-
-func cloneRoute(r *Route) Route {
-	c := *r
-	c.Hostnames = slices.Clone(r.Hostnames)
-	c.Listeners = slices.Clone(r.Listeners)
-	c.Rules = slices.Clone(r.Rules)
-	for j := range c.Rules {
-		ms := slices.Clone(c.Rules[j].Matches)
-		for k := range ms {
-			ms[k].Headers = slices.Clone(ms[k].Headers)
-			ms[k].QueryParams = slices.Clone(ms[k].QueryParams)
+// cloneRoutes deep-copies routes (but not the Rule values), carving all
+// slices out of a few shared arrays.
+func cloneRoutes(routes []Route) []Route {
+	var nh, nl, nr, nm, nhd, nq int
+	for i := range routes {
+		r := &routes[i]
+		nh += len(r.Hostnames)
+		nl += len(r.Listeners)
+		nr += len(r.Rules)
+		for j := range r.Rules {
+			nm += len(r.Rules[j].Matches)
+			for k := range r.Rules[j].Matches {
+				nhd += len(r.Rules[j].Matches[k].Headers)
+				nq += len(r.Rules[j].Matches[k].QueryParams)
+			}
 		}
-		c.Rules[j].Matches = ms
 	}
-	return c
+	hosts := make([]string, 0, nh)
+	listeners := make([]string, 0, nl)
+	rules := make([]Rule, 0, nr)
+	matches := make([]Match, 0, nm)
+	headers := make([]HeaderMatch, 0, nhd)
+	queries := make([]QueryMatch, 0, nq)
+	out := make([]Route, len(routes))
+	for i := range routes {
+		out[i] = routes[i]
+		r := &out[i]
+		r.Hostnames, hosts = carve(hosts, r.Hostnames)
+		r.Listeners, listeners = carve(listeners, r.Listeners)
+		r.Rules, rules = carve(rules, r.Rules)
+		for j := range r.Rules {
+			rule := &r.Rules[j]
+			rule.Matches, matches = carve(matches, rule.Matches)
+			for k := range rule.Matches {
+				m := &rule.Matches[k]
+				m.Headers, headers = carve(headers, m.Headers)
+				m.QueryParams, queries = carve(queries, m.QueryParams)
+			}
+		}
+	}
+	return out
+}
+
+// carve appends src to arena and returns the appended part, with its
+// capacity clipped, and the grown arena. A nil src stays nil.
+func carve[T any](arena, src []T) (part, rest []T) {
+	if src == nil {
+		return nil, arena
+	}
+	n := len(arena)
+	arena = append(arena, src...)
+	return arena[n:len(arena):len(arena)], arena
 }
 
 // compiler collects errors and caches compiled expressions.
 type compiler struct {
 	errs    []*RouteError
 	regexps map[string]*regexp.Regexp
+	chunk   []entry // entries are allocated from here
+}
+
+// newEntry returns a zeroed entry from the current block. Compile sizes
+// the first block for every match; a new block is only a safeguard.
+func (c *compiler) newEntry() *entry {
+	if len(c.chunk) == cap(c.chunk) {
+		c.chunk = make([]entry, 0, 64)
+	}
+	c.chunk = c.chunk[:len(c.chunk)+1]
+	return &c.chunk[len(c.chunk)-1]
 }
 
 func (c *compiler) fail(i int, r *Route, rule int, field string, err error) {
@@ -375,29 +445,30 @@ func (c *compiler) regexp(expr string) (*regexp.Regexp, error) {
 	return re, nil
 }
 
-// rule compiles one rule into entries; on error it reports every problem
-// and returns false.
-func (c *compiler) rule(i int, r *Route, j int) ([]*entry, bool) {
+// rule appends the entries of one rule to all; on error it reports every
+// problem and returns false.
+func (c *compiler) rule(all []*entry, i int, r *Route, j int) ([]*entry, bool) {
 	rule := &r.Rules[j]
-	prefix := "rules[" + strconv.Itoa(j) + "]"
 	if len(rule.Matches) == 0 {
-		return []*entry{{
+		e := c.newEntry()
+		*e = entry{
 			route: r, rule: rule, routeIdx: i, ruleIdx: j, matchIdx: -1,
 			path: PathMatch{Type: PathPrefix, Value: "/"}, prefixKey: "/",
-		}}, true
+		}
+		return append(all, e), true
 	}
-	es := make([]*entry, 0, len(rule.Matches))
 	ok := true
 	for k := range rule.Matches {
-		e := &entry{route: r, rule: rule, routeIdx: i, ruleIdx: j, matchIdx: k}
+		e := c.newEntry()
+		*e = entry{route: r, rule: rule, routeIdx: i, ruleIdx: j, matchIdx: k}
 		fail := func(field string, err error) {
-			c.fail(i, r, j, prefix+".matches["+strconv.Itoa(k)+"]."+field, err)
+			c.fail(i, r, j, "rules["+strconv.Itoa(j)+"].matches["+strconv.Itoa(k)+"]."+field, err)
 			ok = false
 		}
 		c.match(e, &rule.Matches[k], fail)
-		es = append(es, e)
+		all = append(all, e)
 	}
-	return es, ok
+	return all, ok
 }
 
 // match fills e from m, calling fail for every invalid field.
@@ -441,6 +512,9 @@ func (c *compiler) match(e *entry, m *Match, fail func(field string, err error))
 		}
 	}
 
+	if len(m.Headers) > 0 {
+		e.headers = make([]headerCond, 0, len(m.Headers))
+	}
 	for k, h := range m.Headers {
 		field := "headers[" + strconv.Itoa(k) + "]"
 		if !validToken(h.Name) {
@@ -473,6 +547,9 @@ func (c *compiler) match(e *entry, m *Match, fail func(field string, err error))
 		e.headers = append(e.headers, hc)
 	}
 
+	if len(m.QueryParams) > 0 {
+		e.query = make([]queryCond, 0, len(m.QueryParams))
+	}
 	for k, q := range m.QueryParams {
 		field := "queryParams[" + strconv.Itoa(k) + "]"
 		if q.Name == "" || strings.ContainsFunc(q.Name, isCtl) {

@@ -11,13 +11,13 @@ import (
 // match routes without hostnames.
 const maxHostname = 253
 
-// hostBytes writes the lower-cased host part of an HTTP Host value into
-// buf (dropping any port and one trailing dot) and returns its length, or
-// -1 when the host cannot match any route hostname (empty, too long, or an
-// IP literal in brackets).
-func hostBytes(h string, buf *[maxHostname]byte) int {
+// hostPart returns the host of an HTTP Host value with any port and one
+// trailing dot removed, not yet lower-cased; "" means the host cannot
+// match any route hostname (empty, too long, or an IP literal in
+// brackets).
+func hostPart(h string) string {
 	if h == "" || h[0] == '[' {
-		return -1
+		return ""
 	}
 	if i := strings.LastIndexByte(h, ':'); i >= 0 {
 		h = h[:i]
@@ -25,30 +25,40 @@ func hostBytes(h string, buf *[maxHostname]byte) int {
 	if n := len(h); n > 0 && h[n-1] == '.' {
 		h = h[:n-1]
 	}
-	if h == "" || len(h) > maxHostname {
-		return -1
+	if len(h) > maxHostname {
+		return ""
 	}
-	for i := 0; i < len(h); i++ {
-		c := h[i]
+	return h
+}
+
+// hasUpper reports whether s has an ASCII upper-case letter.
+func hasUpper(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			return true
+		}
+	}
+	return false
+}
+
+// lowerInto writes the ASCII lower-case form of s (at most maxHostname
+// bytes) into buf and returns its length.
+func lowerInto(buf *[maxHostname]byte, s string) int {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
 		buf[i] = c
 	}
-	return len(h)
+	return len(s)
 }
 
-// canonicalHost is hostBytes returning a string; "" means no hostname can
-// match. It allocates and is meant for Explain and tests.
+// canonicalHost returns the lower-cased host part of h, "" when no route
+// hostname can match. It allocates and is meant for Explain.
 func canonicalHost(h string) string {
-	var buf [maxHostname]byte
-	n := hostBytes(h, &buf)
-	if n < 0 {
-		return ""
-	}
-	return string(buf[:n])
+	return strings.ToLower(hostPart(h))
 }
-
 
 // validateHostname lower-cases a route hostname and checks it is an RFC
 // 1123 name, optionally prefixed by the wildcard label "*.", and not an IP

@@ -462,13 +462,13 @@ func TestMatchQueryParams(t *testing.T) {
 		{q("/q", "q=a+b"), "exact#0.0"},
 		{q("/q", "q=a%20b"), "exact#0.0"},
 		{q("/q", "x=1&q=a%20b&y"), "exact#0.0"},
-		{q("/q", "%71=a+b"), "exact#0.0"},                // encoded name
-		{q("/q", "q=a+c&q=a+b"), "404"},                  // first occurrence counts
-		{q("/q", "q=a%zz&q=a+b"), "exact#0.0"},           // invalid pair ignored
-		{q("/q", "q;x=1&q=a+b"), "exact#0.0"},            // pair with ';' ignored
-		{q("/q", "q=a+b;x=1"), "404"},                    // ...even the only one
-		{q("/q", "Q=a+b"), "404"},                        // names are case-sensitive
-		{q("/q", "q"), "404"},                            // empty value
+		{q("/q", "%71=a+b"), "exact#0.0"},      // encoded name
+		{q("/q", "q=a+c&q=a+b"), "404"},        // first occurrence counts
+		{q("/q", "q=a%zz&q=a+b"), "exact#0.0"}, // invalid pair ignored
+		{q("/q", "q;x=1&q=a+b"), "exact#0.0"},  // pair with ';' ignored
+		{q("/q", "q=a+b;x=1"), "404"},          // ...even the only one
+		{q("/q", "Q=a+b"), "404"},              // names are case-sensitive
+		{q("/q", "q"), "404"},                  // empty value
 		{q("/q", ""), "404"},
 		{q("/re", "id=123"), "re#0.0"},
 		{q("/re", "id=%31%32"), "re#0.0"},

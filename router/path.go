@@ -135,8 +135,11 @@ func normalizePath(p string) (string, pathFault, int) {
 func isCanonicalPath(p string) bool {
 	for i := 0; i < len(p); i++ {
 		c := p[i]
-		switch {
-		case c == '/':
+		if byteClass[c]&classPchar != 0 {
+			continue
+		}
+		switch c {
+		case '/':
 			r := p[i+1:]
 			if len(r) == 0 {
 				return true
@@ -152,7 +155,7 @@ func isCanonicalPath(p string) bool {
 					return false
 				}
 			}
-		case c == '%':
+		case '%':
 			if i+2 >= len(p) {
 				return false
 			}
@@ -167,7 +170,6 @@ func isCanonicalPath(p string) bool {
 				return false
 			}
 			i += 2
-		case byteClass[c]&classPchar != 0:
 		default:
 			return false
 		}

@@ -31,25 +31,17 @@ func (t *Table) Match(req *Request) (Result, error) {
 			li = id
 		}
 	}
-	var hb [maxHostname]byte
-	if n := hostBytes(req.Host, &hb); n > 0 {
-		h := hb[:n]
-		if b := t.exact[string(h)]; b != nil {
-			if e := b.match(p, req, li); e != nil {
-				return e.result(b, p), nil
-			}
+	if h := hostPart(req.Host); h != "" {
+		var e *entry
+		var b *bucket
+		if hasUpper(h) {
+			var buf [maxHostname]byte
+			e, b = matchHost(t, buf[:lowerInto(&buf, h)], p, req, li)
+		} else {
+			e, b = matchHost(t, h, p, req, li)
 		}
-		if len(t.wild) > 0 {
-			for i := 0; i < len(h); i++ {
-				if h[i] != '.' {
-					continue
-				}
-				if b := t.wild[string(h[i+1:])]; b != nil {
-					if e := b.match(p, req, li); e != nil {
-						return e.result(b, p), nil
-					}
-				}
-			}
+		if e != nil {
+			return e.result(b, p), nil
 		}
 	}
 	if t.any != nil {
@@ -58,6 +50,31 @@ func (t *Table) Match(req *Request) (Result, error) {
 		}
 	}
 	return Result{}, ErrNotFound
+}
+
+// matchHost tries the buckets of the route hostnames matching the
+// lower-case host h, most specific first: the exact name, then wildcards
+// from the longest suffix to the shortest.
+func matchHost[S string | []byte](t *Table, h S, p string, req *Request, li int) (*entry, *bucket) {
+	if b := t.exact[string(h)]; b != nil {
+		if e := b.match(p, req, li); e != nil {
+			return e, b
+		}
+	}
+	if len(t.wild) == 0 {
+		return nil, nil
+	}
+	for i := 0; i < len(h); i++ {
+		if h[i] != '.' {
+			continue
+		}
+		if b := t.wild[string(h[i+1:])]; b != nil {
+			if e := b.match(p, req, li); e != nil {
+				return e, b
+			}
+		}
+	}
+	return nil, nil
 }
 
 // MatchHTTP is Match for an *http.Request arriving on an unnamed listener.
@@ -82,9 +99,9 @@ func (e *entry) result(b *bucket, p string) Result {
 // match returns the first entry of b, in precedence order, that matches
 // the normalised path p and req.
 func (b *bucket) match(p string, req *Request, li int) *entry {
-	n := b.paths[p]
-	if n != nil {
-		for _, e := range n.exact {
+	slashes := strings.Count(p, "/")
+	if b.exactDepths&depthBit(slashes) != 0 {
+		for _, e := range b.paths[p].exact {
 			if e.conds(req, li) {
 				return e
 			}
@@ -95,40 +112,43 @@ func (b *bucket) match(p string, req *Request, li int) *entry {
 			return e
 		}
 	}
-	if b.maxDepth < 0 {
-		return nil
-	}
-	// Walk the prefix keys of p from the longest to "/": "/a/b/" and
-	// "/a/b" both give "/a/b", "/a", "/".
-	q, reuse := p, true
+	// Walk the prefix keys of p from the longest to "/", looking up only
+	// depths where b has keys: "/a/b/" and "/a/b" give "/a/b", "/a", "/".
+	q, depth := p, slashes
 	if len(q) > 1 && q[len(q)-1] == '/' {
-		q, reuse = q[:len(q)-1], false
+		q, depth = q[:len(q)-1], depth-1
 	}
-	depth := 0
-	if q != "/" {
-		depth = strings.Count(q, "/")
-	}
-	for depth > b.maxDepth {
-		q, reuse = parentKey(q), false
-		depth--
+	if q == "/" {
+		depth = 0
 	}
 	for {
-		if !reuse {
-			n = b.paths[q]
+		if b.prefixDepths&lowerMask(depth+1) == 0 {
+			return nil
 		}
-		reuse = false
-		if n != nil {
-			for _, e := range n.prefix {
+		if b.prefixDepths&depthBit(depth) != 0 {
+			for _, e := range b.paths[q].prefix {
 				if e.conds(req, li) {
 					return e
 				}
 			}
 		}
-		if len(q) == 1 {
+		if depth == 0 {
 			return nil
 		}
-		q = parentKey(q)
+		q, depth = parentKey(q), depth-1
 	}
+}
+
+// depthBit is the bit recording keys with d slashes; depths of 63 and more
+// share the last bit.
+func depthBit(d int) uint64 { return 1 << min(d, 63) }
+
+// lowerMask has the bits of depths below d.
+func lowerMask(d int) uint64 {
+	if d >= 64 {
+		return ^uint64(0)
+	}
+	return 1<<d - 1
 }
 
 // parentKey drops the last segment of a prefix key: "/a/b" -> "/a" -> "/".
