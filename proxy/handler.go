@@ -660,7 +660,7 @@ func (p *Proxy) writeResponse(w http.ResponseWriter, r *http.Request, resp *http
 		}
 	}
 	for k, vv := range resp.Trailer {
-		if announced > 0 {
+		if announced > 0 && headerHasToken(h["Trailer"], k) {
 			h[k] = vv
 		} else {
 			h[http.TrailerPrefix+k] = vv
