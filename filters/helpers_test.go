@@ -1,6 +1,7 @@
 package filters
 
 import (
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -74,3 +75,7 @@ func fullPath(v string) *PathModifier {
 
 // discardLogger returns a logger that drops everything.
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// newTLSState returns the TLS state of a connection without client
+// certificates.
+func newTLSState() *tls.ConnectionState { return &tls.ConnectionState{} }
