@@ -107,11 +107,12 @@ type bucket struct {
 	hostname string              // "" for routes without hostnames
 	paths    map[string]pathNode // by normalised path (exact) or prefix key
 	regex    []*entry
-	// exactDepths and prefixDepths have bit d set (see depthBit) when b
-	// has an exact path, or a prefix key, with d slashes ("/" counts 0
-	// as a prefix key, 1 as an exact path).
-	exactDepths  uint64
-	prefixDepths uint64
+	// exactLens and prefixLens record the lengths of the exact paths and
+	// prefix keys in paths, so that Match only looks up candidates of a
+	// length that exists.
+	exactLens  lenSet
+	prefixLens lenSet
+	minPrefix  int // length of the shortest prefix key; 0 when none
 }
 
 type pathNode struct {
@@ -326,16 +327,15 @@ func (b *bucket) add(e *entry) {
 		n := b.paths[e.path.Value]
 		n.exact = append(n.exact, e)
 		b.paths[e.path.Value] = n
-		b.exactDepths |= depthBit(strings.Count(e.path.Value, "/"))
+		b.exactLens.add(len(e.path.Value))
 	default:
 		n := b.paths[e.prefixKey]
 		n.prefix = append(n.prefix, e)
 		b.paths[e.prefixKey] = n
-		d := 0
-		if e.prefixKey != "/" {
-			d = strings.Count(e.prefixKey, "/")
+		b.prefixLens.add(len(e.prefixKey))
+		if b.minPrefix == 0 || len(e.prefixKey) < b.minPrefix {
+			b.minPrefix = len(e.prefixKey)
 		}
-		b.prefixDepths |= depthBit(d)
 	}
 }
 

@@ -12,33 +12,30 @@ import (
 const maxHostname = 253
 
 // hostPart returns the host of an HTTP Host value with any port and one
-// trailing dot removed, not yet lower-cased; "" means the host cannot
-// match any route hostname (empty, too long, or an IP literal in
-// brackets).
-func hostPart(h string) string {
+// trailing dot removed, not yet lower-cased, and whether it has upper-case
+// letters. "" means the host cannot match any route hostname (empty, too
+// long, or an IP literal in brackets).
+func hostPart(h string) (host string, upper bool) {
 	if h == "" || h[0] == '[' {
-		return ""
+		return "", false
 	}
-	if i := strings.LastIndexByte(h, ':'); i >= 0 {
-		h = h[:i]
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if c == ':' {
+			h = h[:i]
+			break
+		}
+		if 'A' <= c && c <= 'Z' {
+			upper = true
+		}
 	}
 	if n := len(h); n > 0 && h[n-1] == '.' {
 		h = h[:n-1]
 	}
 	if len(h) > maxHostname {
-		return ""
+		return "", false
 	}
-	return h
-}
-
-// hasUpper reports whether s has an ASCII upper-case letter.
-func hasUpper(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if 'A' <= s[i] && s[i] <= 'Z' {
-			return true
-		}
-	}
-	return false
+	return h, upper
 }
 
 // lowerInto writes the ASCII lower-case form of s (at most maxHostname
@@ -57,7 +54,8 @@ func lowerInto(buf *[maxHostname]byte, s string) int {
 // canonicalHost returns the lower-cased host part of h, "" when no route
 // hostname can match. It allocates and is meant for Explain.
 func canonicalHost(h string) string {
-	return strings.ToLower(hostPart(h))
+	h, _ = hostPart(h)
+	return strings.ToLower(h)
 }
 
 // validateHostname lower-cases a route hostname and checks it is an RFC

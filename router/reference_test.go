@@ -90,7 +90,7 @@ func (m *refMatcher) match(req *Request) string {
 	if strings.HasPrefix(host, "[") {
 		host = ""
 	}
-	if i := strings.LastIndex(host, ":"); i >= 0 {
+	if i := strings.Index(host, ":"); i >= 0 {
 		host = host[:i]
 	}
 	host = strings.ToLower(strings.TrimSuffix(host, "."))

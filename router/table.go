@@ -31,10 +31,10 @@ func (t *Table) Match(req *Request) (Result, error) {
 			li = id
 		}
 	}
-	if h := hostPart(req.Host); h != "" {
+	if h, upper := hostPart(req.Host); h != "" {
 		var e *entry
 		var b *bucket
-		if hasUpper(h) {
+		if upper {
 			var buf [maxHostname]byte
 			e, b = matchHost(t, buf[:lowerInto(&buf, h)], p, req, li)
 		} else {
@@ -99,8 +99,7 @@ func (e *entry) result(b *bucket, p string) Result {
 // match returns the first entry of b, in precedence order, that matches
 // the normalised path p and req.
 func (b *bucket) match(p string, req *Request, li int) *entry {
-	slashes := strings.Count(p, "/")
-	if b.exactDepths&depthBit(slashes) != 0 {
+	if b.exactLens.has(len(p)) {
 		for _, e := range b.paths[p].exact {
 			if e.conds(req, li) {
 				return e
@@ -112,43 +111,38 @@ func (b *bucket) match(p string, req *Request, li int) *entry {
 			return e
 		}
 	}
+	if b.minPrefix == 0 {
+		return nil
+	}
 	// Walk the prefix keys of p from the longest to "/", looking up only
-	// depths where b has keys: "/a/b/" and "/a/b" give "/a/b", "/a", "/".
-	q, depth := p, slashes
+	// lengths where b has keys: "/a/b/" and "/a/b" give "/a/b", "/a", "/".
+	q := p
 	if len(q) > 1 && q[len(q)-1] == '/' {
-		q, depth = q[:len(q)-1], depth-1
+		q = q[:len(q)-1]
 	}
-	if q == "/" {
-		depth = 0
-	}
-	for {
-		if b.prefixDepths&lowerMask(depth+1) == 0 {
-			return nil
-		}
-		if b.prefixDepths&depthBit(depth) != 0 {
+	for len(q) >= b.minPrefix {
+		if b.prefixLens.has(len(q)) {
 			for _, e := range b.paths[q].prefix {
 				if e.conds(req, li) {
 					return e
 				}
 			}
 		}
-		if depth == 0 {
-			return nil
+		if len(q) == 1 {
+			break
 		}
-		q, depth = parentKey(q), depth-1
+		q = parentKey(q)
 	}
+	return nil
 }
 
-// depthBit is the bit recording keys with d slashes; depths of 63 and more
-// share the last bit.
-func depthBit(d int) uint64 { return 1 << min(d, 63) }
+// lenSet is a set of path lengths up to maxPathValue.
+type lenSet [maxPathValue/64 + 1]uint64
 
-// lowerMask has the bits of depths below d.
-func lowerMask(d int) uint64 {
-	if d >= 64 {
-		return ^uint64(0)
-	}
-	return 1<<d - 1
+func (s *lenSet) add(n int) { s[n>>6] |= 1 << (n & 63) }
+
+func (s *lenSet) has(n int) bool {
+	return n>>6 < len(s) && s[n>>6]&(1<<(n&63)) != 0
 }
 
 // parentKey drops the last segment of a prefix key: "/a/b" -> "/a" -> "/".
