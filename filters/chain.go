@@ -18,8 +18,9 @@ type RequestInfo struct {
 	// scheme's well-known port.
 	ListenerPort uint16
 	// PathPrefix is the value of the PathPrefix match that selected the rule,
-	// as written in the HTTPRoute (escaped form). ReplacePrefixMatch replaces
-	// it. "" means "/", the default match of a rule without matches.
+	// in escaped form (as written in the HTTPRoute, or as normalised by the
+	// router that compared it with the request path). ReplacePrefixMatch
+	// replaces it. "" means "/", the default match of a rule without matches.
 	PathPrefix string
 }
 
@@ -76,8 +77,8 @@ type State struct {
 }
 
 // Compile validates specs and builds a Chain that applies them in order.
-// Errors are *ConfigError values naming the filter index and field, joined
-// with errors.Join when there are several; on error the Chain is nil.
+// Errors are *ConfigError values naming the filter index and field (several
+// are joined with errors.Join); on error the Chain is nil.
 //
 // Besides each filter's own fields, Compile enforces the list rules of the
 // spec: RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect,
@@ -112,7 +113,11 @@ func Compile(specs []Spec, opts CompileOptions) (*Chain, error) {
 			errs = append(errs, configErr(max(j, k), "type", ErrIncompatible, "RequestRedirect (filters[%d]) and URLRewrite (filters[%d]) cannot be combined", j, k))
 		}
 	}
-	if len(errs) > 0 {
+	switch len(errs) {
+	case 0:
+	case 1:
+		return nil, errs[0]
+	default:
 		return nil, errors.Join(errs...)
 	}
 	return c, nil

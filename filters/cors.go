@@ -23,13 +23,6 @@ const (
 	defaultCORSMaxAge = 5
 )
 
-// Shared one-element header values (len == cap, never written in place).
-var (
-	valStar   = []string{"*"}
-	valTrue   = []string{"true"}
-	valOrigin = []string{"Origin"}
-)
-
 // originPattern is one compiled allowOrigins entry.
 type originPattern struct {
 	scheme string // "http" or "https"
@@ -54,6 +47,10 @@ type corsFilter struct {
 	anyExpose bool
 	expose    []string // precomputed Access-Control-Expose-Headers value (nil: omit)
 	maxAge    []string
+
+	// One-element header values shared by all requests (len == cap, never
+	// written in place).
+	star, yes, origin []string
 }
 
 // corsMode records what the CORS filter decided for a request.
@@ -77,7 +74,12 @@ type corsState struct {
 // compileCORS validates c and precomputes the response header values.
 func compileCORS(i int, c *CORS) (*corsFilter, error) {
 	const f = "cors"
-	cf := &corsFilter{credentials: c.AllowCredentials}
+	cf := &corsFilter{
+		credentials: c.AllowCredentials,
+		star:        []string{"*"},
+		yes:         []string{"true"},
+		origin:      []string{hdrOrigin},
+	}
 	for j, o := range c.AllowOrigins {
 		path := fmt.Sprintf("%s.allowOrigins[%d]", f, j)
 		if o == "*" {
@@ -338,7 +340,7 @@ func (cf *corsFilter) preflight(h http.Header, r *http.Request, origin string) {
 	}
 	cf.setOrigin(h, allow)
 	if cf.credentials {
-		h[hdrAllowCreds] = valTrue
+		h[hdrAllowCreds] = cf.yes
 	}
 	switch {
 	case cf.anyMethod:
@@ -361,7 +363,7 @@ func (cf *corsFilter) preflight(h http.Header, r *http.Request, origin string) {
 		// A preflight is never credentialed, but "*" is only allowed
 		// when credentials are not.
 		if !cf.credentials {
-			h[hdrExposeHeaders] = valStar
+			h[hdrExposeHeaders] = cf.star
 		}
 	case cf.expose != nil:
 		h[hdrExposeHeaders] = cf.expose
@@ -373,11 +375,11 @@ func (cf *corsFilter) preflight(h http.Header, r *http.Request, origin string) {
 // adds Origin to Vary.
 func (cf *corsFilter) setOrigin(h http.Header, allow string) {
 	if allow == "*" {
-		h[hdrAllowOrigin] = valStar
+		h[hdrAllowOrigin] = cf.star
 		return
 	}
 	h[hdrAllowOrigin] = []string{allow}
-	addVaryOrigin(h)
+	cf.addVaryOrigin(h)
 }
 
 // response runs the response side for an actual cross-origin request: the
@@ -392,18 +394,18 @@ func (cf *corsFilter) response(h http.Header, st *corsState) {
 	delete(h, hdrExposeHeaders)
 	if !cf.anyOrigin || cf.credentials {
 		// The answer depends on the Origin header.
-		addVaryOrigin(h)
+		cf.addVaryOrigin(h)
 	}
 	if st.allow == "" {
 		return
 	}
 	cf.setOrigin(h, st.allow)
 	if cf.credentials {
-		h[hdrAllowCreds] = valTrue
+		h[hdrAllowCreds] = cf.yes
 	}
 	switch {
 	case cf.anyExpose && !cf.credentials:
-		h[hdrExposeHeaders] = valStar
+		h[hdrExposeHeaders] = cf.star
 	case cf.anyExpose:
 		// "*" is not allowed with credentials: list the response's own
 		// header names instead.
@@ -435,7 +437,7 @@ func exposableNames(h http.Header) string {
 }
 
 // addVaryOrigin adds "Origin" to the Vary header unless already listed.
-func addVaryOrigin(h http.Header) {
+func (cf *corsFilter) addVaryOrigin(h http.Header) {
 	vary := h[hdrVary]
 	for _, v := range vary {
 		for tok := range strings.SplitSeq(v, ",") {
@@ -446,7 +448,7 @@ func addVaryOrigin(h http.Header) {
 		}
 	}
 	if len(vary) == 0 {
-		h[hdrVary] = valOrigin
+		h[hdrVary] = cf.origin
 		return
 	}
 	h[hdrVary] = append(vary[:len(vary):len(vary)], hdrOrigin)

@@ -68,8 +68,10 @@
 // A Mirrorer, shared by all chains, sends mirrored requests fire-and-forget
 // through a MirrorSender supplied by the proxy. Mirrors are sampled by
 // Fraction (with an injectable random source), bounded in number in flight,
-// bounded in body size, never delay or fail the primary request, and their
-// responses are discarded.
+// bounded in body size (a longer body is not mirrored at all; upgrade
+// requests neither), never delay or fail the primary request, and their
+// responses are discarded. The body is copied as the primary request reads
+// it, and the mirror leaves when the body has been read to its end.
 //
 // # CORS
 //

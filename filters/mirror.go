@@ -289,9 +289,15 @@ type pendingMirror struct {
 
 // request samples r and, when selected, takes a copy of it. A request
 // without a body is sent at once; otherwise the copy waits in st until the
-// body has been read (see State.flushMirrors).
+// body has been read (see State.flushMirrors). Upgrade requests are never
+// mirrored.
 func (s *mirrorStep) request(r *http.Request, st *State) {
 	if s.num == 0 || (s.num < s.den && s.m.rand(s.den) >= s.num) {
+		return
+	}
+	if len(r.Header["Upgrade"]) > 0 {
+		// A protocol upgrade (WebSocket) cannot be replayed to a second
+		// backend; it is not mirrored.
 		return
 	}
 	m := s.m

@@ -506,3 +506,17 @@ func TestNewMirrorerNeedsSender(t *testing.T) {
 		t.Error("NewMirrorer without Sender succeeded")
 	}
 }
+
+// A WebSocket handshake cannot be replayed to a second backend.
+func TestMirrorSkipsUpgrades(t *testing.T) {
+	s := &recordingSender{}
+	m := newMirrorer(t, s, MirrorOptions{})
+	c := mustCompile(t, []Spec{mirrorSpec(Mirror{Backend: "b"})}, CompileOptions{Mirrorer: m})
+	var st State
+	c.Request(httptest.NewRecorder(), newRequest("GET", "/ws", "Connection", "Upgrade", "Upgrade", "websocket"), RequestInfo{}, &st)
+	c.Request(httptest.NewRecorder(), newRequest("GET", "/plain"), RequestInfo{}, &st)
+	waitMirrors(t, m)
+	if got := s.requests(); len(got) != 1 || got[0].Path != "/plain" {
+		t.Errorf("mirrored %+v, want only /plain", got)
+	}
+}
