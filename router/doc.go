@@ -123,10 +123,13 @@
 // # Cost
 //
 // Match does not allocate for Exact and PathPrefix matches when the path
-// is already normal: a map lookup finds the hostname bucket (one more per
-// label for wildcard hostnames), one finds exact paths, and one per
-// segment walks the prefixes from the longest, trying the rules of each in
-// precedence order until all conditions hold. Regular expressions are
-// tried in order after exact paths. [Table.Explain] reports, for the
-// debugging endpoint, every candidate and why it did or did not match.
+// is already normal. A map lookup finds the bucket of the request host
+// (one more per label for wildcard hostnames, and the bucket of routes
+// without hostnames last). Within a bucket, one lookup finds the exact
+// path, regular expressions are tried in precedence order, then the
+// prefixes of the path are looked up from the longest to "/", skipping
+// lengths at which the bucket has no prefix; the rules under each key are
+// already in precedence order and the first whose conditions all hold
+// wins. [Table.Explain] reports, for a debugging endpoint, every candidate
+// and why it did or did not match; it allocates.
 package router

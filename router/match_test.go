@@ -647,3 +647,110 @@ func TestCompileCopiesInput(t *testing.T) {
 		t.Errorf("table's route changed with the input: %+v", res.Route)
 	}
 }
+
+func TestExplain(t *testing.T) {
+	admin := route("admin", []string{"a.example.com"}, rule(exact("/admin").method("POST")))
+	admin.Listeners = []string{"internal"}
+	routes := []Route{
+		admin,
+		route("web", []string{"*.example.com"},
+			Rule{Name: "api", Matches: []Match{prefix("/api").header("x-key", "k").query("v", "2")}},
+			rule(prefix("/")),
+		),
+		route("other", []string{"other.test"}, rule(prefix("/"))),
+		route("fallback", nil, rule(regex("/.*"))),
+	}
+	tab := mustCompile(t, routes)
+	req := Request{
+		Host: "a.example.com", Path: "/%61pi/x", Method: "GET", Listener: "public",
+		Header: http.Header{"X-Key": {"k"}}, RawQuery: "v=1",
+	}
+	got, err := tab.Explain(&req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Candidate{
+		{RouteIndex: 0, RuleIndex: 0, MatchIndex: 0, Namespace: "default", Name: "admin", Hostname: "a.example.com",
+			PathMatch: PathMatch{PathExact, "/admin"}, Verdict: WrongListener, Detail: `listener "public" is not one of ["internal"]`},
+		{RouteIndex: 1, RuleIndex: 0, MatchIndex: 0, Namespace: "default", Name: "web", RuleName: "api", Hostname: "*.example.com",
+			PathMatch: PathMatch{PathPrefix, "/api"}, Verdict: WrongQuery, Detail: `query parameter "v" value "1" does not match Exact "2"`},
+		{RouteIndex: 1, RuleIndex: 1, MatchIndex: 0, Namespace: "default", Name: "web", Hostname: "*.example.com",
+			PathMatch: PathMatch{PathPrefix, "/"}, Verdict: Selected},
+		{RouteIndex: 3, RuleIndex: 0, MatchIndex: 0, Namespace: "default", Name: "fallback",
+			PathMatch: PathMatch{PathRegularExpression, "/.*"}, Verdict: Shadowed},
+		{RouteIndex: 2, RuleIndex: 0, MatchIndex: 0, Namespace: "default", Name: "other",
+			PathMatch: PathMatch{PathPrefix, "/"}, Verdict: WrongHostname, Detail: `host "a.example.com" matches none of ["other.test"]`},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Explain (-want +got):\n%s", diff)
+	}
+
+	details := func(req Request) []string {
+		cands, err := tab.Explain(&req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, c := range cands {
+			out = append(out, c.Verdict.String()+": "+c.Detail)
+		}
+		return out
+	}
+	got2 := details(Request{Host: "a.example.com", Path: "/admin", Method: "GET", Listener: "internal"})
+	want2 := []string{
+		`WrongMethod: method "GET" is not "POST"`,
+		`WrongPath: path "/admin" does not match PathPrefix "/api"`,
+		"Selected: ",
+		"Shadowed: ",
+		`WrongHostname: host "a.example.com" matches none of ["other.test"]`,
+	}
+	if diff := cmp.Diff(want2, got2); diff != "" {
+		t.Errorf("Explain details (-want +got):\n%s", diff)
+	}
+	got3 := details(Request{Host: "b.example.com", Path: "/api", RawQuery: "v=2", Header: http.Header{"X-Key": {"nope"}}})
+	want3 := []string{
+		`WrongHeader: header "X-Key" value "nope" does not match Exact "k"`,
+		"Selected: ",
+		"Shadowed: ",
+		`WrongHostname: host "b.example.com" matches none of ["a.example.com"]`,
+		`WrongHostname: host "b.example.com" matches none of ["other.test"]`,
+	}
+	if diff := cmp.Diff(want3, got3); diff != "" {
+		t.Errorf("Explain details (-want +got):\n%s", diff)
+	}
+	got4 := details(Request{Host: "b.example.com", Path: "/api", RawQuery: "v=2"})
+	if got4[0] != `WrongHeader: header "X-Key" is missing` {
+		t.Errorf("missing header detail = %q", got4[0])
+	}
+	got5 := details(Request{Host: "b.example.com", Path: "/api", Header: http.Header{"X-Key": {"k"}}})
+	if got5[0] != `WrongQuery: query parameter "v" is missing` {
+		t.Errorf("missing query detail = %q", got5[0])
+	}
+	if _, err := tab.Explain(&Request{Path: "/a%2Fb"}); !errors.Is(err, ErrBadPath) {
+		t.Errorf("Explain bad path: %v, want ErrBadPath", err)
+	}
+}
+
+func TestTableConcurrentUse(t *testing.T) {
+	routes, reqs := benchSet(200)
+	tab := mustCompile(t, routes)
+	want := make([]string, len(reqs))
+	for i := range reqs {
+		want[i] = idOutcome(tab.Match(&reqs[i]))
+	}
+	done := make(chan []string)
+	for range 4 {
+		go func() {
+			got := make([]string, len(reqs))
+			for i := range reqs {
+				got[i] = idOutcome(tab.Match(&reqs[i]))
+			}
+			done <- got
+		}()
+	}
+	for range 4 {
+		if diff := cmp.Diff(want, <-done); diff != "" {
+			t.Errorf("concurrent matches differ (-want +got):\n%s", diff)
+		}
+	}
+}
