@@ -210,8 +210,8 @@ func b2i(b bool) int {
 // Invalid input never prevents the valid rest from being served: Compile
 // always returns a usable, non-nil Table holding every valid rule, and a
 // non-nil error of type [*CompileError] when anything was dropped. A route
-// with an invalid hostname or listener name is dropped whole; a rule with
-// an invalid match is dropped alone. Callers that want all-or-nothing
+// with an invalid hostname or listener name is dropped whole (its rules are
+// then not examined); a rule with an invalid match is dropped alone. Callers that want all-or-nothing
 // behaviour discard the table when the error is non-nil.
 //
 // Compile copies what it keeps; routes may be reused after it returns.
@@ -244,7 +244,7 @@ func Compile(routes []Route) (*Table, error) {
 		}
 	}
 	c.chunk = make([]entry, 0, n)
-	var all []*entry
+	all := make([]*entry, 0, n)
 	for i := range t.routes {
 		r := &t.routes[i]
 		hosts, ok := c.hostnames(i, r)

@@ -95,8 +95,7 @@ func (c *queryCond) match(rawQuery string) bool {
 		d, _ := queryUnescape(v)
 		return c.re.MatchString(d)
 	}
-	eq, _ := unescapeEqual(v, c.value)
-	return eq
+	return unescapeEqual(v, c.value)
 }
 
 // findQuery returns the raw (still encoded) value of the first valid pair
@@ -116,7 +115,7 @@ func findQuery(q, name string) (string, bool) {
 		if i := strings.IndexByte(pair, '='); i >= 0 {
 			k, v = pair[:i], pair[i+1:]
 		}
-		if eq, valid := unescapeEqual(k, name); !eq || !valid {
+		if !unescapeEqual(k, name) {
 			continue
 		}
 		if !validEscapes(v) {
@@ -127,22 +126,21 @@ func findQuery(q, name string) (string, bool) {
 	return "", false
 }
 
-// unescapeEqual reports whether the query-decoded form of enc equals plain,
-// and whether enc is validly encoded. When the result is unequal, validity
-// is only reported up to the first difference.
-func unescapeEqual(enc, plain string) (eq, valid bool) {
+// unescapeEqual reports whether enc is validly query-encoded and its
+// decoded form equals plain.
+func unescapeEqual(enc, plain string) bool {
 	j := 0
 	for i := 0; i < len(enc); i++ {
 		c := enc[i]
 		switch c {
 		case '%':
 			if i+2 >= len(enc) {
-				return false, false
+				return false
 			}
 			hv, ok1 := unhex(enc[i+1])
 			lv, ok2 := unhex(enc[i+2])
 			if !ok1 || !ok2 {
-				return false, false
+				return false
 			}
 			c = hv<<4 | lv
 			i += 2
@@ -150,11 +148,11 @@ func unescapeEqual(enc, plain string) (eq, valid bool) {
 			c = ' '
 		}
 		if j >= len(plain) || plain[j] != c {
-			return false, validEscapes(enc[i+1:])
+			return false
 		}
 		j++
 	}
-	return j == len(plain), true
+	return j == len(plain)
 }
 
 // validEscapes reports whether every '%' in s starts a valid escape.
