@@ -1,0 +1,332 @@
+package gatewayapi
+
+import (
+	"cmp"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/rauta/rauta/proxy"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// Service appProtocol values with a meaning for the proxy.
+const (
+	appProtocolH2C = "kubernetes.io/h2c"
+	appProtocolWS  = "kubernetes.io/ws"
+	appProtocolWSS = "kubernetes.io/wss"
+)
+
+// refError is a backendRef that could not be resolved.
+type refError struct {
+	reason gatewayv1.RouteConditionReason
+	msg    string
+}
+
+// resolveBackend resolves a backendRef of a route in namespace routeNS to
+// the name of a proxy backend, adding the backend to the Config. gws are
+// the Gateways the route is attached to, recorded as the ancestors of the
+// BackendTLSPolicy that applies.
+func (t *translator) resolveBackend(routeNS, routeName string, ref *gatewayv1.BackendObjectReference, gws []*gatewayState) (string, *refError) {
+	grp, kind := deref(ref.Group), cmp.Or(deref(ref.Kind), kindService)
+	if grp != groupCore || kind != kindService {
+		return "", &refError{gatewayv1.RouteReasonInvalidKind, fmt.Sprintf("%s %q of group %q is not supported (only core Services are)", kind, ref.Name, grp)}
+	}
+	ns := cmp.Or(string(deref(ref.Namespace)), routeNS)
+	if ns != routeNS && !t.granted(groupGateway, kindHTTPRoute, routeNS, groupCore, kindService, ns, string(ref.Name)) {
+		return "", &refError{gatewayv1.RouteReasonRefNotPermitted, fmt.Sprintf("Service %s/%s: no ReferenceGrant in %s allows HTTPRoute %s/%s to refer to it", ns, ref.Name, ns, routeNS, routeName)}
+	}
+	svc := t.services[nn{ns, string(ref.Name)}]
+	if svc == nil {
+		return "", &refError{gatewayv1.RouteReasonBackendNotFound, fmt.Sprintf("Service %s/%s not found", ns, ref.Name)}
+	}
+	if ref.Port == nil {
+		return "", &refError{gatewayv1.RouteReasonUnsupportedValue, fmt.Sprintf("Service %s/%s: port is required", ns, ref.Name)}
+	}
+	port := *ref.Port
+	sp := servicePort(svc, port)
+	if sp == nil {
+		return "", &refError{gatewayv1.RouteReasonBackendNotFound, fmt.Sprintf("Service %s/%s has no port %d", ns, ref.Name, port)}
+	}
+	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+		return "", &refError{gatewayv1.RouteReasonUnsupportedProtocol, fmt.Sprintf("Service %s/%s: type ExternalName is not supported", ns, ref.Name)}
+	}
+	name := BackendName(ns, svc.Name, port)
+	pol := t.policies.lookup(svc, sp, gws)
+	if b := t.backends[name]; b != nil {
+		if pol != nil && pol.tls == nil {
+			return "", nil
+		}
+		return name, nil
+	}
+	b := &proxy.Backend{Name: name, Endpoints: Endpoints(svc, port, t.slices[nn{ns, svc.Name}])}
+	if b.Endpoints == nil {
+		b.Endpoints = []proxy.Endpoint{}
+	}
+	app := deref(sp.AppProtocol)
+	switch {
+	case pol != nil:
+		if pol.tls == nil {
+			// The policy is invalid: the gateway must not fall back to
+			// cleartext, so the reference answers 500.
+			return "", nil
+		}
+		b.Protocol = proxy.BackendTLS
+		b.TLS = pol.tls
+	case app == "" || strings.EqualFold(app, "http") || app == appProtocolWS:
+		b.Protocol = proxy.BackendHTTP1
+	case app == appProtocolH2C:
+		b.Protocol = proxy.BackendH2C
+	default:
+		return "", &refError{gatewayv1.RouteReasonUnsupportedProtocol, fmt.Sprintf("Service %s/%s port %d: appProtocol %q is not supported", ns, svc.Name, port, app)}
+	}
+	t.backends[name] = b
+	return name, nil
+}
+
+// policyIndex holds the BackendTLSPolicies by the Service they target.
+type policyIndex struct {
+	t        *translator
+	byTarget map[nn][]*policyState // by Service
+	all      []*policyState        // sorted by namespace/name
+}
+
+// policyState is one BackendTLSPolicy and its translation.
+type policyState struct {
+	p         *gatewayv1.BackendTLSPolicy
+	key       nn
+	tls       *proxy.BackendTLSConfig // nil when the policy is invalid
+	accepted  metav1.Condition
+	resolved  metav1.Condition
+	conflict  bool
+	ancestors map[nn]*gatewayState
+	used      bool
+}
+
+func newPolicyIndex(t *translator) *policyIndex {
+	pi := &policyIndex{t: t, byTarget: make(map[nn][]*policyState)}
+	for i := range t.res.BackendTLSPolicies {
+		p := &t.res.BackendTLSPolicies[i]
+		ps := &policyState{p: p, key: nn{p.Namespace, p.Name}, ancestors: make(map[nn]*gatewayState)}
+		pi.all = append(pi.all, ps)
+		seen := map[string]bool{}
+		for _, tr := range p.Spec.TargetRefs {
+			if tr.Group != groupCore || tr.Kind != kindService || seen[string(tr.Name)] {
+				continue
+			}
+			seen[string(tr.Name)] = true
+			k := nn{p.Namespace, string(tr.Name)}
+			pi.byTarget[k] = append(pi.byTarget[k], ps)
+		}
+	}
+	slices.SortFunc(pi.all, func(a, b *policyState) int { return compareNN(a.key, b.key) })
+	for _, ps := range pi.all {
+		pi.validate(ps)
+	}
+	// Older policies take precedence, then by namespace/name.
+	for k, v := range pi.byTarget {
+		slices.SortFunc(v, func(a, b *policyState) int {
+			if c := a.p.CreationTimestamp.Compare(b.p.CreationTimestamp.Time); c != 0 {
+				return c
+			}
+			return compareNN(a.key, b.key)
+		})
+		pi.byTarget[k] = v
+	}
+	return pi
+}
+
+// validate resolves a policy's CA certificates and hostname.
+func (pi *policyIndex) validate(ps *policyState) {
+	gen := ps.p.Generation
+	v := ps.p.Spec.Validation
+	cfg := &proxy.BackendTLSConfig{ServerName: string(v.Hostname)}
+	for _, san := range v.SubjectAltNames {
+		switch san.Type {
+		case gatewayv1.HostnameSubjectAltNameType:
+			cfg.SubjectAltNames = append(cfg.SubjectAltNames, string(san.Hostname))
+		case gatewayv1.URISubjectAltNameType:
+			cfg.SubjectAltNames = append(cfg.SubjectAltNames, string(san.URI))
+		}
+	}
+	var (
+		bundle     []byte
+		badReason  gatewayv1.PolicyConditionReason
+		badMsg     string
+		validCount int
+	)
+	for i, ref := range v.CACertificateRefs {
+		field := fmt.Sprintf("spec.validation.caCertificateRefs[%d]", i)
+		if ref.Group != groupCore || ref.Kind != kindConfigMap {
+			if badReason == "" {
+				badReason = gatewayv1.BackendTLSPolicyReasonInvalidKind
+				badMsg = fmt.Sprintf("%s: %s %q of group %q is not supported (only ConfigMaps are)", field, ref.Kind, ref.Name, ref.Group)
+			}
+			continue
+		}
+		cm := pi.t.configMaps[nn{ps.p.Namespace, string(ref.Name)}]
+		if cm == nil {
+			if badReason == "" {
+				badReason = gatewayv1.BackendTLSPolicyReasonInvalidCACertificateRef
+				badMsg = fmt.Sprintf("%s: ConfigMap %s/%s not found", field, ps.p.Namespace, ref.Name)
+			}
+			continue
+		}
+		pemData := []byte(cm.Data["ca.crt"])
+		if len(pemData) == 0 {
+			pemData = cm.BinaryData["ca.crt"]
+		}
+		if err := checkCABundle(pemData); err != nil {
+			if badReason == "" {
+				badReason = gatewayv1.BackendTLSPolicyReasonInvalidCACertificateRef
+				badMsg = fmt.Sprintf("%s: ConfigMap %s/%s key ca.crt: %v", field, ps.p.Namespace, ref.Name, err)
+			}
+			continue
+		}
+		validCount++
+		bundle = append(bundle, pemData...)
+		if !strings.HasSuffix(string(pemData), "\n") {
+			bundle = append(bundle, '\n')
+		}
+	}
+	wk := deref(v.WellKnownCACertificates)
+	switch {
+	case wk != "" && len(v.CACertificateRefs) > 0:
+		ps.accepted = condition(gatewayv1.PolicyConditionAccepted, false, gatewayv1.PolicyReasonInvalid, "spec.validation: caCertificateRefs and wellKnownCACertificates are mutually exclusive", gen)
+	case wk != "" && wk != gatewayv1.WellKnownCACertificatesSystem:
+		ps.accepted = condition(gatewayv1.PolicyConditionAccepted, false, gatewayv1.PolicyReasonInvalid, fmt.Sprintf("spec.validation.wellKnownCACertificates: %q is not supported (only System)", wk), gen)
+	case wk == "" && len(v.CACertificateRefs) == 0:
+		ps.accepted = condition(gatewayv1.PolicyConditionAccepted, false, gatewayv1.PolicyReasonInvalid, "spec.validation: one of caCertificateRefs and wellKnownCACertificates is required", gen)
+	case v.Hostname == "":
+		ps.accepted = condition(gatewayv1.PolicyConditionAccepted, false, gatewayv1.PolicyReasonInvalid, "spec.validation.hostname is required", gen)
+	case wk == gatewayv1.WellKnownCACertificatesSystem:
+		cfg.SystemRoots = true
+		ps.tls = cfg
+	case validCount == 0:
+		ps.accepted = condition(gatewayv1.PolicyConditionAccepted, false, gatewayv1.BackendTLSPolicyReasonNoValidCACertificate, badMsg, gen)
+	default:
+		cfg.CACertificates = bundle
+		ps.tls = cfg
+	}
+	if ps.tls != nil {
+		ps.accepted = condition(gatewayv1.PolicyConditionAccepted, true, gatewayv1.PolicyReasonAccepted, "policy accepted", gen)
+	}
+	if badReason != "" {
+		ps.resolved = condition(gatewayv1.BackendTLSPolicyConditionResolvedRefs, false, badReason, badMsg, gen)
+	} else {
+		ps.resolved = condition(gatewayv1.BackendTLSPolicyConditionResolvedRefs, true, gatewayv1.BackendTLSPolicyReasonResolvedRefs, "all references resolved", gen)
+	}
+}
+
+// checkCABundle checks that data holds at least one PEM certificate and
+// that every CERTIFICATE block parses.
+func checkCABundle(data []byte) error {
+	n := 0
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		if _, err := x509.ParseCertificate(b.Bytes); err != nil {
+			return fmt.Errorf("certificate %d: %w", n, err)
+		}
+		n++
+	}
+	if n == 0 {
+		return fmt.Errorf("no PEM certificate found")
+	}
+	return nil
+}
+
+// lookup returns the policy that applies to port sp of svc: the oldest
+// policy naming the port in sectionName, else the oldest without a
+// sectionName. The others targeting the same port are Conflicted. The
+// Gateways gws become ancestors of every policy involved.
+func (pi *policyIndex) lookup(svc *corev1.Service, sp *corev1.ServicePort, gws []*gatewayState) *policyState {
+	cands := pi.byTarget[nn{svc.Namespace, svc.Name}]
+	if len(cands) == 0 {
+		return nil
+	}
+	var bySection, general []*policyState
+	for _, ps := range cands {
+		sec, has := "", false
+		for _, tr := range ps.p.Spec.TargetRefs {
+			if tr.Group == groupCore && tr.Kind == kindService && string(tr.Name) == svc.Name {
+				if tr.SectionName != nil && *tr.SectionName != "" {
+					if string(*tr.SectionName) == sp.Name {
+						sec, has = sp.Name, true
+					}
+				} else if !has {
+					sec = "*"
+				}
+			}
+		}
+		switch {
+		case has:
+			bySection = append(bySection, ps)
+		case sec == "*":
+			general = append(general, ps)
+		}
+	}
+	list := bySection
+	if len(list) == 0 {
+		list = general
+	}
+	if len(list) == 0 {
+		return nil
+	}
+	for i, ps := range list {
+		ps.used = true
+		if i > 0 {
+			ps.conflict = true
+		}
+		for _, g := range gws {
+			ps.ancestors[g.key] = g
+		}
+	}
+	return list[0]
+}
+
+// statuses returns the status of every policy that applies to a backend of
+// a handled route.
+func (pi *policyIndex) statuses() []PolicyStatus {
+	var out []PolicyStatus
+	for _, ps := range pi.all {
+		if !ps.used || len(ps.ancestors) == 0 {
+			continue
+		}
+		gen := ps.p.Generation
+		acc := ps.accepted
+		if ps.conflict {
+			acc = condition(gatewayv1.PolicyConditionAccepted, false, gatewayv1.PolicyReasonConflicted, "an older BackendTLSPolicy targets the same Service port", gen)
+		}
+		keys := make([]nn, 0, len(ps.ancestors))
+		for k := range ps.ancestors {
+			keys = append(keys, k)
+		}
+		slices.SortFunc(keys, compareNN)
+		st := PolicyStatus{Namespace: ps.key.ns, Name: ps.key.name, Generation: gen}
+		for _, k := range keys {
+			st.Status.Ancestors = append(st.Status.Ancestors, gatewayv1.PolicyAncestorStatus{
+				AncestorRef: gatewayv1.ParentReference{
+					Group:     new(groupGateway),
+					Kind:      new(kindGateway),
+					Namespace: new(gatewayv1.Namespace(k.ns)),
+					Name:      gatewayv1.ObjectName(k.name),
+				},
+				ControllerName: pi.t.controller,
+				Conditions:     []metav1.Condition{acc, ps.resolved},
+			})
+		}
+		out = append(out, st)
+	}
+	return out
+}

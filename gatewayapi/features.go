@@ -1,0 +1,53 @@
+package gatewayapi
+
+import (
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// gatewayAPIVersion is the Gateway API release whose types and rules the
+// translator implements.
+const gatewayAPIVersion = "v1.6.3"
+
+// supportedFeatures returns the features rauta claims in GatewayClass
+// status, sorted by name as the specification requires. Each is implemented
+// by the translator together with the proxy.
+func supportedFeatures() []gatewayv1.SupportedFeature {
+	names := []gatewayv1.FeatureName{
+		"BackendTLSPolicy",
+		"BackendTLSPolicySANValidation",
+		"Gateway",
+		"GatewayAddressEmpty",
+		"GatewayHTTPListenerIsolation",
+		"GatewayPort8080",
+		"GatewayStaticAddresses",
+		"HTTPRoute",
+		"HTTPRouteBackendProtocolH2C",
+		"HTTPRouteBackendProtocolWebSocket",
+		"HTTPRouteBackendRequestHeaderModification",
+		"HTTPRouteBackendTimeout",
+		"HTTPRouteCORS",
+		"HTTPRouteDestinationPortMatching",
+		"HTTPRouteHostRewrite",
+		"HTTPRouteMethodMatching",
+		"HTTPRouteNamedRouteRule",
+		"HTTPRouteParentRefPort",
+		"HTTPRoutePathRedirect",
+		"HTTPRoutePathRewrite",
+		"HTTPRoutePortRedirect",
+		"HTTPRouteQueryParamMatching",
+		"HTTPRouteRequestMirror",
+		"HTTPRouteRequestMultipleMirrors",
+		"HTTPRouteRequestPercentageMirror",
+		"HTTPRouteRequestTimeout",
+		"HTTPRouteResponseHeaderModification",
+		"HTTPRouteRetry",
+		"HTTPRouteSchemeRedirect",
+		"ListenerSet",
+		"ReferenceGrant",
+	}
+	out := make([]gatewayv1.SupportedFeature, len(names))
+	for i, n := range names {
+		out[i] = gatewayv1.SupportedFeature{Name: n}
+	}
+	return out
+}

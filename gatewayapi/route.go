@@ -1,0 +1,413 @@
+package gatewayapi
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/rauta/rauta/proxy"
+	"github.com/rauta/rauta/router"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// parentState is one parentRef of a route that names a handled Gateway or
+// ListenerSet.
+type parentState struct {
+	ref       gatewayv1.ParentReference // as reported in status (group and kind defaulted)
+	gw        *gatewayState
+	listeners []*listenerState // the candidate listeners
+	// attached are the listeners the route attached to, with the effective
+	// hostnames on each.
+	attached []attachment
+	reason   gatewayv1.RouteConditionReason // Accepted false reason, or ""
+	msg      string
+}
+
+type attachment struct {
+	l     *listenerState
+	hosts []string
+}
+
+// translateRoutes attaches the HTTPRoutes to the listeners, translates
+// their rules and computes their status.
+func (t *translator) translateRoutes() {
+	order := make([]*gatewayv1.HTTPRoute, 0, len(t.res.HTTPRoutes))
+	for i := range t.res.HTTPRoutes {
+		order = append(order, &t.res.HTTPRoutes[i])
+	}
+	slices.SortFunc(order, func(a, b *gatewayv1.HTTPRoute) int {
+		return compareNN(nn{a.Namespace, a.Name}, nn{b.Namespace, b.Name})
+	})
+	for _, r := range order {
+		t.translateRoute(r)
+	}
+}
+
+// resolveParents returns the route's parentRefs that name a handled
+// Gateway or ListenerSet.
+func (t *translator) resolveParents(r *gatewayv1.HTTPRoute) []*parentState {
+	var out []*parentState
+	for _, pr := range r.Spec.ParentRefs {
+		grp := groupGateway
+		if pr.Group != nil {
+			grp = *pr.Group
+		}
+		kind := cmp.Or(deref(pr.Kind), kindGateway)
+		if grp != groupGateway {
+			continue
+		}
+		ns := cmp.Or(string(deref(pr.Namespace)), r.Namespace)
+		ref := pr
+		ref.Group, ref.Kind = new(grp), new(kind)
+		p := &parentState{ref: ref}
+		switch kind {
+		case kindGateway:
+			g := t.gateways[nn{ns, string(pr.Name)}]
+			if g == nil {
+				continue
+			}
+			p.gw, p.listeners = g, g.listeners
+		case kindListenerSet:
+			s := t.listenerSets[nn{ns, string(pr.Name)}]
+			if s == nil {
+				continue
+			}
+			p.gw, p.listeners = s.gw, s.listeners
+			if !s.allowed {
+				p.listeners = nil
+			}
+		default:
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// attach decides whether route r attaches to parent p, and to which of its
+// listeners.
+func (t *translator) attach(r *gatewayv1.HTTPRoute, p *parentState) {
+	sec := deref(p.ref.SectionName)
+	port := deref(p.ref.Port)
+	var matched []*listenerState
+	for _, l := range p.listeners {
+		if sec != "" && l.spec.Name != sec {
+			continue
+		}
+		if port != 0 && l.spec.Port != port {
+			continue
+		}
+		matched = append(matched, l)
+	}
+	if len(matched) == 0 {
+		p.reason = gatewayv1.RouteReasonNoMatchingParent
+		switch {
+		case sec != "" && port != 0:
+			p.msg = fmt.Sprintf("no listener named %q on port %d", sec, port)
+		case sec != "":
+			p.msg = fmt.Sprintf("no listener named %q", sec)
+		case port != 0:
+			p.msg = fmt.Sprintf("no listener on port %d", port)
+		default:
+			p.msg = "the parent has no listeners"
+		}
+		return
+	}
+	var allowed []*listenerState
+	for _, l := range matched {
+		if !l.accepted() {
+			continue
+		}
+		if !slices.ContainsFunc(l.kinds, func(k gatewayv1.RouteGroupKind) bool { return k.Kind == kindHTTPRoute }) {
+			continue
+		}
+		var from *gatewayv1.FromNamespaces
+		var sel *metav1.LabelSelector
+		if ar := l.spec.AllowedRoutes; ar != nil && ar.Namespaces != nil {
+			from, sel = ar.Namespaces.From, ar.Namespaces.Selector
+		}
+		if !t.namespaceAllowed(from, sel, l.ns, r.Namespace, gatewayv1.NamespacesFromSame) {
+			continue
+		}
+		allowed = append(allowed, l)
+	}
+	if len(allowed) == 0 {
+		p.reason = gatewayv1.RouteReasonNotAllowedByListeners
+		p.msg = "no matching listener allows HTTPRoutes from namespace " + r.Namespace
+		return
+	}
+	hosts := make([]string, len(r.Spec.Hostnames))
+	for i, h := range r.Spec.Hostnames {
+		hosts[i] = string(h)
+	}
+	for _, l := range allowed {
+		if hs, ok := intersectHostnames(l.hostname(), hosts); ok {
+			p.attached = append(p.attached, attachment{l: l, hosts: hs})
+		}
+	}
+	if len(p.attached) == 0 {
+		p.reason = gatewayv1.RouteReasonNoMatchingListenerHostname
+		p.msg = "no route hostname matches a listener hostname"
+	}
+}
+
+// translateRoute translates one HTTPRoute.
+func (t *translator) translateRoute(r *gatewayv1.HTTPRoute) {
+	parents := t.resolveParents(r)
+	if len(parents) == 0 {
+		return
+	}
+	for _, p := range parents {
+		t.attach(r, p)
+	}
+	var gws []*gatewayState
+	for _, p := range parents {
+		if len(p.attached) > 0 && !slices.Contains(gws, p.gw) {
+			gws = append(gws, p.gw)
+		}
+	}
+	rules, invalid, refErr := t.translateRules(r, gws)
+
+	gen := r.Generation
+	st := HTTPRouteStatus{Namespace: r.Namespace, Name: r.Name, Generation: gen}
+	st.Status.Parents = []gatewayv1.RouteParentStatus{}
+	groups := map[string]*proxy.Route{}
+	var keys []string
+	for _, p := range parents {
+		var acc metav1.Condition
+		switch {
+		case p.reason != "":
+			acc = condition(gatewayv1.RouteConditionAccepted, false, p.reason, p.msg, gen)
+		case invalid != nil:
+			acc = condition(gatewayv1.RouteConditionAccepted, false, invalid.reason, invalid.msg, gen)
+		default:
+			acc = condition(gatewayv1.RouteConditionAccepted, true, gatewayv1.RouteReasonAccepted, "route accepted", gen)
+		}
+		var res metav1.Condition
+		if refErr != nil {
+			res = condition(gatewayv1.RouteConditionResolvedRefs, false, refErr.reason, refErr.msg, gen)
+		} else {
+			res = condition(gatewayv1.RouteConditionResolvedRefs, true, gatewayv1.RouteReasonResolvedRefs, "all references resolved", gen)
+		}
+		st.Status.Parents = append(st.Status.Parents, gatewayv1.RouteParentStatus{
+			ParentRef:      p.ref,
+			ControllerName: t.controller,
+			Conditions:     []metav1.Condition{acc, res},
+		})
+		if p.reason != "" || invalid != nil {
+			continue
+		}
+		for _, a := range p.attached {
+			a.l.attached++
+			if !a.l.programmed() {
+				continue
+			}
+			k := strings.Join(a.hosts, ",")
+			pr := groups[k]
+			if pr == nil {
+				pr = &proxy.Route{
+					Namespace:    r.Namespace,
+					Name:         r.Name,
+					CreationTime: r.CreationTimestamp.Time,
+					Hostnames:    a.hosts,
+					Rules:        rules,
+				}
+				groups[k] = pr
+				keys = append(keys, k)
+			}
+			if !slices.Contains(pr.Listeners, a.l.name) {
+				pr.Listeners = append(pr.Listeners, a.l.name)
+			}
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		pr := groups[k]
+		slices.Sort(pr.Listeners)
+		t.routes = append(t.routes, *pr)
+	}
+	t.routeStatus = append(t.routeStatus, st)
+}
+
+// ruleError is an invalid rule, which makes the route not Accepted.
+type ruleError struct {
+	reason gatewayv1.RouteConditionReason
+	msg    string
+}
+
+// translateRules translates the route's rules. invalid is set when a rule
+// cannot be served (the route is then not accepted); refErr is the first
+// backend reference that could not be resolved.
+func (t *translator) translateRules(r *gatewayv1.HTTPRoute, gws []*gatewayState) (rules []proxy.Rule, invalid *ruleError, refErr *refError) {
+	fail := func(reason gatewayv1.RouteConditionReason, format string, args ...any) {
+		if invalid == nil {
+			invalid = &ruleError{reason, fmt.Sprintf(format, args...)}
+		}
+	}
+	noteRef := func(field string, e *refError) {
+		if e != nil && refErr == nil {
+			refErr = &refError{e.reason, field + ": " + e.msg}
+		}
+	}
+	rules = make([]proxy.Rule, 0, len(r.Spec.Rules))
+	for i := range r.Spec.Rules {
+		rr := &r.Spec.Rules[i]
+		field := fmt.Sprintf("spec.rules[%d]", i)
+		pr := proxy.Rule{Name: string(deref(rr.Name))}
+		for j := range rr.Matches {
+			m, err := convertMatch(&rr.Matches[j])
+			if err != nil {
+				fail(gatewayv1.RouteReasonUnsupportedValue, "%s.matches[%d]: %v", field, j, err)
+				continue
+			}
+			pr.Matches = append(pr.Matches, m)
+		}
+		if err := validateMatches(r, pr.Matches); err != nil {
+			fail(gatewayv1.RouteReasonUnsupportedValue, "%s.matches: %v", field, err)
+		}
+		fs, e, bad := t.convertFilters(r, rr.Filters, field+".filters", gws)
+		noteRef(field+".filters", e)
+		if bad != nil {
+			fail(bad.reason, "%s", bad.msg)
+		}
+		pr.Filters = fs
+		prefixReplace := usesPrefixReplace(fs)
+		for j := range rr.BackendRefs {
+			br := &rr.BackendRefs[j]
+			bfield := fmt.Sprintf("%s.backendRefs[%d]", field, j)
+			w := uint32(1)
+			if br.Weight != nil {
+				if *br.Weight < 0 {
+					fail(gatewayv1.RouteReasonUnsupportedValue, "%s.weight: %d is negative", bfield, *br.Weight)
+					continue
+				}
+				w = uint32(*br.Weight)
+			}
+			name, e := t.resolveBackend(r.Namespace, r.Name, &br.BackendObjectReference, gws)
+			noteRef(bfield, e)
+			ref := proxy.BackendRef{Backend: name, Weight: w}
+			bfs, e, bad := t.convertFilters(r, br.Filters, bfield+".filters", gws)
+			noteRef(bfield+".filters", e)
+			if bad != nil {
+				fail(bad.reason, "%s", bad.msg)
+			}
+			ref.Filters = bfs
+			prefixReplace = prefixReplace || usesPrefixReplace(bfs)
+			pr.Backends = append(pr.Backends, ref)
+		}
+		if prefixReplace {
+			for j, m := range pr.Matches {
+				if m.Path.Type != router.PathPrefix {
+					fail(gatewayv1.RouteReasonUnsupportedValue, "%s.matches[%d].path: ReplacePrefixMatch needs a PathPrefix match, not %v", field, j, m.Path.Type)
+				}
+			}
+		}
+		if to := rr.Timeouts; to != nil {
+			if to.Request != nil {
+				d, err := parseDuration(string(*to.Request))
+				if err != nil {
+					fail(gatewayv1.RouteReasonUnsupportedValue, "%s.timeouts.request: %v", field, err)
+				}
+				pr.Timeouts.Request = d
+			}
+			if to.BackendRequest != nil {
+				d, err := parseDuration(string(*to.BackendRequest))
+				if err != nil {
+					fail(gatewayv1.RouteReasonUnsupportedValue, "%s.timeouts.backendRequest: %v", field, err)
+				}
+				pr.Timeouts.BackendRequest = d
+			}
+			if pr.Timeouts.Request != 0 && pr.Timeouts.BackendRequest > pr.Timeouts.Request {
+				fail(gatewayv1.RouteReasonUnsupportedValue, "%s.timeouts.backendRequest: %v exceeds timeouts.request %v", field, pr.Timeouts.BackendRequest, pr.Timeouts.Request)
+			}
+		}
+		if rt := rr.Retry; rt != nil {
+			rp := &proxy.RetryPolicy{Attempts: deref(rt.Attempts)}
+			for _, c := range rt.Codes {
+				if c < 400 || c > 599 {
+					fail(gatewayv1.RouteReasonUnsupportedValue, "%s.retry.codes: %d is not a 4xx or 5xx status code", field, c)
+				}
+				rp.Codes = append(rp.Codes, int(c))
+			}
+			if rt.Backoff != nil {
+				d, err := parseDuration(string(*rt.Backoff))
+				if err != nil {
+					fail(gatewayv1.RouteReasonUnsupportedValue, "%s.retry.backoff: %v", field, err)
+				}
+				rp.Backoff = d
+			}
+			if rp.Attempts < 0 {
+				fail(gatewayv1.RouteReasonUnsupportedValue, "%s.retry.attempts: %d is negative", field, rp.Attempts)
+			}
+			if rp.Attempts > 0 {
+				pr.Retry = rp
+			}
+		}
+		if rr.SessionPersistence != nil {
+			fail(gatewayv1.RouteReasonUnsupportedValue, "%s.sessionPersistence: session persistence is not supported", field)
+		}
+		rules = append(rules, pr)
+	}
+	return rules, invalid, refErr
+}
+
+// convertMatch converts one HTTPRouteMatch.
+func convertMatch(m *gatewayv1.HTTPRouteMatch) (router.Match, error) {
+	var out router.Match
+	if p := m.Path; p != nil {
+		switch t := cmp.Or(deref(p.Type), gatewayv1.PathMatchPathPrefix); t {
+		case gatewayv1.PathMatchPathPrefix:
+			out.Path.Type = router.PathPrefix
+		case gatewayv1.PathMatchExact:
+			out.Path.Type = router.PathExact
+		case gatewayv1.PathMatchRegularExpression:
+			out.Path.Type = router.PathRegularExpression
+		default:
+			return out, fmt.Errorf("path.type: %q is not supported", t)
+		}
+		out.Path.Value = cmp.Or(deref(p.Value), "/")
+	}
+	out.Method = string(deref(m.Method))
+	for i, h := range m.Headers {
+		hm := router.HeaderMatch{Name: string(h.Name), Value: h.Value}
+		switch t := cmp.Or(deref(h.Type), gatewayv1.HeaderMatchExact); t {
+		case gatewayv1.HeaderMatchExact:
+			hm.Type = router.HeaderExact
+		case gatewayv1.HeaderMatchRegularExpression:
+			hm.Type = router.HeaderRegularExpression
+		default:
+			return out, fmt.Errorf("headers[%d].type: %q is not supported", i, t)
+		}
+		out.Headers = append(out.Headers, hm)
+	}
+	for i, q := range m.QueryParams {
+		qm := router.QueryMatch{Name: string(q.Name), Value: q.Value}
+		switch t := cmp.Or(deref(q.Type), gatewayv1.QueryParamMatchExact); t {
+		case gatewayv1.QueryParamMatchExact:
+			qm.Type = router.QueryExact
+		case gatewayv1.QueryParamMatchRegularExpression:
+			qm.Type = router.QueryRegularExpression
+		default:
+			return out, fmt.Errorf("queryParams[%d].type: %q is not supported", i, t)
+		}
+		out.QueryParams = append(out.QueryParams, qm)
+	}
+	return out, nil
+}
+
+// validateMatches compiles the matches with the router, which rejects
+// invalid paths, regular expressions, methods and header names.
+func validateMatches(r *gatewayv1.HTTPRoute, ms []router.Match) error {
+	if len(ms) == 0 {
+		return nil
+	}
+	_, err := router.Compile([]router.Route{{Namespace: r.Namespace, Name: r.Name, Rules: []router.Rule{{Matches: ms}}}})
+	var re *router.RouteError
+	if errors.As(err, &re) {
+		return fmt.Errorf("%s: %w", strings.TrimPrefix(re.Field, "rules[0].matches"), re.Err)
+	}
+	return err
+}

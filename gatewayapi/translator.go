@@ -1,0 +1,151 @@
+package gatewayapi
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+
+	"github.com/rauta/rauta/proxy"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// nn is a namespace and a name.
+type nn struct{ ns, name string }
+
+func (k nn) String() string { return k.ns + "/" + k.name }
+
+func compareNN(a, b nn) int {
+	if c := cmp.Compare(a.ns, b.ns); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.name, b.name)
+}
+
+// translator holds the indexes and the state of one translation.
+type translator struct {
+	res        *Resources
+	opts       Options
+	controller gatewayv1.GatewayController
+
+	services   map[nn]*corev1.Service
+	slices     map[nn][]discoveryv1.EndpointSlice // by Service
+	secrets    map[nn]*corev1.Secret
+	configMaps map[nn]*corev1.ConfigMap
+	namespaces map[string]*corev1.Namespace
+	grants     map[string][]*gatewayv1.ReferenceGrant // by namespace
+
+	classes      map[string]*classState
+	gateways     map[nn]*gatewayState
+	gatewayList  []*gatewayState // sorted by namespace/name
+	listenerSets map[nn]*listenerSetState
+	lsList       []*listenerSetState
+
+	routes   []proxy.Route
+	backends map[string]*proxy.Backend
+	policies *policyIndex
+
+	routeStatus []HTTPRouteStatus
+}
+
+func newTranslator(res *Resources, opts Options) *translator {
+	if res == nil {
+		res = &Resources{}
+	}
+	t := &translator{
+		res:          res,
+		opts:         opts,
+		controller:   gatewayv1.GatewayController(cmp.Or(opts.ControllerName, DefaultControllerName)),
+		services:     make(map[nn]*corev1.Service, len(res.Services)),
+		slices:       make(map[nn][]discoveryv1.EndpointSlice),
+		secrets:      make(map[nn]*corev1.Secret, len(res.Secrets)),
+		configMaps:   make(map[nn]*corev1.ConfigMap, len(res.ConfigMaps)),
+		namespaces:   make(map[string]*corev1.Namespace, len(res.Namespaces)),
+		grants:       make(map[string][]*gatewayv1.ReferenceGrant),
+		classes:      make(map[string]*classState),
+		gateways:     make(map[nn]*gatewayState),
+		listenerSets: make(map[nn]*listenerSetState),
+		backends:     make(map[string]*proxy.Backend),
+	}
+	for i := range res.Services {
+		s := &res.Services[i]
+		t.services[nn{s.Namespace, s.Name}] = s
+	}
+	for i := range res.EndpointSlices {
+		s := &res.EndpointSlices[i]
+		svc := s.Labels[serviceNameLabel]
+		if svc == "" {
+			continue
+		}
+		k := nn{s.Namespace, svc}
+		t.slices[k] = append(t.slices[k], *s)
+	}
+	for k, v := range t.slices {
+		// Sorting makes the result independent of the input order.
+		slices.SortFunc(v, func(a, b discoveryv1.EndpointSlice) int { return strings.Compare(a.Name, b.Name) })
+		t.slices[k] = v
+	}
+	for i := range res.Secrets {
+		s := &res.Secrets[i]
+		t.secrets[nn{s.Namespace, s.Name}] = s
+	}
+	for i := range res.ConfigMaps {
+		c := &res.ConfigMaps[i]
+		t.configMaps[nn{c.Namespace, c.Name}] = c
+	}
+	for i := range res.Namespaces {
+		n := &res.Namespaces[i]
+		t.namespaces[n.Name] = n
+	}
+	for i := range res.ReferenceGrants {
+		g := &res.ReferenceGrants[i]
+		t.grants[g.Namespace] = append(t.grants[g.Namespace], g)
+	}
+	t.policies = newPolicyIndex(t)
+	return t
+}
+
+func (t *translator) run() Result {
+	var r Result
+	r.Status.GatewayClasses = t.translateClasses()
+	t.translateGateways()
+	t.translateRoutes()
+	r.Status.Gateways, r.Status.ListenerSets = t.gatewayStatuses()
+	r.Status.HTTPRoutes = t.routeStatus
+	r.Status.BackendTLSPolicies = t.policies.statuses()
+	r.Config = t.config()
+	return r
+}
+
+// config assembles the sorted proxy configuration.
+func (t *translator) config() proxy.Config {
+	var c proxy.Config
+	for _, g := range t.gatewayList {
+		for _, l := range g.listeners {
+			if l.programmed() {
+				c.Listeners = append(c.Listeners, l.proxyListener())
+			}
+		}
+	}
+	for _, ls := range t.lsList {
+		for _, l := range ls.listeners {
+			if l.programmed() {
+				c.Listeners = append(c.Listeners, l.proxyListener())
+			}
+		}
+	}
+	slices.SortFunc(c.Listeners, func(a, b proxy.Listener) int { return strings.Compare(a.Name, b.Name) })
+	c.Routes = t.routes
+	slices.SortStableFunc(c.Routes, func(a, b proxy.Route) int {
+		if c := compareNN(nn{a.Namespace, a.Name}, nn{b.Namespace, b.Name}); c != 0 {
+			return c
+		}
+		return slices.Compare(a.Listeners, b.Listeners)
+	})
+	for _, b := range t.backends {
+		c.Backends = append(c.Backends, *b)
+	}
+	slices.SortFunc(c.Backends, func(a, b proxy.Backend) int { return strings.Compare(a.Name, b.Name) })
+	return c
+}
