@@ -47,12 +47,24 @@ type endpointState struct {
 	removed atomic.Bool
 }
 
-// available reports whether the endpoint may be picked.
-func (e *endpointState) available() bool {
+// admit reports whether the endpoint may take a request now: it passes
+// its health checks and its breaker lets the request through. The ticket
+// must be handed back with the request's outcome.
+func (e *endpointState) admit() (breaker.Ticket, bool) {
 	if !e.healthy.Load() {
-		return false
+		return breaker.Ticket{}, false
 	}
-	return e.breaker == nil || e.breaker.State() != breaker.Open
+	if e.breaker == nil {
+		return breaker.Ticket{}, true
+	}
+	return e.breaker.Allow()
+}
+
+// done reports a request's outcome to the endpoint's breaker.
+func (e *endpointState) done(t breaker.Ticket, success bool) {
+	if e.breaker != nil {
+		e.breaker.Done(t, success)
+	}
 }
 
 // lbTable is an immutable endpoint-picking table, swapped whole when the
@@ -66,31 +78,40 @@ type lbTable struct {
 	next     atomic.Uint64 // round-robin cursor
 }
 
-// pick returns an available endpoint for a request whose hash key is hash
-// (ok reports whether the request had a key). It returns nil when no
-// endpoint is available.
-func (t *lbTable) pick(hash uint64, hasKey bool) *endpointState {
+// pick returns an endpoint that admits a request, with its breaker ticket.
+// hash is the request's key hash when hasKey. avoid, when not nil, is
+// skipped unless it is the only choice (a retry goes elsewhere). It
+// returns nil when no endpoint admits the request.
+func (t *lbTable) pick(hash uint64, hasKey bool, avoid *endpointState) (*endpointState, breaker.Ticket) {
 	n := len(t.eps)
 	if n == 0 {
-		return nil
+		return nil, breaker.Ticket{}
 	}
 	if t.maglev != nil && hasKey {
 		i := t.maglev.Pick(hash)
-		for j := 0; j < n; j++ {
-			if e := t.eps[(i+j)%n]; e.available() {
-				return e
+		for j := range n {
+			e := t.eps[(i+j)%n]
+			if e == avoid && n > 1 {
+				continue
+			}
+			if tk, ok := e.admit(); ok {
+				return e, tk
 			}
 		}
-		return nil
+		return nil, breaker.Ticket{}
 	}
 	s := t.schedule
 	start := t.next.Add(1)
-	for j := uint64(0); j < uint64(len(s)); j++ {
-		if e := t.eps[s[(start+j)%uint64(len(s))]]; e.available() {
-			return e
+	for j := range uint64(len(s)) {
+		e := t.eps[s[(start+j)%uint64(len(s))]]
+		if e == avoid && n > 1 {
+			continue
+		}
+		if tk, ok := e.admit(); ok {
+			return e, tk
 		}
 	}
-	return nil
+	return nil, breaker.Ticket{}
 }
 
 // buildLB builds the picking table of eps under lb.

@@ -394,20 +394,18 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 		attempts = 1 + cr.retry.Attempts
 	}
 	var tried *endpointState
+	notSentRetries := 0
 	for attempt := 0; ; attempt++ {
-		ep := p.pickEndpoint(lb, hash, hasKey, tried)
+		ep, ticket := lb.pick(hash, hasKey, tried)
 		if ep == nil {
 			x.fail(w, http.StatusServiceUnavailable, ReasonNoHealthyEndpoint, "no healthy upstream\n")
 			return
 		}
 		tried = ep
 		u.Host = ep.addr
-		resp, err, done := p.roundTrip(out, ep, cr.timeouts.BackendRequest)
+		resp, err, done := p.roundTrip(out, ep, ticket, cr.timeouts.BackendRequest)
 		if err != nil {
 			notSent := pool.NotSent(err)
-			if notSent {
-				bs.connectErrors.Inc()
-			}
 			if ctx.Err() != nil {
 				if r.Context().Err() != nil {
 					x.status, x.reason = 499, ReasonClientGone
@@ -416,13 +414,23 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 				x.fail(w, http.StatusGatewayTimeout, ReasonTimeout, "upstream request timeout\n")
 				return
 			}
+			if notSent {
+				// Nothing reached the backend: trying another endpoint
+				// costs no backend work, so it is outside the retry
+				// budget, bounded by the number of endpoints.
+				bs.connectErrors.Inc()
+				if notSentRetries < min(len(lb.eps), maxConnectRetries) {
+					notSentRetries++
+					attempt--
+					x.retries++
+					continue
+				}
+			}
 			if attempt+1 < attempts && p.retryable(r, cr, notSent, err) && p.allowRetry(bs) {
 				retrySlots++
 				x.retries++
 				p.metrics.retries.WithLabelValues(cr.routeLabel).Inc()
-				if !notSent {
-					p.backoff(ctx, cr, attempt)
-				}
+				p.backoff(ctx, cr, attempt)
 				continue
 			}
 			if errors.Is(err, context.DeadlineExceeded) {
@@ -452,6 +460,10 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 	}
 }
 
+// maxConnectRetries bounds the endpoints tried for a request whose
+// attempts fail before anything is sent (connection refused, say).
+const maxConnectRetries = 3
+
 // forward1xx relays an informational response (103 Early Hints, say) to the
 // client. 100 Continue is not relayed: the server sends it itself when the
 // request body is first read.
@@ -473,29 +485,10 @@ func forward1xx(w http.ResponseWriter, code int, header textproto.MIMEHeader) er
 // idempotent request, on a failed connection.
 const defaultRetries = 1
 
-// pickEndpoint picks an endpoint, preferring one other than avoid.
-func (p *Proxy) pickEndpoint(lb *lbTable, hash uint64, hasKey bool, avoid *endpointState) *endpointState {
-	ep := lb.pick(hash, hasKey)
-	if ep != nil && ep == avoid && len(lb.eps) > 1 {
-		if alt := lb.pick(hash+1, false); alt != nil {
-			return alt
-		}
-	}
-	return ep
-}
-
-// roundTrip sends one attempt to an endpoint, accounting it with the
-// endpoint's breaker. done must be called once the response is finished
-// with (it is a no-op on error).
-func (p *Proxy) roundTrip(out *http.Request, ep *endpointState, timeout time.Duration) (*http.Response, error, func()) {
-	var ticket breakerTicket
-	if ep.breaker != nil {
-		t, ok := ep.breaker.Allow()
-		if !ok {
-			return nil, &pool.NotSentError{Err: errBreakerOpen}, noop
-		}
-		ticket = breakerTicket{t: t, ok: true}
-	}
+// roundTrip sends one attempt to an endpoint and reports its outcome to
+// the endpoint's breaker. done must be called once the response is
+// finished with (it is a no-op on error).
+func (p *Proxy) roundTrip(out *http.Request, ep *endpointState, ticket breaker.Ticket, timeout time.Duration) (*http.Response, error, func()) {
 	req := out
 	var cancel context.CancelFunc
 	if timeout > 0 {
@@ -508,15 +501,10 @@ func (p *Proxy) roundTrip(out *http.Request, ep *endpointState, timeout time.Dur
 		if cancel != nil {
 			cancel()
 		}
-		if ticket.ok {
-			ep.breaker.Done(ticket.t, false)
-		}
+		ep.done(ticket, false)
 		return nil, err, noop
 	}
-	success := resp.StatusCode < 500
-	if ticket.ok {
-		ep.breaker.Done(ticket.t, success)
-	}
+	ep.done(ticket, resp.StatusCode < 500)
 	if cancel == nil {
 		return resp, nil, noop
 	}
@@ -524,8 +512,6 @@ func (p *Proxy) roundTrip(out *http.Request, ep *endpointState, timeout time.Dur
 }
 
 func noop() {}
-
-var errBreakerOpen = errors.New("circuit breaker open")
 
 // retryable reports whether a failed attempt may be retried.
 func (p *Proxy) retryable(r *http.Request, cr *compiledRule, notSent bool, err error) bool {
@@ -593,11 +579,6 @@ func (p *Proxy) backoff(ctx context.Context, cr *compiledRule, attempt int) bool
 	case <-ctx.Done():
 		return false
 	}
-}
-
-type breakerTicket struct {
-	t  breaker.Ticket
-	ok bool
 }
 
 func drainAndClose(b io.ReadCloser) {

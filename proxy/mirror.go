@@ -37,7 +37,7 @@ func (p *Proxy) sendMirror(backend string, r *http.Request) (*http.Response, err
 		p.metrics.mirrors.WithLabelValues(backend, "failed").Inc()
 		return nil, fmt.Errorf("mirror backend %q is not configured", backend)
 	}
-	ep := bs.lb.Load().pick(0, false)
+	ep, ticket := bs.lb.Load().pick(0, false, nil)
 	if ep == nil {
 		p.metrics.mirrors.WithLabelValues(backend, "failed").Inc()
 		return nil, fmt.Errorf("mirror backend %q: %w", backend, errNoMirrorEndpoint)
@@ -50,9 +50,11 @@ func (p *Proxy) sendMirror(backend string, r *http.Request) (*http.Response, err
 	r.RequestURI = ""
 	resp, err := ep.rt.RoundTrip(r)
 	if err != nil {
+		ep.done(ticket, false)
 		p.metrics.mirrors.WithLabelValues(backend, "failed").Inc()
 		return nil, err
 	}
+	ep.done(ticket, resp.StatusCode < 500)
 	p.metrics.mirrors.WithLabelValues(backend, "sent").Inc()
 	return resp, nil
 }
