@@ -1,0 +1,394 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"sigs.k8s.io/yaml"
+
+	"github.com/rauta/rauta/proxy"
+	"github.com/rauta/rauta/router"
+)
+
+// Options configure the admin [Handler].
+type Options struct {
+	// Proxy is the proxy whose configuration, metrics and routing are
+	// shown; required.
+	Proxy *proxy.Proxy
+	// Gatherer provides /metrics; nil means the proxy's own registry
+	// (proxy.Proxy.Registry) or, when the proxy registered its metrics
+	// elsewhere, prometheus.DefaultGatherer.
+	Gatherer prometheus.Gatherer
+	// Ready reports readiness for /readyz; nil means ready once the proxy
+	// has applied a configuration (its generation is not zero).
+	Ready func() bool
+	// Status returns the status of the objects served, rendered by
+	// /debug/status as YAML (or JSON with ?format=json); nil makes
+	// /debug/status answer 404.
+	Status func() any
+	// Logger receives errors writing responses; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Handler serves the admin endpoints; see the package documentation.
+type Handler struct {
+	opts Options
+	log  *slog.Logger
+	mux  *http.ServeMux
+}
+
+// NewHandler returns the admin handler of opts.Proxy.
+func NewHandler(opts Options) (*Handler, error) {
+	if opts.Proxy == nil {
+		return nil, errors.New("admin: Options.Proxy is nil")
+	}
+	h := &Handler{opts: opts, log: opts.Logger, mux: http.NewServeMux()}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	g := opts.Gatherer
+	if g == nil {
+		if r := opts.Proxy.Registry(); r != nil {
+			g = r
+		} else {
+			g = prometheus.DefaultGatherer
+		}
+	}
+	h.mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	h.mux.HandleFunc("GET /healthz", h.healthz)
+	h.mux.HandleFunc("GET /readyz", h.readyz)
+	h.mux.HandleFunc("GET /debug/config", h.config)
+	h.mux.HandleFunc("GET /debug/status", h.status)
+	h.mux.HandleFunc("GET /debug/route", h.route)
+	h.mux.HandleFunc("GET /{$}", h.index)
+	return h, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+const indexText = `rauta admin
+  /metrics        Prometheus metrics
+  /healthz        200 while the process runs
+  /readyz         200 once a configuration is applied
+  /debug/config   the configuration in effect (JSON)
+  /debug/status   the status of every object (YAML; ?format=json)
+  /debug/route    how a request would be routed:
+                  ?listener=&host=&path=&method=&header=Name:Value&query=a=b (&format=json)
+`
+
+func (h *Handler) index(w http.ResponseWriter, _ *http.Request) {
+	h.text(w, http.StatusOK, indexText)
+}
+
+func (h *Handler) healthz(w http.ResponseWriter, _ *http.Request) {
+	h.text(w, http.StatusOK, "ok\n")
+}
+
+func (h *Handler) ready() bool {
+	if h.opts.Ready != nil {
+		return h.opts.Ready()
+	}
+	return h.opts.Proxy.Generation() > 0
+}
+
+func (h *Handler) readyz(w http.ResponseWriter, _ *http.Request) {
+	if !h.ready() {
+		h.text(w, http.StatusServiceUnavailable, "not ready: no configuration applied\n")
+		return
+	}
+	h.text(w, http.StatusOK, "ok\n")
+}
+
+func (h *Handler) config(w http.ResponseWriter, _ *http.Request) {
+	cfg := h.opts.Proxy.Config()
+	h.json(w, http.StatusOK, struct {
+		Generation uint64       `json:"generation"`
+		Config     proxy.Config `json:"config"`
+	}{h.opts.Proxy.Generation(), cfg})
+}
+
+func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
+	if h.opts.Status == nil {
+		http.NotFound(w, r)
+		return
+	}
+	v := h.opts.Status()
+	if r.URL.Query().Get("format") == "json" {
+		h.json(w, http.StatusOK, v)
+		return
+	}
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		h.text(w, http.StatusInternalServerError, "marshalling status: "+err.Error()+"\n")
+		return
+	}
+	w.Header().Set("Content-Type", "application/yaml")
+	h.write(w, http.StatusOK, b)
+}
+
+// RouteExplanation is the answer of /debug/route with format=json.
+type RouteExplanation struct {
+	// Request is the request as understood.
+	Request RouteRequest `json:"request"`
+	// Listeners has one entry per listener explained.
+	Listeners []ListenerExplanation `json:"listeners"`
+}
+
+// RouteRequest is the request /debug/route explains.
+type RouteRequest struct {
+	// Host is the Host header.
+	Host string `json:"host"`
+	// Path is the request path.
+	Path string `json:"path"`
+	// Method is the request method.
+	Method string `json:"method"`
+	// Headers are the request headers given.
+	Headers map[string][]string `json:"headers,omitempty"`
+	// Query is the raw query.
+	Query string `json:"query,omitempty"`
+}
+
+// ListenerExplanation is how one listener would route the request.
+type ListenerExplanation struct {
+	// Listener is the listener's name.
+	Listener string `json:"listener"`
+	// Error is set when the listener cannot route the request at all (it
+	// is not serving, or the path is refused).
+	Error string `json:"error,omitempty"`
+	// Selected is the index in Candidates of the match that would serve
+	// the request, or -1 when none would (the proxy answers 404).
+	Selected int `json:"selected"`
+	// Backends are the weighted backends of the selected rule.
+	Backends []proxy.BackendRef `json:"backends,omitempty"`
+	// Candidates are the matches considered, in the order of precedence.
+	Candidates []Candidate `json:"candidates"`
+}
+
+// Candidate is one match of one rule as evaluated for the request.
+type Candidate struct {
+	// Route is "namespace/name".
+	Route string `json:"route"`
+	// Rule is the rule's index in the route.
+	Rule int `json:"rule"`
+	// RuleName is the rule's name, if any.
+	RuleName string `json:"ruleName,omitempty"`
+	// Match is the match's index in the rule, -1 for a rule without
+	// matches.
+	Match int `json:"match"`
+	// Hostname is the route hostname that matched the host.
+	Hostname string `json:"hostname,omitempty"`
+	// Path is the path condition, e.g. "PathPrefix /api".
+	Path string `json:"path"`
+	// Verdict is Selected, Shadowed, WrongHostname, WrongPath, ...
+	Verdict string `json:"verdict"`
+	// Detail says why a condition failed.
+	Detail string `json:"detail,omitempty"`
+}
+
+func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	req := router.Request{
+		Host:     q.Get("host"),
+		Path:     q.Get("path"),
+		Method:   q.Get("method"),
+		RawQuery: q.Get("query"),
+		Header:   http.Header{},
+	}
+	if req.Path == "" {
+		req.Path = "/"
+	}
+	if req.Method == "" {
+		req.Method = http.MethodGet
+	}
+	for _, hv := range q["header"] {
+		name, value, ok := strings.Cut(hv, ":")
+		if !ok || strings.TrimSpace(name) == "" {
+			h.text(w, http.StatusBadRequest, fmt.Sprintf("header %q: want Name:Value\n", hv))
+			return
+		}
+		req.Header.Add(strings.TrimSpace(name), strings.TrimSpace(value))
+	}
+	cfg := h.opts.Proxy.Config()
+	var listeners []string
+	if l := q.Get("listener"); l != "" {
+		listeners = []string{l}
+	} else {
+		for _, l := range cfg.Listeners {
+			listeners = append(listeners, l.Name)
+		}
+	}
+	out := RouteExplanation{Request: RouteRequest{
+		Host: req.Host, Path: req.Path, Method: req.Method, Headers: req.Header, Query: req.RawQuery,
+	}}
+	if len(req.Header) == 0 {
+		out.Request.Headers = nil
+	}
+	for _, name := range listeners {
+		le := ListenerExplanation{Listener: name, Selected: -1, Candidates: []Candidate{}}
+		cands, err := h.opts.Proxy.Explain(name, req)
+		if err != nil {
+			le.Error = err.Error()
+		}
+		for i, c := range cands {
+			le.Candidates = append(le.Candidates, Candidate{
+				Route:    c.Namespace + "/" + c.Name,
+				Rule:     c.RuleIndex,
+				RuleName: c.RuleName,
+				Match:    c.MatchIndex,
+				Hostname: c.Hostname,
+				Path:     c.PathMatch.Type.String() + " " + c.PathMatch.Value,
+				Verdict:  c.Verdict.String(),
+				Detail:   c.Detail,
+			})
+			if c.Verdict == router.Selected && le.Selected < 0 {
+				le.Selected = i
+				le.Backends = ruleBackends(&cfg, c.Namespace, c.Name, c.RuleIndex)
+			}
+		}
+		out.Listeners = append(out.Listeners, le)
+	}
+	if len(cfg.Listeners) == 0 && len(listeners) == 0 {
+		h.text(w, http.StatusServiceUnavailable, "no configuration applied\n")
+		return
+	}
+	if q.Get("format") == "json" {
+		h.json(w, http.StatusOK, out)
+		return
+	}
+	h.text(w, http.StatusOK, out.String())
+}
+
+// ruleBackends returns the backends of a rule of the Config.
+func ruleBackends(cfg *proxy.Config, ns, name string, rule int) []proxy.BackendRef {
+	i := slices.IndexFunc(cfg.Routes, func(r proxy.Route) bool { return r.Namespace == ns && r.Name == name })
+	if i < 0 || rule < 0 || rule >= len(cfg.Routes[i].Rules) {
+		return nil
+	}
+	return cfg.Routes[i].Rules[rule].Backends
+}
+
+// String renders the explanation for people, one line per candidate.
+func (e *RouteExplanation) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s host %q", e.Request.Method, e.Request.Path, e.Request.Host)
+	for _, k := range slices.Sorted(func(yield func(string) bool) {
+		for k := range e.Request.Headers {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		fmt.Fprintf(&b, " %s: %s", k, strings.Join(e.Request.Headers[k], ","))
+	}
+	if e.Request.Query != "" {
+		fmt.Fprintf(&b, " query %q", e.Request.Query)
+	}
+	b.WriteString("\n")
+	for _, l := range e.Listeners {
+		fmt.Fprintf(&b, "\nlistener %s: ", l.Listener)
+		switch {
+		case l.Error != "":
+			b.WriteString(l.Error + "\n")
+			continue
+		case l.Selected < 0:
+			b.WriteString("no route matches (404)\n")
+		default:
+			c := l.Candidates[l.Selected]
+			fmt.Fprintf(&b, "route %s rule %d", c.Route, c.Rule)
+			if c.Match >= 0 {
+				fmt.Fprintf(&b, " match %d", c.Match)
+			}
+			var refs []string
+			for _, ref := range l.Backends {
+				n := ref.Backend
+				if n == "" {
+					n = "(invalid reference: 500)"
+				}
+				refs = append(refs, n+" weight "+strconv.FormatUint(uint64(ref.Weight), 10))
+			}
+			if len(refs) > 0 {
+				b.WriteString(" -> " + strings.Join(refs, ", "))
+			}
+			b.WriteString("\n")
+		}
+		for _, c := range l.Candidates {
+			fmt.Fprintf(&b, "  %-13s %s rule %d", c.Verdict, c.Route, c.Rule)
+			if c.Match >= 0 {
+				fmt.Fprintf(&b, " match %d", c.Match)
+			}
+			fmt.Fprintf(&b, " (%s", c.Path)
+			if c.Hostname != "" {
+				fmt.Fprintf(&b, ", hostname %s", c.Hostname)
+			}
+			b.WriteString(")")
+			if c.Detail != "" {
+				b.WriteString(": " + c.Detail)
+			}
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
+}
+
+func (h *Handler) json(w http.ResponseWriter, code int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		h.text(w, http.StatusInternalServerError, "marshalling: "+err.Error()+"\n")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	h.write(w, code, buf.Bytes())
+}
+
+func (h *Handler) text(w http.ResponseWriter, code int, s string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	h.write(w, code, []byte(s))
+}
+
+func (h *Handler) write(w http.ResponseWriter, code int, b []byte) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	if _, err := w.Write(b); err != nil {
+		h.log.Debug("admin: writing response", "error", err)
+	}
+}
+
+// Serve serves h on ln until ctx is done, then shuts the server down,
+// waiting at most timeout for requests in flight. It returns nil after a
+// shutdown caused by ctx, or the error that stopped the server.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, timeout time.Duration) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	return err
+}

@@ -1,0 +1,259 @@
+// Command rauta runs a Kubernetes Gateway API gateway.
+//
+// Usage:
+//
+//	rauta serve --config PATH [flags]      run a gateway from YAML files
+//	rauta validate --config PATH [flags]   check YAML files, print every object's status
+//	rauta version                          print the version
+//
+// `rauta serve` reads the Gateway API objects, Services and EndpointSlices
+// of a file or directory (see package filesource), serves them, and reloads
+// them when they change; a file that fails to load is reported and the
+// previous configuration keeps serving. An admin listener (default
+// 127.0.0.1:9090) serves /metrics, /healthz, /readyz, /debug/config,
+// /debug/status and /debug/route (see package admin). SIGINT or SIGTERM
+// shut the gateway down gracefully.
+//
+// `rauta validate` exits with status 1 when a file fails to load or an
+// object is not accepted, like `nginx -t`.
+//
+// Run `rauta serve -h` for the flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rauta/rauta/filesource"
+	"github.com/rauta/rauta/gatewayapi"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Exit statuses.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+const usage = `usage:
+  rauta serve --config PATH [flags]      run a gateway from YAML files
+  rauta validate --config PATH [flags]   check YAML files and print every object's status
+  rauta version                          print the version
+
+Run "rauta serve -h" or "rauta validate -h" for the flags.
+`
+
+// run runs the command line args and returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], stderr)
+	case "validate":
+		return validate(args[1:], stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "rauta", version())
+		return exitOK
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "rauta: unknown command %q\n%s", args[0], usage)
+	return exitUsage
+}
+
+// translateFlags are the flags shared by serve and validate.
+type translateFlags struct {
+	config         string
+	controllerName string
+	address        string
+	addressPool    string
+}
+
+func (f *translateFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.config, "config", "", "configuration `path`: a YAML file or a directory of them (required)")
+	fs.StringVar(&f.controllerName, "controller-name", gatewayapi.DefaultControllerName, "GatewayClass controllerName handled")
+	fs.StringVar(&f.address, "address", "", "`IP` the Gateways' listeners bind when spec.addresses gives none (default 0.0.0.0)")
+	fs.StringVar(&f.addressPool, "address-pool", "", "`CIDR` giving each Gateway its own IP, e.g. 127.1.0.0/16")
+}
+
+func (f *translateFlags) options() (gatewayapi.Options, error) {
+	opts := gatewayapi.Options{ControllerName: f.controllerName}
+	if f.config == "" {
+		return opts, errors.New("--config is required")
+	}
+	if f.address != "" {
+		a, err := netip.ParseAddr(f.address)
+		if err != nil {
+			return opts, fmt.Errorf("--address: %w", err)
+		}
+		opts.Address = a.String()
+	}
+	if f.addressPool != "" {
+		p, err := netip.ParsePrefix(f.addressPool)
+		if err != nil {
+			return opts, fmt.Errorf("--address-pool: %w", err)
+		}
+		opts.AddressPool = p.Masked()
+	}
+	return opts, nil
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("rauta serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var tf translateFlags
+	tf.register(fs)
+	adminAddr := fs.String("admin-address", "127.0.0.1:9090", "`address` of the admin listener (metrics, health, debug); empty disables it")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	interval := fs.Duration("poll-interval", filesource.DefaultInterval, "time between checks of the configuration files")
+	shutdown := fs.Duration("shutdown-timeout", filesource.DefaultShutdownTimeout, "how long requests in flight may take to finish at shutdown")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	topts, err := tf.options()
+	if err == nil && fs.NArg() > 0 {
+		err = fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	var log *slog.Logger
+	if err == nil {
+		log, err = newLogger(stderr, *logFormat, *logLevel)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "rauta serve: %v\n", err)
+		fs.Usage()
+		return exitUsage
+	}
+	log.Info("rauta starting", "version", version(), "config", tf.config, "controllerName", topts.ControllerName)
+	err = filesource.Serve(ctx, filesource.ServeOptions{
+		Path:            tf.config,
+		Translate:       topts,
+		AdminAddress:    *adminAddr,
+		Logger:          log,
+		Interval:        *interval,
+		ShutdownTimeout: *shutdown,
+	})
+	if err != nil {
+		log.Error("rauta stopped", "error", err)
+		return exitFailure
+	}
+	log.Info("rauta stopped")
+	return exitOK
+}
+
+func validate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("rauta validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var tf translateFlags
+	tf.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	topts, err := tf.options()
+	if err == nil && fs.NArg() > 0 {
+		err = fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "rauta validate: %v\n", err)
+		fs.Usage()
+		return exitUsage
+	}
+	res, err := filesource.Load(tf.config)
+	if err != nil {
+		fmt.Fprintf(stderr, "%v\n%s: configuration files rejected\n", err, tf.config)
+		return exitFailure
+	}
+	result := gatewayapi.Translate(res, topts)
+	bad := 0
+	for _, o := range filesource.Summarize(res, result.Status) {
+		mark := "ok  "
+		switch {
+		case o.Ignored != "":
+			mark = "--  "
+		case !o.OK():
+			mark = "FAIL"
+			bad++
+		}
+		fmt.Fprintf(stdout, "%s %s\n", mark, o.String())
+	}
+	fmt.Fprintf(stdout, "%d listeners, %d routes, %d backends\n",
+		len(result.Config.Listeners), len(result.Config.Routes), len(result.Config.Backends))
+	if bad > 0 {
+		fmt.Fprintf(stdout, "%s: %d objects not accepted\n", tf.config, bad)
+		return exitFailure
+	}
+	fmt.Fprintf(stdout, "%s: configuration OK\n", tf.config)
+	return exitOK
+}
+
+// newLogger returns the logger the flags ask for.
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	hopts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, hopts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, hopts)), nil
+	}
+	return nil, fmt.Errorf("--log-format: %q is neither text nor json", format)
+}
+
+// version returns the module version and VCS revision the binary was built
+// from.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(unknown)"
+	}
+	v := bi.Main.Version
+	var rev, modified string
+	var when time.Time
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = "+dirty"
+			}
+		case "vcs.time":
+			when, _ = time.Parse(time.RFC3339, s.Value)
+		}
+	}
+	if rev != "" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		v += " " + rev + modified
+		if !when.IsZero() {
+			v += " " + when.UTC().Format("2006-01-02")
+		}
+	}
+	return v + " " + bi.GoVersion
+}

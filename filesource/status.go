@@ -1,0 +1,227 @@
+package filesource
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/rauta/rauta/gatewayapi"
+)
+
+// ObjectStatus is the outcome of a translation for one object, in a form
+// meant for people: printed by `rauta validate`, logged on every reload and
+// served on the admin endpoint /debug/status.
+type ObjectStatus struct {
+	// Kind is GatewayClass, Gateway, ListenerSet, HTTPRoute or
+	// BackendTLSPolicy.
+	Kind string `json:"kind"`
+	// Namespace is empty for a GatewayClass.
+	Namespace string `json:"namespace,omitempty"`
+	// Name is the object's name.
+	Name string `json:"name"`
+	// Problems lists the conditions that say something is wrong, each as
+	// "scope: Type=Status Reason: message"; empty when every condition is
+	// as it should be.
+	Problems []string `json:"problems,omitempty"`
+	// Ignored, when set, says why the translator left the object alone
+	// (another controller's class, no parentRef to a handled Gateway).
+	// Ignored objects have no Status.
+	Ignored string `json:"ignored,omitempty"`
+	// Summary is a one-line account of a healthy object, e.g. the routes
+	// attached to each listener of a Gateway.
+	Summary string `json:"summary,omitempty"`
+	// Status is the object's computed status: a
+	// gatewayv1.GatewayClassStatus, GatewayStatus, ListenerSetStatus,
+	// HTTPRouteStatus or PolicyStatus.
+	Status any `json:"status,omitempty"`
+}
+
+// OK reports whether the object has no problem.
+func (o *ObjectStatus) OK() bool { return len(o.Problems) == 0 }
+
+// String returns "Kind namespace/name: " followed by the summary, the
+// reason it is ignored, or its problems.
+func (o *ObjectStatus) String() string {
+	var b strings.Builder
+	b.WriteString(o.Kind)
+	b.WriteByte(' ')
+	if o.Namespace != "" {
+		b.WriteString(o.Namespace)
+		b.WriteByte('/')
+	}
+	b.WriteString(o.Name)
+	b.WriteString(": ")
+	switch {
+	case o.Ignored != "":
+		b.WriteString("ignored: ")
+		b.WriteString(o.Ignored)
+	case len(o.Problems) > 0:
+		b.WriteString(strings.Join(o.Problems, "; "))
+	default:
+		b.WriteString(o.Summary)
+	}
+	return b.String()
+}
+
+// negativeConditions are the condition types that report a problem when
+// True; every other condition reports one when False.
+var negativeConditions = []string{"Conflicted", "PartiallyInvalid", "OverlappingTLSConfig"}
+
+// problems returns the conditions of conds that report a problem.
+func problems(scope string, conds []metav1.Condition) []string {
+	var out []string
+	for _, c := range conds {
+		bad := c.Status == metav1.ConditionFalse
+		if slices.Contains(negativeConditions, c.Type) {
+			bad = c.Status == metav1.ConditionTrue
+		}
+		if c.Status == metav1.ConditionUnknown {
+			bad = true
+		}
+		if !bad {
+			continue
+		}
+		var b strings.Builder
+		if scope != "" {
+			b.WriteString(scope)
+			b.WriteString(": ")
+		}
+		fmt.Fprintf(&b, "%s=%s %s", c.Type, c.Status, c.Reason)
+		if c.Message != "" {
+			b.WriteString(": ")
+			b.WriteString(c.Message)
+		}
+		out = append(out, b.String())
+	}
+	return out
+}
+
+// Summarize turns the status computed from res into one ObjectStatus per
+// object: the objects of st in its order (GatewayClasses, Gateways,
+// ListenerSets, HTTPRoutes, BackendTLSPolicies), followed by the
+// GatewayClasses, Gateways and HTTPRoutes of res that the translator
+// ignored. res may be nil.
+func Summarize(res *gatewayapi.Resources, st gatewayapi.Status) []ObjectStatus {
+	var out []ObjectStatus
+	classes := map[string]bool{}
+	for _, c := range st.GatewayClasses {
+		classes[c.Name] = true
+		out = append(out, ObjectStatus{
+			Kind:     "GatewayClass",
+			Name:     c.Name,
+			Problems: problems("", c.Status.Conditions),
+			Summary:  "accepted",
+			Status:   c.Status,
+		})
+	}
+	gateways := map[string]bool{}
+	for _, g := range st.Gateways {
+		gateways[g.Namespace+"/"+g.Name] = true
+		o := ObjectStatus{Kind: "Gateway", Namespace: g.Namespace, Name: g.Name, Status: g.Status}
+		o.Problems = problems("", g.Status.Conditions)
+		var parts []string
+		for _, a := range g.Status.Addresses {
+			parts = append(parts, "address "+a.Value)
+		}
+		for _, l := range g.Status.Listeners {
+			o.Problems = append(o.Problems, problems("listener "+string(l.Name), l.Conditions)...)
+			parts = append(parts, "listener "+string(l.Name)+": "+routeCount(l.AttachedRoutes))
+		}
+		o.Summary = "programmed"
+		if len(parts) > 0 {
+			o.Summary += " (" + strings.Join(parts, ", ") + ")"
+		}
+		out = append(out, o)
+	}
+	for _, l := range st.ListenerSets {
+		o := ObjectStatus{Kind: "ListenerSet", Namespace: l.Namespace, Name: l.Name, Status: l.Status}
+		o.Problems = problems("", l.Status.Conditions)
+		var parts []string
+		for _, ll := range l.Status.Listeners {
+			o.Problems = append(o.Problems, problems("listener "+string(ll.Name), ll.Conditions)...)
+			parts = append(parts, "listener "+string(ll.Name)+": "+routeCount(ll.AttachedRoutes))
+		}
+		o.Summary = "accepted"
+		if len(parts) > 0 {
+			o.Summary += " (" + strings.Join(parts, ", ") + ")"
+		}
+		out = append(out, o)
+	}
+	routes := map[string]bool{}
+	for _, r := range st.HTTPRoutes {
+		routes[r.Namespace+"/"+r.Name] = true
+		o := ObjectStatus{Kind: "HTTPRoute", Namespace: r.Namespace, Name: r.Name, Status: r.Status}
+		var parents []string
+		for _, p := range r.Status.Parents {
+			name := parentName(r.Namespace, p.ParentRef.Namespace, string(p.ParentRef.Name), p.ParentRef.SectionName)
+			parents = append(parents, name)
+			o.Problems = append(o.Problems, problems("parent "+name, p.Conditions)...)
+		}
+		o.Summary = "accepted by " + strings.Join(parents, ", ")
+		out = append(out, o)
+	}
+	for _, p := range st.BackendTLSPolicies {
+		o := ObjectStatus{Kind: "BackendTLSPolicy", Namespace: p.Namespace, Name: p.Name, Status: p.Status, Summary: "accepted"}
+		for _, a := range p.Status.Ancestors {
+			name := parentName(p.Namespace, a.AncestorRef.Namespace, string(a.AncestorRef.Name), a.AncestorRef.SectionName)
+			o.Problems = append(o.Problems, problems("ancestor "+name, a.Conditions)...)
+		}
+		out = append(out, o)
+	}
+	if res == nil {
+		return out
+	}
+
+	// The objects the translator left alone, so that a route with a typo
+	// in its parentRef does not go unnoticed.
+	var ignored []ObjectStatus
+	for i := range res.GatewayClasses {
+		c := &res.GatewayClasses[i]
+		if !classes[c.Name] {
+			ignored = append(ignored, ObjectStatus{Kind: "GatewayClass", Name: c.Name,
+				Ignored: "controllerName is " + string(c.Spec.ControllerName)})
+		}
+	}
+	for i := range res.Gateways {
+		g := &res.Gateways[i]
+		if !gateways[g.Namespace+"/"+g.Name] {
+			ignored = append(ignored, ObjectStatus{Kind: "Gateway", Namespace: g.Namespace, Name: g.Name,
+				Ignored: "GatewayClass " + string(g.Spec.GatewayClassName) + " is not handled by this controller"})
+		}
+	}
+	for i := range res.HTTPRoutes {
+		r := &res.HTTPRoutes[i]
+		if !routes[r.Namespace+"/"+r.Name] {
+			ignored = append(ignored, ObjectStatus{Kind: "HTTPRoute", Namespace: r.Namespace, Name: r.Name,
+				Ignored: "no parentRef names a Gateway handled by this controller"})
+		}
+	}
+	slices.SortStableFunc(ignored, func(a, b ObjectStatus) int {
+		return strings.Compare(a.Kind+" "+a.Namespace+"/"+a.Name, b.Kind+" "+b.Namespace+"/"+b.Name)
+	})
+	return append(out, ignored...)
+}
+
+func routeCount(n int32) string {
+	if n == 1 {
+		return "1 route"
+	}
+	return strconv.Itoa(int(n)) + " routes"
+}
+
+// parentName names a parentRef: "namespace/name" or
+// "namespace/name/section".
+func parentName[N ~string, S ~string](own string, ns *N, name string, section *S) string {
+	s := own
+	if ns != nil && *ns != "" {
+		s = string(*ns)
+	}
+	s += "/" + name
+	if section != nil && *section != "" {
+		s += "/" + string(*section)
+	}
+	return s
+}
