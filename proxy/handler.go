@@ -41,7 +41,14 @@ type exchange struct {
 	retries int
 }
 
-var plainHeader = []string{"text/plain; charset=utf-8"}
+// Shared header values. Each is a full slice (len == cap): code that adds a
+// value to such a header gets a new array, and no code here writes into a
+// header's slice in place.
+var (
+	plainHeader = []string{"text/plain; charset=utf-8"}
+	httpValue   = []string{"http"}
+	httpsValue  = []string{"https"}
+)
 
 // fail answers a request from the gateway itself.
 func (x *exchange) fail(w http.ResponseWriter, code int, reason Reason, msg string) {
@@ -332,9 +339,17 @@ func (p *Proxy) prepareOutbound(r *http.Request, tlsListener bool) (upgrade stri
 			h["X-Forwarded-Host"] = []string{r.Host}
 		}
 	} else {
-		h["X-Forwarded-For"] = []string{ip}
-		h["X-Forwarded-Proto"] = []string{proto}
-		h["X-Forwarded-Host"] = []string{r.Host}
+		// One allocation for both values; each slice is full (len ==
+		// cap), so appending to one never writes into the other.
+		vals := make([]string, 2)
+		vals[0], vals[1] = ip, r.Host
+		h["X-Forwarded-For"] = vals[0:1:1]
+		h["X-Forwarded-Host"] = vals[1:2:2]
+		if tlsListener {
+			h["X-Forwarded-Proto"] = httpsValue[:1:1]
+		} else {
+			h["X-Forwarded-Proto"] = httpValue[:1:1]
+		}
 		delete(h, "Forwarded")
 		delete(h, "X-Real-Ip")
 	}

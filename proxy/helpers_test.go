@@ -133,3 +133,7 @@ func newHTTPTestServer(t testing.TB, h http.Handler) *httpTestServer {
 }
 
 func (s *httpTestServer) addr() string { return addrOf(s.Server) }
+
+func routerRequest(host, path, method string) router.Request {
+	return router.Request{Host: host, Path: path, Method: method}
+}

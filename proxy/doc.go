@@ -1,0 +1,58 @@
+// Package proxy is rauta's data plane: listeners, the request path, load
+// balancing, retries, timeouts, health checking, metrics and the atomic
+// swap of configurations.
+//
+// A [Config] is plain data: [Listener] values (HTTP or HTTPS, an address and
+// a port, certificates), [Route] values attached to listeners by name, and
+// [Backend] values (endpoints, protocol, load-balancing, health and breaker
+// policies) that rules refer to by name. It holds no Kubernetes types; the
+// gatewayapi package translates Gateway API objects into it, and a Go
+// program can build it directly.
+//
+// [Proxy.Apply] compiles a Config into an immutable snapshot (one routing
+// table per bound port) and publishes it with a single atomic store.
+// Requests load the snapshot once and finish on it; state that must outlive
+// configurations is found again by key: connection pools by endpoint
+// address and protocol, circuit breakers and health by backend and endpoint,
+// rate-limit buckets by rule and limit. [Proxy.UpdateEndpoints] is the fast
+// path for endpoint churn: it swaps one backend's load-balancing table
+// without recompiling routes.
+//
+// # The request path
+//
+// For each request the proxy picks the listener of the port by host (the
+// most specific listener hostname), matches the route with the router
+// package, applies the rule's rate limit and filters, picks a backend
+// reference by weight, applies that reference's filters, picks an endpoint
+// (round robin by weight, or Maglev over a request key for affinity),
+// skipping endpoints whose health check fails or whose circuit breaker is
+// open, and forwards the request through the pool package. Responses and
+// request bodies stream in both directions; trailers, 1xx responses and
+// protocol upgrades (WebSocket) pass through.
+//
+// Answers made by the gateway itself are: 400 for a request path the router
+// refuses, 404 when no route matches, 429 (with Retry-After) when a rate
+// limit refuses, 500 for a rule whose backend references are invalid, 502
+// when the backend fails, 503 when no endpoint can be picked, 504 when a
+// route timeout expires. Each is counted in rauta_gateway_responses_total
+// by reason. A panic while serving a request is recovered, logged, counted
+// and answered with 500.
+//
+// # Retries
+//
+// A failure before any byte of the request was sent (connection refused, an
+// open breaker) is retried on other endpoints, up to three, for every
+// method. Without a [RetryPolicy] a request that failed after it was sent is
+// retried once when it is idempotent and has no body. A RetryPolicy adds
+// retries on the listed status codes, with exponential backoff and full
+// jitter. Retries that send a request again are bounded by a budget: at any
+// moment at most a fraction (default 20%, at least three) of a backend's
+// requests in flight may be retries.
+//
+// # Forwarding headers
+//
+// Hop-by-hop headers are removed in both directions. X-Forwarded-For,
+// X-Forwarded-Proto and X-Forwarded-Host are set from the connection; a
+// client's own values are kept (and appended to) only when its address is
+// in [Options.TrustedProxies].
+package proxy
