@@ -9,16 +9,30 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/rauta/rauta/tlsconfig"
 )
 
-// portKey is the address:port a group of listeners binds. Listeners with
-// port 0 share one ephemeral port per address.
+// portKey identifies the socket a group of listeners binds: address:port.
+// Listeners with port 0 share one ephemeral port per address and protocol,
+// so an HTTP and an HTTPS listener asking for port 0 get a port each.
 func portKey(l *Listener) string {
-	return net.JoinHostPort(l.Address, strconv.Itoa(l.Port))
+	k := net.JoinHostPort(l.Address, strconv.Itoa(l.Port))
+	if l.Port == 0 {
+		k += "/" + l.Protocol.String()
+	}
+	return k
+}
+
+// bindAddress is the address to listen on for a port key.
+func bindAddress(key string) string {
+	if i := strings.IndexByte(key, '/'); i >= 0 {
+		return key[:i]
+	}
+	return key
 }
 
 // boundPort is one bound socket with its server. It outlives configuration
@@ -137,7 +151,7 @@ func (m *listenerManager) apply(groups map[string]*portGroup, errs map[string]er
 // bind opens the socket of a port group and starts serving it.
 func (m *listenerManager) bind(g *portGroup) (*boundPort, error) {
 	p := m.p
-	ln, err := net.Listen("tcp", g.key)
+	ln, err := net.Listen("tcp", bindAddress(g.key))
 	if err != nil {
 		return nil, fmt.Errorf("bind %s: %w", g.key, err)
 	}
