@@ -44,6 +44,8 @@ func TestCompileErrors(t *testing.T) {
 			want: want{0, "requestHeaderModifier.remove[0]"}, kind: ErrInvalid, msg: "requestHeaderModifier.set[0].name"},
 		{name: "same header twice", specs: []Spec{respHeaders(HeaderModifier{Add: []Header{{"X-A", "1"}, {"X-a", "2"}}})},
 			want: want{0, "responseHeaderModifier.add[1].name"}, kind: ErrInvalid},
+		{name: "set Host to a bad value", specs: []Spec{reqHeaders(HeaderModifier{Set: []Header{{"Host", "a b"}}})},
+			want: want{0, "requestHeaderModifier.set[0].value"}, kind: ErrInvalid},
 		{name: "add Host", specs: []Spec{reqHeaders(HeaderModifier{Add: []Header{{"Host", "h"}}})},
 			want: want{0, "requestHeaderModifier.add[0].name"}, kind: ErrUnsupported},
 

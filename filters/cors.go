@@ -56,6 +56,7 @@ type corsFilter struct {
 // corsMode records what the CORS filter decided for a request.
 type corsMode uint8
 
+// CORS modes.
 const (
 	corsNone      corsMode = iota // not a CORS request, or filter did not run
 	corsActual                    // cross-origin request forwarded upstream

@@ -52,6 +52,9 @@ func compileHeaders(i int, field string, m *HeaderModifier, request bool) (*head
 			return nil, configErr(i, path+".value", ErrInvalid, "header value %q contains control characters", h.Value)
 		}
 		if request && key == "Host" {
+			if !validHostValue(h.Value) {
+				return nil, configErr(i, path+".value", ErrInvalid, "%q is not a valid host[:port]", h.Value)
+			}
 			ops.host, ops.setHost = h.Value, true
 			continue
 		}

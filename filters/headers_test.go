@@ -3,6 +3,7 @@ package filters
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -224,5 +225,51 @@ func TestChainNilAndEmpty(t *testing.T) {
 				t.Errorf("Len = %d", c.Len())
 			}
 		})
+	}
+}
+
+// The Input/Config/Output examples of the HTTPHeaderFilter documentation.
+// Add keeps the existing value and appends the configured one as another
+// field line; joined as one line they read "foo,bar,baz" as in the spec.
+func TestHeaderFilterSpecExamples(t *testing.T) {
+	tests := []struct {
+		name string
+		mod  HeaderModifier
+		in   http.Header
+		want map[string]string // header -> values joined with ","
+	}{
+		{"set", HeaderModifier{Set: []Header{{"my-header", "bar"}}}, hdr("my-header", "foo"),
+			map[string]string{"My-Header": "bar"}},
+		{"add", HeaderModifier{Add: []Header{{"my-header", "bar,baz"}}}, hdr("my-header", "foo"),
+			map[string]string{"My-Header": "foo,bar,baz"}},
+		{"remove", HeaderModifier{Remove: []string{"my-header1", "my-header3"}},
+			hdr("my-header1", "foo", "my-header2", "bar", "my-header3", "baz"),
+			map[string]string{"My-Header2": "bar"}},
+	}
+	for _, tc := range tests {
+		for _, side := range []string{"request", "response"} {
+			t.Run(tc.name+" "+side, func(t *testing.T) {
+				spec := reqHeaders(tc.mod)
+				if side == "response" {
+					spec = respHeaders(tc.mod)
+				}
+				c := mustCompile(t, []Spec{spec}, CompileOptions{})
+				h := tc.in.Clone()
+				r := newRequest("GET", "/foo")
+				var st State
+				if side == "request" {
+					r.Header = h
+				}
+				c.Request(httptest.NewRecorder(), r, RequestInfo{}, &st)
+				c.Response(h, &st)
+				got := map[string]string{}
+				for k, v := range h {
+					got[k] = strings.Join(v, ",")
+				}
+				if diff := cmp.Diff(tc.want, got); diff != "" {
+					t.Errorf("(-want +got):\n%s", diff)
+				}
+			})
+		}
 	}
 }

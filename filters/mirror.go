@@ -15,9 +15,12 @@ import (
 
 // Defaults of MirrorOptions.
 const (
-	DefaultMirrorMaxInFlight  = 64
+	// DefaultMirrorMaxInFlight bounds the mirrors captured or sent at once.
+	DefaultMirrorMaxInFlight = 64
+	// DefaultMirrorMaxBodyBytes bounds the body copied for a mirror.
 	DefaultMirrorMaxBodyBytes = 64 << 10
-	DefaultMirrorTimeout      = 10 * time.Second
+	// DefaultMirrorTimeout bounds each mirrored request.
+	DefaultMirrorTimeout = 10 * time.Second
 	// mirrorDrainBytes is how much of a mirror response body is read
 	// (and discarded) before it is closed, so that small responses let
 	// the connection be reused.

@@ -1,5 +1,7 @@
 package filters
 
+import "strings"
+
 // isTokenChar reports whether c is an RFC 9110 tchar.
 func isTokenChar(c byte) bool {
 	switch {
@@ -32,6 +34,25 @@ func validToken(s string) bool {
 func validHeaderValue(v string) bool {
 	for i := 0; i < len(v); i++ {
 		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// validHostValue reports whether v can be a Host header: a non-empty
+// reg-name or bracketed IP literal, optionally followed by ":port", made of
+// the characters RFC 3986 allows there.
+func validHostValue(v string) bool {
+	if v == "" {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("-._~!$&'()*+,;=:[]%", c) >= 0:
+		default:
 			return false
 		}
 	}
