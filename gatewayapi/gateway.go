@@ -89,7 +89,19 @@ type gatewayState struct {
 
 // servable reports whether the Gateway's listeners may be programmed.
 func (g *gatewayState) servable() bool {
-	return g.class.accepted && g.addrReason == "" && g.progReason == ""
+	inf := g.gw.Spec.Infrastructure
+	return g.class.accepted && g.addrReason == "" && g.progReason == "" && (inf == nil || inf.ParametersRef == nil)
+}
+
+// checkFrontendTLS refuses the HTTPS listeners of a Gateway that asks for
+// client certificate validation, which rauta does not implement: serving
+// them without it would admit clients the Gateway means to refuse.
+func (g *gatewayState) checkFrontendTLS(l *listenerState) {
+	if tls := g.gw.Spec.TLS; tls == nil || tls.Frontend == nil || l.spec.Protocol != gatewayv1.HTTPSProtocolType || l.acceptReason != "" {
+		return
+	}
+	l.acceptReason = gatewayv1.ListenerReasonUnsupportedValue
+	l.acceptMsg = "spec.tls.frontend: client certificate validation is not supported"
 }
 
 // listenerSetState is a ListenerSet whose parent is a handled Gateway.
@@ -303,6 +315,7 @@ func (t *translator) translateListeners(g *gatewayState) {
 			name: gw.Namespace + "/" + gw.Name + "/" + string(gw.Spec.Listeners[i].Name),
 		}
 		t.validateListener(l, kindGateway, gw.Namespace, gw.Name)
+		g.checkFrontendTLS(l)
 		g.listeners = append(g.listeners, l)
 	}
 	for _, s := range g.sets {
@@ -323,6 +336,7 @@ func (t *translator) translateListeners(g *gatewayState) {
 				name: s.ls.Namespace + "/listenerset/" + s.ls.Name + "/" + string(e.Name),
 			}
 			t.validateListener(l, kindListenerSet, s.ls.Namespace, s.ls.Name)
+			g.checkFrontendTLS(l)
 			s.listeners = append(s.listeners, l)
 		}
 	}
@@ -330,7 +344,7 @@ func (t *translator) translateListeners(g *gatewayState) {
 	// Conflicts: the Gateway's own listeners first, among themselves (every
 	// member of a conflict loses), then each allowed ListenerSet in order of
 	// precedence against everything accepted before it.
-	markConflicts(nil, g.listeners)
+	markConflicts(g.listeners)
 	var earlier []*listenerState
 	for _, l := range g.listeners {
 		if l.conflict == "" {
@@ -338,14 +352,8 @@ func (t *translator) translateListeners(g *gatewayState) {
 		}
 	}
 	for _, s := range g.sets {
-		if !s.allowed {
-			continue
-		}
-		markConflicts(earlier, s.listeners)
-		for _, l := range s.listeners {
-			if l.conflict == "" {
-				earlier = append(earlier, l)
-			}
+		if s.allowed {
+			earlier = markConflictsAfter(earlier, s.listeners)
 		}
 	}
 }
@@ -366,6 +374,10 @@ func (g *gatewayState) computeConditions() {
 	switch {
 	case !g.class.accepted:
 		g.accepted = condition(gatewayv1.GatewayConditionAccepted, false, gatewayv1.GatewayReasonInvalidParameters, "the GatewayClass is not accepted", gen)
+	case g.gw.Spec.Infrastructure != nil && g.gw.Spec.Infrastructure.ParametersRef != nil:
+		p := g.gw.Spec.Infrastructure.ParametersRef
+		g.accepted = condition(gatewayv1.GatewayConditionAccepted, false, gatewayv1.GatewayReasonInvalidParameters,
+			fmt.Sprintf("spec.infrastructure.parametersRef: %s %s: parameters are not supported", p.Kind, p.Name), gen)
 	case g.addrReason != "":
 		g.accepted = condition(gatewayv1.GatewayConditionAccepted, false, g.addrReason, g.addrMsg, gen)
 	case nAccepted == 0:
@@ -455,11 +467,9 @@ func (t *translator) validateListener(l *listenerState, ownerKind gatewayv1.Kind
 	}
 	tls := sp.TLS
 	if tls == nil || len(tls.CertificateRefs) == 0 {
-		l.acceptReason = gatewayv1.ListenerReasonInvalid
-		l.acceptMsg = field + ": tls.certificateRefs: an HTTPS listener needs at least one certificate"
 		if l.refsReason == "" {
 			l.refsReason = gatewayv1.ListenerReasonInvalidCertificateRef
-			l.refsMsg = l.acceptMsg
+			l.refsMsg = field + ": tls.certificateRefs: an HTTPS listener needs at least one certificate"
 		}
 		return
 	}
@@ -512,22 +522,12 @@ func (t *translator) certificate(ref gatewayv1.SecretObjectReference, ownerKind 
 	return proxy.Certificate{Name: ns + "/" + string(ref.Name), CertPEM: crt, KeyPEM: key}, "", ""
 }
 
-// markConflicts marks the listeners of ls that conflict with a listener in
-// earlier (which win) or with each other (all members lose). Two listeners
-// on one port conflict when their protocols differ (ProtocolConflict) or,
-// with the same protocol, when their hostnames are equal (HostnameConflict).
-func markConflicts(earlier, ls []*listenerState) {
+// markConflicts marks the listeners of ls that conflict with each other:
+// every member of a conflict loses. Two listeners on one port conflict when
+// their protocols differ (ProtocolConflict) or, with the same protocol,
+// when their hostnames are equal (HostnameConflict).
+func markConflicts(ls []*listenerState) {
 	for i, l := range ls {
-		for _, e := range earlier {
-			if r := conflictReason(e, l); r != "" {
-				l.conflict = r
-				l.conflictMsg = conflictMessage(r, l, e)
-				break
-			}
-		}
-		if l.conflict != "" && len(earlier) > 0 {
-			continue
-		}
 		for j, o := range ls {
 			if i == j {
 				continue
@@ -539,6 +539,26 @@ func markConflicts(earlier, ls []*listenerState) {
 			}
 		}
 	}
+}
+
+// markConflictsAfter marks the listeners of ls that conflict with a
+// listener accepted before them, in order of precedence: those in earlier
+// and those before them in ls. The earlier listener wins. It returns
+// earlier with the listeners of ls that won added.
+func markConflictsAfter(earlier, ls []*listenerState) []*listenerState {
+	for _, l := range ls {
+		for _, e := range earlier {
+			if r := conflictReason(e, l); r != "" {
+				l.conflict = r
+				l.conflictMsg = conflictMessage(r, l, e)
+				break
+			}
+		}
+		if l.conflict == "" {
+			earlier = append(earlier, l)
+		}
+	}
+	return earlier
 }
 
 func conflictReason(a, b *listenerState) gatewayv1.ListenerConditionReason {

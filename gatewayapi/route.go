@@ -176,6 +176,7 @@ func (t *translator) translateRoute(r *gatewayv1.HTTPRoute) {
 	st.Status.Parents = []gatewayv1.RouteParentStatus{}
 	groups := map[string]*proxy.Route{}
 	var keys []string
+	counted := map[*listenerState]bool{}
 	for _, p := range parents {
 		var acc metav1.Condition
 		switch {
@@ -201,7 +202,10 @@ func (t *translator) translateRoute(r *gatewayv1.HTTPRoute) {
 			continue
 		}
 		for _, a := range p.attached {
-			a.l.attached++
+			if !counted[a.l] {
+				counted[a.l] = true
+				a.l.attached++
+			}
 			if !a.l.programmed() {
 				continue
 			}

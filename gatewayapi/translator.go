@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/rauta/rauta/filters"
 	"github.com/rauta/rauta/proxy"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -143,9 +144,32 @@ func (t *translator) config() proxy.Config {
 		}
 		return slices.Compare(a.Listeners, b.Listeners)
 	})
-	for _, b := range t.backends {
-		c.Backends = append(c.Backends, *b)
+	// Only the backends that a served rule uses (directly or through a
+	// mirror) are configured.
+	used := make(map[string]bool)
+	for i := range c.Routes {
+		for _, rule := range c.Routes[i].Rules {
+			markMirrors(used, rule.Filters)
+			for _, br := range rule.Backends {
+				used[br.Backend] = true
+				markMirrors(used, br.Filters)
+			}
+		}
+	}
+	for name, b := range t.backends {
+		if used[name] {
+			c.Backends = append(c.Backends, *b)
+		}
 	}
 	slices.SortFunc(c.Backends, func(a, b proxy.Backend) int { return strings.Compare(a.Name, b.Name) })
 	return c
+}
+
+// markMirrors records the backends of the mirror filters in fs.
+func markMirrors(used map[string]bool, fs []filters.Spec) {
+	for _, f := range fs {
+		if f.RequestMirror != nil {
+			used[f.RequestMirror.Backend] = true
+		}
+	}
 }
