@@ -32,13 +32,20 @@ type portHandler struct {
 
 // exchange is the state of one request as it goes through the proxy.
 type exchange struct {
-	start   time.Time
-	route   string
-	backend string
-	status  int
-	reason  Reason
-	wrote   bool
-	retries int
+	start     time.Time
+	listener  string
+	route     string
+	rule      int
+	backend   string
+	endpoint  string
+	upstream  time.Duration
+	status    int
+	reason    Reason
+	wrote     bool
+	retries   int
+	respBytes int64
+	requestID string
+	traceID   string
 }
 
 // Shared header values. Each is a full slice (len == cap): code that adds a
@@ -64,7 +71,8 @@ func (x *exchange) fail(w http.ResponseWriter, code int, reason Reason, msg stri
 		h["Cache-Control"] = []string{"no-store"}
 	}
 	w.WriteHeader(code)
-	io.WriteString(w, msg)
+	n, _ := io.WriteString(w, msg)
+	x.respBytes += int64(n)
 }
 
 func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -89,6 +97,9 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	snap := p.snap.Load()
 	pt := snap.ports[h.key]
+	trustedClient := len(p.opts.TrustedProxies) > 0 && p.trusted(clientIP(r.RemoteAddr))
+	x.requestID = p.requestID(w, r, trustedClient)
+	x.traceID = p.traceContext(r)
 	if pt == nil {
 		x.fail(w, http.StatusNotFound, ReasonNoRoute, "no route\n")
 		return
@@ -107,6 +118,7 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		RawQuery: r.URL.RawQuery,
 	}
 	rreq.Listener = pt.listenerFor(r.Host)
+	x.listener = rreq.Listener
 	res, err := pt.table.Match(&rreq)
 	if err != nil {
 		if errors.Is(err, router.ErrBadPath) {
@@ -118,6 +130,7 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	cr := res.Rule.Value.(*compiledRule)
 	x.route = cr.routeLabel
+	x.rule = res.RuleIndex
 	if res.Path != rreq.Path {
 		// Forward the normalised path, so the backend sees exactly what
 		// was matched.
@@ -418,7 +431,10 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 		}
 		tried = ep
 		u.Host = ep.addr
+		x.endpoint = ep.addr
+		sent := time.Now()
 		resp, err, done := p.roundTrip(out, ep, ticket, cr.timeouts.BackendRequest)
+		x.upstream = time.Since(sent)
 		if err != nil {
 			notSent := pool.NotSent(err)
 			if ctx.Err() != nil {
@@ -636,6 +652,7 @@ func (p *Proxy) writeResponse(w http.ResponseWriter, r *http.Request, resp *http
 	for {
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
+			x.respBytes += int64(n)
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				x.reason = ReasonClientGone
 				return
@@ -664,8 +681,34 @@ func (p *Proxy) writeResponse(w http.ResponseWriter, r *http.Request, resp *http
 	}
 }
 
-// observe records a finished request in the metrics.
+// observe records a finished request in the metrics and the access log.
 func (p *Proxy) observe(r *http.Request, x *exchange) {
+	if p.alog != nil && p.alog.want(x.status, x.reason) {
+		rec := accessRecord{
+			start:     x.start,
+			duration:  time.Since(x.start),
+			upstream:  x.upstream,
+			listener:  x.listener,
+			route:     x.route,
+			rule:      x.rule,
+			backend:   x.backend,
+			endpoint:  x.endpoint,
+			method:    r.Method,
+			host:      r.Host,
+			path:      r.URL.Path,
+			status:    x.status,
+			reqBytes:  r.ContentLength,
+			respBytes: x.respBytes,
+			retries:   x.retries,
+			client:    r.RemoteAddr,
+			requestID: x.requestID,
+			traceID:   x.traceID,
+			reason:    x.reason,
+			proto:     r.Proto,
+			userAgent: r.UserAgent(),
+		}
+		p.alog.log(&rec)
+	}
 	if x.reason != ReasonNone {
 		p.metrics.gateway.WithLabelValues(x.reason.String()).Inc()
 	}

@@ -73,6 +73,7 @@ type metrics struct {
 	applyErrors      prometheus.Counter
 	panics           prometheus.Counter
 	mirrors          *prometheus.CounterVec
+	accessLogDropped prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -135,12 +136,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "rauta_mirror_requests_total",
 			Help: "Mirrored requests, by backend and outcome (sent, failed, dropped).",
 		}, []string{"backend", "outcome"}),
+		accessLogDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rauta_access_log_dropped_total",
+			Help: "Access log records dropped because the writer fell behind.",
+		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.requests, m.duration, m.upstreamDuration, m.gateway,
 			m.connectErrors, m.retries, m.breakerState, m.endpointHealthy,
 			m.activeConns, m.generation, m.lastApply, m.applyErrors, m.panics,
-			m.mirrors)
+			m.mirrors, m.accessLogDropped)
 	}
 	return m
 }

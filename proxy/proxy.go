@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"slices"
 	"strings"
@@ -46,6 +47,12 @@ type Options struct {
 	// be retries at any moment; zero means 0.2. At least three concurrent
 	// retries per backend are always allowed.
 	RetryBudget float64
+	// AccessLog configures access logs; they are off unless a Logger is set.
+	AccessLog AccessLog
+	// RequestIDs configures request IDs (on by default).
+	RequestIDs RequestIDs
+	// Tracing configures W3C trace context propagation (on by default).
+	Tracing Tracing
 	// MirrorBodyLimit is the largest request body copied to mirrors;
 	// larger requests are not mirrored. Zero means 64 KiB.
 	MirrorBodyLimit int64
@@ -74,7 +81,10 @@ type Proxy struct {
 	limitersUsed map[string]bool
 	health       *healthChecker
 	mirrors      *filters.Mirrorer
-	tunnels      tunnelSet
+	alog         *accessLogger
+
+	requestIDHeader string // canonical
+	tunnels         tunnelSet
 }
 
 // New returns a Proxy serving nothing; call [Proxy.Apply] to configure it.
@@ -94,6 +104,11 @@ func New(opts Options) *Proxy {
 		reg = p.registry
 	}
 	p.metrics = newMetrics(reg)
+	p.alog = newAccessLogger(opts.AccessLog, p.metrics.accessLogDropped)
+	p.requestIDHeader = http.CanonicalHeaderKey(opts.RequestIDs.Header)
+	if p.requestIDHeader == "" {
+		p.requestIDHeader = "X-Request-Id"
+	}
 	p.pools = pool.New(opts.Pool)
 	p.mirrors = p.newMirrorer()
 	poolCollector := &poolCollector{p: p}
@@ -251,6 +266,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	err := p.listeners.shutdown(ctx)
 	p.tunnels.closeAll(ctx)
 	p.pools.Close()
+	p.alog.close()
 	return err
 }
 
