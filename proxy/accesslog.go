@@ -204,8 +204,10 @@ func validID(s string) bool {
 // newID returns 16 random bytes in hex.
 func newID() string {
 	var b [16]byte
+	var out [32]byte
 	crand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	hex.Encode(out[:], b[:])
+	return string(out[:])
 }
 
 // requestID sets the request ID on the outgoing request and the response.
@@ -215,15 +217,14 @@ func (p *Proxy) requestID(w http.ResponseWriter, r *http.Request, trustedClient 
 		return ""
 	}
 	key := p.requestIDHeader
-	id := ""
 	if vs := r.Header[key]; len(vs) == 1 && (cfg.TrustIncoming || trustedClient) && validID(vs[0]) {
-		id = vs[0]
-	} else {
-		id = newID()
-		r.Header[key] = []string{id}
+		w.Header()[key] = vs
+		return vs[0]
 	}
-	w.Header()[key] = r.Header[key]
-	return id
+	v := []string{newID()}
+	r.Header[key] = v
+	w.Header()[key] = v
+	return v[0]
 }
 
 // traceContext validates or starts W3C trace context and returns the trace
@@ -251,13 +252,18 @@ func (p *Proxy) traceContext(r *http.Request) string {
 			break
 		}
 	}
-	flags := "00"
+	var tp [55]byte
+	copy(tp[:], "00-")
+	hex.Encode(tp[3:35], b[:16])
+	tp[35] = '-'
+	hex.Encode(tp[36:52], b[16:])
+	copy(tp[52:], "-00")
 	if cfg.Sampled {
-		flags = "01"
+		tp[54] = '1'
 	}
-	tp := "00-" + hex.EncodeToString(b[:16]) + "-" + hex.EncodeToString(b[16:]) + "-" + flags
-	r.Header["Traceparent"] = []string{tp}
-	return tp[3:35]
+	v := string(tp[:])
+	r.Header["Traceparent"] = []string{v}
+	return v[3:35]
 }
 
 func allZero(b []byte) bool {
