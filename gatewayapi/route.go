@@ -18,7 +18,8 @@ import (
 type parentState struct {
 	ref       gatewayv1.ParentReference // as reported in status (group and kind defaulted)
 	gw        *gatewayState
-	listeners []*listenerState // the candidate listeners
+	set       *listenerSetState // when the parent is a ListenerSet
+	listeners []*listenerState  // the candidate listeners
 	// attached are the listeners the route attached to, with the effective
 	// hostnames on each.
 	attached []attachment
@@ -75,10 +76,7 @@ func (t *translator) resolveParents(r *gatewayv1.HTTPRoute) []*parentState {
 			if s == nil {
 				continue
 			}
-			p.gw, p.listeners = s.gw, s.listeners
-			if !s.allowed {
-				p.listeners = nil
-			}
+			p.gw, p.listeners, p.set = s.gw, s.listeners, s
 		default:
 			continue
 		}
@@ -90,6 +88,11 @@ func (t *translator) resolveParents(r *gatewayv1.HTTPRoute) []*parentState {
 // attach decides whether route r attaches to parent p, and to which of its
 // listeners.
 func (t *translator) attach(r *gatewayv1.HTTPRoute, p *parentState) {
+	if p.set != nil && !p.set.allowed {
+		p.reason = gatewayv1.RouteReasonNotAllowedByListeners
+		p.msg = fmt.Sprintf("ListenerSet %s is not allowed by Gateway %s", p.set.key, p.gw.key)
+		return
+	}
 	sec := deref(p.ref.SectionName)
 	port := deref(p.ref.Port)
 	var matched []*listenerState
@@ -253,7 +256,10 @@ func (t *translator) translateRules(r *gatewayv1.HTTPRoute, gws []*gatewayState)
 	}
 	noteRef := func(field string, e *refError) {
 		if e != nil && refErr == nil {
-			refErr = &refError{e.reason, field + ": " + e.msg}
+			refErr = e
+			if field != "" {
+				refErr = &refError{e.reason, field + ": " + e.msg}
+			}
 		}
 	}
 	rules = make([]proxy.Rule, 0, len(r.Spec.Rules))
@@ -270,10 +276,10 @@ func (t *translator) translateRules(r *gatewayv1.HTTPRoute, gws []*gatewayState)
 			pr.Matches = append(pr.Matches, m)
 		}
 		if err := validateMatches(r, pr.Matches); err != nil {
-			fail(gatewayv1.RouteReasonUnsupportedValue, "%s.matches: %v", field, err)
+			fail(gatewayv1.RouteReasonUnsupportedValue, "%s.matches%v", field, err)
 		}
 		fs, e, bad := t.convertFilters(r, rr.Filters, field+".filters", gws)
-		noteRef(field+".filters", e)
+		noteRef("", e)
 		if bad != nil {
 			fail(bad.reason, "%s", bad.msg)
 		}
@@ -294,7 +300,7 @@ func (t *translator) translateRules(r *gatewayv1.HTTPRoute, gws []*gatewayState)
 			noteRef(bfield, e)
 			ref := proxy.BackendRef{Backend: name, Weight: w}
 			bfs, e, bad := t.convertFilters(r, br.Filters, bfield+".filters", gws)
-			noteRef(bfield+".filters", e)
+			noteRef("", e)
 			if bad != nil {
 				fail(bad.reason, "%s", bad.msg)
 			}
@@ -413,5 +419,8 @@ func validateMatches(r *gatewayv1.HTTPRoute, ms []router.Match) error {
 	if errors.As(err, &re) {
 		return fmt.Errorf("%s: %w", strings.TrimPrefix(re.Field, "rules[0].matches"), re.Err)
 	}
-	return err
+	if err != nil {
+		return fmt.Errorf(": %w", err)
+	}
+	return nil
 }
