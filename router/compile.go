@@ -104,15 +104,15 @@ type Table struct {
 
 // bucket holds the entries of one route hostname, in precedence order.
 type bucket struct {
-	hostname string              // "" for routes without hostnames
-	paths    map[string]pathNode // by normalised path (exact) or prefix key
-	regex    []*entry
-	// exactLens and prefixLens record the lengths of the exact paths and
-	// prefix keys in paths, so that Match only looks up candidates of a
-	// length that exists.
-	exactLens  lenSet
-	prefixLens lenSet
+	paths map[string]pathNode // by normalised path (exact) or prefix key
+	// exactLens and prefixLens have bit n%64 set for the length n of each
+	// exact path and prefix key in paths, so that Match skips most lookups
+	// of lengths that do not exist.
+	exactLens  uint64
+	prefixLens uint64
 	minPrefix  int // length of the shortest prefix key; 0 when none
+	regex      []*entry
+	hostname   string // "" for routes without hostnames
 }
 
 type pathNode struct {
@@ -327,12 +327,12 @@ func (b *bucket) add(e *entry) {
 		n := b.paths[e.path.Value]
 		n.exact = append(n.exact, e)
 		b.paths[e.path.Value] = n
-		b.exactLens.add(len(e.path.Value))
+		b.exactLens |= lenBit(len(e.path.Value))
 	default:
 		n := b.paths[e.prefixKey]
 		n.prefix = append(n.prefix, e)
 		b.paths[e.prefixKey] = n
-		b.prefixLens.add(len(e.prefixKey))
+		b.prefixLens |= lenBit(len(e.prefixKey))
 		if b.minPrefix == 0 || len(e.prefixKey) < b.minPrefix {
 			b.minPrefix = len(e.prefixKey)
 		}

@@ -99,7 +99,7 @@ func (e *entry) result(b *bucket, p string) Result {
 // match returns the first entry of b, in precedence order, that matches
 // the normalised path p and req.
 func (b *bucket) match(p string, req *Request, li int) *entry {
-	if b.exactLens.has(len(p)) {
+	if b.exactLens&lenBit(len(p)) != 0 {
 		for _, e := range b.paths[p].exact {
 			if e.conds(req, li) {
 				return e
@@ -121,7 +121,7 @@ func (b *bucket) match(p string, req *Request, li int) *entry {
 		q = q[:len(q)-1]
 	}
 	for len(q) >= b.minPrefix {
-		if b.prefixLens.has(len(q)) {
+		if b.prefixLens&lenBit(len(q)) != 0 {
 			for _, e := range b.paths[q].prefix {
 				if e.conds(req, li) {
 					return e
@@ -136,14 +136,9 @@ func (b *bucket) match(p string, req *Request, li int) *entry {
 	return nil
 }
 
-// lenSet is a set of path lengths up to maxPathValue.
-type lenSet [maxPathValue/64 + 1]uint64
-
-func (s *lenSet) add(n int) { s[n>>6] |= 1 << (n & 63) }
-
-func (s *lenSet) has(n int) bool {
-	return n>>6 < len(s) && s[n>>6]&(1<<(n&63)) != 0
-}
+// lenBit is the bit recording a key of length n in a bucket's length
+// filters.
+func lenBit(n int) uint64 { return 1 << (n & 63) }
 
 // parentKey drops the last segment of a prefix key: "/a/b" -> "/a" -> "/".
 func parentKey(q string) string {
