@@ -114,10 +114,42 @@ func (h *Handler) readyz(w http.ResponseWriter, _ *http.Request) {
 
 func (h *Handler) config(w http.ResponseWriter, _ *http.Request) {
 	cfg := h.opts.Proxy.Config()
-	h.json(w, http.StatusOK, struct {
+	b, err := json.Marshal(struct {
 		Generation uint64       `json:"generation"`
 		Config     proxy.Config `json:"config"`
 	}{h.opts.Proxy.Generation(), cfg})
+	var v any
+	if err == nil {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		err = dec.Decode(&v)
+	}
+	if err != nil {
+		h.text(w, http.StatusInternalServerError, "marshalling the configuration: "+err.Error()+"\n")
+		return
+	}
+	h.json(w, http.StatusOK, prune(v))
+}
+
+// prune drops the null and empty-string members of the objects of a
+// decoded JSON document, which the configuration types without JSON tags
+// (router matches, filter specs) are full of.
+func prune(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			if e == nil || e == "" {
+				delete(v, k)
+				continue
+			}
+			v[k] = prune(e)
+		}
+	case []any:
+		for i, e := range v {
+			v[i] = prune(e)
+		}
+	}
+	return v
 }
 
 func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
@@ -173,6 +205,8 @@ type ListenerExplanation struct {
 	Selected int `json:"selected"`
 	// Backends are the weighted backends of the selected rule.
 	Backends []proxy.BackendRef `json:"backends,omitempty"`
+	// Filters are the types of the selected rule's filters, in order.
+	Filters []string `json:"filters,omitempty"`
 	// Candidates are the matches considered, in the order of precedence.
 	Candidates []Candidate `json:"candidates"`
 }
@@ -255,7 +289,12 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
 			})
 			if c.Verdict == router.Selected && le.Selected < 0 {
 				le.Selected = i
-				le.Backends = ruleBackends(&cfg, c.Namespace, c.Name, c.RuleIndex)
+				if rule := findRule(&cfg, c.Namespace, c.Name, c.RuleIndex); rule != nil {
+					le.Backends = rule.Backends
+					for _, f := range rule.Filters {
+						le.Filters = append(le.Filters, f.Type.String())
+					}
+				}
 			}
 		}
 		out.Listeners = append(out.Listeners, le)
@@ -271,13 +310,13 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
 	h.text(w, http.StatusOK, out.String())
 }
 
-// ruleBackends returns the backends of a rule of the Config.
-func ruleBackends(cfg *proxy.Config, ns, name string, rule int) []proxy.BackendRef {
+// findRule returns a rule of the Config, or nil.
+func findRule(cfg *proxy.Config, ns, name string, rule int) *proxy.Rule {
 	i := slices.IndexFunc(cfg.Routes, func(r proxy.Route) bool { return r.Namespace == ns && r.Name == name })
 	if i < 0 || rule < 0 || rule >= len(cfg.Routes[i].Rules) {
 		return nil
 	}
-	return cfg.Routes[i].Rules[rule].Backends
+	return &cfg.Routes[i].Rules[rule]
 }
 
 // String renders the explanation for people, one line per candidate.
@@ -308,8 +347,14 @@ func (e *RouteExplanation) String() string {
 		default:
 			c := l.Candidates[l.Selected]
 			fmt.Fprintf(&b, "route %s rule %d", c.Route, c.Rule)
+			if c.RuleName != "" {
+				fmt.Fprintf(&b, " %q", c.RuleName)
+			}
 			if c.Match >= 0 {
 				fmt.Fprintf(&b, " match %d", c.Match)
+			}
+			if len(l.Filters) > 0 {
+				b.WriteString(" filters " + strings.Join(l.Filters, ", "))
 			}
 			var refs []string
 			for _, ref := range l.Backends {
@@ -326,6 +371,9 @@ func (e *RouteExplanation) String() string {
 		}
 		for _, c := range l.Candidates {
 			fmt.Fprintf(&b, "  %-13s %s rule %d", c.Verdict, c.Route, c.Rule)
+			if c.RuleName != "" {
+				fmt.Fprintf(&b, " %q", c.RuleName)
+			}
 			if c.Match >= 0 {
 				fmt.Fprintf(&b, " match %d", c.Match)
 			}
