@@ -183,3 +183,35 @@ func TestTypeStrings(t *testing.T) {
 		t.Errorf("String() (-want +got):\n%s", diff)
 	}
 }
+
+func TestIntersectHostnames(t *testing.T) {
+	tests := []struct {
+		listener string
+		route    []string
+		want     []string
+		ok       bool
+	}{
+		{"", nil, nil, true},
+		{"", []string{"A.example.com", "a.example.com", "*.b.com"}, []string{"a.example.com", "*.b.com"}, true},
+		{"test.example.com", nil, []string{"test.example.com"}, true},
+		// Spec examples: a specific listener.
+		{"test.example.com", []string{"test.example.com"}, []string{"test.example.com"}, true},
+		{"test.example.com", []string{"*.example.com"}, []string{"test.example.com"}, true},
+		{"test.example.com", []string{"*.com"}, []string{"test.example.com"}, true},
+		{"test.example.com", []string{"other.example.com", "*.test.example.com"}, nil, false},
+		// Spec examples: a wildcard listener.
+		{"*.example.com", []string{"*.example.com"}, []string{"*.example.com"}, true},
+		{"*.example.com", []string{"test.example.com"}, []string{"test.example.com"}, true},
+		{"*.example.com", []string{"foo.test.example.com"}, []string{"foo.test.example.com"}, true},
+		{"*.example.com", []string{"*.test.example.com"}, []string{"*.test.example.com"}, true},
+		{"*.example.com", []string{"*.com"}, []string{"*.example.com"}, true},
+		{"*.example.com", []string{"example.com", "test.example.net"}, nil, false},
+		{"*.Example.com", []string{"test.example.com", "test.example.net", "TEST.example.com"}, []string{"test.example.com"}, true},
+	}
+	for _, tt := range tests {
+		got, ok := IntersectHostnames(tt.listener, tt.route)
+		if diff := cmp.Diff(tt.want, got); diff != "" || ok != tt.ok {
+			t.Errorf("IntersectHostnames(%q, %q) = %q, %v; want %q, %v", tt.listener, tt.route, got, ok, tt.want, tt.ok)
+		}
+	}
+}

@@ -106,3 +106,64 @@ func validateLabel(l string) error {
 	}
 	return nil
 }
+
+// IntersectHostnames returns the effective hostnames of a route with the
+// given hostnames attached to a listener with the given hostname ("" for
+// none), as the Gateway API defines them, lower-cased and without
+// duplicates:
+//
+//   - without a listener hostname, the route's own hostnames;
+//   - without route hostnames, the listener hostname;
+//   - otherwise, for each route hostname that intersects the listener's,
+//     the more specific of the two: "test.example.com" or
+//     "*.test.example.com" under a "*.example.com" listener stay as they
+//     are, and "*.example.com" under a "test.example.com" listener
+//     becomes "test.example.com".
+//
+// ok is false when both sides have hostnames and none intersect: the route
+// must not attach (Accepted=False). A nil result with ok true means any
+// host. Names are not validated here; Compile does that.
+func IntersectHostnames(listener string, route []string) (hosts []string, ok bool) {
+	listener = strings.ToLower(listener)
+	if listener == "" {
+		for _, h := range route {
+			hosts = appendUnique(hosts, strings.ToLower(h))
+		}
+		return hosts, true
+	}
+	if len(route) == 0 {
+		return []string{listener}, true
+	}
+	for _, h := range route {
+		h = strings.ToLower(h)
+		switch {
+		case h == listener:
+			hosts = appendUnique(hosts, h)
+		case wildcardCovers(listener, h):
+			hosts = appendUnique(hosts, h)
+		case wildcardCovers(h, listener):
+			hosts = appendUnique(hosts, listener)
+		}
+	}
+	return hosts, len(hosts) > 0
+}
+
+// wildcardCovers reports whether the wildcard hostname w ("*.example.com")
+// matches h, which may itself be a wildcard: h must end in ".example.com"
+// with at least one label in front.
+func wildcardCovers(w, h string) bool {
+	suffix, ok := strings.CutPrefix(w, "*")
+	if !ok || !strings.HasPrefix(suffix, ".") {
+		return false
+	}
+	return len(h) > len(suffix) && strings.HasSuffix(h, suffix)
+}
+
+func appendUnique(s []string, v string) []string {
+	for _, x := range s {
+		if x == v {
+			return s
+		}
+	}
+	return append(s, v)
+}
