@@ -12,8 +12,8 @@
 //
 // A table serves the routes attached to one set of listeners, typically
 // all listeners of one port. Route hostnames are the route's effective
-// hostnames, already intersected with the listener hostnames; an empty
-// list matches any host. A route that must only serve some of the table's
+// hostnames, already intersected with the listener hostnames (as
+// [IntersectHostnames] computes them); an empty list matches any host. A route that must only serve some of the table's
 // listeners names them in [Route.Listeners], and the caller puts the
 // listener a request arrived on in [Request.Listener]. A restricted route
 // never matches a request from another, unknown or unnamed listener.
