@@ -82,16 +82,22 @@ func deepCopy(res *Resources) *Resources {
 // shuffle permutes every list of res.
 func shuffle(r *rand.Rand, res *Resources) {
 	perm := func(n int, swap func(i, j int)) { r.Shuffle(n, swap) }
-	perm(len(res.GatewayClasses), func(i, j int) { res.GatewayClasses[i], res.GatewayClasses[j] = res.GatewayClasses[j], res.GatewayClasses[i] })
+	perm(len(res.GatewayClasses), func(i, j int) {
+		res.GatewayClasses[i], res.GatewayClasses[j] = res.GatewayClasses[j], res.GatewayClasses[i]
+	})
 	perm(len(res.Gateways), func(i, j int) { res.Gateways[i], res.Gateways[j] = res.Gateways[j], res.Gateways[i] })
 	perm(len(res.ListenerSets), func(i, j int) { res.ListenerSets[i], res.ListenerSets[j] = res.ListenerSets[j], res.ListenerSets[i] })
 	perm(len(res.HTTPRoutes), func(i, j int) { res.HTTPRoutes[i], res.HTTPRoutes[j] = res.HTTPRoutes[j], res.HTTPRoutes[i] })
-	perm(len(res.ReferenceGrants), func(i, j int) { res.ReferenceGrants[i], res.ReferenceGrants[j] = res.ReferenceGrants[j], res.ReferenceGrants[i] })
+	perm(len(res.ReferenceGrants), func(i, j int) {
+		res.ReferenceGrants[i], res.ReferenceGrants[j] = res.ReferenceGrants[j], res.ReferenceGrants[i]
+	})
 	perm(len(res.BackendTLSPolicies), func(i, j int) {
 		res.BackendTLSPolicies[i], res.BackendTLSPolicies[j] = res.BackendTLSPolicies[j], res.BackendTLSPolicies[i]
 	})
 	perm(len(res.Services), func(i, j int) { res.Services[i], res.Services[j] = res.Services[j], res.Services[i] })
-	perm(len(res.EndpointSlices), func(i, j int) { res.EndpointSlices[i], res.EndpointSlices[j] = res.EndpointSlices[j], res.EndpointSlices[i] })
+	perm(len(res.EndpointSlices), func(i, j int) {
+		res.EndpointSlices[i], res.EndpointSlices[j] = res.EndpointSlices[j], res.EndpointSlices[i]
+	})
 	perm(len(res.Secrets), func(i, j int) { res.Secrets[i], res.Secrets[j] = res.Secrets[j], res.Secrets[i] })
 	perm(len(res.ConfigMaps), func(i, j int) { res.ConfigMaps[i], res.ConfigMaps[j] = res.ConfigMaps[j], res.ConfigMaps[i] })
 	perm(len(res.Namespaces), func(i, j int) { res.Namespaces[i], res.Namespaces[j] = res.Namespaces[j], res.Namespaces[i] })
