@@ -342,6 +342,8 @@ func (e *RouteExplanation) String() string {
 		case l.Error != "":
 			b.WriteString(l.Error + "\n")
 			continue
+		case len(l.Candidates) == 0:
+			b.WriteString("no route attached (404)\n")
 		case l.Selected < 0:
 			b.WriteString("no route matches (404)\n")
 		default:
