@@ -170,6 +170,9 @@ func (h *h2ep) roundTrip(req *http.Request) (*http.Response, error) {
 		if errors.As(err, &ns) {
 			return nil, err
 		}
+		if h.p.cfg.ResponseHeaderTimeout > 0 && isTimeout(err) && req.Context().Err() == nil {
+			err = fmt.Errorf("%w: %w", ErrResponseHeaderTimeout, err)
+		}
 		return nil, errorf(h.e.key.Address, "h2 round trip", err)
 	}
 	resp.Request = req
