@@ -52,14 +52,14 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	if err := run(ctx, log, *config, *adminAddr); err != nil {
+	if err := run(ctx, log, os.Stderr, *config, *adminAddr); err != nil {
 		log.Error("quickstart failed", "error", err)
 		stop()
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, log *slog.Logger, config, adminAddr string) error {
+func run(ctx context.Context, log *slog.Logger, out io.Writer, config, adminAddr string) error {
 	for _, b := range backends {
 		ln, err := net.Listen("tcp", b.addr)
 		if err != nil {
@@ -83,7 +83,7 @@ func run(ctx context.Context, log *slog.Logger, config, adminAddr string) error 
 		OnReport: func(r filesource.Report) {
 			if r.Error == nil && !printed {
 				printed = true
-				fmt.Fprint(os.Stderr, tryIt(adminAddr))
+				fmt.Fprint(out, tryIt(adminAddr))
 			}
 		},
 	})
