@@ -26,7 +26,9 @@ func TestQuickstart(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard, ".", "127.0.0.1:0") }()
+	go func() {
+		done <- run(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard, ".", "127.0.0.1:0")
+	}()
 
 	get := func(path string, header http.Header) (int, string) {
 		req, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1:8080"+path, nil)
