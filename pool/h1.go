@@ -34,6 +34,7 @@ type conn struct {
 	sc       scratch
 	tlsState *tls.ConnectionState
 	idleAt   time.Time
+	closeFn  func() // closes nc; made once, registered per request with context.AfterFunc
 	uses     int
 	nread    int64 // bytes read from nc; touched by the reading goroutine only
 	nwritten int64 // bytes written to nc; touched by the writing goroutine only
@@ -185,6 +186,7 @@ func (h *h1) dial(ctx context.Context) (*conn, error) {
 		return nil, err
 	}
 	c := &conn{h: h, nc: raw, raw: raw}
+	c.closeFn = func() { c.nc.Close() }
 	if h.tlsCfg != nil {
 		tc := tls.Client(raw, h.tlsCfg)
 		if err := tc.HandshakeContext(ctx); err != nil {

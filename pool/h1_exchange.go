@@ -162,7 +162,7 @@ func (h *h1) exchange(ctx context.Context, c *conn, req *http.Request, host stri
 			h.put(c)
 			return nil, false, &NotSentError{Addr: h.addr, Err: err}
 		}
-		x.stop = context.AfterFunc(ctx, func() { c.nc.Close() })
+		x.stop = context.AfterFunc(ctx, c.closeFn)
 	}
 	dl, hasDeadline := ctx.Deadline()
 	if hasDeadline {
