@@ -31,7 +31,7 @@ func (t *Table) Match(req *Request) (Result, error) {
 			li = id
 		}
 	}
-	if h, upper := hostPart(req.Host); h != "" {
+	if h, upper := hostPart(req.Host); h != "" && len(t.exact)+len(t.wild) > 0 {
 		var e *entry
 		var b *bucket
 		if upper {
