@@ -3,7 +3,7 @@ package gatewayapi
 import (
 	"errors"
 	"fmt"
-	"regexp"
+	"strings"
 	"time"
 
 	"github.com/rauta/rauta/filters"
@@ -230,12 +230,11 @@ func usesPrefixReplace(specs []filters.Spec) bool {
 	return false
 }
 
-// durationRE is the Gateway API duration format (GEP-2257).
-var durationRE = regexp.MustCompile(`^([0-9]{1,5}(h|m|s|ms)){1,4}$`)
-
-// parseDuration parses a Gateway API duration such as "1h30m" or "500ms".
+// parseDuration parses a Gateway API duration (GEP-2257): one to four
+// groups of one to five digits followed by a unit, h, m, s or ms, such as
+// "1h30m" or "500ms".
 func parseDuration(s string) (time.Duration, error) {
-	if !durationRE.MatchString(s) {
+	if !validDuration(s) {
 		return 0, fmt.Errorf("%q is not a Gateway API duration", s)
 	}
 	d, err := time.ParseDuration(s)
@@ -243,4 +242,29 @@ func parseDuration(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q: %w", s, err)
 	}
 	return d, nil
+}
+
+// validDuration reports whether s matches ^([0-9]{1,5}(h|m|s|ms)){1,4}$.
+func validDuration(s string) bool {
+	groups := 0
+	for len(s) > 0 {
+		digits := 0
+		for digits < len(s) && s[digits] >= '0' && s[digits] <= '9' {
+			digits++
+		}
+		if digits == 0 || digits > 5 {
+			return false
+		}
+		s = s[digits:]
+		switch {
+		case strings.HasPrefix(s, "ms"):
+			s = s[2:]
+		case strings.HasPrefix(s, "h"), strings.HasPrefix(s, "m"), strings.HasPrefix(s, "s"):
+			s = s[1:]
+		default:
+			return false
+		}
+		groups++
+	}
+	return groups >= 1 && groups <= 4
 }

@@ -42,6 +42,13 @@ func TestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := Translate(res, opts)
+			if !strings.HasPrefix(name, "gatewayclass") {
+				// The feature list is checked by the gatewayclass cases
+				// only, to keep the other files to the point.
+				for i := range r.Status.GatewayClasses {
+					r.Status.GatewayClasses[i].Status.SupportedFeatures = nil
+				}
+			}
 			got, err := yaml.Marshal(goldenOutput{Config: r.Config, Status: r.Status})
 			if err != nil {
 				t.Fatal(err)

@@ -230,3 +230,12 @@ func TestEndpoints(t *testing.T) {
 		t.Errorf("Endpoints(nil) = %v", got)
 	}
 }
+
+func TestSupportedFeaturesSorted(t *testing.T) {
+	fs := supportedFeatures()
+	for i := 1; i < len(fs); i++ {
+		if fs[i-1].Name >= fs[i].Name {
+			t.Errorf("supportedFeatures not sorted and unique at %d: %q >= %q", i, fs[i-1].Name, fs[i].Name)
+		}
+	}
+}
