@@ -64,6 +64,8 @@ type exchange struct {
 	ctx       context.Context
 	dl        time.Time // the context's deadline when deadline is set
 	keepAlive bool
+	rht       bool // a response header deadline is set on the connection
+	wfailed   bool // writing the request failed part way
 	aw        *asyncWriter
 
 	mu        sync.Mutex
@@ -229,10 +231,15 @@ func (h *h1) exchange(ctx context.Context, c *conn, req *http.Request, host stri
 			t = dl
 		}
 		c.nc.SetReadDeadline(t)
+		x.rht = true
 	}
+	x.wfailed = werr != nil
 	resp, err = x.readResponse(req, upgrade)
 	if err != nil {
 		x.abort()
+		nothing := c.nread == read0
+		retry = reused && nothing && ctx.Err() == nil && !isTimeout(err) && x.aw == nil &&
+			(c.nwritten == written0 || idempotent(req))
 		switch {
 		case x.ctxErr(err) != nil:
 			err = x.ctxErr(err)
@@ -240,27 +247,12 @@ func (h *h1) exchange(ctx context.Context, c *conn, req *http.Request, host stri
 			err = ErrResponseHeaderTimeout
 		case x.aw != nil && x.aw.failed.Load():
 			err = x.aw.err
-		case werr != nil:
+		case werr != nil && !retry:
 			return nil, false, errorf(h.addr, "write request", werr)
-		}
-		nothing := c.nread == read0
-		retry = reused && nothing && ctx.Err() == nil && !isTimeout(err) && x.aw == nil &&
-			(c.nwritten == written0 || idempotent(req))
-		if nothing && err == io.EOF {
+		case nothing && err == io.EOF:
 			err = fmt.Errorf("backend closed the connection before responding: %w", err)
 		}
 		return nil, retry, errorf(h.addr, "read response", err)
-	}
-	if rht > 0 {
-		if hasDeadline {
-			c.nc.SetReadDeadline(dl)
-		} else {
-			c.nc.SetReadDeadline(time.Time{})
-		}
-	}
-	if werr != nil {
-		x.keepAlive = false
-		resp.Close = true
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		return x.upgraded(ctx)
@@ -298,6 +290,10 @@ func (x *exchange) readResponse(req *http.Request, upgrade bool) (*http.Response
 	if x.aw != nil {
 		x.aw.proceed(false)
 	}
+	if x.rht {
+		// The head is in: from now on only the context's deadline applies.
+		x.c.nc.SetReadDeadline(x.dl)
+	}
 	r := &x.resp
 	r.Status = hd.status
 	r.StatusCode = hd.code
@@ -308,7 +304,7 @@ func (x *exchange) readResponse(req *http.Request, upgrade bool) (*http.Response
 	if x.c != nil {
 		r.TLS = x.c.tlsState
 	}
-	x.keepAlive = !hd.connClose && (hd.minor >= 1 || hd.keepAlive) && !req.Close
+	x.keepAlive = !hd.connClose && (hd.minor >= 1 || hd.keepAlive) && !req.Close && !x.wfailed
 	switch {
 	case hd.code == http.StatusSwitchingProtocols:
 		if !upgrade {

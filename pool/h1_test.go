@@ -865,3 +865,22 @@ func TestHTTP1Concurrent(t *testing.T) {
 		t.Errorf("inconsistent stats after the load: %+v", st)
 	}
 }
+
+// TestHTTP1DeadlineNotLeftOnIdleConn checks that the deadline of a request
+// whose response has no body does not stay on the connection it returns to
+// the idle stack.
+func TestHTTP1DeadlineNotLeftOnIdleConn(t *testing.T) {
+	s, _ := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	p := newTestPool(t, Config{ResponseHeaderTimeout: 5 * time.Second})
+	e := endpoint(t, p, s.URL, HTTP1)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	roundTrip(t, e, newRequest(t, "GET", "/", nil).WithContext(ctx))
+	time.Sleep(150 * time.Millisecond)
+	roundTrip(t, e, newRequest(t, "GET", "/", nil))
+	if st := e.Stats(); st.Dials != 1 || st.Failures != 0 || st.Retries != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
