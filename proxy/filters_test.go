@@ -82,4 +82,3 @@ func TestFiltersEndToEnd(t *testing.T) {
 }
 
 func portOf(addr string) string { return addr[strings.LastIndexByte(addr, ':')+1:] }
-
