@@ -142,6 +142,11 @@ type listenerState struct {
 // accepted reports whether the listener is accepted for route attachment.
 func (l *listenerState) accepted() bool { return l.acceptReason == "" && l.conflict == "" }
 
+// valid reports whether the listener is accepted and its references
+// resolved: whether it counts towards its Gateway's or ListenerSet's
+// acceptance.
+func (l *listenerState) valid() bool { return l.accepted() && l.refsReason == "" }
+
 // programmed reports whether the listener is served.
 func (l *listenerState) programmed() bool {
 	if !l.accepted() || l.refsReason != "" || !l.gw.servable() {
@@ -362,13 +367,10 @@ func (t *translator) translateListeners(g *gatewayState) {
 // conditions from its listeners and addresses.
 func (g *gatewayState) computeConditions() {
 	gen := g.gw.Generation
-	nAccepted, nInvalid := 0, 0
+	nValid := 0
 	for _, l := range g.listeners {
-		if l.accepted() {
-			nAccepted++
-		}
-		if !l.accepted() || l.refsReason != "" {
-			nInvalid++
+		if l.valid() {
+			nValid++
 		}
 	}
 	switch {
@@ -380,9 +382,9 @@ func (g *gatewayState) computeConditions() {
 			fmt.Sprintf("spec.infrastructure.parametersRef: %s %s: parameters are not supported", p.Kind, p.Name), gen)
 	case g.addrReason != "":
 		g.accepted = condition(gatewayv1.GatewayConditionAccepted, false, g.addrReason, g.addrMsg, gen)
-	case nAccepted == 0:
+	case nValid == 0:
 		g.accepted = condition(gatewayv1.GatewayConditionAccepted, false, gatewayv1.GatewayReasonListenersNotValid, "no listener is valid: "+listenerProblems(g.listeners), gen)
-	case nInvalid > 0:
+	case nValid < len(g.listeners):
 		g.accepted = condition(gatewayv1.GatewayConditionAccepted, true, gatewayv1.GatewayReasonListenersNotValid, "some listeners are not valid: "+listenerProblems(g.listeners), gen)
 	default:
 		g.accepted = condition(gatewayv1.GatewayConditionAccepted, true, gatewayv1.GatewayReasonAccepted, "Gateway accepted", gen)

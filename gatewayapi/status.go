@@ -25,7 +25,7 @@ func (t *translator) gatewayStatuses() ([]GatewayStatus, []ListenerSetStatus) {
 		}
 		var n int32
 		for _, s := range g.sets {
-			if s.allowed && s.anyAccepted() {
+			if s.allowed && s.anyValid() {
 				n++
 			}
 		}
@@ -46,7 +46,7 @@ func (t *translator) gatewayStatuses() ([]GatewayStatus, []ListenerSetStatus) {
 			msg := "Gateway " + s.gw.key.String() + " is not accepted"
 			acc = condition(gatewayv1.ListenerSetConditionAccepted, false, gatewayv1.ListenerSetReasonParentNotAccepted, msg, gen)
 			prog = condition(gatewayv1.ListenerSetConditionProgrammed, false, gatewayv1.ListenerSetReasonParentNotAccepted, msg, gen)
-		case !s.anyAccepted():
+		case !s.anyValid():
 			msg := "no listener is valid: " + listenerProblems(s.listeners)
 			acc = condition(gatewayv1.ListenerSetConditionAccepted, false, gatewayv1.ListenerSetReasonListenersNotValid, msg, gen)
 			prog = condition(gatewayv1.ListenerSetConditionProgrammed, false, gatewayv1.ListenerSetReasonListenersNotValid, msg, gen)
@@ -78,9 +78,9 @@ func (t *translator) gatewayStatuses() ([]GatewayStatus, []ListenerSetStatus) {
 	return gws, lss
 }
 
-func (s *listenerSetState) anyAccepted() bool {
+func (s *listenerSetState) anyValid() bool {
 	for _, l := range s.listeners {
-		if l.accepted() {
+		if l.valid() {
 			return true
 		}
 	}
