@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"reflect"
 	"sync"
 	"time"
 
@@ -85,6 +86,10 @@ type Source struct {
 	opts Options
 	log  *slog.Logger
 
+	// appliedClean is set when the last Apply succeeded whole; it is only
+	// used by the goroutine of Run.
+	appliedClean bool
+
 	mu     sync.Mutex
 	report Report
 }
@@ -155,7 +160,15 @@ func (s *Source) reject(err error) {
 func (s *Source) apply(res *gatewayapi.Resources) {
 	result := gatewayapi.Translate(res, s.opts.Translate)
 	objects := Summarize(res, result.Status)
-	applyErr := s.opts.Proxy.Apply(result.Config)
+	// Files changed in ways that do not change the configuration (comments,
+	// order, unused objects) are not applied again, unless the last apply
+	// failed in part and may now succeed (a port freed, say).
+	var applyErr error
+	unchanged := s.appliedClean && reflect.DeepEqual(result.Config, s.opts.Proxy.Config())
+	if !unchanged {
+		applyErr = s.opts.Proxy.Apply(result.Config)
+		s.appliedClean = applyErr == nil
+	}
 	now := time.Now()
 
 	for i := range objects {
@@ -179,7 +192,11 @@ func (s *Source) apply(res *gatewayapi.Resources) {
 		if aerr != nil {
 			s.log.Warn("configuration partly applied", "error", applyErr)
 		}
-		s.log.Info("configuration applied", "path", s.opts.Path, "generation", gen,
+		msg := "configuration applied"
+		if unchanged {
+			msg = "configuration unchanged"
+		}
+		s.log.Info(msg, "path", s.opts.Path, "generation", gen,
 			"listeners", len(result.Config.Listeners), "routes", len(result.Config.Routes), "backends", len(result.Config.Backends))
 	}
 
@@ -187,9 +204,11 @@ func (s *Source) apply(res *gatewayapi.Resources) {
 	s.report.Time = now
 	if aerr != nil || applyErr == nil {
 		s.report.Error = nil
-		s.report.AppliedAt = now
+		if !unchanged {
+			s.report.AppliedAt = now
+			s.report.ApplyError = applyErr
+		}
 		s.report.Objects = objects
-		s.report.ApplyError = applyErr
 	} else {
 		s.report.Error = applyErr
 	}

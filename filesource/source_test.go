@@ -141,6 +141,13 @@ func TestSource(t *testing.T) {
 		t.Fatalf("GET /a after a broken file: %d %v, want 200", code, err)
 	}
 
+	// A change that leaves the configuration as it is applies nothing.
+	writeFile(t, path, "# a comment\n"+gatewayYAML(port, "/a", backend.Listener.Addr().String()))
+	r = <-reports
+	if r.Error != nil || r.Generation != 1 || p.Generation() != 1 {
+		t.Fatalf("report after a comment %+v, proxy generation %d; want generation 1 without error", r, p.Generation())
+	}
+
 	// The fixed file takes effect.
 	writeFile(t, path, gatewayYAML(port, "/b", backend.Listener.Addr().String()))
 	r = <-reports
