@@ -154,8 +154,7 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		info.PathPrefix = res.PathMatch.Value
 	}
 	var ruleState filters.State
-	if cr.filters.Request(w, r, info, &ruleState) {
-		x.status, x.reason, x.wrote = 0, ReasonFilter, true
+	if runChain(cr.filters, w, r, info, &ruleState, &x) {
 		return
 	}
 
@@ -166,8 +165,7 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	x.backend = ref.backend.name
 	var refState filters.State
-	if ref.filters.Request(w, r, info, &refState) {
-		x.status, x.reason, x.wrote = 0, ReasonFilter, true
+	if runChain(ref.filters, w, r, info, &refState, &x) {
 		return
 	}
 
@@ -176,6 +174,40 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		cr.filters.Response(hdr, &ruleState)
 	})
 }
+
+// runChain runs the request side of a filter chain and reports whether the
+// chain answered the request itself (a redirect, a CORS preflight), noting
+// the status it answered with.
+func runChain(c *filters.Chain, w http.ResponseWriter, r *http.Request, info filters.RequestInfo, st *filters.State, x *exchange) bool {
+	if c == nil {
+		return false
+	}
+	sw := &statusWriter{ResponseWriter: w}
+	if !c.Request(sw, r, info, st) {
+		return false
+	}
+	x.status, x.reason, x.wrote = sw.code, ReasonFilter, true
+	if x.status == 0 {
+		x.status = http.StatusOK
+	}
+	return true
+}
+
+// statusWriter notes the final status written through it.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.code == 0 && code >= 200 {
+		s.code = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // requestPath returns the request path as it came on the wire, without the
 // query. It avoids re-escaping r.URL.Path.
