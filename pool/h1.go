@@ -217,16 +217,29 @@ func (h *h1) put(c *conn) {
 		w <- c // stays in use, for the waiter
 		return
 	}
-	if h.retired || len(h.idle) >= h.p.cfg.MaxIdlePerEndpoint {
+	maxIdle := h.p.cfg.MaxIdlePerEndpoint
+	if h.retired || maxIdle == 0 {
 		h.mu.Unlock()
 		h.discard(c, false)
 		return
+	}
+	var evicted *conn
+	if len(h.idle) >= maxIdle {
+		// Keep the connection just used; the oldest idle one goes.
+		evicted = h.idle[0]
+		n := copy(h.idle, h.idle[1:])
+		h.idle[n] = nil
+		h.idle = h.idle[:n]
 	}
 	h.idle = append(h.idle, c)
 	h.mu.Unlock()
 	h.st.inUse.Add(-1)
 	h.st.idle.Add(1)
-	h.p.idleTotal.Add(1)
+	if evicted != nil {
+		h.discard(evicted, true)
+	} else {
+		h.p.idleTotal.Add(1)
+	}
 	h.p.armJanitor()
 }
 

@@ -179,9 +179,10 @@ func (h *h1) exchange(ctx context.Context, c *conn, req *http.Request, host stri
 		case http.MethodPost, http.MethodPut, http.MethodPatch:
 			cl = 0
 		}
-	} else if req.ContentLength > 0 {
+	} else if req.ContentLength > 0 && len(req.Trailer) == 0 {
 		cl = req.ContentLength
 	} else {
+		// Unknown length, or trailers to send: chunked.
 		chunked = true
 	}
 	upgrade := isUpgrade(req)
