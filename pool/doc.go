@@ -25,7 +25,8 @@
 // what has arrived. The connection goes back to the idle stack as soon as
 // the body has been read to its end (the last Read returns the final bytes
 // with io.EOF); a body closed early is discarded if the rest (at most
-// 4 KiB) has already been received, and its connection closed otherwise.
+// 4 KiB) is already in the connection's read buffer, and its connection is
+// closed otherwise.
 //
 // [H2C] (HTTP/2 with prior knowledge over cleartext) and [H2] (HTTP/2 over
 // TLS with ALPN "h2") use a net/http.Transport per endpoint restricted to

@@ -884,3 +884,65 @@ func TestHTTP1DeadlineNotLeftOnIdleConn(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+func TestHTTP1DrainChunkedOnClose(t *testing.T) {
+	b := newRawBackend(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"+
+				"5\r\nhello\r\n6\r\n world\r\n0\r\nX-T: 1\r\n\r\n")
+		}
+	})
+	p := newTestPool(t, Config{})
+	e, _ := p.Get(Key{Address: b.addr(), Protocol: HTTP1})
+	for i := 0; i < 3; i++ {
+		resp, err := e.RoundTrip(newRequest(t, "GET", "/", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 3)
+		if _, err := io.ReadFull(resp.Body, buf); err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	if st := e.Stats(); st.Dials != 1 || st.Reused != 2 || st.Idle != 1 {
+		t.Errorf("a drained chunked body did not keep its connection: %+v", st)
+	}
+}
+
+func TestHTTP1CloseUnblocksRead(t *testing.T) {
+	gate := make(chan struct{})
+	defer close(gate)
+	s, _ := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.(http.Flusher).Flush()
+		<-gate
+	}))
+	p := newTestPool(t, Config{})
+	e := endpoint(t, p, s.URL, HTTP1)
+	resp, err := e.RoundTrip(newRequest(t, "GET", "/", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := resp.Body.Read(make([]byte, 10))
+		errc <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	resp.Body.Close()
+	select {
+	case err := <-errc:
+		if err == nil {
+			t.Error("Read succeeded after Close")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not unblock Read")
+	}
+	eventually(t, "the connection to be released", func() bool {
+		st := e.Stats()
+		return st.Open == 0 && st.InUse == 0 && st.InFlight == 0
+	})
+}
