@@ -1,6 +1,7 @@
 package gatewayapi
 
 import (
+	"bytes"
 	"cmp"
 	"fmt"
 	"slices"
@@ -521,7 +522,7 @@ func (t *translator) certificate(ref gatewayv1.SecretObjectReference, ownerKind 
 	if _, err := tlsconfig.LoadKeyPair(crt, key, tlsconfig.KeyPairOptions{AllowExpired: true}); err != nil {
 		return proxy.Certificate{}, gatewayv1.ListenerReasonInvalidCertificateRef, fmt.Sprintf("Secret %s/%s: %v", ns, ref.Name, err)
 	}
-	return proxy.Certificate{Name: ns + "/" + string(ref.Name), CertPEM: crt, KeyPEM: key}, "", ""
+	return proxy.Certificate{Name: ns + "/" + string(ref.Name), CertPEM: bytes.Clone(crt), KeyPEM: bytes.Clone(key)}, "", ""
 }
 
 // markConflicts marks the listeners of ls that conflict with each other:

@@ -335,7 +335,12 @@ func (t *translator) translateRules(r *gatewayv1.HTTPRoute, gws []*gatewayState)
 			}
 		}
 		if rt := rr.Retry; rt != nil {
-			rp := &proxy.RetryPolicy{Attempts: deref(rt.Attempts)}
+			// Without attempts the count is the implementation's choice:
+			// one retry.
+			rp := &proxy.RetryPolicy{Attempts: 1}
+			if rt.Attempts != nil {
+				rp.Attempts = *rt.Attempts
+			}
 			for _, c := range rt.Codes {
 				if c < 400 || c > 599 {
 					fail(gatewayv1.RouteReasonUnsupportedValue, "%s.retry.codes: %d is not a 4xx or 5xx status code", field, c)
