@@ -27,6 +27,7 @@ type h2ep struct {
 	tlsCfg   *tls.Config
 	fallback atomic.Int64 // unix nanoseconds until which HTTP/1.1 is used
 	spokeH2  atomic.Bool  // some connection negotiated h2
+	retired  atomic.Bool
 }
 
 func newH2(p *Pool, e *Endpoint) *h2ep {
@@ -176,18 +177,38 @@ func (h *h2ep) roundTrip(req *http.Request) (*http.Response, error) {
 		return nil, errorf(h.e.key.Address, "h2 round trip", err)
 	}
 	resp.Request = req
-	resp.Body = &h2Body{rc: resp.Body, st: st}
+	if resp.Body == nil || resp.Body == http.NoBody {
+		h.done()
+		return resp, nil
+	}
+	resp.Body = &h2Body{rc: resp.Body, h: h}
 	return resp, nil
 }
 
+// done accounts for the end of a response; on a retired endpoint it closes
+// the connections that this left idle.
+func (h *h2ep) done() {
+	h.e.st.inFlight.Add(-1)
+	if h.retired.Load() {
+		h.t.CloseIdleConnections()
+		// The Transport forgets the stream a moment after its body ends.
+		time.AfterFunc(retiredRecheck, h.t.CloseIdleConnections)
+	}
+}
+
+// retiredRecheck is when a retired endpoint looks again for connections
+// left idle by a finished response.
+const retiredRecheck = 100 * time.Millisecond
+
 func (h *h2ep) retire() {
+	h.retired.Store(true)
 	h.t.CloseIdleConnections()
 }
 
 // h2Body counts the end of an HTTP/2 response for InFlight.
 type h2Body struct {
 	rc   io.ReadCloser
-	st   *counters
+	h    *h2ep
 	done atomic.Bool
 }
 
@@ -209,7 +230,7 @@ func (b *h2Body) Close() error {
 
 func (b *h2Body) finish() {
 	if b.done.CompareAndSwap(false, true) {
-		b.st.inFlight.Add(-1)
+		b.h.done()
 	}
 }
 

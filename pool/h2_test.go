@@ -236,3 +236,38 @@ func TestH2ResponseHeaderTimeout(t *testing.T) {
 		t.Fatalf("got %v, want ErrResponseHeaderTimeout", err)
 	}
 }
+
+func TestH2RetireClosesAfterInFlight(t *testing.T) {
+	gate := make(chan struct{})
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "first")
+		w.(http.Flusher).Flush()
+		select {
+		case <-gate:
+		case <-time.After(5 * time.Second):
+		}
+		io.WriteString(w, "last")
+	}))
+	s.Config.Protocols = new(http.Protocols)
+	s.Config.Protocols.SetUnencryptedHTTP2(true)
+	s.Start()
+	defer s.Close()
+	p := newTestPool(t, Config{})
+	e := endpoint(t, p, s.URL, H2C)
+	resp, err := e.RoundTrip(newRequest(t, "GET", "/", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Retain(nil)
+	time.Sleep(20 * time.Millisecond)
+	if st := e.Stats(); st.Open != 1 || st.InFlight != 1 {
+		t.Fatalf("Retain disturbed a stream in flight: %+v", st)
+	}
+	close(gate)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || string(body) != "firstlast" {
+		t.Fatalf("body %q, %v", body, err)
+	}
+	eventually(t, "the retired endpoint's connection to close", func() bool { return e.Stats().Open == 0 })
+}
