@@ -61,8 +61,18 @@ func (t *translator) resolveParents(r *gatewayv1.HTTPRoute) []*parentState {
 			continue
 		}
 		ns := cmp.Or(string(deref(pr.Namespace)), r.Namespace)
-		ref := pr
-		ref.Group, ref.Kind = new(grp), new(kind)
+		// The status echoes the reference with group and kind defaulted,
+		// as the API server stores it, sharing no memory with the input.
+		ref := gatewayv1.ParentReference{Group: new(grp), Kind: new(kind), Name: pr.Name}
+		if pr.Namespace != nil {
+			ref.Namespace = new(*pr.Namespace)
+		}
+		if pr.SectionName != nil {
+			ref.SectionName = new(*pr.SectionName)
+		}
+		if pr.Port != nil {
+			ref.Port = new(*pr.Port)
+		}
 		p := &parentState{ref: ref}
 		switch kind {
 		case kindGateway:
