@@ -148,15 +148,16 @@ func (l *listenerState) accepted() bool { return l.acceptReason == "" && l.confl
 // acceptance.
 func (l *listenerState) valid() bool { return l.accepted() && l.refsReason == "" }
 
-// programmed reports whether the listener is served.
+// candidate reports whether the listener can be served if its Gateway is:
+// it is valid and, for a ListenerSet listener, allowed by the Gateway.
+func (l *listenerState) candidate() bool {
+	return l.valid() && (l.set == nil || l.set.allowed)
+}
+
+// programmed reports whether the listener is served. It is meaningful once
+// the Gateway's conditions are computed.
 func (l *listenerState) programmed() bool {
-	if !l.accepted() || l.refsReason != "" || !l.gw.servable() {
-		return false
-	}
-	if l.set != nil && !l.set.allowed {
-		return false
-	}
-	return true
+	return l.candidate() && l.gw.servable() && l.gw.accepted.Status == metav1.ConditionTrue
 }
 
 func (l *listenerState) hostname() string { return string(deref(l.spec.Hostname)) }
@@ -610,7 +611,7 @@ func (t *translator) crossGatewayConflicts() {
 		}
 		var mine []*listenerState
 		for _, l := range g.allListeners() {
-			if !l.programmed() {
+			if !l.candidate() {
 				continue
 			}
 			for _, o := range taken {
