@@ -12,7 +12,10 @@ func (t *translator) gatewayStatuses() ([]GatewayStatus, []ListenerSetStatus) {
 	for _, g := range t.gatewayList {
 		gen := g.gw.Generation
 		st := GatewayStatus{Namespace: g.key.ns, Name: g.key.name, Generation: gen}
-		st.Status.Addresses = g.statusAddress
+		accepted := g.accepted.Status == metav1.ConditionTrue
+		if accepted {
+			st.Status.Addresses = g.statusAddress
+		}
 		st.Status.Conditions = []metav1.Condition{g.accepted, g.programmed}
 		st.Status.Listeners = []gatewayv1.ListenerStatus{}
 		for _, l := range g.listeners {
@@ -25,7 +28,7 @@ func (t *translator) gatewayStatuses() ([]GatewayStatus, []ListenerSetStatus) {
 		}
 		var n int32
 		for _, s := range g.sets {
-			if s.allowed && s.anyValid() {
+			if accepted && s.allowed && s.anyValid() {
 				n++
 			}
 		}
