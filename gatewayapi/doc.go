@@ -51,6 +51,11 @@
 // # Invalid input
 //
 // Bad input changes only the objects it is in, and the status says why.
+// A Gateway is accepted when at least one of its listeners is (reason
+// ListenersNotValid when some listener is invalid or unresolved) and
+// programmed once it has its address; each listener's Programmed condition
+// says whether it is served. A ListenerSet is accepted only when one of its
+// listeners is both accepted and resolved.
 // A backendRef that cannot be resolved keeps its weight with an empty
 // backend name, so the proxy answers 500 for its share of the traffic. A
 // rule the proxy cannot serve (an invalid regular expression, an

@@ -369,8 +369,11 @@ func (t *translator) translateListeners(g *gatewayState) {
 // conditions from its listeners and addresses.
 func (g *gatewayState) computeConditions() {
 	gen := g.gw.Generation
-	nValid := 0
+	nAccepted, nValid := 0, 0
 	for _, l := range g.listeners {
+		if l.accepted() {
+			nAccepted++
+		}
 		if l.valid() {
 			nValid++
 		}
@@ -384,15 +387,17 @@ func (g *gatewayState) computeConditions() {
 			fmt.Sprintf("spec.infrastructure.parametersRef: %s %s: parameters are not supported", p.Kind, p.Name), gen)
 	case g.addrReason != "":
 		g.accepted = condition(gatewayv1.GatewayConditionAccepted, false, g.addrReason, g.addrMsg, gen)
-	case nValid == 0:
-		g.accepted = condition(gatewayv1.GatewayConditionAccepted, false, gatewayv1.GatewayReasonListenersNotValid, "no listener is valid: "+listenerProblems(g.listeners), gen)
+	case nAccepted == 0:
+		g.accepted = condition(gatewayv1.GatewayConditionAccepted, false, gatewayv1.GatewayReasonListenersNotValid, "no listener is accepted: "+listenerProblems(g.listeners), gen)
 	case nValid < len(g.listeners):
 		g.accepted = condition(gatewayv1.GatewayConditionAccepted, true, gatewayv1.GatewayReasonListenersNotValid, "some listeners are not valid: "+listenerProblems(g.listeners), gen)
 	default:
 		g.accepted = condition(gatewayv1.GatewayConditionAccepted, true, gatewayv1.GatewayReasonAccepted, "Gateway accepted", gen)
 	}
+	// Programmed is about the Gateway's address and data plane; each
+	// listener's own Programmed condition says whether it is served.
 	nProgrammed := 0
-	for _, l := range g.listeners {
+	for _, l := range g.allListeners() {
 		if l.programmed() {
 			nProgrammed++
 		}
@@ -402,10 +407,9 @@ func (g *gatewayState) computeConditions() {
 		g.programmed = condition(gatewayv1.GatewayConditionProgrammed, false, gatewayv1.GatewayReasonInvalid, "the Gateway is not accepted", gen)
 	case g.progReason != "":
 		g.programmed = condition(gatewayv1.GatewayConditionProgrammed, false, g.progReason, g.progMsg, gen)
-	case nProgrammed == 0:
-		g.programmed = condition(gatewayv1.GatewayConditionProgrammed, false, gatewayv1.GatewayReasonInvalid, "no listener is programmed", gen)
 	default:
-		g.programmed = condition(gatewayv1.GatewayConditionProgrammed, true, gatewayv1.GatewayReasonProgrammed, "Gateway programmed on "+g.address, gen)
+		g.programmed = condition(gatewayv1.GatewayConditionProgrammed, true, gatewayv1.GatewayReasonProgrammed,
+			fmt.Sprintf("Gateway programmed on %s with %d listeners served", g.address, nProgrammed), gen)
 	}
 }
 
