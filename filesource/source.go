@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/rauta/rauta/gatewayapi"
 	"github.com/rauta/rauta/proxy"
 )
@@ -89,6 +91,9 @@ type Source struct {
 	// appliedClean is set when the last Apply succeeded whole; it is only
 	// used by the goroutine of Run.
 	appliedClean bool
+	// conditions are the conditions of the last translation, to keep
+	// their LastTransitionTime; only used by the goroutine of Run.
+	conditions map[conditionKey]stampedCondition
 
 	mu     sync.Mutex
 	report Report
@@ -159,6 +164,7 @@ func (s *Source) reject(err error) {
 // apply translates res and applies the result.
 func (s *Source) apply(res *gatewayapi.Resources) {
 	result := gatewayapi.Translate(res, s.opts.Translate)
+	s.conditions = stampConditions(&result.Status, s.conditions, metav1.NewTime(time.Now().Truncate(time.Second)))
 	objects := Summarize(res, result.Status)
 	// Files changed in ways that do not change the configuration (comments,
 	// order, unused objects) are not applied again, unless the last apply

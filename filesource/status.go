@@ -225,3 +225,72 @@ func parentName[N ~string, S ~string](own string, ns *N, name string, section *S
 	}
 	return s
 }
+
+// conditionKey identifies a condition across translations: the object, the
+// part of it (listener, parent, ancestor) and the condition type.
+type conditionKey struct{ scope, typ string }
+
+// stampedCondition is what a condition said and since when.
+type stampedCondition struct {
+	status        metav1.ConditionStatus
+	reason, msg   string
+	lastChangedAt metav1.Time
+}
+
+// stampConditions sets the LastTransitionTime of every condition of st, as
+// a status writer does: the time of prev's condition when its status,
+// reason and message are unchanged, else now. It returns the conditions
+// for the next call.
+func stampConditions(st *gatewayapi.Status, prev map[conditionKey]stampedCondition, now metav1.Time) map[conditionKey]stampedCondition {
+	next := make(map[conditionKey]stampedCondition, len(prev))
+	stamp := func(scope string, conds []metav1.Condition) {
+		for i := range conds {
+			c := &conds[i]
+			k := conditionKey{scope, c.Type}
+			p, ok := prev[k]
+			if ok && p.status == c.Status && p.reason == c.Reason && p.msg == c.Message {
+				c.LastTransitionTime = p.lastChangedAt
+			} else {
+				c.LastTransitionTime = now
+			}
+			next[k] = stampedCondition{c.Status, c.Reason, c.Message, c.LastTransitionTime}
+		}
+	}
+	for i := range st.GatewayClasses {
+		c := &st.GatewayClasses[i]
+		stamp("GatewayClass "+c.Name, c.Status.Conditions)
+	}
+	for i := range st.Gateways {
+		g := &st.Gateways[i]
+		scope := "Gateway " + g.Namespace + "/" + g.Name
+		stamp(scope, g.Status.Conditions)
+		for j := range g.Status.Listeners {
+			stamp(scope+" listener "+string(g.Status.Listeners[j].Name), g.Status.Listeners[j].Conditions)
+		}
+	}
+	for i := range st.ListenerSets {
+		l := &st.ListenerSets[i]
+		scope := "ListenerSet " + l.Namespace + "/" + l.Name
+		stamp(scope, l.Status.Conditions)
+		for j := range l.Status.Listeners {
+			stamp(scope+" listener "+string(l.Status.Listeners[j].Name), l.Status.Listeners[j].Conditions)
+		}
+	}
+	for i := range st.HTTPRoutes {
+		r := &st.HTTPRoutes[i]
+		for j := range r.Status.Parents {
+			p := &r.Status.Parents[j]
+			stamp("HTTPRoute "+r.Namespace+"/"+r.Name+" parent "+
+				parentName(r.Namespace, p.ParentRef.Namespace, string(p.ParentRef.Name), p.ParentRef.SectionName), p.Conditions)
+		}
+	}
+	for i := range st.BackendTLSPolicies {
+		pol := &st.BackendTLSPolicies[i]
+		for j := range pol.Status.Ancestors {
+			a := &pol.Status.Ancestors[j]
+			stamp("BackendTLSPolicy "+pol.Namespace+"/"+pol.Name+" ancestor "+
+				parentName(pol.Namespace, a.AncestorRef.Namespace, string(a.AncestorRef.Name), a.AncestorRef.SectionName), a.Conditions)
+		}
+	}
+	return next
+}

@@ -2,6 +2,7 @@ package filesource
 
 import (
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -72,5 +73,47 @@ func TestSummarize(t *testing.T) {
 	o := Summarize(nil, st)[1]
 	if want := "Gateway default/gw: programmed (address 127.0.0.1, listener http: 1 route)"; o.String() != want {
 		t.Errorf("got %q, want %q", o.String(), want)
+	}
+}
+
+func TestStampConditions(t *testing.T) {
+	status := func(routeOK bool) gatewayapi.Status {
+		reason := "Accepted"
+		if !routeOK {
+			reason = "NotAllowedByListeners"
+		}
+		return gatewayapi.Status{
+			Gateways: []gatewayapi.GatewayStatus{{Namespace: "d", Name: "gw", Status: gatewayv1.GatewayStatus{
+				Conditions: []metav1.Condition{cond("Programmed", true, "Programmed", "")},
+				Listeners:  []gatewayv1.ListenerStatus{{Name: "http", Conditions: []metav1.Condition{cond("Accepted", true, "Accepted", "")}}},
+			}}},
+			HTTPRoutes: []gatewayapi.HTTPRouteStatus{{Namespace: "d", Name: "r", Status: gatewayv1.HTTPRouteStatus{
+				RouteStatus: gatewayv1.RouteStatus{Parents: []gatewayv1.RouteParentStatus{{
+					ParentRef:  gatewayv1.ParentReference{Name: "gw"},
+					Conditions: []metav1.Condition{cond("Accepted", routeOK, reason, "")},
+				}}},
+			}}},
+		}
+	}
+	t1 := metav1.NewTime(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+	t2 := metav1.NewTime(t1.Add(time.Minute))
+	st := status(true)
+	prev := stampConditions(&st, nil, t1)
+	if got := st.HTTPRoutes[0].Status.Parents[0].Conditions[0].LastTransitionTime; !got.Equal(&t1) {
+		t.Errorf("first stamp: %v, want %v", got, t1)
+	}
+	st = status(false)
+	prev = stampConditions(&st, prev, t2)
+	gotTimes := []metav1.Time{
+		st.Gateways[0].Status.Conditions[0].LastTransitionTime,
+		st.Gateways[0].Status.Listeners[0].Conditions[0].LastTransitionTime,
+		st.HTTPRoutes[0].Status.Parents[0].Conditions[0].LastTransitionTime,
+	}
+	// Unchanged conditions keep their time; the changed one gets now.
+	if diff := cmp.Diff([]metav1.Time{t1, t1, t2}, gotTimes); diff != "" {
+		t.Errorf("times (-want +got):\n%s", diff)
+	}
+	if len(prev) != 3 {
+		t.Errorf("%d conditions remembered, want 3", len(prev))
 	}
 }

@@ -38,12 +38,6 @@ import (
 	"github.com/rauta/rauta/filesource"
 )
 
-// backends are the demo backends the YAML files point at.
-var backends = []struct{ name, addr string }{
-	{"echo-v1", "127.0.0.1:9001"},
-	{"echo-v2", "127.0.0.1:9002"},
-}
-
 func main() {
 	config := flag.String("config", defaultConfigDir(), "directory of the quickstart's YAML files")
 	adminAddr := flag.String("admin-address", "127.0.0.1:9090", "address of the admin listener")
@@ -60,6 +54,11 @@ func main() {
 }
 
 func run(ctx context.Context, log *slog.Logger, out io.Writer, config, adminAddr string) error {
+	// The demo backends the YAML files point at.
+	backends := []struct{ name, addr string }{
+		{"echo-v1", "127.0.0.1:9001"},
+		{"echo-v2", "127.0.0.1:9002"},
+	}
 	for _, b := range backends {
 		ln, err := net.Listen("tcp", b.addr)
 		if err != nil {
