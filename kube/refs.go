@@ -1,0 +1,239 @@
+package kube
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// Secrets and ConfigMaps are not cached whole. A cluster holds many of them
+// (service-account tokens, Helm releases, every application's
+// configuration) and rauta needs a handful: the listener certificates
+// Gateways and ListenerSets name, and the CA bundles BackendTLSPolicies
+// name. So:
+//
+//   - a metadata-only informer watches every Secret and ConfigMap
+//     (PartialObjectMetadata with managedFields, labels, annotations and
+//     owner references dropped: a few hundred bytes each), which says which
+//     exist and their resourceVersion;
+//   - at each rebuild the referenced ones are fetched with GET, only when
+//     their resourceVersion changed, and kept with only the keys the
+//     translator reads (tls.crt and tls.key; ca.crt);
+//   - a metadata event marks the state dirty only for a referenced object,
+//     so rotating a certificate triggers a rebuild and unrelated churn does
+//     not.
+//
+// A reference is followed whatever the ReferenceGrants say (the translator
+// judges them), so the data held is bounded by what Gateways, ListenerSets
+// and BackendTLSPolicies name.
+
+// refKind is the kind of a referenced object.
+type refKind uint8
+
+const (
+	refSecret refKind = iota
+	refConfigMap
+)
+
+// refKey names a referenced object.
+type refKey struct {
+	kind            refKind
+	namespace, name string
+}
+
+// refSet is an immutable set of references, swapped whole.
+type refSet map[refKey]struct{}
+
+// refStore holds the referenced Secrets and ConfigMaps.
+type refStore struct {
+	client     kubernetes.Interface
+	secretMeta cache.Indexer // metadata informers' stores
+	cmMeta     cache.Indexer
+
+	mu   sync.RWMutex
+	refs refSet // read by event handlers
+
+	// Owned by the rebuild goroutine.
+	secrets    map[refKey]*corev1.Secret
+	configMaps map[refKey]*corev1.ConfigMap
+}
+
+func newRefStore(client kubernetes.Interface, secretMeta, cmMeta cache.Indexer) *refStore {
+	return &refStore{
+		client: client, secretMeta: secretMeta, cmMeta: cmMeta,
+		refs:       refSet{},
+		secrets:    make(map[refKey]*corev1.Secret),
+		configMaps: make(map[refKey]*corev1.ConfigMap),
+	}
+}
+
+// referenced reports whether the object is referenced at the moment.
+func (r *refStore) referenced(k refKey) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	_, ok := r.refs[k]
+	return ok
+}
+
+// size returns the number of Secrets and ConfigMaps whose data is held.
+func (r *refStore) size() (secrets, configMaps int) {
+	return len(r.secrets), len(r.configMaps)
+}
+
+// references returns the Secrets and ConfigMaps the objects name.
+func references(gws []gatewayv1.Gateway, lss []gatewayv1.ListenerSet, pols []gatewayv1.BackendTLSPolicy) refSet {
+	set := refSet{}
+	certs := func(ns string, tls *gatewayv1.ListenerTLSConfig) {
+		if tls == nil {
+			return
+		}
+		for _, ref := range tls.CertificateRefs {
+			if (ref.Group != nil && *ref.Group != "") || (ref.Kind != nil && *ref.Kind != "Secret") {
+				continue
+			}
+			n := ns
+			if ref.Namespace != nil && *ref.Namespace != "" {
+				n = string(*ref.Namespace)
+			}
+			set[refKey{refSecret, n, string(ref.Name)}] = struct{}{}
+		}
+	}
+	for i := range gws {
+		for j := range gws[i].Spec.Listeners {
+			certs(gws[i].Namespace, gws[i].Spec.Listeners[j].TLS)
+		}
+	}
+	for i := range lss {
+		for j := range lss[i].Spec.Listeners {
+			certs(lss[i].Namespace, lss[i].Spec.Listeners[j].TLS)
+		}
+	}
+	for i := range pols {
+		for _, ref := range pols[i].Spec.Validation.CACertificateRefs {
+			if ref.Group == "" && ref.Kind == "ConfigMap" {
+				set[refKey{refConfigMap, pols[i].Namespace, string(ref.Name)}] = struct{}{}
+			}
+		}
+	}
+	return set
+}
+
+// load makes set the referenced objects and returns those that exist,
+// fetching the ones that are new or changed. On a fetch error it keeps the
+// object held before (if any) and returns the error with the rest.
+func (r *refStore) load(ctx context.Context, set refSet) (secrets []corev1.Secret, cms []corev1.ConfigMap, err error) {
+	r.mu.Lock()
+	r.refs = set
+	r.mu.Unlock()
+	var errs []error
+	for k := range r.secrets {
+		if _, ok := set[k]; !ok {
+			delete(r.secrets, k)
+		}
+	}
+	for k := range r.configMaps {
+		if _, ok := set[k]; !ok {
+			delete(r.configMaps, k)
+		}
+	}
+	for k := range set {
+		meta := r.secretMeta
+		if k.kind == refConfigMap {
+			meta = r.cmMeta
+		}
+		obj, exists, _ := meta.GetByKey(k.namespace + "/" + k.name)
+		if !exists {
+			delete(r.secrets, k)
+			delete(r.configMaps, k)
+			continue
+		}
+		m, ok := obj.(metav1.Object)
+		if !ok {
+			continue
+		}
+		rv := m.GetResourceVersion()
+		switch k.kind {
+		case refSecret:
+			if s := r.secrets[k]; s == nil || s.ResourceVersion != rv {
+				got, err := r.client.CoreV1().Secrets(k.namespace).Get(ctx, k.name, metav1.GetOptions{})
+				switch {
+				case apierrors.IsNotFound(err):
+					delete(r.secrets, k)
+				case err != nil:
+					errs = append(errs, fmt.Errorf("getting Secret %s/%s: %w", k.namespace, k.name, err))
+				default:
+					r.secrets[k] = trimSecret(got)
+				}
+			}
+			if s := r.secrets[k]; s != nil {
+				secrets = append(secrets, *s)
+			}
+		case refConfigMap:
+			if c := r.configMaps[k]; c == nil || c.ResourceVersion != rv {
+				got, err := r.client.CoreV1().ConfigMaps(k.namespace).Get(ctx, k.name, metav1.GetOptions{})
+				switch {
+				case apierrors.IsNotFound(err):
+					delete(r.configMaps, k)
+				case err != nil:
+					errs = append(errs, fmt.Errorf("getting ConfigMap %s/%s: %w", k.namespace, k.name, err))
+				default:
+					r.configMaps[k] = trimConfigMap(got)
+				}
+			}
+			if c := r.configMaps[k]; c != nil {
+				cms = append(cms, *c)
+			}
+		}
+	}
+	return secrets, cms, errors.Join(errs...)
+}
+
+// trimSecret keeps what the translator reads of a Secret: its identity,
+// type and certificate keys.
+func trimSecret(s *corev1.Secret) *corev1.Secret {
+	out := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: s.Namespace, Name: s.Name, UID: s.UID,
+			ResourceVersion: s.ResourceVersion, CreationTimestamp: s.CreationTimestamp,
+		},
+		Type: s.Type,
+	}
+	for _, k := range []string{corev1.TLSCertKey, corev1.TLSPrivateKeyKey} {
+		if v, ok := s.Data[k]; ok {
+			if out.Data == nil {
+				out.Data = make(map[string][]byte, 2)
+			}
+			out.Data[k] = v
+		}
+	}
+	return out
+}
+
+// caKey is the ConfigMap key BackendTLSPolicy CA bundles are read from.
+const caKey = "ca.crt"
+
+// trimConfigMap keeps what the translator reads of a ConfigMap: its
+// identity and the ca.crt key.
+func trimConfigMap(c *corev1.ConfigMap) *corev1.ConfigMap {
+	out := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: c.Namespace, Name: c.Name, UID: c.UID,
+			ResourceVersion: c.ResourceVersion, CreationTimestamp: c.CreationTimestamp,
+		},
+	}
+	if v, ok := c.Data[caKey]; ok {
+		out.Data = map[string]string{caKey: v}
+	}
+	if v, ok := c.BinaryData[caKey]; ok {
+		out.BinaryData = map[string][]byte{caKey: v}
+	}
+	return out
+}

@@ -1,0 +1,160 @@
+package kube
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/rauta/rauta/admin"
+	"github.com/rauta/rauta/proxy"
+)
+
+// RESTConfig returns the configuration to reach a cluster: the kubeconfig
+// file at path when path is not empty; otherwise the file named by
+// $KUBECONFIG or ~/.kube/config when one exists, and else the in-cluster
+// configuration of a Pod (its service account).
+func RESTConfig(path string) (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = path
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		if path != "" {
+			return nil, fmt.Errorf("kube: kubeconfig %s: %w", path, err)
+		}
+		return nil, fmt.Errorf("kube: no kubeconfig and not in a cluster: %w", err)
+	}
+	return cfg, nil
+}
+
+// DefaultShutdownTimeout bounds the graceful shutdown of [Serve].
+const DefaultShutdownTimeout = 15 * time.Second
+
+// ServeOptions configure [Serve].
+type ServeOptions struct {
+	// Config reaches the cluster; nil means RESTConfig(Kubeconfig).
+	Config *rest.Config
+	// Kubeconfig is the kubeconfig file used when Config is nil; empty
+	// means $KUBECONFIG, ~/.kube/config or the in-cluster configuration.
+	Kubeconfig string
+	// Controller configures the controller. Its Proxy must be nil: Serve
+	// creates the proxy from Proxy. A nil Controller.Logger means Logger.
+	Controller Options
+	// Proxy are the options of the proxy Serve creates. A nil
+	// Proxy.Logger means Logger.
+	Proxy proxy.Options
+	// AdminAddress is the address of the admin listener (package admin:
+	// /healthz, /readyz, /metrics, /debug/config, /debug/status), e.g.
+	// ":9090"; empty means none.
+	AdminAddress string
+	// Logger receives the logs; nil means slog.Default().
+	Logger *slog.Logger
+	// ShutdownTimeout bounds the wait for requests in flight once ctx is
+	// done; zero means DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+	// OnStart, if set, is called with the admin listener's address (nil
+	// without one) once it is bound, before the controller starts.
+	OnStart func(adminAddr net.Addr)
+	// OnController, if set, is called with the controller before it runs
+	// (tests use it to watch its Stats).
+	OnController func(*Controller)
+}
+
+// Serve runs rauta in a cluster until ctx is done: a proxy.Proxy, a
+// [Controller] feeding it from the cluster (and writing status while it
+// holds the Lease), and an admin listener whose /readyz turns ready once
+// the caches have synced and the first configuration is applied. This is
+// what `rauta serve --kubeconfig PATH` (or in a Pod, in-cluster) runs.
+//
+// When ctx is done, /readyz turns to 503, the controller stops and the
+// proxy shuts down gracefully, requests in flight getting up to
+// ShutdownTimeout. Serve returns nil after such a shutdown; it returns an
+// error if the cluster cannot be reached or does not serve the Gateway
+// API, if the admin address cannot be bound, or if the shutdown deadline
+// passes.
+func Serve(ctx context.Context, opts ServeOptions) error {
+	log := cmp.Or(opts.Logger, slog.Default())
+	if opts.Controller.Proxy != nil {
+		return errors.New("kube: ServeOptions.Controller.Proxy must be nil: Serve creates the proxy")
+	}
+	cfg := opts.Config
+	if cfg == nil {
+		var err error
+		if cfg, err = RESTConfig(opts.Kubeconfig); err != nil {
+			return err
+		}
+	}
+	popts := opts.Proxy
+	if popts.Logger == nil {
+		popts.Logger = log
+	}
+	p := proxy.New(popts)
+	copts := opts.Controller
+	copts.Proxy = p
+	if copts.Logger == nil {
+		copts.Logger = log
+	}
+	c, err := New(cfg, copts)
+	if err != nil {
+		return err
+	}
+	if opts.OnController != nil {
+		opts.OnController(c)
+	}
+	timeout := cmp.Or(opts.ShutdownTimeout, DefaultShutdownTimeout)
+
+	var stopping atomic.Bool
+	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAdmin()
+	var adminDone chan error
+	var adminAddr net.Addr
+	if opts.AdminAddress != "" {
+		h, err := admin.NewHandler(admin.Options{
+			Proxy:  p,
+			Ready:  func() bool { return !stopping.Load() && c.Ready() },
+			Status: func() any { return c.Status() },
+			Logger: log,
+		})
+		if err != nil {
+			return err
+		}
+		ln, err := net.Listen("tcp", opts.AdminAddress)
+		if err != nil {
+			return fmt.Errorf("kube: admin listener: %w", err)
+		}
+		adminAddr = ln.Addr()
+		log.Info("admin listening", "address", adminAddr.String())
+		adminDone = make(chan error, 1)
+		go func() { adminDone <- admin.Serve(adminCtx, ln, h, timeout) }()
+	}
+	if opts.OnStart != nil {
+		opts.OnStart(adminAddr)
+	}
+
+	runErr := c.Run(ctx)
+	if errors.Is(runErr, context.Canceled) || errors.Is(runErr, context.DeadlineExceeded) {
+		runErr = nil
+	}
+	stopping.Store(true)
+	log.Info("shutting down", "timeout", timeout.String())
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	shutErr := p.Shutdown(sctx)
+	stopAdmin()
+	if adminDone != nil {
+		if err := <-adminDone; err != nil && shutErr == nil {
+			shutErr = err
+		}
+	}
+	if runErr != nil {
+		return runErr
+	}
+	return shutErr
+}
