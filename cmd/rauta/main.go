@@ -37,6 +37,7 @@ import (
 
 	"github.com/rauta/rauta/filesource"
 	"github.com/rauta/rauta/gatewayapi"
+	"github.com/rauta/rauta/proxy"
 )
 
 func main() {
@@ -69,7 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "serve":
-		return serve(ctx, args[1:], stderr)
+		return serve(ctx, args[1:], stdout, stderr)
 	case "validate":
 		return validate(args[1:], stdout, stderr)
 	case "version":
@@ -120,7 +121,7 @@ func (f *translateFlags) options() (gatewayapi.Options, error) {
 	return opts, nil
 }
 
-func serve(ctx context.Context, args []string, stderr io.Writer) int {
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("rauta serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var tf translateFlags
@@ -130,6 +131,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	interval := fs.Duration("poll-interval", filesource.DefaultInterval, "time between checks of the configuration files")
 	shutdown := fs.Duration("shutdown-timeout", filesource.DefaultShutdownTimeout, "how long requests in flight may take to finish at shutdown")
+	accessLog := fs.String("access-log", "stdout", "where access logs go: stdout, stderr or off")
+	accessFormat := fs.String("access-log-format", "json", "access log format: json or text")
+	accessSample := fs.Float64("access-log-sample", 1, "share of requests logged, in (0, 1]; gateway errors are always logged")
+	accessErrors := fs.Bool("access-log-errors-only", false, "log only requests answered with 4xx or 5xx")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -141,6 +146,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	if err == nil {
 		log, err = newLogger(stderr, *logFormat, *logLevel)
 	}
+	var popts proxy.Options
+	if err == nil {
+		popts.AccessLog, err = accessLogOptions(*accessLog, *accessFormat, *accessSample, *accessErrors, stdout, stderr)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "rauta serve: %v\n", err)
 		fs.Usage()
@@ -150,6 +159,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	err = filesource.Serve(ctx, filesource.ServeOptions{
 		Path:            tf.config,
 		Translate:       topts,
+		Proxy:           popts,
 		AdminAddress:    *adminAddr,
 		Logger:          log,
 		Interval:        *interval,
@@ -161,6 +171,34 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	log.Info("rauta stopped")
 	return exitOK
+}
+
+// accessLogOptions turns the access log flags into proxy options.
+func accessLogOptions(dest, format string, sample float64, errorsOnly bool, stdout, stderr io.Writer) (proxy.AccessLog, error) {
+	var w io.Writer
+	switch dest {
+	case "off":
+		return proxy.AccessLog{}, nil
+	case "stdout":
+		w = stdout
+	case "stderr":
+		w = stderr
+	default:
+		return proxy.AccessLog{}, fmt.Errorf("-access-log %q: want stdout, stderr or off", dest)
+	}
+	if sample <= 0 || sample > 1 {
+		return proxy.AccessLog{}, fmt.Errorf("-access-log-sample %v: want a value in (0, 1]", sample)
+	}
+	var h slog.Handler
+	switch format {
+	case "json":
+		h = slog.NewJSONHandler(w, nil)
+	case "text":
+		h = slog.NewTextHandler(w, nil)
+	default:
+		return proxy.AccessLog{}, fmt.Errorf("-access-log-format %q: want json or text", format)
+	}
+	return proxy.AccessLog{Logger: slog.New(h), SampleRatio: sample, OnlyErrors: errorsOnly}, nil
 }
 
 func validate(args []string, stdout, stderr io.Writer) int {
