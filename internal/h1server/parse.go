@@ -192,12 +192,12 @@ var tokenChar = [256]bool{
 }
 
 // pathChar marks the bytes an origin-form path may hold without going
-// through url.ParseRequestURI: unreserved, sub-delims, ":", "@" and "/".
-// A path with any other byte (a percent escape, say) takes the slow path.
+// through url.ParseRequestURI: those url.URL.EscapedPath leaves alone
+// (unreserved, "$&+,;=:@" and "/"). A path with any other byte (a percent
+// escape, say) takes the slow path.
 var pathChar = [256]bool{
 	'-': true, '.': true, '_': true, '~': true,
-	'!': true, '$': true, '&': true, '\'': true, '(': true, ')': true, '*': true, '+': true,
-	',': true, ';': true, '=': true, ':': true, '@': true, '/': true,
+	'$': true, '&': true, '+': true, ',': true, ';': true, '=': true, ':': true, '@': true, '/': true,
 	'0': true, '1': true, '2': true, '3': true, '4': true, '5': true, '6': true, '7': true, '8': true, '9': true,
 	'A': true, 'B': true, 'C': true, 'D': true, 'E': true, 'F': true, 'G': true, 'H': true, 'I': true,
 	'J': true, 'K': true, 'L': true, 'M': true, 'N': true, 'O': true, 'P': true, 'Q': true, 'R': true,

@@ -25,8 +25,9 @@ const (
 	// DisconnectCheckInterval.
 	DefaultDisconnectCheckInterval = 100 * time.Millisecond
 
-	// maxTrailerBytes bounds a request's trailer section.
-	maxTrailerBytes = 64 << 10
+	// maxTrailerBytes bounds a request's trailer section (as the size of
+	// net/http's read buffer bounds it).
+	maxTrailerBytes = 4 << 10
 	// readBufferSize and writeBufferSize size a connection's buffers.
 	readBufferSize  = 4 << 10
 	writeBufferSize = 8 << 10
