@@ -111,13 +111,13 @@ type bucket struct {
 	exactLens  uint64
 	prefixLens uint64
 	minPrefix  int // length of the shortest prefix key; 0 when none
-	regex      []*entry
+	regex      []entry
 	hostname   string // "" for routes without hostnames
 }
 
 type pathNode struct {
-	exact  []*entry
-	prefix []*entry
+	exact  []entry // copies, so that scanning a list reads contiguous memory
+	prefix []entry
 }
 
 // entry is one compiled match (or the implicit match of a rule without
@@ -322,15 +322,15 @@ func newBucket(hostname string) *bucket {
 func (b *bucket) add(e *entry) {
 	switch e.path.Type {
 	case PathRegularExpression:
-		b.regex = append(b.regex, e)
+		b.regex = append(b.regex, *e)
 	case PathExact:
 		n := b.paths[e.path.Value]
-		n.exact = append(n.exact, e)
+		n.exact = append(n.exact, *e)
 		b.paths[e.path.Value] = n
 		b.exactLens |= lenBit(len(e.path.Value))
 	default:
 		n := b.paths[e.prefixKey]
-		n.prefix = append(n.prefix, e)
+		n.prefix = append(n.prefix, *e)
 		b.paths[e.prefixKey] = n
 		b.prefixLens |= lenBit(len(e.prefixKey))
 		if b.minPrefix == 0 || len(e.prefixKey) < b.minPrefix {

@@ -100,14 +100,15 @@ func (e *entry) result(b *bucket, p string) Result {
 // the normalised path p and req.
 func (b *bucket) match(p string, req *Request, li int) *entry {
 	if b.exactLens&lenBit(len(p)) != 0 {
-		for _, e := range b.paths[p].exact {
-			if e.conds(req, li) {
-				return e
+		es := b.paths[p].exact
+		for i := range es {
+			if es[i].conds(req, li) {
+				return &es[i]
 			}
 		}
 	}
-	for _, e := range b.regex {
-		if e.conds(req, li) && e.re.MatchString(p) {
+	for i := range b.regex {
+		if e := &b.regex[i]; e.conds(req, li) && e.re.MatchString(p) {
 			return e
 		}
 	}
@@ -122,9 +123,10 @@ func (b *bucket) match(p string, req *Request, li int) *entry {
 	}
 	for len(q) >= b.minPrefix {
 		if b.prefixLens&lenBit(len(q)) != 0 {
-			for _, e := range b.paths[q].prefix {
-				if e.conds(req, li) {
-					return e
+			es := b.paths[q].prefix
+			for i := range es {
+				if es[i].conds(req, li) {
+					return &es[i]
 				}
 			}
 		}
