@@ -245,3 +245,13 @@ type ExtensionRef struct {
 	// Name is the name of the referent.
 	Name string
 }
+
+// MarshalText implements encoding.TextMarshaler, so configurations print
+// the filter type by name.
+func (t Type) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+// MarshalText implements encoding.TextMarshaler.
+func (s Scheme) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// MarshalText implements encoding.TextMarshaler.
+func (t PathModifierType) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
