@@ -5,6 +5,7 @@ go 1.26.0
 replace github.com/rauta/rauta => ../
 
 require (
+	github.com/google/go-cmp v0.7.0
 	github.com/miekg/dns v1.1.72
 	k8s.io/api v0.37.2
 	k8s.io/apimachinery v0.37.2

@@ -197,7 +197,9 @@ func (n *Network) remove(ctx context.Context, namespace, hostLink string) error 
 	// Deleting the namespace destroys the Pod end and with it the pair; the
 	// host end remains only when the pair was never moved.
 	if n.linkExists(ctx, hostLink) {
-		if err := n.run(ctx, "link", "delete", hostLink); err != nil {
+		// The kernel destroys the pair of a deleted namespace a little
+		// later: a link that vanished meanwhile is not an error.
+		if err := n.run(ctx, "link", "delete", hostLink); err != nil && n.linkExists(ctx, hostLink) {
 			errs = append(errs, err)
 		}
 	}
@@ -281,7 +283,7 @@ func (n *Network) Cleanup(ctx context.Context) error {
 	}
 	for _, link := range parseLinkNames(out) {
 		if ownedName(link, n.prefix+"h") || ownedName(link, n.prefix+"p") {
-			if err := n.run(ctx, "link", "delete", link); err != nil {
+			if err := n.run(ctx, "link", "delete", link); err != nil && n.linkExists(ctx, link) {
 				errs = append(errs, err)
 			}
 		}
