@@ -106,7 +106,7 @@ type servedKinds struct {
 // stats are the controller's counters.
 type stats struct {
 	rebuilds, unchanged, applies, applySkipped, endpointUpdates atomic.Uint64
-	statusWrites, statusConflicts, statusErrors, events        atomic.Uint64
+	statusWrites, statusConflicts, statusErrors, events         atomic.Uint64
 }
 
 // Stats are counters of what a [Controller] did, for tests and metrics.

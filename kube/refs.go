@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -64,6 +65,8 @@ type refStore struct {
 	// Owned by the rebuild goroutine.
 	secrets    map[refKey]*corev1.Secret
 	configMaps map[refKey]*corev1.ConfigMap
+
+	nSecrets, nConfigMaps atomic.Int64 // sizes of the maps, for held
 }
 
 func newRefStore(client kubernetes.Interface, secretMeta, cmMeta cache.Indexer) *refStore {
@@ -83,9 +86,9 @@ func (r *refStore) referenced(k refKey) bool {
 	return ok
 }
 
-// size returns the number of Secrets and ConfigMaps whose data is held.
-func (r *refStore) size() (secrets, configMaps int) {
-	return len(r.secrets), len(r.configMaps)
+// held returns the number of Secrets and ConfigMaps whose data is held.
+func (r *refStore) held() (secrets, configMaps int) {
+	return int(r.nSecrets.Load()), int(r.nConfigMaps.Load())
 }
 
 // references returns the Secrets and ConfigMaps the objects name.
@@ -193,6 +196,8 @@ func (r *refStore) load(ctx context.Context, set refSet) (secrets []corev1.Secre
 			}
 		}
 	}
+	r.nSecrets.Store(int64(len(r.secrets)))
+	r.nConfigMaps.Store(int64(len(r.configMaps)))
 	return secrets, cms, errors.Join(errs...)
 }
 
