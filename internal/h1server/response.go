@@ -279,28 +279,27 @@ func (w *response) commit(final bool) {
 		w.closeAfter = true
 	}
 	bw := c.wb.bw
-	var lenBuf [20]byte
 	switch {
 	case w.status == http.StatusSwitchingProtocols:
 		// The handler takes the connection over (or it is closed).
 		w.closeAfter = true
 	case !bodyAllowed(w.status):
 		if w.status == http.StatusNotModified && w.cl >= 0 {
-			writeFieldBytes(bw, "Content-Length", strconv.AppendInt(lenBuf[:0], w.cl, 10))
+			writeLength(bw, w.cl)
 		}
 	case w.isHead:
 		if w.cl >= 0 {
-			writeFieldBytes(bw, "Content-Length", strconv.AppendInt(lenBuf[:0], w.cl, 10))
+			writeLength(bw, w.cl)
 		} else if final && !w.trailers && w.written > 0 && w.written <= preSize {
-			writeFieldBytes(bw, "Content-Length", strconv.AppendInt(lenBuf[:0], w.written, 10))
+			writeLength(bw, w.written)
 		}
 	case w.cl >= 0:
 		if final && w.written != w.cl {
 			w.closeAfter = true
 		}
-		writeFieldBytes(bw, "Content-Length", strconv.AppendInt(lenBuf[:0], w.cl, 10))
+		writeLength(bw, w.cl)
 	case final && !w.trailers:
-		writeFieldBytes(bw, "Content-Length", strconv.AppendInt(lenBuf[:0], int64(len(w.pre)), 10))
+		writeLength(bw, int64(len(w.pre)))
 	case w.req.ProtoMinor >= 1:
 		w.chunking = true
 		bw.WriteString("Transfer-Encoding: chunked\r\n")
@@ -459,19 +458,21 @@ func (w *response) EnableFullDuplex() error {
 
 // Wire helpers --------------------------------------------------------
 
+// The helpers below format numbers into bw.AvailableBuffer, which costs no
+// allocation while the buffer has room.
+
 func writeStatusLine(bw *bufio.Writer, code int) {
-	var buf [16]byte
-	b := append(buf[:0], "HTTP/1.1 "...)
+	b := append(bw.AvailableBuffer(), "HTTP/1.1 "...)
 	b = strconv.AppendInt(b, int64(code), 10)
 	b = append(b, ' ')
-	bw.Write(b)
 	if text := http.StatusText(code); text != "" {
-		bw.WriteString(text)
+		b = append(b, text...)
 	} else {
-		bw.WriteString("status code ")
-		bw.Write(strconv.AppendInt(buf[:0], int64(code), 10))
+		b = append(b, "status code "...)
+		b = strconv.AppendInt(b, int64(code), 10)
 	}
-	bw.WriteString("\r\n")
+	b = append(b, '\r', '\n')
+	bw.Write(b)
 }
 
 // writeField writes one field line. Like net/http, it replaces CR and LF
@@ -517,16 +518,16 @@ func trimSpaceCRLF(v string) string {
 	return v
 }
 
-func writeFieldBytes(bw *bufio.Writer, k string, v []byte) {
-	bw.WriteString(k)
-	bw.WriteString(": ")
-	bw.Write(v)
-	bw.WriteString("\r\n")
+// writeLength writes a Content-Length field.
+func writeLength(bw *bufio.Writer, n int64) {
+	b := append(bw.AvailableBuffer(), "Content-Length: "...)
+	b = strconv.AppendInt(b, n, 10)
+	b = append(b, '\r', '\n')
+	bw.Write(b)
 }
 
 func writeChunkHeader(bw *bufio.Writer, n int) {
-	var buf [18]byte
-	b := strconv.AppendUint(buf[:0], uint64(n), 16)
+	b := strconv.AppendUint(bw.AvailableBuffer(), uint64(n), 16)
 	b = append(b, '\r', '\n')
 	bw.Write(b)
 }

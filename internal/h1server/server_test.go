@@ -1011,4 +1011,3 @@ func TestWriteHeaderMisuse(t *testing.T) {
 		t.Errorf("logs %q", logs.String())
 	}
 }
-
