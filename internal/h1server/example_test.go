@@ -44,7 +44,7 @@ func Example() {
 	defer cancel()
 	fmt.Println(srv.Shutdown(ctx))
 	// Output:
-	// 200 OK 12 hello, /world
+	// 200 OK 13 hello, /world
 	// <nil>
 }
 
