@@ -1,0 +1,229 @@
+// Command summarize writes the short summary of a conformance run: core
+// tests passed out of total, the extended features claimed and how their
+// tests went, the features not claimed, and every failing test with its
+// first error line (taken from the `go test -json` output of the run).
+//
+// Usage:
+//
+//	summarize --report REPORT.yaml --test-log TEST.json [--runtime 12m3s] > SUMMARY.md
+//
+// It exits with status 1 when a core test or a test of a claimed feature
+// failed, or when the report holds no GATEWAY-HTTP profile.
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	confv1 "sigs.k8s.io/gateway-api/conformance/apis/v1"
+	"sigs.k8s.io/yaml"
+)
+
+const profile = "GATEWAY-HTTP"
+
+func main() {
+	reportPath := flag.String("report", "", "ConformanceReport YAML `path` (required)")
+	logPath := flag.String("test-log", "", "`path` of the go test -json output of the run (required)")
+	runtime := flag.String("runtime", "", "wall time of the run, printed as is")
+	flag.Parse()
+	ok, err := run(os.Stdout, *reportPath, *logPath, *runtime)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "summarize:", err)
+		os.Exit(2)
+	}
+	if !ok {
+		os.Exit(1)
+	}
+}
+
+func run(w io.Writer, reportPath, logPath, runtime string) (bool, error) {
+	if reportPath == "" || logPath == "" {
+		return false, errors.New("--report and --test-log are required")
+	}
+	b, err := os.ReadFile(reportPath)
+	if err != nil {
+		return false, err
+	}
+	var report confv1.ConformanceReport
+	if err := yaml.Unmarshal(b, &report); err != nil {
+		return false, fmt.Errorf("%s: %w", reportPath, err)
+	}
+	f, err := os.Open(logPath)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	firstErrors, err := parseTestLog(f)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", logPath, err)
+	}
+	var pr *confv1.ProfileReport
+	for i := range report.ProfileReports {
+		if report.ProfileReports[i].Name == profile {
+			pr = &report.ProfileReports[i]
+		}
+	}
+	if pr == nil {
+		return false, fmt.Errorf("%s: no %s profile in the report", reportPath, profile)
+	}
+	return write(w, &report, pr, firstErrors, runtime), nil
+}
+
+// write prints the summary and reports whether every core test and every
+// test of a claimed feature passed.
+func write(w io.Writer, report *confv1.ConformanceReport, pr *confv1.ProfileReport, firstErrors map[string]string, runtime string) bool {
+	fmt.Fprintf(w, "# Gateway API conformance: %s %s\n\n", report.Implementation.Project, report.Implementation.Version)
+	fmt.Fprintf(w, "- Profile: %s; Gateway API %s (%s channel); mode %s; run %s", pr.Name, report.GatewayAPIVersion, report.GatewayAPIChannel, report.Mode, report.Date)
+	if runtime != "" {
+		fmt.Fprintf(w, "; wall time %s", runtime)
+	}
+	fmt.Fprintln(w)
+	c := pr.Core
+	coreTotal := c.Passed + c.Failed + c.Skipped
+	fmt.Fprintf(w, "- **Core: %d/%d passed** (%d failed, %d skipped): %s\n", c.Passed, coreTotal, c.Failed, c.Skipped, c.Result)
+	ok := c.Failed == 0 && c.Result != confv1.Failure
+	var failed []string
+	failed = append(failed, c.FailedTests...)
+	if ext := pr.Extended; ext != nil {
+		total := ext.Passed + ext.Failed + ext.Skipped
+		fmt.Fprintf(w, "- **Extended: %d/%d tests passed** (%d failed, %d skipped) over %d claimed features: %s\n",
+			ext.Passed, total, ext.Failed, ext.Skipped, len(ext.SupportedFeatures), ext.Result)
+		fmt.Fprintf(w, "- Claimed features (%d): %s\n", len(ext.SupportedFeatures), orNone(ext.SupportedFeatures))
+		fmt.Fprintf(w, "- Not claimed (%d): %s\n", len(ext.UnsupportedFeatures), orNone(ext.UnsupportedFeatures))
+		failed = append(failed, ext.FailedTests...)
+		if ext.Failed > 0 || ext.Result == confv1.Failure {
+			ok = false
+		}
+	}
+	if len(c.SkippedTests) > 0 {
+		fmt.Fprintf(w, "- Core tests skipped: %s\n", strings.Join(c.SkippedTests, ", "))
+	}
+	fmt.Fprintln(w)
+	if len(failed) == 0 {
+		fmt.Fprintln(w, "No test failed.")
+		return ok
+	}
+	sort.Strings(failed)
+	fmt.Fprintf(w, "## Failing tests (%d)\n\n", len(failed))
+	core := map[string]bool{}
+	for _, n := range c.FailedTests {
+		core[n] = true
+	}
+	for _, n := range failed {
+		kind := "extended"
+		if core[n] {
+			kind = "core"
+		}
+		msg := firstErrors[n]
+		if msg == "" {
+			msg = "(no error line in the test log)"
+		}
+		fmt.Fprintf(w, "- `%s` (%s): %s\n", n, kind, msg)
+	}
+	return ok
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}
+
+// event is one line of `go test -json`.
+type event struct {
+	Action string
+	Test   string
+	Output string
+}
+
+// parseTestLog returns, for every failed conformance test (the subtests of
+// TestConformance), its first error line: the message of the first testify
+// "Error:" block (with its "Messages:" line when there is one), or the
+// first line logged by t.Fatal/t.Error.
+func parseTestLog(r io.Reader) (map[string]string, error) {
+	out := map[string][]string{}
+	failed := map[string]bool{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if len(line) == 0 || line[0] != '{' {
+			continue
+		}
+		var e event
+		if err := json.Unmarshal(line, &e); err != nil {
+			continue
+		}
+		name, ok := strings.CutPrefix(e.Test, "TestConformance/")
+		if !ok {
+			continue
+		}
+		// Subtests of a conformance test belong to it.
+		name, _, _ = strings.Cut(name, "/")
+		switch e.Action {
+		case "output":
+			out[name] = append(out[name], e.Output)
+		case "fail":
+			failed[name] = true
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	res := map[string]string{}
+	for name := range failed {
+		res[name] = firstError(out[name])
+	}
+	return res, nil
+}
+
+// firstError finds the first error in a test's output lines.
+func firstError(lines []string) string {
+	// Output may arrive in pieces; join and split again.
+	all := strings.Split(strings.Join(lines, ""), "\n")
+	for i, l := range all {
+		t := strings.TrimSpace(l)
+		if msg, ok := strings.CutPrefix(t, "Error:"); ok {
+			msg = strings.TrimSpace(msg)
+			// testify continues a message on indented lines and adds
+			// "Messages:" with the caller's text.
+			for j := i + 1; j < len(all) && j < i+30; j++ {
+				n := strings.TrimSpace(all[j])
+				if m, ok := strings.CutPrefix(n, "Messages:"); ok {
+					msg += " — " + strings.TrimSpace(m)
+					break
+				}
+				if strings.HasPrefix(n, "Error Trace:") || strings.HasPrefix(n, "---") {
+					break
+				}
+			}
+			return clip(msg)
+		}
+	}
+	for _, l := range all {
+		t := strings.TrimSpace(l)
+		// t.Errorf/t.Fatalf lines look like "file.go:123: message".
+		if i := strings.Index(t, ".go:"); i > 0 && !strings.HasPrefix(t, "---") && !strings.Contains(t, "Error Trace:") {
+			if strings.Contains(strings.ToLower(t), "fail") || strings.Contains(strings.ToLower(t), "error") || strings.Contains(strings.ToLower(t), "expected") {
+				return clip(t)
+			}
+		}
+	}
+	return ""
+}
+
+func clip(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 400 {
+		s = s[:400] + "…"
+	}
+	return s
+}

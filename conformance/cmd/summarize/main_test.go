@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func jsonLines(t *testing.T, events []event) string {
+	t.Helper()
+	var b strings.Builder
+	for _, e := range events {
+		line, err := json.Marshal(struct {
+			Action, Package, Test, Output string
+		}{e.Action, "github.com/rauta/rauta/conformance", e.Test, e.Output})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Write(line)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+func TestParseTestLog(t *testing.T) {
+	log := jsonLines(t, []event{
+		{Action: "output", Test: "TestConformance/HTTPRouteRequestMirror", Output: "    mirror.go:80: \n"},
+		{Action: "output", Test: "TestConformance/HTTPRouteRequestMirror", Output: "        \tError Trace:\t/x/mirror.go:80\n"},
+		{Action: "output", Test: "TestConformance/HTTPRouteRequestMirror", Output: "        \tError:      \tCondition never satisfied\n"},
+		{Action: "output", Test: "TestConformance/HTTPRouteRequestMirror", Output: "        \tTest:       \tTestConformance/HTTPRouteRequestMirror\n"},
+		{Action: "output", Test: "TestConformance/HTTPRouteRequestMirror", Output: "        \tMessages:   \tCouldn't find mirrored request in \"ns/pod\" logs\n"},
+		{Action: "fail", Test: "TestConformance/HTTPRouteRequestMirror"},
+		{Action: "output", Test: "TestConformance/GatewayModifyListeners/add", Output: "    helpers.go:10: expected listener status, got none\n"},
+		{Action: "fail", Test: "TestConformance/GatewayModifyListeners/add"},
+		{Action: "fail", Test: "TestConformance/GatewayModifyListeners"},
+		{Action: "output", Test: "TestConformance/HTTPRouteSimpleSameNamespace", Output: "    ok\n"},
+		{Action: "pass", Test: "TestConformance/HTTPRouteSimpleSameNamespace"},
+		{Action: "fail", Test: "TestConformance"},
+	}) + "not json\n"
+	got, err := parseTestLog(strings.NewReader(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"HTTPRouteRequestMirror": `Condition never satisfied — Couldn't find mirrored request in "ns/pod" logs`,
+		"GatewayModifyListeners": "helpers.go:10: expected listener status, got none",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+const report = `apiVersion: gateway.networking.k8s.io/v1
+kind: ConformanceReport
+date: "2026-01-02T03:04:05Z"
+gatewayAPIChannel: experimental
+gatewayAPIVersion: v1.6.3
+implementation:
+  contact: [x]
+  organization: rauta
+  project: rauta
+  url: https://example.com
+  version: abc123
+mode: default
+profiles:
+- name: GATEWAY-HTTP
+  core:
+    result: partial
+    statistics:
+      Failed: 1
+      Passed: 36
+      Skipped: 0
+    failedTests:
+    - HTTPRouteSimpleSameNamespace
+  extended:
+    result: success
+    statistics:
+      Failed: 0
+      Passed: 10
+      Skipped: 0
+    supportedFeatures:
+    - HTTPRouteQueryParamMatching
+    unsupportedFeatures:
+    - GatewayInfrastructurePropagation
+  summary: ""
+`
+
+func TestRun(t *testing.T) {
+	dir := t.TempDir()
+	rp := filepath.Join(dir, "report.yaml")
+	lp := filepath.Join(dir, "test.json")
+	if err := os.WriteFile(rp, []byte(report), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(lp, []byte(jsonLines(t, []event{
+		{Action: "output", Test: "TestConformance/HTTPRouteSimpleSameNamespace", Output: "\tError:      \tReceived 404\n"},
+		{Action: "fail", Test: "TestConformance/HTTPRouteSimpleSameNamespace"},
+	})), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	ok, err := run(&b, rp, lp, "12m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok {
+		t.Error("a failed core test reported as success")
+	}
+	for _, want := range []string{
+		"**Core: 36/37 passed** (1 failed, 0 skipped)",
+		"**Extended: 10/10 tests passed**",
+		"Not claimed (1): GatewayInfrastructurePropagation",
+		"- `HTTPRouteSimpleSameNamespace` (core): Received 404",
+		"wall time 12m",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, b.String())
+		}
+	}
+	passing := strings.Replace(strings.Replace(report, "Failed: 1\n      Passed: 36", "Failed: 0\n      Passed: 37", 1), "    failedTests:\n    - HTTPRouteSimpleSameNamespace\n", "", 1)
+	if err := os.WriteFile(rp, []byte(passing), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.Reset()
+	if ok, err := run(&b, rp, lp, ""); err != nil || !ok {
+		t.Errorf("passing report: ok=%v err=%v\n%s", ok, err, b.String())
+	}
+}
