@@ -265,7 +265,12 @@ func (a *Agent) processNext(ctx context.Context) bool {
 	}
 	defer a.queue.Done(key)
 	if err := a.sync(ctx, key); err != nil {
-		if ctx.Err() == nil {
+		switch {
+		case ctx.Err() != nil:
+		case apierrors.IsConflict(err):
+			// The informer delivers the newer Pod; sync again then.
+			a.log.Debug("pod sync", "pod", key, "err", err)
+		default:
 			a.log.Warn("pod sync", "pod", key, "err", err)
 		}
 		a.queue.AddRateLimited(key)
@@ -576,9 +581,11 @@ func (a *Agent) setNodeReady(ctx context.Context, ready bool, reason, msg string
 			cond(corev1.NodePIDPressure, corev1.ConditionFalse, "KubeletHasSufficientPID", "node agent does not track PID pressure"),
 			cond(corev1.NodeReady, status, reason, msg),
 		}
+		// Only the InternalIP: the API server prefers a Hostname address
+		// when reaching the log endpoint, and the Node's name resolves
+		// nowhere.
 		node.Status.Addresses = []corev1.NodeAddress{
 			{Type: corev1.NodeInternalIP, Address: a.nodeIP.String()},
-			{Type: corev1.NodeHostName, Address: a.cfg.NodeName},
 		}
 		node.Status.DaemonEndpoints.KubeletEndpoint.Port = int32(a.logPort)
 		node.Status.NodeInfo = corev1.NodeSystemInfo{

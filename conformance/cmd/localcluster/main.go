@@ -7,7 +7,7 @@
 //
 // Usage:
 //
-//	localcluster --kubeconfig-out PATH [--binaries DIR]
+//	localcluster --kubeconfig-out PATH [--binaries DIR] [--namespaces a,b]
 //
 // It writes an administrator kubeconfig to PATH once the controller manager
 // works, then runs until SIGINT or SIGTERM, when it stops the controller
@@ -63,6 +63,7 @@ func run(ctx context.Context) error {
 	out := flag.String("kubeconfig-out", "", "write the administrator kubeconfig to `path` once the cluster works (required)")
 	bin := flag.String("binaries", "", "`directory` holding etcd, kube-apiserver and kube-controller-manager (default: scripts/kube-binaries' cache)")
 	startTimeout := flag.Duration("start-timeout", 3*time.Minute, "how long the control plane may take to start")
+	namespaces := flag.String("namespaces", "", "comma-separated `names` of namespaces to create once the cluster works (e.g. rauta-system for rauta's Lease)")
 	flag.Parse()
 	if *out == "" {
 		return errors.New("--kubeconfig-out is required")
@@ -97,6 +98,9 @@ func run(ctx context.Context) error {
 	defer kcm.stop()
 
 	if err := waitControllers(ctx, c, kcm, *startTimeout); err != nil {
+		return err
+	}
+	if err := createNamespaces(ctx, c, *namespaces); err != nil {
 		return err
 	}
 	kubeconfig, err := os.ReadFile(c.Kubeconfig)
@@ -207,6 +211,24 @@ func waitControllers(ctx context.Context, c *testcluster.Cluster, k *child, time
 	}
 	// Deleting it exercises the namespace controller too.
 	return client.CoreV1().Namespaces().Delete(ctx, probe, metav1.DeleteOptions{})
+}
+
+// createNamespaces creates the comma-separated namespaces.
+func createNamespaces(ctx context.Context, c *testcluster.Cluster, list string) error {
+	client, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		return err
+	}
+	for _, name := range strings.Split(list, ",") {
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
+		_, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+		if err != nil {
+			return fmt.Errorf("namespace %s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 func tail(path string, n int) string {
