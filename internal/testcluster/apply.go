@@ -75,7 +75,20 @@ func GatewayAPIDir() (dir, version string, err error) {
 		}
 	}
 	if version == "" {
-		return "", "", errors.New("testcluster: the binary does not depend on " + GatewayAPIModule)
+		// The binary does not link the module: ask the go command about the
+		// main module's requirement.
+		out, err := exec.Command("go", "list", "-m", "-json", GatewayAPIModule).Output()
+		if err != nil {
+			return "", "", fmt.Errorf("testcluster: go list -m %s: %w", GatewayAPIModule, err)
+		}
+		var m struct{ Version, Dir string }
+		if err := json.Unmarshal(out, &m); err != nil || m.Version == "" {
+			return "", "", fmt.Errorf("testcluster: go list -m %s: no version in %q", GatewayAPIModule, out)
+		}
+		version = m.Version
+		if m.Dir != "" {
+			return m.Dir, version, nil
+		}
 	}
 	cache := os.Getenv("GOMODCACHE")
 	if cache == "" {
