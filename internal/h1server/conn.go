@@ -92,6 +92,7 @@ type conn struct {
 	hd        head
 	lastBody  bool // the previous request had a body
 	rdl       bool // a read deadline is set
+	wdl       bool // the handler set a write deadline
 	readStart time.Time
 	scratch   []byte
 
@@ -342,6 +343,9 @@ func (c *conn) serveRequest() bool {
 	}
 	if s.WriteTimeout > 0 {
 		c.rwc.SetWriteDeadline(time.Now().Add(s.WriteTimeout))
+	} else if c.wdl {
+		c.rwc.SetWriteDeadline(time.Time{})
+		c.wdl = false
 	}
 	c.wb = s.getWriteBufs(c.rwc)
 	w := &c.resp
@@ -599,7 +603,11 @@ func (c *conn) settleBody(final bool) {
 		c.armDrainDeadline(b)
 		if !b.drainLocked(c.srv.maxUnreadBody(), c.scratchBuf()) {
 			w.closeAfter = true
+			return
 		}
+		// The handler did not read it and now cannot: as with net/http,
+		// later reads fail rather than report an empty body.
+		b.finished = true
 		return
 	}
 	b.closed.Store(true)

@@ -440,12 +440,18 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 // SetReadDeadline sets the connection's read deadline, for
-// http.ResponseController.
-func (w *response) SetReadDeadline(t time.Time) error { return w.c.rwc.SetReadDeadline(t) }
+// http.ResponseController. It lasts until the handler returns.
+func (w *response) SetReadDeadline(t time.Time) error {
+	w.c.rdl = true
+	return w.c.rwc.SetReadDeadline(t)
+}
 
 // SetWriteDeadline sets the connection's write deadline, for
-// http.ResponseController.
-func (w *response) SetWriteDeadline(t time.Time) error { return w.c.rwc.SetWriteDeadline(t) }
+// http.ResponseController. It lasts until the handler returns.
+func (w *response) SetWriteDeadline(t time.Time) error {
+	w.c.wdl = true
+	return w.c.rwc.SetWriteDeadline(t)
+}
 
 // EnableFullDuplex lets the handler keep reading the request body after it
 // started the response, for http.ResponseController. Reading the body while

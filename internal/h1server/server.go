@@ -299,6 +299,15 @@ func (s *Server) sweep(stop chan struct{}, every time.Duration) {
 		case <-t.C:
 		}
 		s.mu.Lock()
+		if len(s.listeners) == 0 && len(s.conns) == 0 {
+			// Nothing to watch: stop until Serve is called again.
+			if s.stopSweep == stop {
+				s.sweeping = false
+				s.stopSweep = nil
+			}
+			s.mu.Unlock()
+			return
+		}
 		running = running[:0]
 		for c := range s.conns {
 			if c.running.Load() {
@@ -400,5 +409,6 @@ func (s *Server) stopSweeper() {
 	if s.sweeping && s.stopSweep != nil {
 		close(s.stopSweep)
 		s.stopSweep = nil
+		s.sweeping = false
 	}
 }
