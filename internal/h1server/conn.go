@@ -357,12 +357,14 @@ func (c *conn) serveRequest() bool {
 	c.endHandler(false)
 
 	if c.hijacked.Load() {
-		c.releaseBody()
+		c.releaseBody(false)
 		c.ctx.finish()
 		return false
 	}
+	// No "100 Continue" from a goroutine the handler left behind.
+	c.disableContinue()
 	if panicked {
-		c.releaseBody()
+		c.releaseBody(true)
 		c.ctx.finish()
 		s.putWriteBufs(c.wb)
 		c.wb = nil
@@ -648,18 +650,26 @@ func (c *conn) armDrainDeadline(b *body) {
 	c.setReadDeadline(time.Now().Add(drainTimeout))
 }
 
-// releaseBody takes the body back without reading it (after a panic or
-// a hijack).
-func (c *conn) releaseBody() {
+// releaseBody takes the body back without reading it: after a panic
+// (wait set: a goroutine blocked reading it is woken and waited for, so
+// that the connection's reader can go back to the pool) or a hijack (the
+// connection is the handler's now: a read in progress is left alone).
+func (c *conn) releaseBody(wait bool) {
 	b := c.body
 	if b == nil {
 		return
 	}
 	b.closed.Store(true)
-	if b.mu.TryLock() {
-		b.finished = true
-		b.mu.Unlock()
+	if !b.mu.TryLock() {
+		if !wait {
+			return
+		}
+		c.rwc.SetReadDeadline(aLongTimeAgo)
+		c.rdl = true
+		b.mu.Lock()
 	}
+	b.finished = true
+	b.mu.Unlock()
 }
 
 // resetRequest clears the per-request state for the next request.
