@@ -1,6 +1,7 @@
 package h1server
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -8,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"errors"
 	"io"
 	"math/big"
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // selfSigned returns a certificate for 127.0.0.1.
@@ -167,3 +170,83 @@ func TestH2CPriorKnowledge(t *testing.T) {
 		t.Errorf("status %d", r.StatusCode)
 	}
 }
+
+// TestH2CUpgradeViaHijack does what the proxy does for "Upgrade: h2c":
+// the handler hijacks the connection, answers 101 and serves HTTP/2 on
+// it with the upgrading request as stream 1.
+func TestH2CUpgradeViaHijack(t *testing.T) {
+	h2 := &http2.Server{}
+	var handler http.HandlerFunc
+	handler = func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "h2c" {
+			// Stream 1 (the upgrading request, still marked HTTP/1.1 by
+			// x/net) or a later HTTP/2 request.
+			io.WriteString(w, "h2 "+r.URL.Path)
+			return
+		}
+		settings, err := base64.RawURLEncoding.DecodeString(r.Header.Get("Http2-Settings"))
+		if err != nil {
+			t.Errorf("settings: %v", err)
+			return
+		}
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Errorf("Hijack: %v", err)
+			return
+		}
+		defer conn.Close()
+		io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
+		r.Header.Del("Upgrade")
+		r.Header.Del("Http2-Settings")
+		r.Header.Del("Connection")
+		r.Body = http.NoBody
+		h2.ServeConn(&bufferedConn{Conn: conn, r: brw.Reader}, &http2.ServeConnOpts{
+			Context:        context.WithoutCancel(r.Context()),
+			Handler:        handler,
+			UpgradeRequest: r,
+			Settings:       settings,
+		})
+	}
+	ts := startOurs(t, handler, testConfig{})
+	c := dial(t, ts.addr)
+	c.send("GET /up HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n")
+	resp, err := http.ReadResponse(c.br, nil)
+	if err != nil || resp.StatusCode != 101 {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	c.send(http2.ClientPreface)
+	fr := http2.NewFramer(c.nc, c.br)
+	fr.WriteSettings()
+	dec := hpack.NewDecoder(4096, nil)
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				fr.WriteSettingsAck()
+			}
+		case *http2.HeadersFrame:
+			hs, err := dec.DecodeFull(f.HeaderBlockFragment())
+			if err != nil || f.StreamID != 1 || hs[0].Value != "200" {
+				t.Fatalf("stream %d headers %v %v", f.StreamID, hs, err)
+			}
+		case *http2.DataFrame:
+			if got := string(f.Data()); got != "h2 /up" {
+				t.Fatalf("data %q", got)
+			}
+			return
+		}
+	}
+}
+
+// bufferedConn is a net.Conn whose reads come first from a reader holding
+// bytes already read from it (as in the proxy).
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
