@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,6 +41,9 @@ type Options struct {
 	Status func() any
 	// Logger receives errors writing responses; nil means slog.Default().
 	Logger *slog.Logger
+	// Pprof serves net/http/pprof under /debug/pprof/. It is off by
+	// default: profiles expose internals and cost CPU while they run.
+	Pprof bool
 }
 
 // Handler serves the admin endpoints; see the package documentation.
@@ -73,6 +77,13 @@ func NewHandler(opts Options) (*Handler, error) {
 	h.mux.HandleFunc("GET /debug/status", h.status)
 	h.mux.HandleFunc("GET /debug/route", h.route)
 	h.mux.HandleFunc("GET /{$}", h.index)
+	if opts.Pprof {
+		h.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		h.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		h.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		h.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		h.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return h, nil
 }
 

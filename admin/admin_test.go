@@ -301,3 +301,19 @@ func BenchmarkRoute(b *testing.B) {
 		}
 	}
 }
+
+func TestPprofOffByDefault(t *testing.T) {
+	p := proxy.New(proxy.Options{Logger: slog.New(slog.DiscardHandler)})
+	defer p.Shutdown(context.Background())
+	for _, on := range []bool{false, true} {
+		h, err := NewHandler(Options{Proxy: p, Pprof: on})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/debug/pprof/", nil))
+		if got := rec.Code == 200; got != on {
+			t.Errorf("Pprof=%v: /debug/pprof/ answered %d", on, rec.Code)
+		}
+	}
+}

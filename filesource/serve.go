@@ -29,6 +29,8 @@ type ServeOptions struct {
 	// AdminAddress is the address of the admin listener (see package
 	// admin), e.g. "127.0.0.1:9090"; empty means no admin listener.
 	AdminAddress string
+	// Pprof serves net/http/pprof on the admin listener.
+	Pprof bool
 	// Logger receives the logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Interval is the time between polls of Path; zero means
@@ -89,6 +91,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 			Ready:  func() bool { return !stopping.Load() && p.Generation() > 0 },
 			Status: func() any { return src.Report() },
 			Logger: log,
+			Pprof:  opts.Pprof,
 		})
 		if err != nil {
 			return err

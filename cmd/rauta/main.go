@@ -131,6 +131,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	interval := fs.Duration("poll-interval", filesource.DefaultInterval, "time between checks of the configuration files")
 	shutdown := fs.Duration("shutdown-timeout", filesource.DefaultShutdownTimeout, "how long requests in flight may take to finish at shutdown")
+	pprofOn := fs.Bool("pprof", false, "serve net/http/pprof under /debug/pprof/ on the admin listener")
 	accessLog := fs.String("access-log", "stdout", "where access logs go: stdout, stderr or off")
 	accessFormat := fs.String("access-log-format", "json", "access log format: json or text")
 	accessSample := fs.Float64("access-log-sample", 1, "share of requests logged, in (0, 1]; gateway errors are always logged")
@@ -161,6 +162,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Translate:       topts,
 		Proxy:           popts,
 		AdminAddress:    *adminAddr,
+		Pprof:           *pprofOn,
 		Logger:          log,
 		Interval:        *interval,
 		ShutdownTimeout: *shutdown,
