@@ -591,7 +591,7 @@ func (c *Controller) snapshot(ctx context.Context) (*gatewayapi.Resources, finge
 			fp.add(s, 9, es)
 		}
 	}
-	secrets, cms, err := c.refs.load(ctx, references(res.Gateways, res.ListenerSets, res.BackendTLSPolicies))
+	secrets, cms, err := c.refs.load(ctx, references(c.controller, res))
 	res.Secrets, res.ConfigMaps = secrets, cms
 	for i := range secrets {
 		fp.add(s, 10, &secrets[i])

@@ -26,6 +26,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gwclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
@@ -553,4 +554,22 @@ func tlsConfigFor(host string) *tls.Config {
 // controllerName and listeners on 127.0.0.1.
 func gatewayapiOptions(ctrl string) gatewayapi.Options {
 	return gatewayapi.Options{ControllerName: ctrl, Address: "127.0.0.1"}
+}
+
+// updateRoute applies mutate to the route and updates it, retrying on
+// conflicts (the status writer updates routes too).
+func (e *env) updateRoute(ns, name string, mutate func(*gatewayv1.HTTPRoute)) *gatewayv1.HTTPRoute {
+	e.t.Helper()
+	var out *gatewayv1.HTTPRoute
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		r, err := e.gw.GatewayV1().HTTPRoutes(ns).Get(e.ctx(), name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		mutate(r)
+		out, err = e.gw.GatewayV1().HTTPRoutes(ns).Update(e.ctx(), r, metav1.UpdateOptions{})
+		return err
+	})
+	e.must(err)
+	return out
 }

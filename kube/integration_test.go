@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -16,7 +17,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,6 +28,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/rauta/rauta/gatewayapi"
 )
 
 // TestStatusAndTraffic: the translator's status is written back for our
@@ -133,6 +135,7 @@ func TestStatusStableAndOthersUntouched(t *testing.T) {
 	rt.Status.Parents = []gatewayv1.RouteParentStatus{other}
 	rt, err := e.gw.GatewayV1().HTTPRoutes(e.ns).UpdateStatus(e.ctx(), rt, metav1.UpdateOptions{})
 	e.must(err)
+	other = rt.Status.Parents[0] // as stored, with the schema's defaults
 
 	run := e.start(nil, e.options(p))
 	route := func() *gatewayv1.HTTPRoute {
@@ -174,7 +177,26 @@ func TestStatusStableAndOthersUntouched(t *testing.T) {
 	accepted, _ := findCond(ours.Conditions, "Accepted")
 	resolved, _ := findCond(ours.Conditions, "ResolvedRefs")
 
-	// Nothing changes: nothing is written.
+	// Nothing changes: nothing is written (once the class and the Gateway
+	// have their status too).
+	e.eventually("GatewayClass and Gateway status written", func() (bool, string) {
+		gc, err := e.gw.GatewayV1().GatewayClasses().Get(e.ctx(), e.class, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		if ok, msg := condIs(gc.Status.Conditions, "Accepted", metav1.ConditionTrue, "", gc.Generation); !ok {
+			return false, msg
+		}
+		g, err := e.gw.GatewayV1().Gateways(e.ns).Get(e.ctx(), "gw", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		if len(g.Status.Listeners) != 1 || g.Status.Listeners[0].AttachedRoutes != 1 {
+			return false, fmt.Sprintf("listeners %+v", g.Status.Listeners)
+		}
+		return condIs(g.Status.Conditions, "Programmed", metav1.ConditionTrue, "", g.Generation)
+	})
+	time.Sleep(DefaultMaxDelay)
 	writes := run.c.Stats().StatusWrites
 	time.Sleep(2 * DefaultMaxDelay)
 	if got := run.c.Stats().StatusWrites; got != writes {
@@ -183,10 +205,15 @@ func TestStatusStableAndOthersUntouched(t *testing.T) {
 
 	// A spec change that changes no condition: the times stay.
 	time.Sleep(1100 * time.Millisecond) // a new time would differ by a second
-	cur := route()
-	cur.Spec.Rules[0].Matches = []gatewayv1.HTTPRouteMatch{{Path: &gatewayv1.HTTPPathMatch{Type: ptr(gatewayv1.PathMatchPathPrefix), Value: ptr("/")}}}
-	cur, err = e.gw.GatewayV1().HTTPRoutes(e.ns).Update(e.ctx(), cur, metav1.UpdateOptions{})
-	e.must(err)
+	cur := e.updateRoute(e.ns, "r", func(r *gatewayv1.HTTPRoute) {
+		r.Spec.Rules[0].Filters = []gatewayv1.HTTPRouteFilter{{
+			Type:                  gatewayv1.HTTPRouteFilterRequestHeaderModifier,
+			RequestHeaderModifier: &gatewayv1.HTTPHeaderFilter{Set: []gatewayv1.HTTPHeader{{Name: "X-Step", Value: "2"}}},
+		}}
+	})
+	if cur.Generation == rt.Generation {
+		t.Fatalf("the spec change did not move the generation (%d)", cur.Generation)
+	}
 	second := waitOurs(cur.Generation, "Accepted", metav1.ConditionTrue, "Accepted")
 	checkOther(second)
 	ours, _ = ourParent(second, e.ctrl)
@@ -198,9 +225,9 @@ func TestStatusStableAndOthersUntouched(t *testing.T) {
 	}
 
 	// A condition that changes gets a new time; the others keep theirs.
-	cur.Spec.Rules[0].BackendRefs = []gatewayv1.HTTPBackendRef{backendRef(e.ns, "missing", e.ns)}
-	cur, err = e.gw.GatewayV1().HTTPRoutes(e.ns).Update(e.ctx(), cur, metav1.UpdateOptions{})
-	e.must(err)
+	cur = e.updateRoute(e.ns, "r", func(r *gatewayv1.HTTPRoute) {
+		r.Spec.Rules[0].BackendRefs = []gatewayv1.HTTPBackendRef{backendRef(e.ns, "missing", e.ns)}
+	})
 	third := waitOurs(cur.Generation, "ResolvedRefs", metav1.ConditionFalse, "BackendNotFound")
 	checkOther(third)
 	ours, _ = ourParent(third, e.ctrl)
@@ -227,10 +254,7 @@ func TestStatusStableAndOthersUntouched(t *testing.T) {
 	e.waitCode(port, "", http.StatusInternalServerError)
 
 	// The route leaves our Gateway: our entry goes, theirs stays.
-	cur = route()
-	cur.Spec.ParentRefs = cur.Spec.ParentRefs[1:]
-	_, err = e.gw.GatewayV1().HTTPRoutes(e.ns).Update(e.ctx(), cur, metav1.UpdateOptions{})
-	e.must(err)
+	e.updateRoute(e.ns, "r", func(r *gatewayv1.HTTPRoute) { r.Spec.ParentRefs = r.Spec.ParentRefs[1:] })
 	e.eventually("our entry removed", func() (bool, string) {
 		r := route()
 		_, ok := ourParent(r, e.ctrl)
@@ -351,11 +375,7 @@ func TestLeaderElection(t *testing.T) {
 
 	leader.stop(t)
 	e.eventually("the follower takes the Lease", func() (bool, string) { return follower.c.Leading(), "not leading" })
-	r, err := e.gw.GatewayV1().HTTPRoutes(e.ns).Get(e.ctx(), "r", metav1.GetOptions{})
-	e.must(err)
-	r.Spec.Hostnames = []gatewayv1.Hostname{"after.example"}
-	r, err = e.gw.GatewayV1().HTTPRoutes(e.ns).Update(e.ctx(), r, metav1.UpdateOptions{})
-	e.must(err)
+	r := e.updateRoute(e.ns, "r", func(r *gatewayv1.HTTPRoute) { r.Spec.Hostnames = []gatewayv1.Hostname{"after.example"} })
 	e.eventually("status written by the new leader", func() (bool, string) {
 		got, err := e.gw.GatewayV1().HTTPRoutes(e.ns).Get(e.ctx(), "r", metav1.GetOptions{})
 		if err != nil {
@@ -718,8 +738,12 @@ func TestServe(t *testing.T) {
 		t.Errorf("/healthz answered %d", code)
 	}
 	code, body := fetch("/debug/status?format=json")
-	if code != 200 || !strings.Contains(body, `"Name":"gw"`) || !strings.Contains(body, `"Namespace":"`+e.ns+`"`) {
-		t.Errorf("/debug/status: %d %.300s", code, body)
+	var st gatewayapi.Status
+	if err := json.Unmarshal([]byte(body), &st); code != 200 || err != nil {
+		t.Errorf("/debug/status: %d %v %.300s", code, err, body)
+	}
+	if len(st.Gateways) != 1 || st.Gateways[0].Namespace != e.ns || st.Gateways[0].Name != "gw" {
+		t.Errorf("/debug/status shows Gateways %+v, want %s/gw", st.Gateways, e.ns)
 	}
 	// The listener is served (no route yet: 404).
 	e.waitCode(port, "", http.StatusNotFound)

@@ -13,6 +13,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/rauta/rauta/gatewayapi"
 )
 
 // Secrets and ConfigMaps are not cached whole. A cluster holds many of them
@@ -32,9 +34,11 @@ import (
 //     so rotating a certificate triggers a rebuild and unrelated churn does
 //     not.
 //
-// A reference is followed whatever the ReferenceGrants say (the translator
-// judges them), so the data held is bounded by what Gateways, ListenerSets
-// and BackendTLSPolicies name.
+// Only references from rauta's own Gateways (those of GatewayClasses with
+// its controllerName), the ListenerSets attached to them and the
+// BackendTLSPolicies of the Services their routes use count. A reference is
+// followed whatever the ReferenceGrants say (the translator judges them),
+// so the data held is bounded by what rauta's Gateways name.
 
 // refKind is the kind of a referenced object.
 type refKind uint8
@@ -91,9 +95,22 @@ func (r *refStore) held() (secrets, configMaps int) {
 	return int(r.nSecrets.Load()), int(r.nConfigMaps.Load())
 }
 
-// references returns the Secrets and ConfigMaps the objects name.
-func references(gws []gatewayv1.Gateway, lss []gatewayv1.ListenerSet, pols []gatewayv1.BackendTLSPolicy) refSet {
+// references returns the Secrets and ConfigMaps the translator may read
+// for the Gateways of controller's classes: the certificates of their
+// listeners and of the listeners of the ListenerSets attached to them, and
+// the CA bundles of the BackendTLSPolicies that target a Service named by a
+// route attached to them. Objects of other controllers' Gateways are not
+// held.
+func references(controller gatewayv1.GatewayController, res *gatewayapi.Resources) refSet {
 	set := refSet{}
+	classes := map[string]bool{}
+	for i := range res.GatewayClasses {
+		if res.GatewayClasses[i].Spec.ControllerName == controller {
+			classes[res.GatewayClasses[i].Name] = true
+		}
+	}
+	type nn struct{ ns, name string }
+	gateways := map[nn]bool{}
 	certs := func(ns string, tls *gatewayv1.ListenerTLSConfig) {
 		if tls == nil {
 			return
@@ -109,20 +126,80 @@ func references(gws []gatewayv1.Gateway, lss []gatewayv1.ListenerSet, pols []gat
 			set[refKey{refSecret, n, string(ref.Name)}] = struct{}{}
 		}
 	}
-	for i := range gws {
-		for j := range gws[i].Spec.Listeners {
-			certs(gws[i].Namespace, gws[i].Spec.Listeners[j].TLS)
+	for i := range res.Gateways {
+		gw := &res.Gateways[i]
+		if !classes[string(gw.Spec.GatewayClassName)] {
+			continue
+		}
+		gateways[nn{gw.Namespace, gw.Name}] = true
+		for j := range gw.Spec.Listeners {
+			certs(gw.Namespace, gw.Spec.Listeners[j].TLS)
 		}
 	}
-	for i := range lss {
-		for j := range lss[i].Spec.Listeners {
-			certs(lss[i].Namespace, lss[i].Spec.Listeners[j].TLS)
+	listenerSets := map[nn]bool{}
+	for i := range res.ListenerSets {
+		ls := &res.ListenerSets[i]
+		ns := ls.Namespace
+		if p := ls.Spec.ParentRef.Namespace; p != nil && *p != "" {
+			ns = string(*p)
+		}
+		if !gateways[nn{ns, string(ls.Spec.ParentRef.Name)}] {
+			continue
+		}
+		listenerSets[nn{ls.Namespace, ls.Name}] = true
+		for j := range ls.Spec.Listeners {
+			certs(ls.Namespace, ls.Spec.Listeners[j].TLS)
 		}
 	}
-	for i := range pols {
-		for _, ref := range pols[i].Spec.Validation.CACertificateRefs {
+	if len(res.BackendTLSPolicies) == 0 {
+		return set
+	}
+	services := map[nn]bool{}
+	for i := range res.HTTPRoutes {
+		r := &res.HTTPRoutes[i]
+		ours := false
+		for _, p := range r.Spec.ParentRefs {
+			ns := r.Namespace
+			if p.Namespace != nil && *p.Namespace != "" {
+				ns = string(*p.Namespace)
+			}
+			switch {
+			case p.Kind == nil || *p.Kind == "Gateway":
+				ours = ours || gateways[nn{ns, string(p.Name)}]
+			case *p.Kind == "ListenerSet":
+				ours = ours || listenerSets[nn{ns, string(p.Name)}]
+			}
+		}
+		if !ours {
+			continue
+		}
+		for _, rule := range r.Spec.Rules {
+			for _, b := range rule.BackendRefs {
+				if (b.Group != nil && *b.Group != "") || (b.Kind != nil && *b.Kind != "Service") {
+					continue
+				}
+				ns := r.Namespace
+				if b.Namespace != nil && *b.Namespace != "" {
+					ns = string(*b.Namespace)
+				}
+				services[nn{ns, string(b.Name)}] = true
+			}
+		}
+	}
+	for i := range res.BackendTLSPolicies {
+		pol := &res.BackendTLSPolicies[i]
+		targeted := false
+		for _, t := range pol.Spec.TargetRefs {
+			if t.Group == "" && t.Kind == "Service" && services[nn{pol.Namespace, string(t.Name)}] {
+				targeted = true
+			}
+		}
+		if !targeted {
+			continue
+		}
+		for _, ref := range pol.Spec.Validation.CACertificateRefs {
 			if ref.Group == "" && ref.Kind == "ConfigMap" {
-				set[refKey{refConfigMap, pols[i].Namespace, string(ref.Name)}] = struct{}{}
+				set[refKey{refConfigMap, pol.Namespace, string(ref.Name)}] = struct{}{}
 			}
 		}
 	}

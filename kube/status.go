@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -491,6 +492,13 @@ func parentName(p gatewayv1.ParentReference, defaultNS string) string {
 // written counts a status write and records an Event for each new problem.
 func (w *statusWriter) written(ctx context.Context, key objKey, uid types.UID, probs []problem) {
 	w.c.stats.statusWrites.Add(1)
+	if w.c.log.Enabled(ctx, slog.LevelDebug) {
+		var ps []string
+		for _, p := range probs {
+			ps = append(ps, p.where+" "+p.cond.Type+"="+string(p.cond.Status)+" "+p.cond.Reason)
+		}
+		w.c.log.Debug("status written", "kind", key.kind.String(), "namespace", key.namespace, "name", key.name, "problems", ps)
+	}
 	for _, p := range probs {
 		w.event(ctx, key, uid, p)
 	}

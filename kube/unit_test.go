@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/rauta/rauta/gatewayapi"
 	"github.com/rauta/rauta/proxy"
 )
 
@@ -352,40 +353,102 @@ func FuzzLeaseName(f *testing.F) {
 }
 
 func TestReferences(t *testing.T) {
-	gws := []gatewayv1.Gateway{{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "gw-ns", Name: "gw"},
-		Spec: gatewayv1.GatewaySpec{Listeners: []gatewayv1.Listener{
-			{Name: "plain"},
-			{Name: "tls", TLS: &gatewayv1.ListenerTLSConfig{CertificateRefs: []gatewayv1.SecretObjectReference{
-				{Name: "local"},
-				{Name: "remote", Namespace: ptr(gatewayv1.Namespace("certs"))},
-				{Name: "core-explicit", Group: ptr(gatewayv1.Group("")), Kind: ptr(gatewayv1.Kind("Secret"))},
-				{Name: "not-a-secret", Group: ptr(gatewayv1.Group("example.com")), Kind: ptr(gatewayv1.Kind("Vault"))},
-			}}},
-		}},
-	}}
-	lss := []gatewayv1.ListenerSet{{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "ls-ns", Name: "ls"},
-		Spec: gatewayv1.ListenerSetSpec{Listeners: []gatewayv1.ListenerEntry{
-			{Name: "tls", TLS: &gatewayv1.ListenerTLSConfig{CertificateRefs: []gatewayv1.SecretObjectReference{{Name: "ls-cert"}}}},
-		}},
-	}}
-	pols := []gatewayv1.BackendTLSPolicy{{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "p"},
-		Spec: gatewayv1.BackendTLSPolicySpec{Validation: gatewayv1.BackendTLSPolicyValidation{
-			CACertificateRefs: []gatewayv1.LocalObjectReference{{Kind: "ConfigMap", Name: "ca"}, {Kind: "Secret", Name: "nope"}},
-		}},
-	}}
-	got := references(gws, lss, pols)
+	const ours = gatewayv1.GatewayController("rauta.io/gateway-controller")
+	tlsRefs := func(refs ...gatewayv1.SecretObjectReference) *gatewayv1.ListenerTLSConfig {
+		return &gatewayv1.ListenerTLSConfig{CertificateRefs: refs}
+	}
+	res := &gatewayapi.Resources{
+		GatewayClasses: []gatewayv1.GatewayClass{
+			{ObjectMeta: metav1.ObjectMeta{Name: "mine"}, Spec: gatewayv1.GatewayClassSpec{ControllerName: ours}},
+			{ObjectMeta: metav1.ObjectMeta{Name: "theirs"}, Spec: gatewayv1.GatewayClassSpec{ControllerName: "example.com/x"}},
+		},
+		Gateways: []gatewayv1.Gateway{
+			{
+				ObjectMeta: metav1.ObjectMeta{Namespace: "gw-ns", Name: "gw"},
+				Spec: gatewayv1.GatewaySpec{GatewayClassName: "mine", Listeners: []gatewayv1.Listener{
+					{Name: "plain"},
+					{Name: "tls", TLS: tlsRefs(
+						gatewayv1.SecretObjectReference{Name: "local"},
+						gatewayv1.SecretObjectReference{Name: "remote", Namespace: ptr(gatewayv1.Namespace("certs"))},
+						gatewayv1.SecretObjectReference{Name: "core-explicit", Group: ptr(gatewayv1.Group("")), Kind: ptr(gatewayv1.Kind("Secret"))},
+						gatewayv1.SecretObjectReference{Name: "not-a-secret", Group: ptr(gatewayv1.Group("example.com")), Kind: ptr(gatewayv1.Kind("Vault"))},
+					)},
+				}},
+			},
+			{
+				ObjectMeta: metav1.ObjectMeta{Namespace: "gw-ns", Name: "foreign"},
+				Spec: gatewayv1.GatewaySpec{GatewayClassName: "theirs", Listeners: []gatewayv1.Listener{
+					{Name: "tls", TLS: tlsRefs(gatewayv1.SecretObjectReference{Name: "foreign-cert"})},
+				}},
+			},
+		},
+		ListenerSets: []gatewayv1.ListenerSet{
+			{
+				ObjectMeta: metav1.ObjectMeta{Namespace: "ls-ns", Name: "ls"},
+				Spec: gatewayv1.ListenerSetSpec{
+					ParentRef: gatewayv1.ParentGatewayReference{Name: "gw", Namespace: ptr(gatewayv1.Namespace("gw-ns"))},
+					Listeners: []gatewayv1.ListenerEntry{{Name: "tls", TLS: tlsRefs(gatewayv1.SecretObjectReference{Name: "ls-cert"})}},
+				},
+			},
+			{
+				ObjectMeta: metav1.ObjectMeta{Namespace: "gw-ns", Name: "foreign-ls"},
+				Spec: gatewayv1.ListenerSetSpec{
+					ParentRef: gatewayv1.ParentGatewayReference{Name: "foreign"},
+					Listeners: []gatewayv1.ListenerEntry{{Name: "tls", TLS: tlsRefs(gatewayv1.SecretObjectReference{Name: "foreign-ls-cert"})}},
+				},
+			},
+		},
+		HTTPRoutes: []gatewayv1.HTTPRoute{
+			{
+				ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "to-gw"},
+				Spec: gatewayv1.HTTPRouteSpec{
+					CommonRouteSpec: gatewayv1.CommonRouteSpec{ParentRefs: []gatewayv1.ParentReference{{Name: "gw", Namespace: ptr(gatewayv1.Namespace("gw-ns"))}}},
+					Rules:           []gatewayv1.HTTPRouteRule{{BackendRefs: []gatewayv1.HTTPBackendRef{backendRef("app", "web", "app")}}},
+				},
+			},
+			{
+				ObjectMeta: metav1.ObjectMeta{Namespace: "ls-ns", Name: "to-ls"},
+				Spec: gatewayv1.HTTPRouteSpec{
+					CommonRouteSpec: gatewayv1.CommonRouteSpec{ParentRefs: []gatewayv1.ParentReference{{Name: "ls", Kind: ptr(gatewayv1.Kind("ListenerSet")), Group: ptr(gatewayv1.Group(gatewayv1.GroupName))}}},
+					Rules:           []gatewayv1.HTTPRouteRule{{BackendRefs: []gatewayv1.HTTPBackendRef{backendRef("app", "api", "ls-ns")}}},
+				},
+			},
+			{
+				ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "to-foreign"},
+				Spec: gatewayv1.HTTPRouteSpec{
+					CommonRouteSpec: gatewayv1.CommonRouteSpec{ParentRefs: []gatewayv1.ParentReference{{Name: "foreign", Namespace: ptr(gatewayv1.Namespace("gw-ns"))}}},
+					Rules:           []gatewayv1.HTTPRouteRule{{BackendRefs: []gatewayv1.HTTPBackendRef{backendRef("app", "elsewhere", "app")}}},
+				},
+			},
+		},
+		BackendTLSPolicies: []gatewayv1.BackendTLSPolicy{
+			policy("app", "web-tls", "web", "ca", "ConfigMap"),
+			policy("app", "api-tls", "api", "api-ca", "ConfigMap"),
+			policy("app", "secret-ca", "web", "nope", "Secret"),
+			policy("app", "elsewhere-tls", "elsewhere", "foreign-ca", "ConfigMap"),
+		},
+	}
+	got := references(ours, res)
 	want := refSet{
 		{refSecret, "gw-ns", "local"}:         {},
 		{refSecret, "certs", "remote"}:        {},
 		{refSecret, "gw-ns", "core-explicit"}: {},
 		{refSecret, "ls-ns", "ls-cert"}:       {},
 		{refConfigMap, "app", "ca"}:           {},
+		{refConfigMap, "app", "api-ca"}:       {},
 	}
 	if d := cmp.Diff(want, got, cmp.AllowUnexported(refKey{})); d != "" {
 		t.Errorf("(-want +got)\n%s", d)
+	}
+}
+
+func policy(ns, name, svc, ca, caKind string) gatewayv1.BackendTLSPolicy {
+	return gatewayv1.BackendTLSPolicy{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: gatewayv1.BackendTLSPolicySpec{
+			TargetRefs: []gatewayv1.LocalPolicyTargetReferenceWithSectionName{{LocalPolicyTargetReference: gatewayv1.LocalPolicyTargetReference{Kind: "Service", Name: gatewayv1.ObjectName(svc)}}},
+			Validation: gatewayv1.BackendTLSPolicyValidation{CACertificateRefs: []gatewayv1.LocalObjectReference{{Kind: gatewayv1.Kind(caKind), Name: gatewayv1.ObjectName(ca)}}},
+		},
 	}
 }
 
