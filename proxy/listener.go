@@ -13,6 +13,9 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/http2"
+
+	"github.com/rauta/rauta/internal/h1server"
 	"github.com/rauta/rauta/tlsconfig"
 )
 
@@ -41,9 +44,79 @@ type boundPort struct {
 	key      string
 	protocol ListenerProtocol
 	ln       net.Listener
-	srv      *http.Server
+	srv      server
 	certs    *tlsconfig.Store // HTTPS only
 	done     chan struct{}    // closed when Serve returns
+}
+
+// server serves a bound port: h1server (the default) or net/http.
+type server interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+	Close() error
+}
+
+// newFastServer serves HTTP/1.1 with h1server and HTTP/2 (ALPN h2 over TLS,
+// h2c with prior knowledge) with x/net/http2.
+func newFastServer(p *Proxy, g *portGroup, h http.Handler, lim Limits, tc *tls.Config) (server, error) {
+	h2 := &http2.Server{
+		MaxConcurrentStreams: uint32(lim.MaxConcurrentStreams),
+		MaxReadFrameSize:     uint32(lim.MaxReadFrameSize),
+		IdleTimeout:          lim.IdleTimeout,
+	}
+	// base is never served: it carries the HTTP/2 server's graceful
+	// shutdown (GOAWAY) hook.
+	base := &http.Server{ErrorLog: slog.NewLogLogger(p.log.Handler(), slog.LevelDebug)}
+	if err := http2.ConfigureServer(base, h2); err != nil {
+		return nil, fmt.Errorf("http2 for %s: %w", g.key, err)
+	}
+	serveH2 := func(c net.Conn) {
+		h2.ServeConn(c, &http2.ServeConnOpts{Handler: h, BaseConfig: base})
+	}
+	srv := &h1server.Server{
+		Handler:           h,
+		ReadHeaderTimeout: lim.ReadHeaderTimeout,
+		ReadTimeout:       lim.ReadTimeout,
+		WriteTimeout:      lim.WriteTimeout,
+		IdleTimeout:       lim.IdleTimeout,
+		MaxHeaderBytes:    lim.MaxHeaderBytes,
+		ErrorLog:          p.log,
+		ConnState:         p.metrics.connState(g.key),
+	}
+	srv.RegisterOnShutdown(func() { base.Shutdown(context.Background()) })
+	if tc != nil {
+		srv.TLSNextProto = map[string]func(net.Conn){"h2": serveH2}
+	} else {
+		srv.H2CPriorKnowledge = serveH2
+	}
+	return srv, nil
+}
+
+// newStdlibServer serves with net/http (Options.StdlibServer).
+func newStdlibServer(p *Proxy, g *portGroup, h http.Handler, lim Limits, tc *tls.Config) server {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: lim.ReadHeaderTimeout,
+		ReadTimeout:       lim.ReadTimeout,
+		WriteTimeout:      lim.WriteTimeout,
+		IdleTimeout:       lim.IdleTimeout,
+		MaxHeaderBytes:    lim.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
+		ConnState:         p.metrics.connState(g.key),
+		HTTP2: &http.HTTP2Config{
+			MaxConcurrentStreams: lim.MaxConcurrentStreams,
+			MaxReadFrameSize:     lim.MaxReadFrameSize,
+		},
+		Protocols: new(http.Protocols),
+	}
+	srv.Protocols.SetHTTP1(true)
+	if tc != nil {
+		srv.TLSConfig = tc
+		srv.Protocols.SetHTTP2(true)
+	} else {
+		srv.Protocols.SetUnencryptedHTTP2(true)
+	}
+	return srv
 }
 
 // listenerManager binds, keeps and releases ports as configurations come and
@@ -157,34 +230,28 @@ func (m *listenerManager) bind(g *portGroup) (*boundPort, error) {
 	}
 	bp := &boundPort{key: g.key, protocol: g.protocol, ln: ln, done: make(chan struct{})}
 	lim := p.opts.Limits.withDefaults()
-	srv := &http.Server{
-		Handler:           &portHandler{p: p, key: g.key, tls: g.protocol == HTTPS},
-		ReadHeaderTimeout: lim.ReadHeaderTimeout,
-		ReadTimeout:       lim.ReadTimeout,
-		WriteTimeout:      lim.WriteTimeout,
-		IdleTimeout:       lim.IdleTimeout,
-		MaxHeaderBytes:    lim.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(p.log.Handler(), slog.LevelDebug),
-		ConnState:         p.metrics.connState(g.key),
-		HTTP2: &http.HTTP2Config{
-			MaxConcurrentStreams: lim.MaxConcurrentStreams,
-			MaxReadFrameSize:     lim.MaxReadFrameSize,
-		},
-		Protocols: new(http.Protocols),
-	}
-	srv.Protocols.SetHTTP1(true)
+	handler := &portHandler{p: p, key: g.key, tls: g.protocol == HTTPS}
+	var tc *tls.Config
 	if g.protocol == HTTPS {
 		bp.certs = tlsconfig.NewStore(tlsconfig.StoreOptions{})
-		tc, err := tlsconfig.NewServerConfig(bp.certs, tlsconfig.ServerOptions{})
+		tc, err = tlsconfig.NewServerConfig(bp.certs, tlsconfig.ServerOptions{})
 		if err != nil {
 			ln.Close()
 			return nil, fmt.Errorf("tls config for %s: %w", g.key, err)
 		}
-		srv.TLSConfig = tc
-		srv.Protocols.SetHTTP2(true)
-		ln = tls.NewListener(ln, tc)
+	}
+	var srv server
+	if p.opts.StdlibServer {
+		srv = newStdlibServer(p, g, handler, lim, tc)
 	} else {
-		srv.Protocols.SetUnencryptedHTTP2(true)
+		srv, err = newFastServer(p, g, handler, lim, tc)
+		if err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
+	if tc != nil {
+		ln = tls.NewListener(ln, tc)
 	}
 	bp.srv = srv
 	go func() {

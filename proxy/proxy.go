@@ -30,6 +30,11 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Limits bound what clients can make the proxy hold.
 	Limits Limits
+	// StdlibServer serves listeners with net/http's server instead of
+	// rauta's own HTTP/1.1 server (HTTP/2 is served by x/net/http2 either
+	// way). The default server does less work per request; this switch
+	// exists to compare them and as a fallback.
+	StdlibServer bool
 	// ShutdownTimeout bounds how long a released listener waits for its
 	// requests to finish; zero means 30s.
 	ShutdownTimeout time.Duration

@@ -299,7 +299,8 @@ func TestBenchChild(t *testing.T) {
 }
 
 // TestServeAllocs checks the server's allocations per request on the
-// benchmark's path: none.
+// benchmark's path: the head string, the request, and its context with
+// its cancel function.
 func TestServeAllocs(t *testing.T) {
 	ts := startOurs(t, benchHandler, testConfig{})
 	c := newBenchClient(t, ts.addr, "/")
@@ -309,13 +310,12 @@ func TestServeAllocs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// The head string is the one allocation of a request.
 	if n := testing.AllocsPerRun(200, func() {
 		if err := c.do(); err != nil {
 			t.Fatal(err)
 		}
-	}); n > 1 {
-		t.Errorf("%v allocations per request, want at most 1", n)
+	}); n > 4 {
+		t.Errorf("%v allocations per request, want at most 4", n)
 	}
 }
 

@@ -81,9 +81,11 @@ type conn struct {
 	wb    *writeBufs
 	armFn func()
 
-	ctx       reqContext
+	base      context.Context    // the connection's values (LocalAddrContextKey)
+	cmu       sync.Mutex         // guards cancel
+	cancel    context.CancelFunc // the current request's
 	req       *http.Request
-	tmpl      http.Request // an empty request carrying ctx
+	blank     http.Request // the zero request, copied per request
 	url       url.URL
 	sink      fieldSink
 	teChunked [1]string
@@ -120,10 +122,8 @@ func newConn(s *Server, rwc net.Conn) *conn {
 		c.remoteAddr = ra.String()
 	}
 	c.cr.c = c
-	c.ctx.local = rwc.LocalAddr()
-	c.tmpl = *new(http.Request).WithContext(&c.ctx)
+	c.base = context.WithValue(context.Background(), http.LocalAddrContextKey, rwc.LocalAddr())
 	c.req = new(http.Request)
-	*c.req = c.tmpl
 	c.sink.h = make(http.Header)
 	c.armFn = c.armHeaderDeadline
 	return c
@@ -131,6 +131,31 @@ func newConn(s *Server, rwc net.Conn) *conn {
 
 // serve runs the connection until it closes, is hijacked or is handed
 // over.
+// newContext gives the request about to be read its own context, a child
+// of the connection's. Each request gets a new context.Context (as with
+// net/http): code may keep watching a request's context after the handler
+// returns, so one value is never reused for another request.
+func (c *conn) newContext() {
+	ctx, cancel := context.WithCancel(c.base)
+	c.req = c.blank.WithContext(ctx)
+	c.cmu.Lock()
+	c.cancel = cancel
+	c.cmu.Unlock()
+}
+
+// cancelRequest cancels the current request's context.
+func (c *conn) cancelRequest() {
+	c.cmu.Lock()
+	f := c.cancel
+	c.cmu.Unlock()
+	if f != nil {
+		f()
+	}
+}
+
+// finishContext cancels the context of the request that just ended.
+func (c *conn) finishContext() { c.cancelRequest() }
+
 func (c *conn) serve() {
 	s := c.srv
 	if tc, ok := c.rwc.(*tls.Conn); ok {
@@ -330,6 +355,7 @@ func (c *conn) armHeaderDeadline() {
 func (c *conn) serveRequest() bool {
 	s := c.srv
 	c.seq.Add(1)
+	c.newContext()
 	if err := c.readRequest(); err != nil {
 		c.failRequest(err)
 		return false
@@ -358,20 +384,20 @@ func (c *conn) serveRequest() bool {
 
 	if c.hijacked.Load() {
 		c.releaseBody(false)
-		c.ctx.finish()
+		c.finishContext()
 		return false
 	}
 	// No "100 Continue" from a goroutine the handler left behind.
 	c.disableContinue()
 	if panicked {
 		c.releaseBody(true)
-		c.ctx.finish()
+		c.finishContext()
 		s.putWriteBufs(c.wb)
 		c.wb = nil
 		return false
 	}
 	c.settleBody(true)
-	c.ctx.finish()
+	c.finishContext()
 	w.finish()
 	keep := !w.closeAfter && !c.broken.Load() && !s.shutting.Load()
 	c.resetRequest()
@@ -565,7 +591,7 @@ func (c *conn) disableContinue() {
 func (c *conn) clientGone() {
 	c.broken.Store(true)
 	if c.running.Load() {
-		c.ctx.cancel()
+		c.cancelRequest()
 	}
 }
 
@@ -691,7 +717,6 @@ func (c *conn) resetRequest() {
 	c.resp.trailerField = nil
 	c.body = nil
 	c.hd = head{}
-	*c.req = c.tmpl
 	c.url = url.URL{}
 }
 
@@ -761,7 +786,7 @@ func (c *conn) checkWatch() {
 		c.seen = seq
 		return
 	}
-	if !c.bodyDone.Load() || !c.ctx.observed.Load() {
+	if !c.bodyDone.Load() {
 		return
 	}
 	c.mu.Lock()

@@ -2,10 +2,11 @@
 // per request than net/http's and parses requests at least as strictly.
 //
 // A Server serves each connection on one goroutine, with buffers taken
-// from pools, and reuses the connection's http.Request, URL, header maps,
-// ResponseWriter and context from one request to the next. A request head
-// costs one allocation (the head as one string, which header names and
-// values are cut from); a request body one more (see below). Responses are
+// from pools, and reuses the connection's URL, header maps and
+// ResponseWriter from one request to the next. A request costs four
+// allocations: the head as one string (which header names and values are
+// cut from), the http.Request, and its context with its cancel function; a
+// request body one more (see below). Responses are
 // written without per-request allocation: the head and a short body leave
 // in one write, at the end of the handler or on Flush.
 //
@@ -28,15 +29,16 @@
 //
 // # Context and client disconnects
 //
-// r.Context() is cancelled when the handler returns, when a read or write
-// on the connection fails, and when the client is seen to close the
+// Each request has its own context (a child of the connection's, made
+// with context.WithCancel, so contexts derived from it need no watching
+// goroutine). r.Context() is cancelled when the handler returns, when a read
+// or write on the connection fails, and when the client is seen to close the
 // connection while the handler runs. net/http finds the latter with a
 // read in the background of every request; this package does not pay
 // that per request. Instead, a sweeper looks at running handlers every
 // DisconnectCheckInterval (100 ms by default), and a handler that has been
-// running for a whole interval, whose request body has been read to its
-// end and whose context is being waited on (Done or context.AfterFunc was
-// called, as an HTTP client does) gets a read on its connection. EOF or an
+// running for a whole interval and whose request body has been read to its
+// end gets a read on its connection. EOF or an
 // error cancels the context; a byte (a pipelined request) is kept for the
 // next request; the read is aborted when the handler returns. So a slow
 // handler learns of a disconnect within one to two intervals, and a fast
