@@ -149,6 +149,11 @@ func TestScale(t *testing.T) {
 		t.Logf("%d HTTPRoutes: first configuration after %v; heap in use +%.1f MiB (controller caches, translation, proxy tables); HTTPRoute update -> traffic %s",
 			n, ready.Round(time.Millisecond), float64(int64(m1.HeapInuse)-int64(m0.HeapInuse))/(1<<20), summary(lat))
 		run.stop(t)
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := p.Shutdown(sctx); err != nil {
+			t.Errorf("proxy shutdown: %v", err)
+		}
+		cancel()
 		// Put the route back for the next size.
 		e.updateRoute(e.ns, "r00000", func(r *gatewayv1.HTTPRoute) {
 			r.Spec.Rules[0].BackendRefs = []gatewayv1.HTTPBackendRef{backendRef(e.ns, "a", e.ns)}
