@@ -181,6 +181,13 @@ func ErrorChain(status int) *Chain {
 	return &Chain{status: status}
 }
 
+// Passthrough reports whether the chain does nothing to requests and
+// responses: it is nil, or has no filters and is not an ErrorChain. Callers
+// can skip per-request work for such chains.
+func (c *Chain) Passthrough() bool {
+	return c == nil || (len(c.steps) == 0 && c.status == 0)
+}
+
 // Len returns the number of filters in the chain.
 func (c *Chain) Len() int {
 	if c == nil {

@@ -105,28 +105,35 @@ func (rc *rawClient) do() (int, error) {
 
 // BenchmarkProxyHTTP1 measures a GET through a real listener, the whole
 // request path and the pooled upstream client, to a canned backend, with
-// keep-alive on both sides. allocs/op are the proxy's (and net/http
-// server's) own: the client and backend allocate nothing.
+// keep-alive on both sides, with rauta's HTTP/1.1 server and with net/http's.
+// allocs/op are the proxy's own: the client and backend allocate nothing.
 func BenchmarkProxyHTTP1(b *testing.B) {
-	backend := cannedBackend(b)
-	p := newTestProxy(b, Options{})
-	if err := p.Apply(simpleConfig(map[string][]string{"b": {backend}},
-		Rule{Matches: prefix("/"), Backends: []BackendRef{{Backend: "b", Weight: 1}}})); err != nil {
-		b.Fatal(err)
-	}
-	addr, _ := p.Addr("gw/http")
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		rc := newRawClient(b, addr.String(), "/bench/path?q=1")
-		defer rc.c.Close()
-		for pb.Next() {
-			code, err := rc.do()
-			if err != nil || code != 200 {
-				b.Errorf("status %d, %v", code, err)
-				return
+	for _, tc := range []struct {
+		name   string
+		stdlib bool
+	}{{"h1server", false}, {"net-http", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			backend := cannedBackend(b)
+			p := newTestProxy(b, Options{StdlibServer: tc.stdlib})
+			if err := p.Apply(simpleConfig(map[string][]string{"b": {backend}},
+				Rule{Matches: prefix("/"), Backends: []BackendRef{{Backend: "b", Weight: 1}}})); err != nil {
+				b.Fatal(err)
 			}
-		}
-	})
+			addr, _ := p.Addr("gw/http")
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				rc := newRawClient(b, addr.String(), "/bench/path?q=1")
+				defer rc.c.Close()
+				for pb.Next() {
+					code, err := rc.do()
+					if err != nil || code != 200 {
+						b.Errorf("status %d, %v", code, err)
+						return
+					}
+				}
+			})
+		})
+	}
 }
 
 // BenchmarkRouteAndPick measures the per-request work that does not touch

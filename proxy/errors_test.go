@@ -288,3 +288,24 @@ func TestRetryCodes(t *testing.T) {
 		t.Errorf("got %d %q after %d calls, want 200 ok after 3", code, body, calls.Load())
 	}
 }
+
+// TestUnknownExtensionAnswers500 checks that a rule whose filters fail to
+// compile answers 500 (never skipping the filter) while other rules serve.
+func TestUnknownExtensionAnswers500(t *testing.T) {
+	a := echoBackend(t, "a")
+	p := newTestProxy(t, Options{})
+	cfg := simpleConfig(map[string][]string{"a": {addrOf(a)}},
+		Rule{Matches: prefix("/ext"), Filters: []filters.Spec{{Type: filters.TypeExtensionRef, ExtensionRef: &filters.ExtensionRef{Group: "example.com", Kind: "Missing", Name: "m"}}},
+			Backends: []BackendRef{{Backend: "a", Weight: 1}}},
+		Rule{Matches: prefix("/"), Backends: []BackendRef{{Backend: "a", Weight: 1}}})
+	if err := p.Apply(cfg); err == nil {
+		t.Error("unknown ExtensionRef not reported")
+	}
+	base := baseURL(t, p, "gw/http")
+	if code, _, _ := get(t, http.DefaultClient, base+"/ext"); code != 500 {
+		t.Errorf("rule with an unknown filter: %d, want 500", code)
+	}
+	if code, _, _ := get(t, http.DefaultClient, base+"/other"); code != 200 {
+		t.Errorf("other rule: %d", code)
+	}
+}

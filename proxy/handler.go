@@ -179,7 +179,7 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // chain answered the request itself (a redirect, a CORS preflight), noting
 // the status it answered with.
 func runChain(c *filters.Chain, w http.ResponseWriter, r *http.Request, info filters.RequestInfo, st *filters.State, x *exchange) bool {
-	if c == nil {
+	if c.Passthrough() {
 		return false
 	}
 	sw := &statusWriter{ResponseWriter: w}
@@ -422,19 +422,17 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		Got1xxResponse: func(code int, header textproto.MIMEHeader) error {
-			return forward1xx(w, code, header)
-		},
-	})
+	ob := &outbound{u: *r.URL, w: w}
+	ob.trace.Got1xxResponse = ob.got1xx
+	ctx = httptrace.WithClientTrace(ctx, &ob.trace)
 	out := r.WithContext(ctx)
 	out.RequestURI = ""
-	u := *r.URL
+	u := &ob.u
 	u.Scheme = "http"
 	if bs.tlsConfig != nil {
 		u.Scheme = "https"
 	}
-	out.URL = &u
+	out.URL = u
 	out.Close = false
 	if r.ContentLength == 0 && r.Body != nil && r.Body != http.NoBody {
 		// net/http gives bodyless requests a non-nil Body; an empty body
@@ -526,6 +524,19 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 // maxConnectRetries bounds the endpoints tried for a request whose
 // attempts fail before anything is sent (connection refused, say).
 const maxConnectRetries = 3
+
+// outbound holds what the upstream request needs besides the client's
+// request, in one allocation: its URL and the trace that relays 1xx
+// responses to the client.
+type outbound struct {
+	u     url.URL
+	trace httptrace.ClientTrace
+	w     http.ResponseWriter
+}
+
+func (o *outbound) got1xx(code int, header textproto.MIMEHeader) error {
+	return forward1xx(o.w, code, header)
+}
 
 // forward1xx relays an informational response (103 Early Hints, say) to the
 // client. 100 Continue is not relayed: the server sends it itself when the
