@@ -119,7 +119,9 @@ func lex(s string) ([]token, error) {
 	return append(out, token{kind: tEOF}), nil
 }
 
-func isIdent(c byte) bool { return c == '_' || c == ':' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+func isIdent(c byte) bool {
+	return c == '_' || c == ':' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
 
 // value is what an expression evaluates to, as far as the checker cares.
 type value struct {
@@ -157,7 +159,7 @@ func checkExpr(expr string, metrics map[string]*metric) (value, error) {
 }
 
 func (p *parser) peek() token { return p.toks[p.pos] }
-func (p *parser) next() token  { t := p.toks[p.pos]; p.pos++; return t }
+func (p *parser) next() token { t := p.toks[p.pos]; p.pos++; return t }
 
 func (p *parser) expect(s string) error {
 	if t := p.next(); t.kind != tPunct || t.text != s {
