@@ -38,6 +38,12 @@ type Options struct {
 	StartTimeout time.Duration
 	// Logf, if set, receives progress messages (tests pass t.Logf).
 	Logf func(format string, args ...any)
+	// ControllerManager also starts kube-controller-manager (built by
+	// scripts/kube-binaries next to the others) with the controllers that
+	// need no kubelet: namespace deletion, garbage collection, Deployments
+	// and ReplicaSets, EndpointSlices (and their mirroring), service
+	// accounts and their tokens. Pods are created but never run.
+	ControllerManager bool
 }
 
 // Cluster is a running control plane. Stop it with [Cluster.Stop] (ForTest
@@ -164,6 +170,12 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	logf("testcluster: kube-apiserver ready at %s after %v", c.Config.Host, time.Since(began).Round(time.Millisecond))
 	if err := c.writeKubeconfig(); err != nil {
 		return nil, err
+	}
+	if opts.ControllerManager {
+		if err := c.startControllerManager(opts.Binaries); err != nil {
+			return nil, err
+		}
+		logf("testcluster: kube-controller-manager started")
 	}
 	if opts.Channel != NoCRDs {
 		t0 := time.Now()
@@ -294,6 +306,41 @@ func (c *Cluster) startAPIServer(ctx context.Context, bin, etcdURL string) error
 		return err
 	}
 	c.Config = cfg
+	return nil
+}
+
+// controllers are the kube-controller-manager controllers that work
+// without kubelets.
+var controllers = []string{
+	"namespace", "garbagecollector", "deployment", "replicaset",
+	"endpointslice", "endpointslicemirroring", "serviceaccount", "serviceaccount-token",
+}
+
+func (c *Cluster) startControllerManager(bin string) error {
+	path := filepath.Join(bin, "kube-controller-manager")
+	if fi, err := os.Stat(path); err != nil || fi.Mode()&0o111 == 0 {
+		return fmt.Errorf("testcluster: %s is missing (run scripts/kube-binaries)", path)
+	}
+	p, err := c.start("kube-controller-manager", path,
+		"--kubeconfig="+c.Kubeconfig,
+		"--controllers="+strings.Join(controllers, ","),
+		"--leader-elect=false",
+		"--secure-port=0",
+		"--use-service-account-credentials=false",
+		"--service-account-private-key-file="+c.pki.saKey,
+		"--root-ca-file="+c.pki.caCert,
+		"--v=0",
+	)
+	if err != nil {
+		return err
+	}
+	// It has no health endpoint without a secure port: make sure it did
+	// not exit at once on a bad flag.
+	select {
+	case <-p.done:
+		return fmt.Errorf("testcluster: kube-controller-manager exited (%v); its log ends with:\n%s", p.err, tail(p.log, 30))
+	case <-time.After(time.Second):
+	}
 	return nil
 }
 

@@ -16,10 +16,13 @@
 // sets it after running scripts/kube-binaries), missing binaries fail the
 // test instead, so CI never skips silently.
 //
-// The control plane has no kube-controller-manager, scheduler or kubelet:
-// objects are stored and validated (CRD schemas and CEL rules included),
-// RBAC is enforced, but nothing reconciles Pods, Deployments or namespace
-// deletion. The ServiceAccount admission plugin is disabled (no token
+// The control plane has no scheduler or kubelet, and by default no
+// kube-controller-manager: objects are stored and validated (CRD schemas
+// and CEL rules included) and RBAC is enforced, but nothing reconciles them.
+// Options.ControllerManager adds kube-controller-manager with the
+// controllers that need no kubelet (namespace deletion, garbage
+// collection, Deployments and ReplicaSets, EndpointSlices); Pods are then
+// created but never run. The ServiceAccount admission plugin is disabled (no token
 // controller) and the endpoint reconciler is off (loopback is not a valid
 // Service endpoint). EndpointSlices must therefore be written by the test,
 // and their addresses must not be loopback addresses: tests use addresses

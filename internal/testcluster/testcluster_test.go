@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -152,5 +153,56 @@ spec:
 	}
 	if _, err := os.Stat(c.Dir); !os.IsNotExist(err) {
 		t.Errorf("%s still exists after Stop (err %v)", c.Dir, err)
+	}
+}
+
+// TestControllerManager: with ControllerManager, a deleted namespace is
+// emptied and goes away, and a ReplicaSet gets its Pods.
+func TestControllerManager(t *testing.T) {
+	c := ForTest(t, Options{ControllerManager: true, Channel: NoCRDs})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cs := kubernetes.NewForConfigOrDie(c.Config)
+	manifest := `apiVersion: v1
+kind: Namespace
+metadata: {name: doomed}
+---
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {name: rs, namespace: doomed}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: x}}
+  template:
+    metadata: {labels: {app: x}}
+    spec:
+      automountServiceAccountToken: false
+      containers: [{name: c, image: example.invalid/x}]
+`
+	if _, err := c.Apply(ctx, []byte(manifest), ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		pods, err := cs.CoreV1().Pods("doomed").List(ctx, metav1.ListOptions{})
+		if err == nil && len(pods.Items) == 2 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the ReplicaSet got no Pods: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := cs.CoreV1().Namespaces().Delete(ctx, "doomed", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, err := cs.CoreV1().Namespaces().Get(ctx, "doomed", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the namespace was not deleted: %v\n%s", err, tail(filepath.Join(c.Dir, "kube-controller-manager.log"), 20))
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
