@@ -226,3 +226,31 @@ func TestCheckerRefusesMistakes(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCheckExpr checks that the query checker returns an error, never
+// panics, whatever the expression.
+func FuzzCheckExpr(f *testing.F) {
+	b, err := os.ReadFile(dashboardFile)
+	if err != nil {
+		f.Fatal(err)
+	}
+	var d dashboard
+	if err := json.Unmarshal(b, &d); err != nil {
+		f.Fatal(err)
+	}
+	for _, p := range d.Panels {
+		for _, tg := range p.Targets {
+			f.Add(tg.Expr)
+		}
+	}
+	f.Add(`rauta_retries_total{route`)
+	f.Add(`sum by (`)
+	metrics := map[string]*metric{
+		"rauta_retries_total":                 {kind: counter, labels: []string{"route"}},
+		"rauta_http_request_duration_seconds": {kind: histogram, labels: []string{"code", "route"}},
+		"rauta_active_connections":            {kind: gauge, labels: []string{"address"}},
+	}
+	f.Fuzz(func(t *testing.T, expr string) {
+		checkExpr(expr, metrics)
+	})
+}

@@ -159,7 +159,15 @@ func checkExpr(expr string, metrics map[string]*metric) (value, error) {
 }
 
 func (p *parser) peek() token { return p.toks[p.pos] }
-func (p *parser) next() token { t := p.toks[p.pos]; p.pos++; return t }
+
+// next returns the next token; at the end it keeps returning tEOF.
+func (p *parser) next() token {
+	t := p.toks[p.pos]
+	if t.kind != tEOF {
+		p.pos++
+	}
+	return t
+}
 
 func (p *parser) expect(s string) error {
 	if t := p.next(); t.kind != tPunct || t.text != s {
