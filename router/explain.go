@@ -219,3 +219,6 @@ func quoteList(s []string) string {
 	}
 	return "[" + strings.Join(q, " ") + "]"
 }
+
+// MarshalText implements encoding.TextMarshaler.
+func (v Verdict) MarshalText() ([]byte, error) { return []byte(v.String()), nil }

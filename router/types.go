@@ -227,3 +227,13 @@ type Result struct {
 	// conditions were evaluated against.
 	Path string
 }
+
+// MarshalText implements encoding.TextMarshaler, so configurations print
+// the match type by its Gateway API name.
+func (t PathMatchType) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+// MarshalText implements encoding.TextMarshaler.
+func (t HeaderMatchType) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+// MarshalText implements encoding.TextMarshaler.
+func (t QueryMatchType) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
