@@ -23,6 +23,8 @@ import (
 	"strings"
 
 	confv1 "sigs.k8s.io/gateway-api/conformance/apis/v1"
+	"sigs.k8s.io/gateway-api/conformance/tests"
+	"sigs.k8s.io/gateway-api/conformance/utils/suite"
 	"sigs.k8s.io/yaml"
 )
 
@@ -60,7 +62,7 @@ func run(w io.Writer, reportPath, logPath, runtime string) (bool, error) {
 		return false, err
 	}
 	defer f.Close()
-	firstErrors, err := parseTestLog(f)
+	firstErrors, results, err := parseTestLog(f)
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", logPath, err)
 	}
@@ -73,12 +75,12 @@ func run(w io.Writer, reportPath, logPath, runtime string) (bool, error) {
 	if pr == nil {
 		return false, fmt.Errorf("%s: no %s profile in the report", reportPath, profile)
 	}
-	return write(w, &report, pr, firstErrors, runtime), nil
+	return write(w, &report, pr, firstErrors, featureResults(results, tests.ConformanceTests), runtime), nil
 }
 
 // write prints the summary and reports whether every core test and every
 // test of a claimed feature passed.
-func write(w io.Writer, report *confv1.ConformanceReport, pr *confv1.ProfileReport, firstErrors map[string]string, runtime string) bool {
+func write(w io.Writer, report *confv1.ConformanceReport, pr *confv1.ProfileReport, firstErrors map[string]string, byFeature map[string]featureResult, runtime string) bool {
 	fmt.Fprintf(w, "# Gateway API conformance: %s %s\n\n", report.Implementation.Project, report.Implementation.Version)
 	fmt.Fprintf(w, "- Profile: %s; Gateway API %s (%s channel); mode %s; run %s", pr.Name, report.GatewayAPIVersion, report.GatewayAPIChannel, report.Mode, report.Date)
 	if runtime != "" {
@@ -96,6 +98,23 @@ func write(w io.Writer, report *confv1.ConformanceReport, pr *confv1.ProfileRepo
 		fmt.Fprintf(w, "- **Extended: %d/%d tests passed** (%d failed, %d skipped) over %d claimed features: %s\n",
 			ext.Passed, total, ext.Failed, ext.Skipped, len(ext.SupportedFeatures), ext.Result)
 		fmt.Fprintf(w, "- Claimed features (%d): %s\n", len(ext.SupportedFeatures), orNone(ext.SupportedFeatures))
+		var passedF, failedF, untested []string
+		for _, f := range ext.SupportedFeatures {
+			r := byFeature[f]
+			switch {
+			case len(r.failed) > 0:
+				failedF = append(failedF, f+" ("+strings.Join(r.failed, ", ")+")")
+			case len(r.passed) > 0:
+				passedF = append(passedF, f)
+			default:
+				untested = append(untested, f)
+			}
+		}
+		fmt.Fprintf(w, "- **Claimed features whose tests all passed: %d/%d**; failing: %s", len(passedF), len(ext.SupportedFeatures), orNone(failedF))
+		if len(untested) > 0 {
+			fmt.Fprintf(w, "; no test ran: %s", strings.Join(untested, ", "))
+		}
+		fmt.Fprintln(w)
 		fmt.Fprintf(w, "- Not claimed (%d): %s\n", len(ext.UnsupportedFeatures), orNone(ext.UnsupportedFeatures))
 		failed = append(failed, ext.FailedTests...)
 		if ext.Failed > 0 || ext.Result == confv1.Failure {
@@ -130,6 +149,31 @@ func write(w io.Writer, report *confv1.ConformanceReport, pr *confv1.ProfileRepo
 	return ok
 }
 
+// featureResult lists the tests of one feature that passed and failed.
+type featureResult struct{ passed, failed []string }
+
+// featureResults groups test results by the features the tests exercise.
+func featureResults(results map[string]string, all []suite.ConformanceTest) map[string]featureResult {
+	out := map[string]featureResult{}
+	for _, t := range all {
+		res, ok := results[t.ShortName]
+		if !ok {
+			continue
+		}
+		for _, f := range t.Features {
+			r := out[string(f)]
+			switch res {
+			case "pass":
+				r.passed = append(r.passed, t.ShortName)
+			case "fail":
+				r.failed = append(r.failed, t.ShortName)
+			}
+			out[string(f)] = r
+		}
+	}
+	return out
+}
+
 func orNone(s []string) string {
 	if len(s) == 0 {
 		return "none"
@@ -144,13 +188,14 @@ type event struct {
 	Output string
 }
 
-// parseTestLog returns, for every failed conformance test (the subtests of
-// TestConformance), its first error line: the message of the first testify
-// "Error:" block (with its "Messages:" line when there is one), or the
-// first line logged by t.Fatal/t.Error.
-func parseTestLog(r io.Reader) (map[string]string, error) {
-	out := map[string][]string{}
-	failed := map[string]bool{}
+// parseTestLog returns the result (pass, fail or skip) of every
+// conformance test (a subtest of TestConformance) and, for every failed
+// one, its first error: taken from the output of its first failing subtest
+// when it has subtests, else from its own output.
+func parseTestLog(r io.Reader) (firstErrors, results map[string]string, err error) {
+	out := map[string][]string{} // by full test name
+	var failedOrder []string     // full names, in the order they failed
+	results = map[string]string{}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
@@ -166,26 +211,44 @@ func parseTestLog(r io.Reader) (map[string]string, error) {
 		if !ok {
 			continue
 		}
-		// Subtests of a conformance test belong to it.
-		name, _, _ = strings.Cut(name, "/")
 		switch e.Action {
 		case "output":
 			out[name] = append(out[name], e.Output)
 		case "fail":
-			failed[name] = true
+			failedOrder = append(failedOrder, name)
+		}
+		if !strings.Contains(name, "/") && (e.Action == "pass" || e.Action == "fail" || e.Action == "skip") {
+			results[name] = e.Action
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	res := map[string]string{}
-	for name := range failed {
-		res[name] = firstError(out[name])
+	for _, name := range failedOrder {
+		top, _, _ := strings.Cut(name, "/")
+		if _, done := res[top]; done {
+			continue
+		}
+		// The first failure recorded under a test is its earliest failing
+		// subtest (or the test itself when it has none).
+		msg := firstError(out[name])
+		if msg == "" && name != top {
+			msg = firstError(out[top])
+		}
+		if name != top {
+			msg = strings.TrimPrefix(name, top+"/") + ": " + msg
+		}
+		res[top] = msg
 	}
-	return res, nil
+	return res, results, nil
 }
 
-// firstError finds the first error in a test's output lines.
+// firstError finds the error in a failed test's output lines: the first
+// testify "Error:" block (with its "Messages:" line when there is one);
+// otherwise the last line logged before the test's "--- FAIL", with the
+// last unmet expectation of the suite's request retries ("not ready yet:
+// ...") when there is one.
 func firstError(lines []string) string {
 	// Output may arrive in pieces; join and split again.
 	all := strings.Split(strings.Join(lines, ""), "\n")
@@ -201,23 +264,60 @@ func firstError(lines []string) string {
 					msg += " — " + strings.TrimSpace(m)
 					break
 				}
-				if strings.HasPrefix(n, "Error Trace:") || strings.HasPrefix(n, "---") {
+				if strings.HasPrefix(n, "Error Trace:") {
 					break
 				}
 			}
 			return clip(msg)
 		}
 	}
+	var last, expectation string
 	for _, l := range all {
 		t := strings.TrimSpace(l)
-		// t.Errorf/t.Fatalf lines look like "file.go:123: message".
-		if i := strings.Index(t, ".go:"); i > 0 && !strings.HasPrefix(t, "---") && !strings.Contains(t, "Error Trace:") {
-			if strings.Contains(strings.ToLower(t), "fail") || strings.Contains(strings.ToLower(t), "error") || strings.Contains(strings.ToLower(t), "expected") {
-				return clip(t)
-			}
+		if strings.HasPrefix(t, "--- FAIL") {
+			break
 		}
+		loc, msg, ok := logLine(t)
+		if !ok || strings.HasPrefix(msg, "Making ") || strings.HasPrefix(msg, "Deleting ") || strings.HasPrefix(msg, "Applying ") {
+			continue
+		}
+		if _, after, ok := strings.Cut(msg, "not ready yet: "); ok {
+			if i := strings.Index(after, " CRes:"); i >= 0 {
+				after = after[:i]
+			}
+			expectation = strings.TrimSpace(after)
+			continue
+		}
+		last = loc + ": " + msg
+	}
+	switch {
+	case last != "" && expectation != "":
+		return clip(last + " — last unmet expectation: " + expectation)
+	case last != "":
+		return clip(last)
+	case expectation != "":
+		return clip("last unmet expectation: " + expectation)
 	}
 	return ""
+}
+
+// logLine splits a t.Log line "file.go:123: [timestamp: ]message".
+func logLine(t string) (loc, msg string, ok bool) {
+	i := strings.Index(t, ".go:")
+	if i <= 0 || strings.ContainsAny(t[:i], " \t") {
+		return "", "", false
+	}
+	rest := t[i+len(".go:"):]
+	j := strings.Index(rest, ": ")
+	if j < 0 {
+		return "", "", false
+	}
+	loc, msg = t[:i+len(".go:")+j], rest[j+2:]
+	// The suite's tlog prefixes an RFC 3339 timestamp.
+	if k := strings.Index(msg, "Z: "); k >= 19 && k <= 40 && strings.Count(msg[:k], ":") == 2 {
+		msg = msg[k+3:]
+	}
+	return loc, msg, true
 }
 
 func clip(s string) string {

@@ -38,20 +38,34 @@ func TestParseTestLog(t *testing.T) {
 		{Action: "output", Test: "TestConformance/GatewayModifyListeners/add", Output: "    helpers.go:10: expected listener status, got none\n"},
 		{Action: "fail", Test: "TestConformance/GatewayModifyListeners/add"},
 		{Action: "fail", Test: "TestConformance/GatewayModifyListeners"},
+		{Action: "output", Test: "TestConformance/HTTPRouteRetry/0_ok", Output: "    httproute-retry.go:192: 2026-11-27T12:40:25.529129104Z: Request passed\n"},
+		{Action: "pass", Test: "TestConformance/HTTPRouteRetry/0_ok"},
+		{Action: "output", Test: "TestConformance/HTTPRouteRetry/1_fails", Output: "    httproute-retry.go:214: 2026-11-27T12:42:24.491032233Z: Making GET request to host  via http://127.1.27.24/retry\n"},
+		{Action: "output", Test: "TestConformance/HTTPRouteRetry/1_fails", Output: "    httproute-retry.go:223: 2026-11-27T12:42:24.491955205Z: Response expectation failed for request: {URL: x}  not ready yet: expected status code to be one of [500], got 503. CRes: &{503 20} (after 29.055411478s)\n"},
+		{Action: "output", Test: "TestConformance/HTTPRouteRetry/1_fails", Output: "    http.go:306: 2026-11-27T12:42:25.43617446Z: timeout while waiting after 30 attempts, 0/3 successes\n"},
+		{Action: "output", Test: "TestConformance/HTTPRouteRetry/1_fails", Output: "--- FAIL: TestConformance/HTTPRouteRetry/1_fails (30.00s)\n"},
+		{Action: "output", Test: "TestConformance/HTTPRouteRetry/1_fails", Output: "    apply.go:279: 2026-11-27T12:42:25.436637168Z: Deleting retries HTTPRoute\n"},
+		{Action: "fail", Test: "TestConformance/HTTPRouteRetry/1_fails"},
+		{Action: "fail", Test: "TestConformance/HTTPRouteRetry"},
 		{Action: "output", Test: "TestConformance/HTTPRouteSimpleSameNamespace", Output: "    ok\n"},
 		{Action: "pass", Test: "TestConformance/HTTPRouteSimpleSameNamespace"},
 		{Action: "fail", Test: "TestConformance"},
 	}) + "not json\n"
-	got, err := parseTestLog(strings.NewReader(log))
+	got, results, err := parseTestLog(strings.NewReader(log))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{
 		"HTTPRouteRequestMirror": `Condition never satisfied — Couldn't find mirrored request in "ns/pod" logs`,
-		"GatewayModifyListeners": "helpers.go:10: expected listener status, got none",
+		"GatewayModifyListeners": "add: helpers.go:10: expected listener status, got none",
+		"HTTPRouteRetry":         "1_fails: http.go:306: timeout while waiting after 30 attempts, 0/3 successes — last unmet expectation: expected status code to be one of [500], got 503.",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+	wantResults := map[string]string{"HTTPRouteRequestMirror": "fail", "GatewayModifyListeners": "fail", "HTTPRouteRetry": "fail", "HTTPRouteSimpleSameNamespace": "pass"}
+	if diff := cmp.Diff(wantResults, results); diff != "" {
+		t.Errorf("results (-want +got):\n%s", diff)
 	}
 }
 
@@ -100,6 +114,7 @@ func TestRun(t *testing.T) {
 	if err := os.WriteFile(lp, []byte(jsonLines(t, []event{
 		{Action: "output", Test: "TestConformance/HTTPRouteSimpleSameNamespace", Output: "\tError:      \tReceived 404\n"},
 		{Action: "fail", Test: "TestConformance/HTTPRouteSimpleSameNamespace"},
+		{Action: "pass", Test: "TestConformance/HTTPRouteQueryParamMatching"},
 	})), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -117,6 +132,7 @@ func TestRun(t *testing.T) {
 		"Not claimed (1): GatewayInfrastructurePropagation",
 		"- `HTTPRouteSimpleSameNamespace` (core): Received 404",
 		"wall time 12m",
+		"**Claimed features whose tests all passed: 1/1**; failing: none",
 	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, b.String())
