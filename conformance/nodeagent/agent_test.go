@@ -172,7 +172,7 @@ func getEventually(t *testing.T, url string) string {
 // pods/log subresource, deletion finishes, and nothing is left at exit.
 func TestAgent(t *testing.T) {
 	needRoot(t)
-	c := testcluster.ForTest(t, testcluster.Options{Channel: testcluster.NoCRDs})
+	c := testcluster.ForTest(t, testcluster.Options{Channel: testcluster.NoCRDs, ControllerManager: true})
 	client, err := kubernetes.NewForConfig(c.Config)
 	if err != nil {
 		t.Fatal(err)
@@ -262,6 +262,24 @@ func TestAgent(t *testing.T) {
 		t.Errorf("node status: %+v", node.Status)
 	}
 
+	// The EndpointSlice controller publishes the Pod as a ready endpoint.
+	if _, err := client.CoreV1().Services(ns).Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: corev1.ServiceSpec{
+			Selector: map[string]string{"app": "web"},
+			Ports:    []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}},
+		},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !readyEndpoint(ctx, client, ns, "web", got.Status.PodIP) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no ready endpoint %s in the EndpointSlices of Service web", got.Status.PodIP)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
 	body := getEventually(t, "http://"+net.JoinHostPort(got.Status.PodIP, "8080")+"/hello")
 	if body != "web from-a-secret" {
 		t.Errorf("body %q, want %q", body, "web from-a-secret")
@@ -269,7 +287,7 @@ func TestAgent(t *testing.T) {
 
 	// Through the API server, as the conformance suite reads mirror logs.
 	since := metav1.NewTime(time.Now().Add(-time.Minute))
-	deadline := time.Now().Add(10 * time.Second)
+	deadline = time.Now().Add(10 * time.Second)
 	for {
 		logs, err := client.CoreV1().Pods(ns).GetLogs("web", &corev1.PodLogOptions{Container: "web", SinceTime: &since}).Do(ctx).Raw()
 		if err == nil && strings.Contains(string(logs), "served /hello\n") {
@@ -339,6 +357,23 @@ func TestAgent(t *testing.T) {
 	if entries, _ := os.ReadDir(filepath.Join(agent.cfg.StateDir, "pods")); len(entries) > 0 {
 		t.Errorf("pod directories left: %d", len(entries))
 	}
+}
+
+// readyEndpoint reports whether an EndpointSlice of the Service lists ip
+// as a ready endpoint.
+func readyEndpoint(ctx context.Context, client kubernetes.Interface, ns, svc, ip string) bool {
+	slices, err := client.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + svc})
+	if err != nil {
+		return false
+	}
+	for _, s := range slices.Items {
+		for _, e := range s.Endpoints {
+			if len(e.Addresses) > 0 && e.Addresses[0] == ip && e.Conditions.Ready != nil && *e.Conditions.Ready {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 type testWriter struct{ t *testing.T }

@@ -1,9 +1,9 @@
 // Command localcluster runs the control plane of the conformance run on
-// loopback: etcd and kube-apiserver (package internal/testcluster, with the
-// experimental-channel Gateway API CRDs of the gateway-api version this
-// module requires) plus kube-controller-manager for the Deployment,
-// ReplicaSet, EndpointSlice, Namespace, ServiceAccount and garbage
-// collector controllers. The binaries come from scripts/kube-binaries.
+// loopback with package internal/testcluster: etcd, kube-apiserver (with
+// the experimental-channel Gateway API CRDs of the gateway-api version this
+// module requires) and kube-controller-manager (Deployments, ReplicaSets,
+// EndpointSlices, namespaces, service accounts, garbage collection). The
+// binaries come from scripts/kube-binaries.
 //
 // Usage:
 //
@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"log"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -35,19 +34,6 @@ import (
 
 	"github.com/rauta/rauta/internal/testcluster"
 )
-
-// controllers are the kube-controller-manager controllers the suite's
-// objects need: Deployments make ReplicaSets make Pods, Services get
-// EndpointSlices, deleted namespaces and owners are cleaned up.
-var controllers = []string{
-	"deployment",
-	"replicaset",
-	"endpointslice",
-	"endpointslicemirroring",
-	"namespace",
-	"serviceaccount",
-	"garbagecollector",
-}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -77,10 +63,11 @@ func run(ctx context.Context) error {
 	}
 	began := time.Now()
 	c, err := testcluster.Start(ctx, testcluster.Options{
-		Binaries:     dir,
-		Channel:      testcluster.Experimental,
-		StartTimeout: *startTimeout,
-		Logf:         log.Printf,
+		Binaries:          dir,
+		Channel:           testcluster.Experimental,
+		ControllerManager: true,
+		StartTimeout:      *startTimeout,
+		Logf:              log.Printf,
 	})
 	if err != nil {
 		return err
@@ -91,13 +78,7 @@ func run(ctx context.Context) error {
 		}
 	}()
 
-	kcm, err := startControllerManager(c, dir)
-	if err != nil {
-		return err
-	}
-	defer kcm.stop()
-
-	if err := waitControllers(ctx, c, kcm, *startTimeout); err != nil {
+	if err := waitControllers(ctx, c, *startTimeout); err != nil {
 		return err
 	}
 	if err := createNamespaces(ctx, c, *namespaces); err != nil {
@@ -116,76 +97,15 @@ func run(ctx context.Context) error {
 	}
 	log.Printf("localcluster: ready after %v: API server %s, Gateway API %s; logs in %s", time.Since(began).Round(time.Millisecond), c.Config.Host, c.GatewayAPIVersion, c.Dir)
 
-	select {
-	case <-ctx.Done():
-		log.Printf("localcluster: stopping")
-		return nil
-	case <-kcm.done:
-		return fmt.Errorf("kube-controller-manager exited: %v; its log ends with:\n%s", kcm.err, tail(kcm.log, 30))
-	}
-}
-
-// child is the controller manager process.
-type child struct {
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	err  error
-}
-
-func startControllerManager(c *testcluster.Cluster, dir string) (*child, error) {
-	logPath := filepath.Join(c.Dir, "kube-controller-manager.log")
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(filepath.Join(dir, "kube-controller-manager"),
-		"--kubeconfig="+c.Kubeconfig,
-		"--controllers="+strings.Join(controllers, ","),
-		"--leader-elect=false",
-		"--secure-port=0",
-		"--use-service-account-credentials=false",
-		"--concurrent-deployment-syncs=10",
-		"--concurrent-replicaset-syncs=10",
-		"--concurrent-service-endpoint-syncs=10",
-		"--v=1",
-	)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Dir = c.Dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("starting kube-controller-manager: %w", err)
-	}
-	k := &child{cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() {
-		k.err = cmd.Wait()
-		f.Close()
-		close(k.done)
-	}()
-	return k, nil
-}
-
-// stop ends the process by its PID: SIGTERM, SIGKILL after 10 s.
-func (k *child) stop() {
-	select {
-	case <-k.done:
-		return
-	default:
-	}
-	_ = syscall.Kill(k.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-k.done:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(k.cmd.Process.Pid, syscall.SIGKILL)
-		<-k.done
-	}
+	<-ctx.Done()
+	log.Printf("localcluster: stopping")
+	return nil
 }
 
 // waitControllers waits until the controller manager works: the
 // ServiceAccount controller has created the default ServiceAccount of a
 // namespace made for the check.
-func waitControllers(ctx context.Context, c *testcluster.Cluster, k *child, timeout time.Duration) error {
+func waitControllers(ctx context.Context, c *testcluster.Cluster, timeout time.Duration) error {
 	client, err := kubernetes.NewForConfig(c.Config)
 	if err != nil {
 		return err
@@ -202,10 +122,8 @@ func waitControllers(ctx context.Context, c *testcluster.Cluster, k *child, time
 			break
 		}
 		select {
-		case <-k.done:
-			return fmt.Errorf("kube-controller-manager exited (%v) before it was ready; its log ends with:\n%s", k.err, tail(k.log, 30))
 		case <-ctx.Done():
-			return fmt.Errorf("kube-controller-manager not ready: %w; its log ends with:\n%s", ctx.Err(), tail(k.log, 30))
+			return fmt.Errorf("kube-controller-manager not ready: %w; its log ends with:\n%s", ctx.Err(), tail(filepath.Join(c.Dir, "kube-controller-manager.log"), 30))
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
