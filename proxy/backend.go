@@ -35,6 +35,7 @@ type backendState struct {
 
 	// labelled metrics, resolved once
 	connectErrors interface{ Inc() }
+	upstreamTime  interface{ Observe(float64) }
 }
 
 // endpointState is one endpoint of a backend.
@@ -272,6 +273,7 @@ func (p *Proxy) syncBackend(b *Backend) (*backendState, error) {
 			specKey:       key,
 			endpoints:     make(map[string]*endpointState),
 			connectErrors: p.metrics.connectErrors.WithLabelValues(b.Name),
+			upstreamTime:  p.metrics.upstreamDuration.WithLabelValues(b.Name),
 		}
 		if b.Protocol == BackendTLS {
 			tc, err := backendTLS(b)

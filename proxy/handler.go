@@ -465,6 +465,9 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 		sent := time.Now()
 		resp, err, done := p.roundTrip(out, ep, ticket, cr.timeouts.BackendRequest)
 		x.upstream = time.Since(sent)
+		if err == nil {
+			bs.upstreamTime.Observe(x.upstream.Seconds())
+		}
 		if err != nil {
 			notSent := pool.NotSent(err)
 			if ctx.Err() != nil {

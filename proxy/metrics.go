@@ -134,7 +134,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		mirrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rauta_mirror_requests_total",
-			Help: "Mirrored requests, by backend and outcome (sent, failed, dropped).",
+			Help: "Mirrored requests sent, by backend and outcome (sent: answered, failed: no answer).",
 		}, []string{"backend", "outcome"}),
 		accessLogDropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "rauta_access_log_dropped_total",

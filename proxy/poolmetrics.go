@@ -4,8 +4,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// poolCollector exports the connection pools' statistics at scrape time,
-// so the request path pays nothing for them.
+// poolCollector exports the connection pools' and the mirrorer's
+// statistics at scrape time, so the request path pays nothing for them.
 type poolCollector struct{ p *Proxy }
 
 var (
@@ -24,6 +24,9 @@ var (
 	poolReusedDesc = prometheus.NewDesc("rauta_upstream_reused_total",
 		"Requests sent on a reused HTTP/1.1 connection.",
 		[]string{"endpoint", "protocol"}, nil)
+	mirrorSkippedDesc = prometheus.NewDesc("rauta_mirror_skipped_total",
+		"Mirrors not sent, by reason: dropped (too many in flight), too_large (body over the limit), abandoned (the original request did not complete).",
+		[]string{"reason"}, nil)
 )
 
 // Describe implements prometheus.Collector.
@@ -33,10 +36,15 @@ func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- poolDialsDesc
 	ch <- poolDialErrorsDesc
 	ch <- poolReusedDesc
+	ch <- mirrorSkippedDesc
 }
 
 // Collect implements prometheus.Collector.
 func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
+	ms := c.p.mirrors.Stats()
+	ch <- prometheus.MustNewConstMetric(mirrorSkippedDesc, prometheus.CounterValue, float64(ms.Dropped), "dropped")
+	ch <- prometheus.MustNewConstMetric(mirrorSkippedDesc, prometheus.CounterValue, float64(ms.TooLarge), "too_large")
+	ch <- prometheus.MustNewConstMetric(mirrorSkippedDesc, prometheus.CounterValue, float64(ms.Abandoned), "abandoned")
 	for _, s := range c.p.pools.Stats() {
 		proto := s.Protocol.String()
 		ch <- prometheus.MustNewConstMetric(poolConnsDesc, prometheus.GaugeValue, float64(s.Open), s.Address, proto, "open")
