@@ -24,3 +24,37 @@ func TestForwardBasic(t *testing.T) {
 		t.Errorf("backend saw X-Forwarded-For %q, want the client address only", got)
 	}
 }
+
+// TestMetricsRecorded checks that a served request shows in the request
+// counter, the latency histograms and the upstream response histogram.
+func TestMetricsRecorded(t *testing.T) {
+	a := echoBackend(t, "a")
+	p := newTestProxy(t, Options{})
+	if err := p.Apply(simpleConfig(map[string][]string{"a": {addrOf(a)}},
+		Rule{Matches: prefix("/"), Backends: []BackendRef{{Backend: "a", Weight: 1}}})); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		get(t, http.DefaultClient, baseURL(t, p, "gw/http")+"/x")
+	}
+	mfs, err := p.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			switch {
+			case m.GetCounter() != nil:
+				got[mf.GetName()] += m.GetCounter().GetValue()
+			case m.GetHistogram() != nil:
+				got[mf.GetName()] += float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	for _, name := range []string{"rauta_http_requests_total", "rauta_http_request_duration_seconds", "rauta_upstream_response_seconds"} {
+		if got[name] != 3 {
+			t.Errorf("%s = %v, want 3", name, got[name])
+		}
+	}
+}
