@@ -1,9 +1,11 @@
 package nodeagent
 
 import (
+	"context"
 	"log/slog"
 	"net"
 	"net/netip"
+	"strconv"
 	"testing"
 	"time"
 
@@ -178,5 +180,45 @@ func TestDNSAnswer(t *testing.T) {
 	}
 	if r := q("foo.bar.com.", 5353); r.Rcode != dns.RcodeRefused {
 		t.Errorf("other port: rcode %s", dns.RcodeToString[r.Rcode])
+	}
+}
+
+func TestDNSServe(t *testing.T) {
+	// A free port on loopback for both UDP and TCP.
+	ln, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.LocalAddr().(*net.UDPAddr).Port
+	ln.Close()
+	s := &DNSServer{Zones: []Zone{{Name: "foo.bar.com.", Port: port, Plugin: ZoneWhoami}}}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(ctx, "127.0.0.1") }()
+	m := new(dns.Msg)
+	m.SetQuestion("foo.bar.com.", dns.TypeA)
+	for _, network := range []string{"udp", "tcp"} {
+		c := &dns.Client{Net: network, Timeout: time.Second}
+		var r *dns.Msg
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			r, _, err = c.Exchange(m, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+			if err == nil || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatalf("%s query: %v", network, err)
+		}
+		if len(r.Extra) != 2 {
+			t.Errorf("%s reply: %v", network, r)
+		} else if srv := r.Extra[1].(*dns.SRV); srv.Hdr.Name != "_"+network+".foo.bar.com." {
+			t.Errorf("%s SRV name %s", network, srv.Hdr.Name)
+		}
+	}
+	cancel()
+	if err := <-errc; err != nil {
+		t.Errorf("Serve: %v", err)
 	}
 }
