@@ -453,3 +453,21 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, timeout time.Du
 	}
 	return err
 }
+
+// Start builds the admin handler from opts, binds addr and serves it in the
+// background until ctx is done, as Serve does. It returns the bound address
+// and a channel that receives Serve's result once it returns.
+func Start(ctx context.Context, addr string, opts Options, timeout time.Duration) (net.Addr, <-chan error, error) {
+	h, err := NewHandler(opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("admin listener: %w", err)
+	}
+	h.log.Info("admin listening", "address", ln.Addr().String())
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, ln, h, timeout) }()
+	return ln.Addr(), done, nil
+}

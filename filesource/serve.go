@@ -81,29 +81,22 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	}
 
 	var stopping atomic.Bool
-	var adminDone chan error
+	var adminDone <-chan error
 	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopAdmin()
 	var adminAddr net.Addr
 	if opts.AdminAddress != "" {
-		h, err := admin.NewHandler(admin.Options{
+		var err error
+		adminAddr, adminDone, err = admin.Start(adminCtx, opts.AdminAddress, admin.Options{
 			Proxy:  p,
 			Ready:  func() bool { return !stopping.Load() && p.Generation() > 0 },
 			Status: func() any { return src.Report() },
 			Logger: log,
 			Pprof:  opts.Pprof,
-		})
+		}, timeout)
 		if err != nil {
-			return err
+			return fmt.Errorf("filesource: %w", err)
 		}
-		ln, err := net.Listen("tcp", opts.AdminAddress)
-		if err != nil {
-			return fmt.Errorf("filesource: admin listener: %w", err)
-		}
-		adminAddr = ln.Addr()
-		log.Info("admin listening", "address", adminAddr.String())
-		adminDone = make(chan error, 1)
-		go func() { adminDone <- admin.Serve(adminCtx, ln, h, timeout) }()
 	}
 	if opts.OnStart != nil {
 		opts.OnStart(adminAddr)

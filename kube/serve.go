@@ -54,6 +54,8 @@ type ServeOptions struct {
 	// /healthz, /readyz, /metrics, /debug/config, /debug/status), e.g.
 	// ":9090"; empty means none.
 	AdminAddress string
+	// Pprof serves net/http/pprof on the admin listener.
+	Pprof bool
 	// Logger receives the logs; nil means slog.Default().
 	Logger *slog.Logger
 	// ShutdownTimeout bounds the wait for requests in flight once ctx is
@@ -113,26 +115,20 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	var stopping atomic.Bool
 	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopAdmin()
-	var adminDone chan error
+	var adminDone <-chan error
 	var adminAddr net.Addr
 	if opts.AdminAddress != "" {
-		h, err := admin.NewHandler(admin.Options{
+		var err error
+		adminAddr, adminDone, err = admin.Start(adminCtx, opts.AdminAddress, admin.Options{
 			Proxy:  p,
 			Ready:  func() bool { return !stopping.Load() && c.Ready() },
 			Status: func() any { return c.Status() },
 			Logger: log,
-		})
+			Pprof:  opts.Pprof,
+		}, timeout)
 		if err != nil {
-			return err
+			return fmt.Errorf("kube: %w", err)
 		}
-		ln, err := net.Listen("tcp", opts.AdminAddress)
-		if err != nil {
-			return fmt.Errorf("kube: admin listener: %w", err)
-		}
-		adminAddr = ln.Addr()
-		log.Info("admin listening", "address", adminAddr.String())
-		adminDone = make(chan error, 1)
-		go func() { adminDone <- admin.Serve(adminCtx, ln, h, timeout) }()
 	}
 	if opts.OnStart != nil {
 		opts.OnStart(adminAddr)

@@ -22,7 +22,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -35,8 +34,11 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/klog/v2"
+
 	"github.com/rauta/rauta/filesource"
 	"github.com/rauta/rauta/gatewayapi"
+	"github.com/rauta/rauta/kube"
 	"github.com/rauta/rauta/proxy"
 )
 
@@ -56,6 +58,7 @@ const (
 
 const usage = `usage:
   rauta serve --config PATH [flags]      run a gateway from YAML files
+  rauta serve [--kubeconfig PATH]        run in a cluster: controller and gateway
   rauta validate --config PATH [flags]   check YAML files and print every object's status
   rauta version                          print the version
 
@@ -93,7 +96,7 @@ type translateFlags struct {
 }
 
 func (f *translateFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.config, "config", "", "configuration `path`: a YAML file or a directory of them (required)")
+	fs.StringVar(&f.config, "config", "", "configuration `path`: a YAML file or a directory of them")
 	fs.StringVar(&f.controllerName, "controller-name", gatewayapi.DefaultControllerName, "GatewayClass controllerName handled")
 	fs.StringVar(&f.address, "address", "", "`IP` the Gateways' listeners bind when spec.addresses gives none (default 0.0.0.0)")
 	fs.StringVar(&f.addressPool, "address-pool", "", "`CIDR` giving each Gateway its own IP, e.g. 127.1.0.0/16")
@@ -101,9 +104,6 @@ func (f *translateFlags) register(fs *flag.FlagSet) {
 
 func (f *translateFlags) options() (gatewayapi.Options, error) {
 	opts := gatewayapi.Options{ControllerName: f.controllerName}
-	if f.config == "" {
-		return opts, errors.New("--config is required")
-	}
 	if f.address != "" {
 		a, err := netip.ParseAddr(f.address)
 		if err != nil {
@@ -131,6 +131,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	interval := fs.Duration("poll-interval", filesource.DefaultInterval, "time between checks of the configuration files")
 	shutdown := fs.Duration("shutdown-timeout", filesource.DefaultShutdownTimeout, "how long requests in flight may take to finish at shutdown")
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig `path` for running in a cluster (without --config); empty means $KUBECONFIG, ~/.kube/config or in-cluster")
+	leaseNS := fs.String("lease-namespace", "", "namespace of the leader-election Lease (default rauta-system)")
+	identity := fs.String("identity", "", "this replica's leader-election identity (default: hostname and a random suffix)")
 	pprofOn := fs.Bool("pprof", false, "serve net/http/pprof under /debug/pprof/ on the admin listener")
 	accessLog := fs.String("access-log", "stdout", "where access logs go: stdout, stderr or off")
 	accessFormat := fs.String("access-log-format", "json", "access log format: json or text")
@@ -156,17 +159,35 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
-	log.Info("rauta starting", "version", version(), "config", tf.config, "controllerName", topts.ControllerName)
-	err = filesource.Serve(ctx, filesource.ServeOptions{
-		Path:            tf.config,
-		Translate:       topts,
-		Proxy:           popts,
-		AdminAddress:    *adminAddr,
-		Pprof:           *pprofOn,
-		Logger:          log,
-		Interval:        *interval,
-		ShutdownTimeout: *shutdown,
-	})
+	if tf.config == "" {
+		log.Info("rauta starting in cluster mode", "version", version(), "kubeconfig", *kubeconfig, "controllerName", topts.ControllerName)
+		klog.SetSlogLogger(log)
+		err = kube.Serve(ctx, kube.ServeOptions{
+			Kubeconfig: *kubeconfig,
+			Controller: kube.Options{
+				Translate:      topts,
+				LeaseNamespace: *leaseNS,
+				Identity:       *identity,
+			},
+			Proxy:           popts,
+			AdminAddress:    *adminAddr,
+			Pprof:           *pprofOn,
+			Logger:          log,
+			ShutdownTimeout: *shutdown,
+		})
+	} else {
+		log.Info("rauta starting", "version", version(), "config", tf.config, "controllerName", topts.ControllerName)
+		err = filesource.Serve(ctx, filesource.ServeOptions{
+			Path:            tf.config,
+			Translate:       topts,
+			Proxy:           popts,
+			AdminAddress:    *adminAddr,
+			Pprof:           *pprofOn,
+			Logger:          log,
+			Interval:        *interval,
+			ShutdownTimeout: *shutdown,
+		})
+	}
 	if err != nil {
 		log.Error("rauta stopped", "error", err)
 		return exitFailure
@@ -214,6 +235,9 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	topts, err := tf.options()
 	if err == nil && fs.NArg() > 0 {
 		err = fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if err == nil && tf.config == "" {
+		err = fmt.Errorf("--config is required")
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "rauta validate: %v\n", err)
