@@ -44,8 +44,11 @@ type endpointState struct {
 	key     pool.Key
 	rt      *pool.Endpoint
 	breaker *breaker.Breaker // nil when disabled
-	healthy atomic.Bool      // active health checking; true without checks
-	removed atomic.Bool
+	// count5xx makes 5xx responses count as breaker failures
+	// (CircuitBreaker.Count5xx).
+	count5xx bool
+	healthy  atomic.Bool // active health checking; true without checks
+	removed  atomic.Bool
 }
 
 // admit reports whether the endpoint may take a request now: it passes
@@ -354,6 +357,7 @@ func (p *Proxy) newEndpoint(bs *backendState, addr string) (*endpointState, erro
 	}
 	e.rt = rt
 	cb := bs.spec.CircuitBreaker
+	e.count5xx = cb != nil && cb.Count5xx
 	if cb == nil || !cb.Disabled {
 		var cfg breaker.Config
 		if cb != nil {

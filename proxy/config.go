@@ -375,9 +375,17 @@ type HealthCheck struct {
 }
 
 // CircuitBreaker configures the per-endpoint breakers of a backend.
+//
+// By default a breaker counts as failures only attempts that got no
+// response: connections refused or reset, TLS failures, timeouts. A 5xx
+// response is the application's answer, passed to the client as it is (and
+// retried if the rule's retry policy says so); set Count5xx to count it as
+// a failure too (outlier ejection by response status).
 type CircuitBreaker struct {
 	// Disabled turns the breakers off.
 	Disabled bool `json:"disabled,omitempty"`
+	// Count5xx counts responses with a 5xx status as failures.
+	Count5xx bool `json:"count5xx,omitempty"`
 	// Config is passed to the breaker package; its zero value uses the
 	// package defaults.
 	Config breaker.Config `json:"config,omitzero"`

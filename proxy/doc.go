@@ -38,6 +38,15 @@
 // by reason. A panic while serving a request is recovered, logged, counted
 // and answered with 500.
 //
+// # Circuit breakers
+//
+// Every endpoint has a breaker (see the breaker package) unless its backend
+// disables it. By default it counts as failures only attempts that got no
+// response (connection refused or reset, TLS failure, timeout); a 5xx
+// response is passed to the client as it is, unless the backend sets
+// [CircuitBreaker].Count5xx. An open breaker takes its endpoint out of the
+// pick until its timeout, then lets probes through.
+//
 // # Retries
 //
 // A failure before any byte of the request was sent (connection refused, an

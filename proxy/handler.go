@@ -581,7 +581,7 @@ func (p *Proxy) roundTrip(out *http.Request, ep *endpointState, ticket breaker.T
 		ep.done(ticket, false)
 		return nil, err, noop
 	}
-	ep.done(ticket, resp.StatusCode < 500)
+	ep.done(ticket, resp.StatusCode < 500 || !ep.count5xx)
 	if cancel == nil {
 		return resp, nil, noop
 	}

@@ -54,7 +54,7 @@ func (p *Proxy) sendMirror(backend string, r *http.Request) (*http.Response, err
 		p.metrics.mirrors.WithLabelValues(backend, "failed").Inc()
 		return nil, err
 	}
-	ep.done(ticket, resp.StatusCode < 500)
+	ep.done(ticket, resp.StatusCode < 500 || !ep.count5xx)
 	p.metrics.mirrors.WithLabelValues(backend, "sent").Inc()
 	return resp, nil
 }

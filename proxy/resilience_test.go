@@ -188,7 +188,7 @@ func TestBreakerEjectsAndRecovers(t *testing.T) {
 	}))
 	good := echoBackend(t, "good")
 	p := newTestProxy(t, Options{})
-	cb := &CircuitBreaker{Config: breaker.Config{MinRequests: 4, FailureThreshold: 0.5, OpenTimeout: 300 * time.Millisecond, Window: 5 * time.Second}}
+	cb := &CircuitBreaker{Count5xx: true, Config: breaker.Config{MinRequests: 4, FailureThreshold: 0.5, OpenTimeout: 300 * time.Millisecond, Window: 5 * time.Second}}
 	cfg := simpleConfig(nil, Rule{Matches: prefix("/mixed"), Backends: []BackendRef{{Backend: "mixed", Weight: 1}}},
 		Rule{Matches: prefix("/only-bad"), Backends: []BackendRef{{Backend: "only-bad", Weight: 1}}})
 	cfg.Backends = []Backend{
@@ -428,5 +428,25 @@ func TestUpdateEndpointsFastPath(t *testing.T) {
 	}
 	if err := p.UpdateEndpoints("nope", nil); err == nil || !strings.Contains(err.Error(), "nope") {
 		t.Errorf("unknown backend: %v", err)
+	}
+}
+
+// TestBackend5xxPassedThrough checks that by default a backend answering
+// 500 keeps getting requests (its answers reach the client as they are)
+// rather than being ejected by its breaker.
+func TestBackend5xxPassedThrough(t *testing.T) {
+	bad := newHTTPTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(500)
+	}))
+	p := newTestProxy(t, Options{})
+	cfg := simpleConfig(map[string][]string{"b": {bad.addr()}}, Rule{Backends: []BackendRef{{Backend: "b", Weight: 1}}})
+	cfg.Backends[0].CircuitBreaker = &CircuitBreaker{Config: breaker.Config{MinRequests: 2}}
+	if err := p.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 30 {
+		if code, _, _ := get(t, http.DefaultClient, baseURL(t, p, "gw/http")+"/"); code != 500 {
+			t.Fatalf("request %d: %d, want the backend's 500", i, code)
+		}
 	}
 }
