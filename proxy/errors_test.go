@@ -309,3 +309,42 @@ func TestUnknownExtensionAnswers500(t *testing.T) {
 		t.Errorf("other rule: %d", code)
 	}
 }
+
+// TestRetryOnBackendTimeout checks that with a retry policy an attempt that
+// exceeds the backend request timeout is retried (HTTPRouteRetryBackendTimeout)
+// and a connection that fails mid-request too (HTTPRouteRetryConnectionError).
+func TestRetryOnBackendTimeout(t *testing.T) {
+	var calls atomic.Int32
+	b := newHTTPTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch calls.Add(1) {
+		case 1:
+			time.Sleep(500 * time.Millisecond)
+		case 2:
+			// Drop the connection without an answer.
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	p := newTestProxy(t, Options{})
+	cfg := simpleConfig(map[string][]string{"b": {b.addr()}},
+		Rule{Backends: []BackendRef{{Backend: "b", Weight: 1}},
+			Timeouts: Timeouts{BackendRequest: 150 * time.Millisecond},
+			Retry:    &RetryPolicy{Attempts: 2, Backoff: time.Millisecond}})
+	if err := p.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", baseURL(t, p, "gw/http")+"/", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "ok" || calls.Load() != 3 {
+		t.Errorf("got %d %q after %d attempts, want 200 ok after 3", resp.StatusCode, body, calls.Load())
+	}
+}

@@ -119,6 +119,13 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rreq.Listener = pt.listenerFor(r.Host)
 	x.listener = rreq.Listener
+	if r.TLS != nil && len(pt.listeners) > 1 && r.TLS.ServerName != "" && pt.listenerFor(r.TLS.ServerName) != rreq.Listener {
+		// The connection was set up for another listener's hostname
+		// (HTTP/2 connection reuse across names, or a client sending a
+		// Host unlike its SNI): RFC 9110 section 15.5.20.
+		x.fail(w, http.StatusMisdirectedRequest, ReasonMisdirected, "misdirected request\n")
+		return
+	}
 	res, err := pt.table.Match(&rreq)
 	if err != nil {
 		if errors.Is(err, router.ErrBadPath) {

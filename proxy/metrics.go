@@ -37,13 +37,16 @@ const (
 	ReasonPanic
 	// ReasonClientGone: the client went away before the answer.
 	ReasonClientGone
+	// ReasonMisdirected: an HTTPS request whose Host belongs to another
+	// listener than the one its TLS server name (SNI) selected (421).
+	ReasonMisdirected
 	numReasons
 )
 
 var reasonNames = [numReasons]string{
 	"none", "no_route", "bad_request", "filter", "invalid_backend",
 	"no_healthy_endpoint", "rate_limited", "upstream_error", "timeout", "panic",
-	"client_gone",
+	"client_gone", "misdirected",
 }
 
 // String returns the reason's metric label.

@@ -463,3 +463,53 @@ func TestTrailersAnd1xx(t *testing.T) {
 
 var _ = bytes.NewReader
 var _ = x509.NewCertPool
+
+// TestMisdirectedRequest checks 421 for a request whose Host belongs to
+// another listener of the port than the one its SNI selected.
+func TestMisdirectedRequest(t *testing.T) {
+	a := echoBackend(t, "a")
+	p := newTestProxy(t, Options{})
+	cert := selfSigned(t, "example.org", "second-example.org", "*.wildcard.org")
+	cfg := Config{
+		Listeners: []Listener{
+			{Name: "https", Address: "127.0.0.1", Protocol: HTTPS, Certificates: []Certificate{cert}},
+			{Name: "second", Address: "127.0.0.1", Protocol: HTTPS, Hostname: "second-example.org", Certificates: []Certificate{cert}},
+			{Name: "wild", Address: "127.0.0.1", Protocol: HTTPS, Hostname: "*.wildcard.org", Certificates: []Certificate{cert}},
+		},
+		Routes: []Route{
+			{Namespace: "ns", Name: "r1", Listeners: []string{"https"}, Hostnames: []string{"example.org"}, Rules: []Rule{{Backends: []BackendRef{{Backend: "a", Weight: 1}}}}},
+			{Namespace: "ns", Name: "r2", Listeners: []string{"second", "wild"}, Rules: []Rule{{Backends: []BackendRef{{Backend: "a", Weight: 1}}}}},
+		},
+		Backends: []Backend{{Name: "a", Endpoints: []Endpoint{{Address: addrOf(a)}}}},
+	}
+	if err := p.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	addr, _ := p.Addr("https")
+	for _, tc := range []struct {
+		sni, host string
+		code      int
+	}{
+		{"example.org", "example.org", 200},
+		{"example.org", "second-example.org", 421},
+		{"example.org", "unknown-example.org", 404},
+		{"second-example.org", "example.org", 421},
+		{"third.wildcard.org", "fifth.wildcard.org", 200},
+		{"third.wildcard.org", "second-example.org", 421},
+		{"unknown-example.org", "example.org", 200},
+	} {
+		for _, h2 := range []bool{false, true} {
+			c := tlsClient(tc.sni, nil, h2)
+			req, _ := http.NewRequest("GET", "https://"+addr.String()+"/", nil)
+			req.Host = tc.host
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatalf("SNI %s Host %s: %v", tc.sni, tc.host, err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.code {
+				t.Errorf("SNI %s Host %s (h2 %v): %d, want %d", tc.sni, tc.host, h2, resp.StatusCode, tc.code)
+			}
+		}
+	}
+}
