@@ -127,3 +127,32 @@ func BenchmarkHandshake(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGetConfigForClient measures what client authentication adds to
+// a handshake before crypto: the per-handshake config selection.
+func BenchmarkGetConfigForClient(b *testing.B) {
+	ca := newTestCA(b, "bench client CA")
+	for _, mode := range []ClientAuthMode{ClientAuthNone, ClientAuthRequireValid} {
+		b.Run(mode.String(), func(b *testing.B) {
+			s := NewStore(StoreOptions{})
+			a := ClientAuth{Mode: mode}
+			if mode != ClientAuthNone {
+				a.CACertificates = ca.pem
+			}
+			if err := s.SetClientAuth(a); err != nil {
+				b.Fatal(err)
+			}
+			cfg, err := NewServerConfig(s, ServerOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			hello := &tls.ClientHelloInfo{ServerName: "svc.test"}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := cfg.GetConfigForClient(hello); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -30,6 +30,20 @@
 // only ECDHE key exchange with AEAD ciphers for TLS 1.2, and the X25519 and
 // P-256 key exchanges (plus the X25519MLKEM768 post-quantum hybrid).
 //
+// # Client certificates
+//
+// A Store also says whether its handshakes ask clients for a certificate
+// (mutual TLS), as a Gateway's frontend TLS validation does:
+// [Store.SetClientAuth] with [ClientAuthRequireValid] requires a
+// certificate that verifies against a PEM bundle of trusted authorities,
+// and [ClientAuthAllowInsecure] asks for one but accepts any connection.
+// The setting is replaced atomically, like the certificates, and applies
+// to new handshakes: the config from [NewServerConfig] hands those a copy
+// of itself with the client authentication set, made once per setting,
+// and handshakes of a store without client authentication use the config
+// itself. A resumed TLS session is held to the setting in force when it
+// resumes.
+//
 // # Loading certificates
 //
 // [LoadKeyPair] parses a PEM chain and key, checks that the key belongs to

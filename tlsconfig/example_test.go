@@ -131,3 +131,81 @@ func ExampleNewBackendConfig() {
 	// Output:
 	// cart.shop.svc [h2]
 }
+
+// Require client certificates (mutual TLS) on a listener, then relax the
+// requirement at run time.
+func ExampleStore_SetClientAuth() {
+	server, serverPEM, _, err := tlsconfig.SelfSigned([]string{"api.example.com"}, time.Hour)
+	if err != nil {
+		log.Fatal(err)
+	}
+	// A client certificate, trusted as its own authority for brevity.
+	client, clientPEM, _, err := tlsconfig.SelfSigned([]string{"client.example.com"}, time.Hour)
+	if err != nil {
+		log.Fatal(err)
+	}
+	store := tlsconfig.NewStore(tlsconfig.StoreOptions{})
+	if err := store.Update(tlsconfig.Certificate{Cert: &server}); err != nil {
+		log.Fatal(err)
+	}
+	if err := store.SetClientAuth(tlsconfig.ClientAuth{Mode: tlsconfig.ClientAuthRequireValid, CACertificates: clientPEM}); err != nil {
+		log.Fatal(err)
+	}
+	serverConfig, err := tlsconfig.NewServerConfig(store, tlsconfig.ServerOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", serverConfig)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				// Echo one byte once the handshake is done.
+				b := make([]byte, 1)
+				if _, err := c.Read(b); err == nil {
+					c.Write(b)
+				}
+			}()
+		}
+	}()
+
+	try := func(what string, cert *tls.Certificate) {
+		clientConfig, err := tlsconfig.NewBackendConfig(tlsconfig.BackendOptions{
+			ServerName:        "api.example.com",
+			CACertificates:    serverPEM,
+			ClientCertificate: cert,
+		})
+		if err != nil {
+			log.Fatal(err)
+		}
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", ln.Addr().String(), clientConfig)
+		if err == nil {
+			defer c.Close()
+			// With TLS 1.3 the server's verdict comes with the first read.
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err = c.Write([]byte{1}); err == nil {
+				_, err = c.Read(make([]byte, 1))
+			}
+		}
+		fmt.Printf("%s: %v accepted %t\n", what, store.ClientAuthMode(), err == nil)
+	}
+	try("with a certificate", &client)
+	try("without", nil)
+
+	if err := store.SetClientAuth(tlsconfig.ClientAuth{Mode: tlsconfig.ClientAuthAllowInsecure, CACertificates: clientPEM}); err != nil {
+		log.Fatal(err)
+	}
+	try("without", nil)
+	// Output:
+	// with a certificate: ClientAuthRequireValid accepted true
+	// without: ClientAuthRequireValid accepted false
+	// without: ClientAuthAllowInsecure accepted true
+}

@@ -3,6 +3,8 @@ package tlsconfig
 import (
 	"crypto"
 	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"strings"
 	"testing"
 )
@@ -134,6 +136,44 @@ func FuzzLoadKeyPair(f *testing.F) {
 		signer, ok := c.PrivateKey.(crypto.Signer)
 		if !ok || c.Leaf == nil || len(c.Certificate) == 0 || !publicKeyMatches(c.Leaf.PublicKey, signer) {
 			t.Errorf("accepted an inconsistent key pair: %+v", c)
+		}
+	})
+}
+
+// FuzzClientAuth feeds arbitrary CA bundles to the client authentication
+// setting: it must not panic, must refuse what holds no certificate, and
+// what it accepts must trust every certificate of the bundle.
+func FuzzClientAuth(f *testing.F) {
+	ca := newTestCA(f, "fuzz CA")
+	f.Add(ca.pem, uint8(ClientAuthRequireValid))
+	f.Add(append(append([]byte("junk\n"), ca.pem...), ca.pem...), uint8(ClientAuthAllowInsecure))
+	f.Add([]byte("-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n"), uint8(ClientAuthRequireValid))
+	f.Add([]byte{}, uint8(ClientAuthNone))
+	f.Fuzz(func(t *testing.T, bundle []byte, mode uint8) {
+		st, err := buildClientAuth(ClientAuth{Mode: ClientAuthMode(mode), CACertificates: bundle})
+		if err != nil {
+			if st != nil {
+				t.Error("state returned with an error")
+			}
+			return
+		}
+		if ClientAuthMode(mode) == ClientAuthNone {
+			if st != nil || len(bundle) != 0 {
+				t.Errorf("ClientAuthNone accepted with a bundle of %d bytes or gave a state", len(bundle))
+			}
+			return
+		}
+		certs, _, err := parseCertificates(bundle)
+		if err != nil {
+			t.Fatalf("accepted a bundle the parser refuses: %v", err)
+		}
+		if st.mode != ClientAuthMode(mode) {
+			t.Errorf("mode %v, want %v", st.mode, ClientAuthMode(mode))
+		}
+		for _, c := range certs {
+			if _, err := c.Verify(x509.VerifyOptions{Roots: st.pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil && !errors.As(err, new(x509.CertificateInvalidError)) {
+				t.Errorf("a certificate of the bundle is not trusted: %v", err)
+			}
 		}
 	})
 }

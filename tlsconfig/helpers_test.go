@@ -68,6 +68,9 @@ type leafSpec struct {
 	notBefore time.Time // zero: an hour ago
 	notAfter  time.Time // zero: in an hour
 	isCA      bool
+	// ekus are the extended key usages; nil means serverAuth and
+	// clientAuth.
+	ekus []x509.ExtKeyUsage
 }
 
 // issued is a certificate made by issue.
@@ -94,6 +97,9 @@ func issue(tb testing.TB, ca *testCA, spec leafSpec) issued {
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		BasicConstraintsValid: true,
 		IsCA:                  spec.isCA,
+	}
+	if spec.ekus != nil {
+		tmpl.ExtKeyUsage = spec.ekus
 	}
 	if spec.isCA {
 		tmpl.KeyUsage |= x509.KeyUsageCertSign
@@ -221,4 +227,34 @@ func pool(certs ...*tls.Certificate) *x509.CertPool {
 		p.AddCert(c.Leaf)
 	}
 	return p
+}
+
+// tcpPair returns the two ends of a loopback TCP connection, closed when the
+// test ends.
+func tcpPair(tb testing.TB) (server, client net.Conn) {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- c
+	}()
+	client, err = net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	server = <-accepted
+	if server == nil {
+		tb.Fatal("accept failed")
+	}
+	tb.Cleanup(func() { server.Close(); client.Close() })
+	return server, client
 }

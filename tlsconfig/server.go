@@ -114,11 +114,15 @@ func NewServerConfig(store *Store, opts ServerOptions) (*tls.Config, error) {
 	if protos == nil {
 		return nil, fmt.Errorf("tlsconfig: ServerOptions.Protocols: unknown value %d", uint8(opts.Protocols))
 	}
-	return &tls.Config{
+	cfg := &tls.Config{
 		GetCertificate:   store.GetCertificate,
 		NextProtos:       protos,
 		MinVersion:       minVersion,
 		CipherSuites:     modernCipherSuites(),
 		CurvePreferences: curvePreferences(),
-	}, nil
+	}
+	cfg.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		return store.configForClient(cfg), nil
+	}
+	return cfg, nil
 }

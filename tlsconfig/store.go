@@ -131,6 +131,8 @@ type StoreOptions struct {
 // Store selects a server certificate by SNI. Its contents are an immutable
 // snapshot replaced atomically by [Store.Update], so a handshake takes no
 // lock and sees either the old or the new set of certificates, never a mix.
+// It also holds the validation of client certificates, replaced atomically
+// by [Store.SetClientAuth]; the zero value asks for none.
 //
 // The zero value is an empty store with the default [StoreOptions]; it
 // refuses every handshake until the first Update. A Store must not be copied
@@ -138,6 +140,7 @@ type StoreOptions struct {
 type Store struct {
 	opts StoreOptions
 	snap atomic.Pointer[snapshot]
+	auth atomic.Pointer[clientAuthState] // nil: no client certificates
 }
 
 // NewStore returns an empty store with the given options.
