@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -214,6 +215,13 @@ func backendTLS(b *Backend) (*tls.Config, error) {
 		CACertificates: b.TLS.CACertificates,
 		SystemRoots:    b.TLS.SystemRoots,
 	}
+	if c := b.TLS.ClientCertificate; c != nil {
+		kp, err := tlsconfig.LoadKeyPair(c.CertPEM, c.KeyPEM, tlsconfig.KeyPairOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("tls.clientCertificate %q: %w", c.Name, err)
+		}
+		opts.ClientCertificate = kp
+	}
 	for _, s := range b.TLS.SubjectAltNames {
 		if strings.Contains(s, "://") {
 			opts.SubjectAltNames = append(opts.SubjectAltNames, tlsconfig.SubjectAltName{Type: tlsconfig.SANURI, Value: s})
@@ -229,7 +237,17 @@ func specKeyOf(b *Backend) string {
 	if b.TLS == nil {
 		return b.Protocol.String()
 	}
-	return fmt.Sprintf("%v|%s|%x|%v|%q", b.Protocol, b.TLS.ServerName, b.TLS.CACertificates, b.TLS.SystemRoots, b.TLS.SubjectAltNames)
+	// The client certificate counts by a digest of its PEM: a renewed
+	// certificate under the same name needs new connections.
+	var client [sha256.Size]byte
+	if c := b.TLS.ClientCertificate; c != nil {
+		h := sha256.New()
+		h.Write(c.CertPEM)
+		h.Write([]byte{0})
+		h.Write(c.KeyPEM)
+		h.Sum(client[:0])
+	}
+	return fmt.Sprintf("%v|%s|%x|%v|%q|%x", b.Protocol, b.TLS.ServerName, b.TLS.CACertificates, b.TLS.SystemRoots, b.TLS.SubjectAltNames, client)
 }
 
 // syncBackends brings p.backends in line with the configured backends and

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
 	"time"
@@ -73,6 +74,66 @@ type Listener struct {
 	// certificates of every listener on one port are pooled and selected by
 	// SNI; the first certificate of the first listener is the default.
 	Certificates []Certificate `json:"certificates,omitempty"`
+	// ClientValidation, if set on an HTTPS listener, asks clients for a
+	// certificate and validates it (mutual TLS). The TLS handshake happens
+	// before the request says which listener serves it, so validation is a
+	// property of the port: every HTTPS listener on one address and port
+	// must carry the same ClientValidation (or none). A listener that
+	// differs from the first listener of its port is not served, and the
+	// error names it.
+	ClientValidation *ClientValidation `json:"clientValidation,omitempty"`
+}
+
+// ClientValidationMode says which clients an HTTPS listener with
+// [ClientValidation] accepts.
+type ClientValidationMode uint8
+
+// Client validation modes, as the Gateway API names them.
+const (
+	// AllowValidOnly accepts only clients that present a certificate
+	// signed by one of the trusted authorities, for client authentication;
+	// other handshakes fail. It is the zero value.
+	AllowValidOnly ClientValidationMode = iota
+	// AllowInsecureFallback asks clients for a certificate but accepts the
+	// connection without one or with one that does not verify, leaving
+	// authorization to the backend.
+	AllowInsecureFallback
+)
+
+// String returns "AllowValidOnly" or "AllowInsecureFallback".
+func (m ClientValidationMode) String() string {
+	switch m {
+	case AllowValidOnly:
+		return "AllowValidOnly"
+	case AllowInsecureFallback:
+		return "AllowInsecureFallback"
+	}
+	return "ClientValidationMode(" + strconv.Itoa(int(m)) + ")"
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (m ClientValidationMode) MarshalText() ([]byte, error) { return []byte(m.String()), nil }
+
+// ClientValidation is the client certificate validation of an HTTPS port
+// (a Gateway's spec.tls.frontend).
+type ClientValidation struct {
+	// Name identifies the trusted authorities in logs and errors, e.g.
+	// "namespace/configmap".
+	Name string `json:"name,omitempty"`
+	// CACertificates is a PEM bundle of the certificate authorities trusted
+	// to sign client certificates. It is required.
+	CACertificates []byte `json:"-"`
+	// Mode says whether a valid certificate is required.
+	Mode ClientValidationMode `json:"mode"`
+}
+
+// equal reports whether v and o validate clients alike; nil means no
+// validation.
+func (v *ClientValidation) equal(o *ClientValidation) bool {
+	if v == nil || o == nil {
+		return v == o
+	}
+	return v.Mode == o.Mode && bytes.Equal(v.CACertificates, o.CACertificates)
 }
 
 // Certificate is a PEM certificate chain and its private key.
@@ -239,6 +300,10 @@ type BackendTLSConfig struct {
 	// SubjectAltNames, when set, are the names (DNS names or URIs) of which
 	// the backend certificate must present one.
 	SubjectAltNames []string `json:"subjectAltNames,omitempty"`
+	// ClientCertificate, if set, is presented to the backend when it asks
+	// for a client certificate (a Gateway's spec.tls.backend). Changing it
+	// gives the backend's endpoints new connection pools.
+	ClientCertificate *Certificate `json:"clientCertificate,omitempty"`
 }
 
 // Endpoint is one address of a backend.
@@ -408,6 +473,17 @@ func (c *Config) validateListeners() error {
 		}
 		if l.Protocol != HTTP && l.Protocol != HTTPS {
 			return fmt.Errorf("listener %q: unknown protocol %v", l.Name, l.Protocol)
+		}
+		if v := l.ClientValidation; v != nil {
+			if l.Protocol != HTTPS {
+				return fmt.Errorf("listener %q: clientValidation: only HTTPS listeners validate client certificates", l.Name)
+			}
+			if v.Mode != AllowValidOnly && v.Mode != AllowInsecureFallback {
+				return fmt.Errorf("listener %q: clientValidation.mode: unknown value %v", l.Name, v.Mode)
+			}
+			if len(v.CACertificates) == 0 {
+				return fmt.Errorf("listener %q: clientValidation.caCertificates: required", l.Name)
+			}
 		}
 	}
 	return nil

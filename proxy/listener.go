@@ -135,8 +135,10 @@ type portGroup struct {
 }
 
 // groupListeners groups a Config's listeners by address:port. Listeners of
-// different protocols on one port conflict; the later ones are reported and
-// left out.
+// different protocols on one port conflict, and so do HTTPS listeners whose
+// client validation differs from that of the port's first listener (the
+// handshake, which validates clients, comes before the request names a
+// listener); the later ones are reported and left out.
 func groupListeners(ls []Listener) (map[string]*portGroup, map[string]error) {
 	groups := make(map[string]*portGroup)
 	errs := make(map[string]error)
@@ -144,16 +146,34 @@ func groupListeners(ls []Listener) (map[string]*portGroup, map[string]error) {
 		l := &ls[i]
 		k := portKey(l)
 		g := groups[k]
-		if g == nil {
+		switch {
+		case g == nil:
 			g = &portGroup{key: k, protocol: l.Protocol}
 			groups[k] = g
-		} else if g.protocol != l.Protocol {
+		case g.protocol != l.Protocol:
 			errs[l.Name] = fmt.Errorf("listener %q: protocol %v conflicts with %v on %s", l.Name, l.Protocol, g.protocol, k)
+			continue
+		case !l.ClientValidation.equal(g.listeners[0].ClientValidation):
+			errs[l.Name] = fmt.Errorf("listener %q: clientValidation differs from that of listener %q on %s; client certificates are validated per port", l.Name, g.listeners[0].Name, k)
 			continue
 		}
 		g.listeners = append(g.listeners, l)
 	}
 	return groups, errs
+}
+
+// clientAuthFor returns the client certificate validation of an HTTPS port
+// group: that of its first listener, which the others share.
+func clientAuthFor(g *portGroup) tlsconfig.ClientAuth {
+	v := g.listeners[0].ClientValidation
+	if v == nil {
+		return tlsconfig.ClientAuth{}
+	}
+	a := tlsconfig.ClientAuth{Mode: tlsconfig.ClientAuthRequireValid, CACertificates: v.CACertificates}
+	if v.Mode == AllowInsecureFallback {
+		a.Mode = tlsconfig.ClientAuthAllowInsecure
+	}
+	return a
 }
 
 // certificatesFor builds the SNI store contents of an HTTPS port group. A
@@ -210,6 +230,16 @@ func (m *listenerManager) apply(groups map[string]*portGroup, errs map[string]er
 			m.mu.Unlock()
 		}
 		if bp.certs != nil {
+			// Client validation first: a port that cannot validate clients
+			// as configured serves nobody rather than everybody.
+			if err := bp.certs.SetClientAuth(clientAuthFor(g)); err != nil {
+				for _, l := range g.listeners {
+					if errs[l.Name] == nil {
+						errs[l.Name] = fmt.Errorf("listener %q: clientValidation %q: %w", l.Name, l.ClientValidation.Name, err)
+					}
+				}
+				certs = nil
+			}
 			if err := bp.certs.Update(certs...); err != nil {
 				for _, l := range g.listeners {
 					if errs[l.Name] == nil {

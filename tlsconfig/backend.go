@@ -62,7 +62,8 @@ type BackendOptions struct {
 	// and HTTP/1.1; which one was negotiated is in the connection state.
 	Protocols Protocols
 	// ClientCertificate, if set, is presented when the backend asks for a
-	// client certificate.
+	// client certificate, even when the authorities the backend lists in
+	// its request do not include the certificate's issuer.
 	ClientCertificate *tls.Certificate
 	// MinVersion is as in [ServerOptions]; zero means TLS 1.2.
 	MinVersion uint16
@@ -129,7 +130,13 @@ func NewBackendConfig(opts BackendOptions) (*tls.Config, error) {
 		if err != nil {
 			return nil, fmt.Errorf("tlsconfig: BackendOptions.ClientCertificate: %w", err)
 		}
-		cfg.Certificates = []tls.Certificate{*c}
+		// Presented whatever authorities the backend's certificate request
+		// lists: the certificate was configured for this backend, and the
+		// backend is the judge of it (crypto/tls would otherwise send none
+		// when the list does not name its issuer).
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return c, nil
+		}
 	}
 	if len(sans) > 0 {
 		cfg.InsecureSkipVerify = true

@@ -210,3 +210,35 @@ func TestBackendSystemRoots(t *testing.T) {
 		t.Errorf("RootCAs %v, InsecureSkipVerify %t, ServerName %q; want system roots with verification of example.com", cfg.RootCAs, cfg.InsecureSkipVerify, cfg.ServerName)
 	}
 }
+
+// TestBackendClientCertificateUnlisted checks that the client certificate
+// is presented even when the backend's request lists other authorities.
+func TestBackendClientCertificateUnlisted(t *testing.T) {
+	ca := newTestCA(t, "backend CA")
+	listed, issuer := newTestCA(t, "listed CA"), newTestCA(t, "issuer CA")
+	serverCert := issue(t, ca, leafSpec{cn: "backend", dns: []string{"backend.test"}}).cert
+	clientCert := issue(t, issuer, leafSpec{cn: "gateway"}).cert
+	cfg, err := NewBackendConfig(BackendOptions{ServerName: "backend.test", CACertificates: ca.pem, ClientCertificate: clientCert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	listedPool := x509.NewCertPool()
+	listedPool.AddCert(listed.cert)
+	srvConn, cliConn := tcpPair(t)
+	seen := make(chan []*x509.Certificate, 1)
+	go func() {
+		tc := tls.Server(srvConn, &tls.Config{Certificates: []tls.Certificate{*serverCert}, ClientAuth: tls.RequestClientCert, ClientCAs: listedPool})
+		if tc.Handshake() != nil {
+			close(seen)
+			return
+		}
+		seen <- tc.ConnectionState().PeerCertificates
+	}()
+	if err := tls.Client(cliConn, cfg).Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := <-seen
+	if !ok || len(got) != 1 || !got[0].Equal(clientCert.Leaf) {
+		t.Fatalf("server saw %d peer certificates (handshake ok %t), want the gateway's", len(got), ok)
+	}
+}
