@@ -3,6 +3,7 @@ package gatewayapi
 import (
 	"net/netip"
 	"strconv"
+	"strings"
 
 	"github.com/rauta/rauta/proxy"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -119,6 +120,38 @@ type PolicyStatus struct {
 // "namespace/service:port".
 func BackendName(namespace, service string, port int32) string {
 	return namespace + "/" + service + ":" + strconv.Itoa(int(port))
+}
+
+// clientCertificateSuffix separates a backend name from the client
+// certificate it presents.
+const clientCertificateSuffix = "+client-certificate="
+
+// ClientCertificateBackendName returns the name of the backend for a
+// Service port (named by [BackendName]) that presents the client
+// certificate of Secret secretNamespace/secretName over TLS:
+// "namespace/service:port+client-certificate=secretNamespace/secretName".
+// The translator names a backend so only when Gateways with different
+// client certificates (spec.tls.backend) reach the same Service port over
+// TLS; otherwise the backend keeps its [BackendName] and carries the
+// certificate in its TLS configuration.
+func ClientCertificateBackendName(backendName, secret string) string {
+	return backendName + clientCertificateSuffix + secret
+}
+
+// ParseBackendName returns the Service port a backend name made by
+// [BackendName] or [ClientCertificateBackendName] stands for; ok is false
+// for other names.
+func ParseBackendName(name string) (namespace, service string, port int32, ok bool) {
+	name, _, _ = strings.Cut(name, clientCertificateSuffix)
+	slash, colon := strings.IndexByte(name, '/'), strings.LastIndexByte(name, ':')
+	if slash <= 0 || colon <= slash+1 {
+		return "", "", 0, false
+	}
+	p, err := strconv.ParseInt(name[colon+1:], 10, 32)
+	if err != nil || p <= 0 {
+		return "", "", 0, false
+	}
+	return name[:slash], name[slash+1 : colon], int32(p), true
 }
 
 // Translate turns res into the proxy configuration and the status of every

@@ -28,10 +28,17 @@ type refError struct {
 }
 
 // resolveBackend resolves a backendRef of a route in namespace routeNS to
-// the name of a proxy backend, adding the backend to the Config. gws are
+// the key of a proxy backend, adding the backend to t.backends. gws are
 // the Gateways the route is attached to, recorded as the ancestors of the
-// BackendTLSPolicy that applies.
-func (t *translator) resolveBackend(routeNS, routeName string, ref *gatewayv1.BackendObjectReference, gws []*gatewayState) (string, *refError) {
+// BackendTLSPolicy that applies; cc is the client certificate they present
+// to TLS backends.
+//
+// A backend is keyed by its [BackendName], and a TLS backend that presents
+// a client certificate by its name and the certificate's key, joined by a
+// NUL: the same Service port reached through Gateways with different
+// client certificates is several backends. [translator.config] gives the
+// keys their final names.
+func (t *translator) resolveBackend(routeNS, routeName string, ref *gatewayv1.BackendObjectReference, gws []*gatewayState, cc clientCert) (string, *refError) {
 	grp, kind := deref(ref.Group), cmp.Or(deref(ref.Kind), kindService)
 	if grp != groupCore || kind != kindService {
 		return "", &refError{gatewayv1.RouteReasonInvalidKind, fmt.Sprintf("%s %q of group %q is not supported (only core Services are)", kind, ref.Name, grp)}
@@ -57,11 +64,15 @@ func (t *translator) resolveBackend(routeNS, routeName string, ref *gatewayv1.Ba
 	}
 	name := BackendName(ns, svc.Name, port)
 	pol := t.policies.lookup(svc, sp, gws)
-	if b := t.backends[name]; b != nil {
+	key := name
+	if pol != nil && pol.tls != nil && cc.cert != nil {
+		key = name + "\x00" + cc.key
+	}
+	if b := t.backends[key]; b != nil {
 		if pol != nil && pol.tls == nil {
 			return "", nil
 		}
-		return name, nil
+		return key, nil
 	}
 	b := &proxy.Backend{Name: name, Endpoints: Endpoints(svc, port, t.slices[nn{ns, svc.Name}])}
 	if b.Endpoints == nil {
@@ -77,6 +88,11 @@ func (t *translator) resolveBackend(routeNS, routeName string, ref *gatewayv1.Ba
 		}
 		b.Protocol = proxy.BackendTLS
 		b.TLS = pol.tls
+		if cc.cert != nil {
+			withCert := *pol.tls
+			withCert.ClientCertificate = cc.cert
+			b.TLS = &withCert
+		}
 	case app == "" || strings.EqualFold(app, "http") || app == appProtocolWS:
 		b.Protocol = proxy.BackendHTTP1
 	case app == appProtocolH2C:
@@ -84,8 +100,8 @@ func (t *translator) resolveBackend(routeNS, routeName string, ref *gatewayv1.Ba
 	default:
 		return "", &refError{gatewayv1.RouteReasonUnsupportedProtocol, fmt.Sprintf("Service %s/%s port %d: appProtocol %q is not supported", ns, svc.Name, port, app)}
 	}
-	t.backends[name] = b
-	return name, nil
+	t.backends[key] = b
+	return key, nil
 }
 
 // policyIndex holds the BackendTLSPolicies by the Service they target.

@@ -75,6 +75,7 @@ func ExampleTranslate() {
 	// backend default/web:80 [{10.0.0.7:3000 0}]
 	// gateway gw Accepted True
 	// gateway gw Programmed True
+	// gateway gw ResolvedRefs True
 	// route web Accepted True Accepted
 	// route web ResolvedRefs True ResolvedRefs
 }

@@ -84,6 +84,17 @@ type gatewayState struct {
 	progReason gatewayv1.GatewayConditionReason
 	progMsg    string
 
+	// spec.tls: the frontend validation by port (perPort, else the
+	// default; both nil without spec.tls.frontend), the fields that allow
+	// insecure fallback, the client certificate for TLS backends, and the
+	// Gateway's own ResolvedRefs problem (a bad clientCertificateRef).
+	frontendDefault  *frontendState
+	frontendPorts    map[gatewayv1.PortNumber]*frontendState
+	insecureFrontend []string
+	backendCert      clientCert
+	refsReason       gatewayv1.GatewayConditionReason
+	refsMsg          string
+
 	accepted   metav1.Condition
 	programmed metav1.Condition
 }
@@ -92,17 +103,6 @@ type gatewayState struct {
 func (g *gatewayState) servable() bool {
 	inf := g.gw.Spec.Infrastructure
 	return g.class.accepted && g.addrReason == "" && g.progReason == "" && (inf == nil || inf.ParametersRef == nil)
-}
-
-// checkFrontendTLS refuses the HTTPS listeners of a Gateway that asks for
-// client certificate validation, which rauta does not implement: serving
-// them without it would admit clients the Gateway means to refuse.
-func (g *gatewayState) checkFrontendTLS(l *listenerState) {
-	if tls := g.gw.Spec.TLS; tls == nil || tls.Frontend == nil || l.spec.Protocol != gatewayv1.HTTPSProtocolType || l.acceptReason != "" {
-		return
-	}
-	l.acceptReason = gatewayv1.ListenerReasonUnsupportedValue
-	l.acceptMsg = "spec.tls.frontend: client certificate validation is not supported"
 }
 
 // listenerSetState is a ListenerSet whose parent is a handled Gateway.
@@ -136,8 +136,11 @@ type listenerState struct {
 	refsReason gatewayv1.ListenerConditionReason
 	refsMsg    string
 
-	certs    []proxy.Certificate
-	attached int32
+	certs []proxy.Certificate
+	// clientValidation is the Gateway's frontend validation for the
+	// listener's port (HTTPS only).
+	clientValidation *proxy.ClientValidation
+	attached         int32
 }
 
 // accepted reports whether the listener is accepted for route attachment.
@@ -170,6 +173,8 @@ func (l *listenerState) proxyListener() proxy.Listener {
 		Protocol:     l.protocol,
 		Hostname:     l.hostname(),
 		Certificates: l.certs,
+		// Shared, never modified: the Config is read-only.
+		ClientValidation: l.clientValidation,
 	}
 }
 
@@ -314,6 +319,7 @@ func maps2(m map[string]string, k, v string) map[string]string {
 // of its ListenerSets) and finds the conflicts between them.
 func (t *translator) translateListeners(g *gatewayState) {
 	gw := g.gw
+	t.resolveGatewayTLS(g)
 	for i := range gw.Spec.Listeners {
 		l := &listenerState{
 			gw:   g,
@@ -322,7 +328,7 @@ func (t *translator) translateListeners(g *gatewayState) {
 			name: gw.Namespace + "/" + gw.Name + "/" + string(gw.Spec.Listeners[i].Name),
 		}
 		t.validateListener(l, kindGateway, gw.Namespace, gw.Name)
-		g.checkFrontendTLS(l)
+		g.applyFrontendTLS(l)
 		g.listeners = append(g.listeners, l)
 	}
 	for _, s := range g.sets {
@@ -343,7 +349,7 @@ func (t *translator) translateListeners(g *gatewayState) {
 				name: s.ls.Namespace + "/listenerset/" + s.ls.Name + "/" + string(e.Name),
 			}
 			t.validateListener(l, kindListenerSet, s.ls.Namespace, s.ls.Name)
-			g.checkFrontendTLS(l)
+			g.applyFrontendTLS(l)
 			s.listeners = append(s.listeners, l)
 		}
 	}
@@ -628,6 +634,8 @@ func (t *translator) crossGatewayConflicts() {
 					why = fmt.Sprintf("address %s overlaps %s", g.address, o.gw.address)
 				case o.spec.Protocol != l.spec.Protocol:
 					why = "protocol " + string(o.spec.Protocol)
+				case !sameValidation(o.clientValidation, l.clientValidation):
+					why = "a different client certificate validation (spec.tls.frontend applies per port)"
 				case strings.EqualFold(o.hostname(), l.hostname()):
 					why = fmt.Sprintf("hostname %q", o.hostname())
 				default:

@@ -182,12 +182,27 @@ func (t *translator) translateRoute(r *gatewayv1.HTTPRoute) {
 			gws = append(gws, p.gw)
 		}
 	}
-	rules, invalid, refErr := t.translateRules(r, gws)
+	// Gateways that present different client certificates to TLS
+	// backends need rules of their own, whose TLS backends differ.
+	groups := groupByClientCert(gws)
+	rulesByCert := make(map[string][]proxy.Rule, len(groups))
+	var (
+		invalid *ruleError
+		refErr  *refError
+	)
+	for i, cg := range groups {
+		rules, inv, re := t.translateRules(r, cg.gws, cg.cc)
+		rulesByCert[cg.cc.key] = rules
+		if i == 0 {
+			// The verdicts do not depend on the client certificate.
+			invalid, refErr = inv, re
+		}
+	}
 
 	gen := r.Generation
 	st := HTTPRouteStatus{Namespace: r.Namespace, Name: r.Name, Generation: gen}
 	st.Status.Parents = []gatewayv1.RouteParentStatus{}
-	groups := map[string]*proxy.Route{}
+	routes := map[string]*proxy.Route{}
 	var keys []string
 	counted := map[*listenerState]bool{}
 	for _, p := range parents {
@@ -222,17 +237,18 @@ func (t *translator) translateRoute(r *gatewayv1.HTTPRoute) {
 			if !a.l.programmed() {
 				continue
 			}
-			k := strings.Join(a.hosts, ",")
-			pr := groups[k]
+			certKey := p.gw.backendCert.key
+			k := certKey + "\x00" + strings.Join(a.hosts, ",")
+			pr := routes[k]
 			if pr == nil {
 				pr = &proxy.Route{
 					Namespace:    r.Namespace,
 					Name:         r.Name,
 					CreationTime: r.CreationTimestamp.Time,
 					Hostnames:    a.hosts,
-					Rules:        rules,
+					Rules:        rulesByCert[certKey],
 				}
-				groups[k] = pr
+				routes[k] = pr
 				keys = append(keys, k)
 			}
 			if !slices.Contains(pr.Listeners, a.l.name) {
@@ -242,7 +258,7 @@ func (t *translator) translateRoute(r *gatewayv1.HTTPRoute) {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		pr := groups[k]
+		pr := routes[k]
 		slices.Sort(pr.Listeners)
 		t.routes = append(t.routes, *pr)
 	}
@@ -258,7 +274,7 @@ type ruleError struct {
 // translateRules translates the route's rules. invalid is set when a rule
 // cannot be served (the route is then not accepted); refErr is the first
 // backend reference that could not be resolved.
-func (t *translator) translateRules(r *gatewayv1.HTTPRoute, gws []*gatewayState) (rules []proxy.Rule, invalid *ruleError, refErr *refError) {
+func (t *translator) translateRules(r *gatewayv1.HTTPRoute, gws []*gatewayState, cc clientCert) (rules []proxy.Rule, invalid *ruleError, refErr *refError) {
 	fail := func(reason gatewayv1.RouteConditionReason, format string, args ...any) {
 		if invalid == nil {
 			invalid = &ruleError{reason, fmt.Sprintf(format, args...)}
@@ -288,7 +304,7 @@ func (t *translator) translateRules(r *gatewayv1.HTTPRoute, gws []*gatewayState)
 		if err := validateMatches(r, pr.Matches); err != nil {
 			fail(gatewayv1.RouteReasonUnsupportedValue, "%s.matches%v", field, err)
 		}
-		fs, e, bad := t.convertFilters(r, rr.Filters, field+".filters", gws)
+		fs, e, bad := t.convertFilters(r, rr.Filters, field+".filters", gws, cc)
 		noteRef("", e)
 		if bad != nil {
 			fail(bad.reason, "%s", bad.msg)
@@ -306,10 +322,10 @@ func (t *translator) translateRules(r *gatewayv1.HTTPRoute, gws []*gatewayState)
 				}
 				w = uint32(*br.Weight)
 			}
-			name, e := t.resolveBackend(r.Namespace, r.Name, &br.BackendObjectReference, gws)
+			name, e := t.resolveBackend(r.Namespace, r.Name, &br.BackendObjectReference, gws, cc)
 			noteRef(bfield, e)
 			ref := proxy.BackendRef{Backend: name, Weight: w}
-			bfs, e, bad := t.convertFilters(r, br.Filters, bfield+".filters", gws)
+			bfs, e, bad := t.convertFilters(r, br.Filters, bfield+".filters", gws, cc)
 			noteRef("", e)
 			if bad != nil {
 				fail(bad.reason, "%s", bad.msg)

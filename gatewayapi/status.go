@@ -16,7 +16,7 @@ func (t *translator) gatewayStatuses() ([]GatewayStatus, []ListenerSetStatus) {
 		if accepted {
 			st.Status.Addresses = g.statusAddress
 		}
-		st.Status.Conditions = []metav1.Condition{g.accepted, g.programmed}
+		st.Status.Conditions = append([]metav1.Condition{g.accepted, g.programmed}, g.tlsConditions()...)
 		st.Status.Listeners = []gatewayv1.ListenerStatus{}
 		for _, l := range g.listeners {
 			st.Status.Listeners = append(st.Status.Listeners, gatewayv1.ListenerStatus{

@@ -156,13 +156,105 @@ func (t *translator) config() proxy.Config {
 			}
 		}
 	}
-	for name, b := range t.backends {
-		if used[name] {
-			c.Backends = append(c.Backends, *b)
+	names := backendNames(used)
+	for key, b := range t.backends {
+		if used[key] {
+			nb := *b
+			nb.Name = names[key]
+			c.Backends = append(c.Backends, nb)
 		}
 	}
 	slices.SortFunc(c.Backends, func(a, b proxy.Backend) int { return strings.Compare(a.Name, b.Name) })
+	renameBackends(c.Routes, names)
 	return c
+}
+
+// backendNames gives the backend keys in use their names in the Config: a
+// Service port's [BackendName] when it is one backend, as it is unless
+// Gateways with different client certificates reach it over TLS; then the
+// backends that present a certificate are named with it, by
+// [ClientCertificateBackendName].
+func backendNames(used map[string]bool) map[string]string {
+	byName := make(map[string]int)
+	for key := range used {
+		name, _, _ := strings.Cut(key, "\x00")
+		byName[name]++
+	}
+	out := make(map[string]string, len(used))
+	for key := range used {
+		name, cert, qualified := strings.Cut(key, "\x00")
+		if qualified && byName[name] > 1 {
+			name = ClientCertificateBackendName(name, cert)
+		}
+		out[key] = name
+	}
+	return out
+}
+
+// renameBackends replaces the backend keys of routes by their names. The
+// rules of a route may be shared with other routes: renamed parts are
+// copies.
+func renameBackends(routes []proxy.Route, names map[string]string) {
+	rename := func(key string) (string, bool) {
+		n, ok := names[key]
+		return n, ok && n != key
+	}
+	changes := func(rules []proxy.Rule) bool {
+		for _, rule := range rules {
+			for _, f := range rule.Filters {
+				if f.RequestMirror != nil {
+					if _, ok := rename(f.RequestMirror.Backend); ok {
+						return true
+					}
+				}
+			}
+			for _, br := range rule.Backends {
+				if _, ok := rename(br.Backend); ok {
+					return true
+				}
+				for _, f := range br.Filters {
+					if f.RequestMirror != nil {
+						if _, ok := rename(f.RequestMirror.Backend); ok {
+							return true
+						}
+					}
+				}
+			}
+		}
+		return false
+	}
+	mirrors := func(fs []filters.Spec) []filters.Spec {
+		out := slices.Clone(fs)
+		for i, f := range out {
+			if f.RequestMirror == nil {
+				continue
+			}
+			if n, ok := rename(f.RequestMirror.Backend); ok {
+				m := *f.RequestMirror
+				m.Backend = n
+				out[i].RequestMirror = &m
+			}
+		}
+		return out
+	}
+	for i := range routes {
+		if !changes(routes[i].Rules) {
+			continue
+		}
+		rules := slices.Clone(routes[i].Rules)
+		for j := range rules {
+			rules[j].Filters = mirrors(rules[j].Filters)
+			refs := slices.Clone(rules[j].Backends)
+			for k := range refs {
+				if n, ok := rename(refs[k].Backend); ok {
+					refs[k].Backend = n
+				}
+				refs[k].Filters = mirrors(refs[k].Filters)
+			}
+			rules[j].Backends = refs
+		}
+		routes[i].Rules = rules
+	}
 }
 
 // markMirrors records the backends of the mirror filters in fs.
