@@ -14,8 +14,10 @@
 // validation and conflicts; allowedRoutes; route attachment by parentRef
 // (sectionName and port) and hostname intersection; ReferenceGrants for
 // references across namespaces; backends resolved through Service ports to
-// EndpointSlice endpoints; BackendTLSPolicies; and the conditions and
-// reasons the specification names, each with its observedGeneration.
+// EndpointSlice endpoints; BackendTLSPolicies; a Gateway's spec.tls
+// (client certificate validation of its HTTPS listeners, the client
+// certificate it presents to TLS backends); and the conditions and reasons
+// the specification names, each with its observedGeneration.
 //
 // # Names in the Config
 //
@@ -24,7 +26,39 @@
 // by these names. A backend is named by [BackendName],
 // "namespace/service:port". One HTTPRoute gives one proxy.Route per set of
 // effective hostnames: the route's hostnames intersected with those of the
-// listeners it attaches to.
+// listeners it attaches to (and per backend client certificate, below).
+// [ParseBackendName] reads a backend name back.
+//
+// # Gateway TLS
+//
+// A Gateway's spec.tls.frontend validates client certificates on its
+// HTTPS listeners: a perPort entry applies to the HTTPS listeners on its
+// port (the Gateway's and its ListenerSets'), the default to the others.
+// Each is a proxy.ClientValidation on the listener: the PEM bundle of the
+// ca.crt keys of its CA ConfigMaps (a ConfigMap in another namespace needs
+// a ReferenceGrant from Gateways) and the mode, AllowValidOnly or
+// AllowInsecureFallback (which adds the Gateway condition
+// InsecureFrontendValidationMode). A CA reference that fails makes the
+// listeners it applies to ResolvedRefs False (InvalidCACertificateRef,
+// InvalidCACertificateKind or RefNotPermitted) and unserved; with no valid
+// CA certificate at all they are not Accepted (NoValidCACertificate).
+// Client certificates are checked in the TLS handshake, before any
+// listener is chosen, so listeners of different Gateways sharing an
+// address and port must validate alike: the younger one is otherwise
+// refused (PortUnavailable).
+//
+// spec.tls.backend.clientCertificateRef names the kubernetes.io/tls Secret
+// a Gateway presents to the TLS backends (those of a BackendTLSPolicy) of
+// its routes; it becomes proxy.BackendTLSConfig.ClientCertificate. An
+// invalid reference sets the Gateway's ResolvedRefs condition False
+// (InvalidClientCertificateRef or RefNotPermitted) without touching its
+// acceptance, and its backends are dialled without a certificate. Every
+// Gateway has a ResolvedRefs condition, also False (ListenersNotResolved)
+// when one of its listeners has unresolved references. When Gateways with
+// different client certificates reach one Service port over TLS, each
+// certificate gets its own backend, named by
+// [ClientCertificateBackendName]; a Service port reached with one
+// certificate (or none) keeps its plain name.
 //
 // # Addresses
 //
@@ -63,8 +97,7 @@
 // Accepted, and it is left out of the Config. A Service port targeted by
 // an invalid BackendTLSPolicy answers 500 rather than falling back to
 // cleartext. Settings rauta does not implement are refused rather than
-// ignored: GatewayClass and Gateway infrastructure parameters, and
-// frontend client certificate validation.
+// ignored: GatewayClass and Gateway infrastructure parameters.
 //
 // [Endpoints] is the fast path for endpoint churn: it resolves one Service
 // port to its ready endpoints without translating everything again.

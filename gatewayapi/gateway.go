@@ -635,7 +635,7 @@ func (t *translator) crossGatewayConflicts() {
 				case o.spec.Protocol != l.spec.Protocol:
 					why = "protocol " + string(o.spec.Protocol)
 				case !sameValidation(o.clientValidation, l.clientValidation):
-					why = "a different client certificate validation (spec.tls.frontend applies per port)"
+					why = "another client certificate validation, which applies per port"
 				case strings.EqualFold(o.hostname(), l.hostname()):
 					why = fmt.Sprintf("hostname %q", o.hostname())
 				default:

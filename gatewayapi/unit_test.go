@@ -19,6 +19,62 @@ func TestBackendName(t *testing.T) {
 	}
 }
 
+func TestParseBackendName(t *testing.T) {
+	type parsed struct {
+		NS, Svc string
+		Port    int32
+		OK      bool
+	}
+	tests := []struct {
+		name string
+		want parsed
+	}{
+		{BackendName("ns", "svc", 8080), parsed{"ns", "svc", 8080, true}},
+		{ClientCertificateBackendName(BackendName("ns", "svc", 443), "pki/client"), parsed{"ns", "svc", 443, true}},
+		{"ns/svc:443+client-certificate=pki/client:1", parsed{"ns", "svc", 443, true}},
+		{"ns/svc", parsed{}},
+		{"/svc:80", parsed{}},
+		{"ns/:80", parsed{}},
+		{"ns/svc:http", parsed{}},
+		{"ns/svc:0", parsed{}},
+		{"ns/svc:99999999999", parsed{}},
+		{"svc:80", parsed{}},
+	}
+	for _, tt := range tests {
+		var got parsed
+		got.NS, got.Svc, got.Port, got.OK = ParseBackendName(tt.name)
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("ParseBackendName(%q) (-want +got):\n%s", tt.name, diff)
+		}
+	}
+	if got, want := ClientCertificateBackendName("ns/svc:443", "pki/client"), "ns/svc:443+client-certificate=pki/client"; got != want {
+		t.Errorf("ClientCertificateBackendName = %q, want %q", got, want)
+	}
+}
+
+func TestSameValidation(t *testing.T) {
+	a := &proxy.ClientValidation{Name: "ns/a", CACertificates: []byte("pem"), Mode: proxy.AllowValidOnly}
+	sameBytes := &proxy.ClientValidation{Name: "ns/b", CACertificates: []byte("pem"), Mode: proxy.AllowValidOnly}
+	insecure := &proxy.ClientValidation{Name: "ns/a", CACertificates: []byte("pem"), Mode: proxy.AllowInsecureFallback}
+	otherCA := &proxy.ClientValidation{Name: "ns/a", CACertificates: []byte("other"), Mode: proxy.AllowValidOnly}
+	tests := []struct {
+		a, b *proxy.ClientValidation
+		want bool
+	}{
+		{nil, nil, true},
+		{a, nil, false},
+		{nil, a, false},
+		{a, sameBytes, true},
+		{a, insecure, false},
+		{a, otherCA, false},
+	}
+	for i, tt := range tests {
+		if got := sameValidation(tt.a, tt.b); got != tt.want {
+			t.Errorf("%d: sameValidation = %t, want %t", i, got, tt.want)
+		}
+	}
+}
+
 func TestIntersectHostnames(t *testing.T) {
 	tests := []struct {
 		listener string
