@@ -14,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/sets"
 	clientset "k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -45,6 +46,10 @@ const (
 	envUsable     = "RAUTA_CONFORMANCE_USABLE_IP"   // a static address rauta can bind
 	envUnusable   = "RAUTA_CONFORMANCE_UNUSABLE_IP" // a static address it must refuse
 	envDebug      = "RAUTA_CONFORMANCE_DEBUG"       // "1": log requests and responses
+	// envExtra lists features to test beyond those rauta claims
+	// (comma-separated, or "all" for every extended feature of the
+	// profile): a probe of what would pass, never a report to publish.
+	envExtra = "RAUTA_CONFORMANCE_EXTRA_FEATURES"
 )
 
 // TestConformance runs the upstream Gateway API conformance suite
@@ -106,11 +111,16 @@ func TestConformance(t *testing.T) {
 		RestConfig: cfg,
 		ManifestFS: []fs.FS{&upstream.Manifests},
 	}
-	if opts.RunTest != "" {
+	extra := extraFeatures(os.Getenv(envExtra))
+	if opts.RunTest != "" || len(extra) > 0 {
 		// The suite infers features from the GatewayClass only for full
-		// runs; a single test gets the same list explicitly.
+		// runs; a single test or a probe gets the list explicitly.
 		for _, f := range claimed {
 			opts.SupportedFeatures = append(opts.SupportedFeatures, features.FeatureName(f))
+		}
+		opts.SupportedFeatures = append(opts.SupportedFeatures, extra...)
+		if len(extra) > 0 {
+			t.Logf("probing features rauta does not claim: %v", extra)
 		}
 	}
 	if ip := os.Getenv(envUsable); ip != "" {
@@ -203,6 +213,25 @@ func writeReport(path string, report *confv1.ConformanceReport) error {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil
+}
+
+// extraFeatures parses envExtra: a comma-separated list, or "all" for
+// every extended feature of the GATEWAY-HTTP profile.
+func extraFeatures(v string) []features.FeatureName {
+	if v == "all" {
+		var out []features.FeatureName
+		for _, set := range []sets.Set[features.Feature]{features.GatewayExtendedFeatures, features.HTTPRouteExtendedFeatures, features.BackendTLSPolicyCoreFeatures, features.BackendTLSPolicyExtendedFeatures} {
+			for f := range set {
+				out = append(out, f.Name)
+			}
+		}
+		return out
+	}
+	var out []features.FeatureName
+	for _, f := range splitList(v) {
+		out = append(out, features.FeatureName(f))
+	}
+	return out
 }
 
 func envOr(key, def string) string {

@@ -256,16 +256,25 @@ func firstError(lines []string) string {
 		t := strings.TrimSpace(l)
 		if msg, ok := strings.CutPrefix(t, "Error:"); ok {
 			msg = strings.TrimSpace(msg)
-			// testify continues a message on indented lines and adds
+			// testify continues a message on indented lines (the error of
+			// "Received unexpected error:"), names the test, and adds
 			// "Messages:" with the caller's text.
+			inMessage := true
 			for j := i + 1; j < len(all) && j < i+30; j++ {
 				n := strings.TrimSpace(all[j])
 				if m, ok := strings.CutPrefix(n, "Messages:"); ok {
 					msg += " — " + strings.TrimSpace(m)
 					break
 				}
-				if strings.HasPrefix(n, "Error Trace:") {
+				if strings.HasPrefix(n, "Error Trace:") || strings.HasPrefix(n, "---") {
 					break
+				}
+				if strings.HasPrefix(n, "Test:") {
+					inMessage = false
+					continue
+				}
+				if inMessage && n != "" {
+					msg += " " + n
 				}
 			}
 			return clip(msg)

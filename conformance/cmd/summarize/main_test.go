@@ -35,6 +35,8 @@ func TestParseTestLog(t *testing.T) {
 		{Action: "output", Test: "TestConformance/HTTPRouteRequestMirror", Output: "        \tTest:       \tTestConformance/HTTPRouteRequestMirror\n"},
 		{Action: "output", Test: "TestConformance/HTTPRouteRequestMirror", Output: "        \tMessages:   \tCouldn't find mirrored request in \"ns/pod\" logs\n"},
 		{Action: "fail", Test: "TestConformance/HTTPRouteRequestMirror"},
+		{Action: "output", Test: "TestConformance/GatewayInfrastructureMetadata", Output: "        \tError Trace:\t/x/infra.go:80\n        \tError:      \tReceived unexpected error:\n        \t            \texpected to find a Service\n        \tTest:       \tTestConformance/GatewayInfrastructureMetadata\n"},
+		{Action: "fail", Test: "TestConformance/GatewayInfrastructureMetadata"},
 		{Action: "output", Test: "TestConformance/GatewayModifyListeners/add", Output: "    helpers.go:10: expected listener status, got none\n"},
 		{Action: "fail", Test: "TestConformance/GatewayModifyListeners/add"},
 		{Action: "fail", Test: "TestConformance/GatewayModifyListeners"},
@@ -56,14 +58,15 @@ func TestParseTestLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{
-		"HTTPRouteRequestMirror": `Condition never satisfied — Couldn't find mirrored request in "ns/pod" logs`,
-		"GatewayModifyListeners": "add: helpers.go:10: expected listener status, got none",
-		"HTTPRouteRetry":         "1_fails: http.go:306: timeout while waiting after 30 attempts, 0/3 successes — last unmet expectation: expected status code to be one of [500], got 503.",
+		"HTTPRouteRequestMirror":        `Condition never satisfied — Couldn't find mirrored request in "ns/pod" logs`,
+		"GatewayModifyListeners":        "add: helpers.go:10: expected listener status, got none",
+		"GatewayInfrastructureMetadata": "Received unexpected error: expected to find a Service",
+		"HTTPRouteRetry":                "1_fails: http.go:306: timeout while waiting after 30 attempts, 0/3 successes — last unmet expectation: expected status code to be one of [500], got 503.",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
-	wantResults := map[string]string{"HTTPRouteRequestMirror": "fail", "GatewayModifyListeners": "fail", "HTTPRouteRetry": "fail", "HTTPRouteSimpleSameNamespace": "pass"}
+	wantResults := map[string]string{"GatewayInfrastructureMetadata": "fail", "HTTPRouteRequestMirror": "fail", "GatewayModifyListeners": "fail", "HTTPRouteRetry": "fail", "HTTPRouteSimpleSameNamespace": "pass"}
 	if diff := cmp.Diff(wantResults, results); diff != "" {
 		t.Errorf("results (-want +got):\n%s", diff)
 	}
