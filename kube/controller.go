@@ -9,8 +9,6 @@ import (
 	"maps"
 	"reflect"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -650,20 +648,17 @@ func (c *Controller) rebuild(ctx context.Context) {
 }
 
 // indexBackends maps Services to the backends of the current Config, whose
-// names gatewayapi.BackendName made: "namespace/service:port".
+// names gatewayapi.BackendName ("namespace/service:port") or
+// gatewayapi.ClientCertificateBackendName made.
 func (c *Controller) indexBackends() {
 	c.bySvc = make(map[serviceKey][]svcBackend)
 	for i, b := range c.current.Backends {
-		slash, colon := strings.IndexByte(b.Name, '/'), strings.LastIndexByte(b.Name, ':')
-		if slash <= 0 || colon <= slash+1 {
+		ns, svc, port, ok := gatewayapi.ParseBackendName(b.Name)
+		if !ok {
 			continue
 		}
-		port, err := strconv.ParseInt(b.Name[colon+1:], 10, 32)
-		if err != nil {
-			continue
-		}
-		k := serviceKey{b.Name[:slash], b.Name[slash+1 : colon]}
-		c.bySvc[k] = append(c.bySvc[k], svcBackend{name: b.Name, port: int32(port), index: i})
+		k := serviceKey{ns, svc}
+		c.bySvc[k] = append(c.bySvc[k], svcBackend{name: b.Name, port: port, index: i})
 	}
 }
 

@@ -97,7 +97,8 @@ func (r *refStore) held() (secrets, configMaps int) {
 
 // references returns the Secrets and ConfigMaps the translator may read
 // for the Gateways of controller's classes: the certificates of their
-// listeners and of the listeners of the ListenerSets attached to them, and
+// listeners and of the listeners of the ListenerSets attached to them, the
+// CA ConfigMaps and client certificate Secret of their spec.tls, and
 // the CA bundles of the BackendTLSPolicies that target a Service named by a
 // route attached to them. Objects of other controllers' Gateways are not
 // held.
@@ -135,6 +136,7 @@ func references(controller gatewayv1.GatewayController, res *gatewayapi.Resource
 		for j := range gw.Spec.Listeners {
 			certs(gw.Namespace, gw.Spec.Listeners[j].TLS)
 		}
+		gatewayTLS(set, gw)
 	}
 	listenerSets := map[nn]bool{}
 	for i := range res.ListenerSets {
@@ -204,6 +206,47 @@ func references(controller gatewayv1.GatewayController, res *gatewayapi.Resource
 		}
 	}
 	return set
+}
+
+// gatewayTLS adds the objects a Gateway's spec.tls refers to: the CA
+// ConfigMaps of its frontend client certificate validation (default and
+// per port) and the Secret of its backend client certificate.
+func gatewayTLS(set refSet, gw *gatewayv1.Gateway) {
+	tls := gw.Spec.TLS
+	if tls == nil {
+		return
+	}
+	validation := func(v *gatewayv1.FrontendTLSValidation) {
+		if v == nil {
+			return
+		}
+		for _, ref := range v.CACertificateRefs {
+			if ref.Group != "" || ref.Kind != "ConfigMap" {
+				continue
+			}
+			ns := gw.Namespace
+			if ref.Namespace != nil && *ref.Namespace != "" {
+				ns = string(*ref.Namespace)
+			}
+			set[refKey{refConfigMap, ns, string(ref.Name)}] = struct{}{}
+		}
+	}
+	if f := tls.Frontend; f != nil {
+		validation(f.Default.Validation)
+		for i := range f.PerPort {
+			validation(f.PerPort[i].TLS.Validation)
+		}
+	}
+	if b := tls.Backend; b != nil && b.ClientCertificateRef != nil {
+		ref := b.ClientCertificateRef
+		if (ref.Group == nil || *ref.Group == "") && (ref.Kind == nil || *ref.Kind == "Secret") {
+			ns := gw.Namespace
+			if ref.Namespace != nil && *ref.Namespace != "" {
+				ns = string(*ref.Namespace)
+			}
+			set[refKey{refSecret, ns, string(ref.Name)}] = struct{}{}
+		}
+	}
 }
 
 // load makes set the referenced objects and returns those that exist,

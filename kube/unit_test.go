@@ -376,6 +376,27 @@ func TestReferences(t *testing.T) {
 				}},
 			},
 			{
+				ObjectMeta: metav1.ObjectMeta{Namespace: "gw-ns", Name: "mtls"},
+				Spec: gatewayv1.GatewaySpec{GatewayClassName: "mine", TLS: &gatewayv1.GatewayTLSConfig{
+					Frontend: &gatewayv1.FrontendTLSConfig{
+						Default: gatewayv1.TLSConfig{Validation: &gatewayv1.FrontendTLSValidation{CACertificateRefs: []gatewayv1.ObjectReference{
+							{Kind: "ConfigMap", Name: "client-ca"},
+							{Kind: "Service", Name: "not-a-configmap"},
+						}}},
+						PerPort: []gatewayv1.TLSPortConfig{{Port: 8443, TLS: gatewayv1.TLSConfig{Validation: &gatewayv1.FrontendTLSValidation{CACertificateRefs: []gatewayv1.ObjectReference{
+							{Kind: "ConfigMap", Name: "port-ca", Namespace: ptr(gatewayv1.Namespace("pki"))},
+						}}}}},
+					},
+					Backend: &gatewayv1.GatewayBackendTLS{ClientCertificateRef: &gatewayv1.SecretObjectReference{Name: "client-cert", Namespace: ptr(gatewayv1.Namespace("pki"))}},
+				}},
+			},
+			{
+				ObjectMeta: metav1.ObjectMeta{Namespace: "gw-ns", Name: "foreign-mtls"},
+				Spec: gatewayv1.GatewaySpec{GatewayClassName: "theirs", TLS: &gatewayv1.GatewayTLSConfig{
+					Backend: &gatewayv1.GatewayBackendTLS{ClientCertificateRef: &gatewayv1.SecretObjectReference{Name: "foreign-client-cert"}},
+				}},
+			},
+			{
 				ObjectMeta: metav1.ObjectMeta{Namespace: "gw-ns", Name: "foreign"},
 				Spec: gatewayv1.GatewaySpec{GatewayClassName: "theirs", Listeners: []gatewayv1.Listener{
 					{Name: "tls", TLS: tlsRefs(gatewayv1.SecretObjectReference{Name: "foreign-cert"})},
@@ -435,6 +456,9 @@ func TestReferences(t *testing.T) {
 		{refSecret, "gw-ns", "core-explicit"}: {},
 		{refSecret, "ls-ns", "ls-cert"}:       {},
 		{refConfigMap, "app", "ca"}:           {},
+		{refConfigMap, "gw-ns", "client-ca"}:  {},
+		{refConfigMap, "pki", "port-ca"}:      {},
+		{refSecret, "pki", "client-cert"}:     {},
 		{refConfigMap, "app", "api-ca"}:       {},
 	}
 	if d := cmp.Diff(want, got, cmp.AllowUnexported(refKey{})); d != "" {
