@@ -48,7 +48,7 @@ const (
 )
 
 // DefaultPodCIDR is the Pod CIDR used when Config.PodCIDR is not set.
-var DefaultPodCIDR = netip.MustParsePrefix("10.244.0.0/16")
+const DefaultPodCIDR = "10.244.0.0/16"
 
 // Config configures an Agent.
 type Config struct {
@@ -131,7 +131,7 @@ func New(cfg Config) (*Agent, error) {
 		cfg.NodeIP = netip.MustParseAddr("127.0.0.1")
 	}
 	if !cfg.PodCIDR.IsValid() {
-		cfg.PodCIDR = DefaultPodCIDR
+		cfg.PodCIDR = netip.MustParsePrefix(DefaultPodCIDR)
 	}
 	if cfg.LinkPrefix == "" {
 		cfg.LinkPrefix = DefaultLinkPrefix

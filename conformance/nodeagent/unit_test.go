@@ -365,7 +365,7 @@ func TestNetworkBlocks(t *testing.T) {
 	}
 
 	for _, bad := range []string{"", "toolong", "1ab", "a-b", "AB"} {
-		if _, err := NewNetwork(bad, DefaultPodCIDR, ""); err == nil {
+		if _, err := NewNetwork(bad, netip.MustParsePrefix(DefaultPodCIDR), ""); err == nil {
 			t.Errorf("prefix %q accepted", bad)
 		}
 	}

@@ -55,7 +55,7 @@ func run(ctx context.Context, args []string) error {
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig `path` (required)")
 	nodeName := fs.String("node-name", "rauta-node", "name of the Node to register")
 	nodeIP := fs.String("node-ip", "127.0.0.1", "the Node's InternalIP, where the API server reaches the log endpoint")
-	podCIDR := fs.String("pod-cidr", nodeagent.DefaultPodCIDR.String(), "IPv4 `CIDR` carved into one /30 per Pod")
+	podCIDR := fs.String("pod-cidr", nodeagent.DefaultPodCIDR, "IPv4 `CIDR` carved into one /30 per Pod")
 	prefix := fs.String("link-prefix", nodeagent.DefaultLinkPrefix, "name prefix of the network namespaces and interfaces")
 	stateDir := fs.String("state-dir", "", "`directory` for the Pods' volumes and logs (required)")
 	logAddr := fs.String("log-address", "", "listen `address` of the container log endpoint (default <node-ip>:0)")
