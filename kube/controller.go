@@ -74,6 +74,7 @@ type Controller struct {
 	refs      *refStore
 	fpSeed    maphash.Seed
 	writer    *statusWriter
+	infra     *infraWriter
 	started   atomic.Bool
 	ready     atomic.Bool
 	statusMu  sync.Mutex
@@ -176,6 +177,7 @@ func New(cfg *rest.Config, opts Options) (*Controller, error) {
 		fpSeed:     maphash.MakeSeed(),
 	}
 	c.writer = newStatusWriter(c)
+	c.infra = &infraWriter{c: c, maxFail: 15}
 	return c, nil
 }
 
@@ -375,8 +377,10 @@ func (c *Controller) setupInformers() error {
 
 	g := c.gwF.Gateway().V1()
 	add(g.GatewayClasses().Informer(), gwHandler(kindGatewayClass))
+	add(g.GatewayClasses().Informer(), c.infra.classHandler())
 	c.classes = g.GatewayClasses().Lister()
 	add(g.Gateways().Informer(), gwHandler(kindGateway))
+	add(g.Gateways().Informer(), c.infra.gatewayHandler())
 	c.gateways = g.Gateways().Lister()
 	add(g.HTTPRoutes().Informer(), gwHandler(kindHTTPRoute))
 	c.routes = g.HTTPRoutes().Lister()
@@ -394,6 +398,7 @@ func (c *Controller) setupInformers() error {
 	}
 
 	add(c.coreF.Core().V1().Services().Informer(), full)
+	add(c.coreF.Core().V1().Services().Informer(), c.infra.serviceHandler())
 	c.services = c.coreF.Core().V1().Services().Lister()
 	add(c.coreF.Core().V1().Namespaces().Informer(), full)
 	c.nsLister = c.coreF.Core().V1().Namespaces().Lister()

@@ -207,6 +207,13 @@ spec:
     tls: {mode: Terminate, certificateRefs: [{name: cert}]}
 ---
 apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: moved, namespace: %[3]s}
+spec:
+  gatewayClassName: %[1]s
+  listeners: [{name: http, port: %[10]d, protocol: HTTP}]
+---
+apiVersion: gateway.networking.k8s.io/v1
 kind: ListenerSet
 metadata: {name: extra, namespace: %[3]s}
 spec:
@@ -246,7 +253,7 @@ metadata: {name: grant, namespace: %[3]s}
 spec:
   from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: elsewhere}]
   to: [{group: "", kind: Service}]
-`, class, gatewayapi.DefaultControllerName, e.ns, b64(crt), b64(key), string(caPEM), port, lsPort, freePort(t))
+`, class, gatewayapi.DefaultControllerName, e.ns, b64(crt), b64(key), string(caPEM), port, lsPort, freePort(t), freePort(t))
 	if _, err := e.c.Apply(e.ctx(), []byte(manifest), testcluster.ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -289,6 +296,18 @@ spec:
 	opts := e.options(p)
 	opts.Translate.ControllerName = gatewayapi.DefaultControllerName
 	run := e.start(cfg, opts)
+
+	// The infrastructure Service of a Gateway that leaves the class is
+	// deleted (delete); the others are applied (patch).
+	e.eventually("infrastructure Service of Gateway moved", func() (bool, string) {
+		_, err := e.kube.CoreV1().Services(e.ns).Get(e.ctx(), "moved-rauta", metav1.GetOptions{})
+		return err == nil, fmt.Sprint(err)
+	})
+	moved, err := e.gw.GatewayV1().Gateways(e.ns).Get(e.ctx(), "moved", metav1.GetOptions{})
+	e.must(err)
+	moved.Spec.GatewayClassName = "someone-else"
+	_, err = e.gw.GatewayV1().Gateways(e.ns).Update(e.ctx(), moved, metav1.UpdateOptions{})
+	e.must(err)
 
 	e.eventually("every status kind written after a conflict, an Event recorded", func() (bool, string) {
 		mu.Lock()

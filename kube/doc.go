@@ -50,6 +50,27 @@
 // Programmed False, Conflicted True; not reason Pending) is also recorded as
 // a Warning Event on the object when it first appears.
 //
+// # Infrastructure Service
+//
+// The replica holding the Lease also keeps, for every Gateway of rauta's
+// classes, the Gateway's infrastructure Service: a Service in the
+// Gateway's namespace named "<gateway>-rauta" (a sanitized prefix and a
+// hash of the name when that is not a valid Service name), of type
+// ClusterIP, with one TCP port named "p<port>" per distinct listener
+// port. It names the Gateway's ports; it has no selector, because the data
+// plane is shared by every Gateway and no Pod belongs to one. Its labels
+// are spec.infrastructure.labels plus gateway.networking.k8s.io/gateway-name
+// (the Gateway's name, when it fits in a label value) and
+// app.kubernetes.io/managed-by: rauta; its annotations are
+// spec.infrastructure.annotations. It is written by server-side apply
+// (field manager "rauta"), so a label or annotation removed from the
+// Gateway is removed from the Service, and it is restored when someone
+// else edits or deletes it. Its controller ownerReference is the Gateway,
+// so the garbage collector deletes it with the Gateway; the controller
+// also deletes it when the Gateway is deleted or leaves rauta's classes.
+// A Gateway without a listener port gets no Service, and a Service of
+// that name rauta does not manage is left alone.
+//
 // [Serve] puts a Controller, a proxy and the admin endpoints together; it
 // is what `rauta serve` runs in a cluster. deploy/ holds the manifests and
 // the RBAC role the controller needs.

@@ -352,6 +352,29 @@ func (e *env) start(cfg *rest.Config, opts Options) *running {
 	return r
 }
 
+// settleInfra waits until the controller has seen the infrastructure
+// Service of each named Gateway of the test's namespace and the rebuild
+// that Service's creation caused is done, so that tests counting Applies
+// are not disturbed by it.
+func (e *env) settleInfra(r *running, gateways ...string) {
+	e.t.Helper()
+	e.eventually("infrastructure Services seen", func() (bool, string) {
+		for _, g := range gateways {
+			if _, err := r.c.services.Services(e.ns).Get(infraServiceName(g)); err != nil {
+				return false, err.Error()
+			}
+		}
+		return true, ""
+	})
+	last, stable := r.c.Stats().Rebuilds, time.Now()
+	e.eventually("rebuilds settled", func() (bool, string) {
+		if n := r.c.Stats().Rebuilds; n != last {
+			last, stable = n, time.Now()
+		}
+		return time.Since(stable) > 3*DefaultHoldOff, fmt.Sprintf("%d rebuilds", last)
+	})
+}
+
 // stop cancels the controller and waits for Run to return.
 func (r *running) stop(t *testing.T) {
 	r.cancel()
@@ -476,6 +499,11 @@ func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		return resp, err
 	}
 	keys := requestKeys(req)
+	if req.Method == http.MethodPatch && resp.StatusCode == http.StatusCreated && len(keys) == 1 {
+		// A server-side apply that creates the object is authorized as a
+		// create too.
+		keys = append(keys, "create"+strings.TrimPrefix(keys[0], "patch"))
+	}
 	c.mu.Lock()
 	if c.requests == nil {
 		c.requests = map[string]int{}

@@ -409,6 +409,7 @@ func TestEndpointFastPath(t *testing.T) {
 	e.createRoute(e.route(e.ns, "r", "gw", e.ns, "web"))
 	run := e.start(nil, e.options(p))
 	e.waitBody(port, "", "A")
+	e.settleInfra(run, "gw")
 	gen, before := p.Generation(), run.c.Stats()
 
 	client := &http.Client{Timeout: 2 * time.Second}

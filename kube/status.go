@@ -576,7 +576,10 @@ func (c *Controller) elect(ctx context.Context) {
 				OnStartedLeading: func(lctx context.Context) {
 					defer endTerm()
 					if claimed.CompareAndSwap(false, true) {
+						var wg sync.WaitGroup
+						wg.Go(func() { c.infra.lead(lctx) })
 						c.writer.lead(lctx)
+						wg.Wait()
 					}
 				},
 				OnStoppedLeading: func() {},
