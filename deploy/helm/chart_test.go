@@ -252,7 +252,8 @@ func containerPort(d *appsv1.Deployment, name string) int32 {
 var writeVerbs = []string{"create", "update", "patch", "delete", "deletecollection", "escalate", "bind", "impersonate", "approve", "sign"}
 
 // checkRBAC checks the rules of a Role or ClusterRole: no wildcard; write
-// verbs only on status subresources, Leases and Events; Leases updated
+// verbs only on status subresources, Leases, Events and Services (the
+// Gateways' infrastructure Services: applied and deleted); Leases updated
 // only by name.
 func checkRBAC(t *testing.T, id string, rules []rbacv1.PolicyRule) {
 	t.Helper()
@@ -272,11 +273,13 @@ func checkRBAC(t *testing.T, id string, rules []rbacv1.PolicyRule) {
 				switch {
 				case strings.HasSuffix(res, "/status") && (v == "update" || v == "patch"):
 				case res == "events" && v == "create" && slices.Contains([]string{"", "events.k8s.io"}, rule.APIGroups[0]):
+				case res == "services" && rule.APIGroups[0] == "" && slices.Contains([]string{"create", "patch", "delete"}, v):
+					// The Gateways' infrastructure Services.
 				case res == "leases" && rule.APIGroups[0] == "coordination.k8s.io" && v == "create":
 					// create cannot be restricted by name.
 				case res == "leases" && rule.APIGroups[0] == "coordination.k8s.io" && v == "update" && len(rule.ResourceNames) > 0:
 				default:
-					t.Errorf("%s rule %d: %s on %s %q is not allowed (writes go to status subresources, Events and the named Lease only)", id, i, v, rule.APIGroups, res)
+					t.Errorf("%s rule %d: %s on %s %q is not allowed (writes go to status subresources, Events, Services and the named Lease only)", id, i, v, rule.APIGroups, res)
 				}
 			}
 		}
