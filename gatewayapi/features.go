@@ -22,6 +22,7 @@ func supportedFeatures() []gatewayv1.SupportedFeature {
 		"GatewayFrontendClientCertificateValidationInsecureFallback",
 		"GatewayHTTPListenerIsolation",
 		"GatewayHTTPSListenerDetectMisdirectedRequests",
+		"GatewayInfrastructure",
 		"GatewayPort8080",
 		"GatewayStaticAddresses",
 		"HTTPRoute",
