@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -470,4 +471,81 @@ func Start(ctx context.Context, addr string, opts Options, timeout time.Duration
 	done := make(chan error, 1)
 	go func() { done <- Serve(ctx, ln, h, timeout) }()
 	return ln.Addr(), done, nil
+}
+
+// RunOptions configure [Run].
+type RunOptions struct {
+	// Proxy is the proxy a source feeds; required.
+	Proxy *proxy.Proxy
+	// Address is the admin listener's address; empty runs without one.
+	Address string
+	// Ready reports whether the source has applied its first
+	// configuration; /readyz is ready when it says so and Run is not
+	// shutting down.
+	Ready func() bool
+	// Status is as in [Options].
+	Status func() any
+	// Pprof is as in [Options].
+	Pprof bool
+	// Logger receives the logs; nil means slog.Default().
+	Logger *slog.Logger
+	// ShutdownTimeout bounds the proxy's and the admin listener's
+	// shutdowns.
+	ShutdownTimeout time.Duration
+	// OnStart, if set, is called with the admin listener's address (nil
+	// without one) before run starts.
+	OnStart func(net.Addr)
+}
+
+// Run is the life cycle of a gateway process: it starts the admin listener,
+// runs run (a configuration source feeding opts.Proxy) until it returns,
+// which it does when ctx is done, then turns /readyz to 503, shuts the proxy
+// down gracefully within the timeout and stops the admin listener. A run
+// that ends because ctx is done is not an error.
+func Run(ctx context.Context, opts RunOptions, run func(context.Context) error) error {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	var stopping atomic.Bool
+	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAdmin()
+	var adminAddr net.Addr
+	var adminDone <-chan error
+	if opts.Address != "" {
+		var err error
+		adminAddr, adminDone, err = Start(adminCtx, opts.Address, Options{
+			Proxy:  opts.Proxy,
+			Ready:  func() bool { return !stopping.Load() && opts.Ready() },
+			Status: opts.Status,
+			Logger: log,
+			Pprof:  opts.Pprof,
+		}, opts.ShutdownTimeout)
+		if err != nil {
+			return err
+		}
+	}
+	if opts.OnStart != nil {
+		opts.OnStart(adminAddr)
+	}
+
+	runErr := run(ctx)
+	if errors.Is(runErr, context.Canceled) || errors.Is(runErr, context.DeadlineExceeded) {
+		runErr = nil
+	}
+	stopping.Store(true)
+	log.Info("shutting down", "timeout", opts.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.ShutdownTimeout)
+	defer cancel()
+	shutErr := opts.Proxy.Shutdown(sctx)
+	stopAdmin()
+	if adminDone != nil {
+		if err := <-adminDone; err != nil && shutErr == nil {
+			shutErr = fmt.Errorf("admin listener: %w", err)
+		}
+	}
+	if shutErr != nil {
+		shutErr = fmt.Errorf("shutdown: %w", shutErr)
+	}
+	return errors.Join(runErr, shutErr)
 }

@@ -2,11 +2,9 @@ package filesource
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"sync/atomic"
 	"time"
 
 	"github.com/rauta/rauta/admin"
@@ -80,45 +78,18 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 		return err
 	}
 
-	var stopping atomic.Bool
-	var adminDone <-chan error
-	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopAdmin()
-	var adminAddr net.Addr
-	if opts.AdminAddress != "" {
-		var err error
-		adminAddr, adminDone, err = admin.Start(adminCtx, opts.AdminAddress, admin.Options{
-			Proxy:  p,
-			Ready:  func() bool { return !stopping.Load() && p.Generation() > 0 },
-			Status: func() any { return src.Report() },
-			Logger: log,
-			Pprof:  opts.Pprof,
-		}, timeout)
-		if err != nil {
-			return fmt.Errorf("filesource: %w", err)
-		}
+	err = admin.Run(ctx, admin.RunOptions{
+		Proxy:           p,
+		Address:         opts.AdminAddress,
+		Ready:           func() bool { return p.Generation() > 0 },
+		Status:          func() any { return src.Report() },
+		Pprof:           opts.Pprof,
+		Logger:          log,
+		ShutdownTimeout: timeout,
+		OnStart:         opts.OnStart,
+	}, src.Run)
+	if err != nil {
+		return fmt.Errorf("filesource: %w", err)
 	}
-	if opts.OnStart != nil {
-		opts.OnStart(adminAddr)
-	}
-
-	runErr := src.Run(ctx)
-	if errors.Is(runErr, context.Canceled) || errors.Is(runErr, context.DeadlineExceeded) {
-		runErr = nil
-	}
-	stopping.Store(true)
-	log.Info("shutting down", "timeout", timeout.String())
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-	defer cancel()
-	shutErr := p.Shutdown(sctx)
-	stopAdmin()
-	if adminDone != nil {
-		if err := <-adminDone; err != nil && shutErr == nil {
-			shutErr = fmt.Errorf("filesource: admin listener: %w", err)
-		}
-	}
-	if shutErr != nil {
-		shutErr = fmt.Errorf("filesource: shutdown: %w", shutErr)
-	}
-	return errors.Join(runErr, shutErr)
+	return nil
 }

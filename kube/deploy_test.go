@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/yaml"
 
 	"github.com/rauta/rauta/gatewayapi"
@@ -303,11 +304,16 @@ spec:
 		_, err := e.kube.CoreV1().Services(e.ns).Get(e.ctx(), "moved-rauta", metav1.GetOptions{})
 		return err == nil, fmt.Sprint(err)
 	})
-	moved, err := e.gw.GatewayV1().Gateways(e.ns).Get(e.ctx(), "moved", metav1.GetOptions{})
-	e.must(err)
-	moved.Spec.GatewayClassName = "someone-else"
-	_, err = e.gw.GatewayV1().Gateways(e.ns).Update(e.ctx(), moved, metav1.UpdateOptions{})
-	e.must(err)
+	// The status writer updates the Gateway too: retry on conflicts.
+	e.must(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		moved, err := e.gw.GatewayV1().Gateways(e.ns).Get(e.ctx(), "moved", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		moved.Spec.GatewayClassName = "someone-else"
+		_, err = e.gw.GatewayV1().Gateways(e.ns).Update(e.ctx(), moved, metav1.UpdateOptions{})
+		return err
+	}))
 
 	e.eventually("every status kind written after a conflict, an Event recorded", func() (bool, string) {
 		mu.Lock()

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"sync/atomic"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -112,45 +111,18 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	}
 	timeout := cmp.Or(opts.ShutdownTimeout, DefaultShutdownTimeout)
 
-	var stopping atomic.Bool
-	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopAdmin()
-	var adminDone <-chan error
-	var adminAddr net.Addr
-	if opts.AdminAddress != "" {
-		var err error
-		adminAddr, adminDone, err = admin.Start(adminCtx, opts.AdminAddress, admin.Options{
-			Proxy:  p,
-			Ready:  func() bool { return !stopping.Load() && c.Ready() },
-			Status: func() any { return c.Status() },
-			Logger: log,
-			Pprof:  opts.Pprof,
-		}, timeout)
-		if err != nil {
-			return fmt.Errorf("kube: %w", err)
-		}
+	err = admin.Run(ctx, admin.RunOptions{
+		Proxy:           p,
+		Address:         opts.AdminAddress,
+		Ready:           func() bool { return c.Ready() },
+		Status:          func() any { return c.Status() },
+		Pprof:           opts.Pprof,
+		Logger:          log,
+		ShutdownTimeout: timeout,
+		OnStart:         opts.OnStart,
+	}, c.Run)
+	if err != nil {
+		return fmt.Errorf("kube: %w", err)
 	}
-	if opts.OnStart != nil {
-		opts.OnStart(adminAddr)
-	}
-
-	runErr := c.Run(ctx)
-	if errors.Is(runErr, context.Canceled) || errors.Is(runErr, context.DeadlineExceeded) {
-		runErr = nil
-	}
-	stopping.Store(true)
-	log.Info("shutting down", "timeout", timeout.String())
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-	defer cancel()
-	shutErr := p.Shutdown(sctx)
-	stopAdmin()
-	if adminDone != nil {
-		if err := <-adminDone; err != nil && shutErr == nil {
-			shutErr = err
-		}
-	}
-	if runErr != nil {
-		return runErr
-	}
-	return shutErr
+	return nil
 }
