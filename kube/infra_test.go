@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/util/retry"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
@@ -123,12 +124,17 @@ func TestInfrastructureService(t *testing.T) {
 	}
 
 	// A label changes, another is removed, an annotation is added.
-	cur, err := gwapi.Get(e.ctx(), "gw", metav1.GetOptions{})
-	e.must(err)
-	cur.Spec.Infrastructure.Labels = map[gatewayv1.LabelKey]gatewayv1.LabelValue{"key2": "changed"}
-	cur.Spec.Infrastructure.Annotations["added"] = "yes"
-	_, err = gwapi.Update(e.ctx(), cur, metav1.UpdateOptions{})
-	e.must(err)
+	// The status writer updates the Gateway too: retry on conflicts.
+	e.must(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := gwapi.Get(e.ctx(), "gw", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		cur.Spec.Infrastructure.Labels = map[gatewayv1.LabelKey]gatewayv1.LabelValue{"key2": "changed"}
+		cur.Spec.Infrastructure.Annotations["added"] = "yes"
+		_, err = gwapi.Update(e.ctx(), cur, metav1.UpdateOptions{})
+		return err
+	}))
 	svc("labels and annotations propagated", "gw-rauta", func(s *corev1.Service) string {
 		want := map[string]string{"key2": "changed", gatewayv1.GatewayNameLabelKey: "gw", managedByLabel: managedByValue}
 		if d := cmp.Diff(want, s.Labels); d != "" {
@@ -141,7 +147,9 @@ func TestInfrastructureService(t *testing.T) {
 	})
 
 	// Deleted by someone else: restored.
-	e.must(svcs.Delete(e.ctx(), "gw-rauta", metav1.DeleteOptions{}))
+	if err := svcs.Delete(e.ctx(), "gw-rauta", metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		e.must(err)
+	}
 	svc("Service restored", "gw-rauta", func(*corev1.Service) string { return "" })
 
 	gone := func(what, name string) {
@@ -152,15 +160,21 @@ func TestInfrastructureService(t *testing.T) {
 		})
 	}
 	// The Gateway leaves the class, comes back, then is deleted.
-	cur, err = gwapi.Get(e.ctx(), "gw", metav1.GetOptions{})
-	e.must(err)
-	cur.Spec.GatewayClassName = "someone-else"
-	cur, err = gwapi.Update(e.ctx(), cur, metav1.UpdateOptions{})
-	e.must(err)
+	setClass := func(class string) {
+		e.t.Helper()
+		e.must(retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			cur, err := gwapi.Get(e.ctx(), "gw", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			cur.Spec.GatewayClassName = gatewayv1.ObjectName(class)
+			_, err = gwapi.Update(e.ctx(), cur, metav1.UpdateOptions{})
+			return err
+		}))
+	}
+	setClass("someone-else")
 	gone("Service deleted when the Gateway left the class", "gw-rauta")
-	cur.Spec.GatewayClassName = gatewayv1.ObjectName(e.class)
-	_, err = gwapi.Update(e.ctx(), cur, metav1.UpdateOptions{})
-	e.must(err)
+	setClass(string(e.class))
 	svc("Service back with the class", "gw-rauta", func(*corev1.Service) string { return "" })
 	e.must(gwapi.Delete(e.ctx(), "gw", metav1.DeleteOptions{}))
 	gone("Service deleted with the Gateway", "gw-rauta")
