@@ -55,7 +55,9 @@ func serveHelper() {
 	_ = srv.ListenAndServe()
 }
 
-// needRoot skips tests that create network namespaces.
+// needRoot skips tests that create network namespaces, and otherwise
+// holds a machine-wide lock until the test ends: two test processes would
+// use the same prefixes and addresses.
 func needRoot(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
@@ -64,6 +66,19 @@ func needRoot(t *testing.T) {
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("skipping: iproute2's ip is not installed")
 	}
+	dir := "/run/lock"
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		dir = os.TempDir()
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "rauta-nodeagent-test.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
 }
 
 // leftovers lists the namespaces and links carrying prefix.
