@@ -79,53 +79,72 @@ func mergeListenerSetStatus(stored, desired gatewayv1.ListenerSetStatus, now met
 	return out
 }
 
-// mergeRouteParents returns the parents of a route status: the stored
-// entries of other controllers, unchanged and in their order, followed by
-// desired (this controller's entries; nil removes them all). Entries are
-// matched by parentRef.
-func mergeRouteParents(stored, desired []gatewayv1.RouteParentStatus, controller gatewayv1.GatewayController, now metav1.Time) []gatewayv1.RouteParentStatus {
-	var out []gatewayv1.RouteParentStatus
-	for _, s := range stored {
-		if s.ControllerName != controller {
-			out = append(out, *s.DeepCopy())
+// owned describes a status list whose entries belong to controllers and
+// are matched by a reference: route parents and policy ancestors.
+type owned[E any] struct {
+	controller func(*E) gatewayv1.GatewayController
+	sameRef    func(a, b *E) bool
+	conditions func(*E) *[]metav1.Condition
+	deepCopy   func(*E) *E
+}
+
+var (
+	routeParents = owned[gatewayv1.RouteParentStatus]{
+		controller: func(e *gatewayv1.RouteParentStatus) gatewayv1.GatewayController { return e.ControllerName },
+		sameRef: func(a, b *gatewayv1.RouteParentStatus) bool {
+			return apiequality.Semantic.DeepEqual(a.ParentRef, b.ParentRef)
+		},
+		conditions: func(e *gatewayv1.RouteParentStatus) *[]metav1.Condition { return &e.Conditions },
+		deepCopy:   (*gatewayv1.RouteParentStatus).DeepCopy,
+	}
+	policyAncestors = owned[gatewayv1.PolicyAncestorStatus]{
+		controller: func(e *gatewayv1.PolicyAncestorStatus) gatewayv1.GatewayController { return e.ControllerName },
+		sameRef: func(a, b *gatewayv1.PolicyAncestorStatus) bool {
+			return apiequality.Semantic.DeepEqual(a.AncestorRef, b.AncestorRef)
+		},
+		conditions: func(e *gatewayv1.PolicyAncestorStatus) *[]metav1.Condition { return &e.Conditions },
+		deepCopy:   (*gatewayv1.PolicyAncestorStatus).DeepCopy,
+	}
+)
+
+// merge returns the entries of a status list: the stored entries of other
+// controllers, unchanged and in their order, followed by desired (this
+// controller's entries; nil removes them all), each keeping the
+// lastTransitionTime of the stored entry with the same reference.
+func (o owned[E]) merge(stored, desired []E, controller gatewayv1.GatewayController, now metav1.Time) []E {
+	var out []E
+	for i := range stored {
+		if o.controller(&stored[i]) != controller {
+			out = append(out, *o.deepCopy(&stored[i]))
 		}
 	}
-	for _, d := range desired {
-		e := *d.DeepCopy()
-		var prev []metav1.Condition
-		for _, s := range stored {
-			if s.ControllerName == controller && apiequality.Semantic.DeepEqual(s.ParentRef, d.ParentRef) {
-				prev = s.Conditions
-				break
-			}
-		}
-		e.Conditions = mergeConditions(prev, d.Conditions, now)
+	for i := range desired {
+		e := *o.deepCopy(&desired[i])
+		*o.conditions(&e) = mergeConditions(o.previous(stored, &desired[i], controller), *o.conditions(&desired[i]), now)
 		out = append(out, e)
 	}
 	return out
 }
 
-// mergePolicyAncestors is mergeRouteParents for policy ancestors.
+// previous returns the conditions of controller's stored entry with e's
+// reference, or nil.
+func (o owned[E]) previous(stored []E, e *E, controller gatewayv1.GatewayController) []metav1.Condition {
+	for i := range stored {
+		if o.controller(&stored[i]) == controller && o.sameRef(&stored[i], e) {
+			return *o.conditions(&stored[i])
+		}
+	}
+	return nil
+}
+
+// mergeRouteParents merges route parents; see [owned.merge].
+func mergeRouteParents(stored, desired []gatewayv1.RouteParentStatus, controller gatewayv1.GatewayController, now metav1.Time) []gatewayv1.RouteParentStatus {
+	return routeParents.merge(stored, desired, controller, now)
+}
+
+// mergePolicyAncestors merges policy ancestors; see [owned.merge].
 func mergePolicyAncestors(stored, desired []gatewayv1.PolicyAncestorStatus, controller gatewayv1.GatewayController, now metav1.Time) []gatewayv1.PolicyAncestorStatus {
-	var out []gatewayv1.PolicyAncestorStatus
-	for _, s := range stored {
-		if s.ControllerName != controller {
-			out = append(out, *s.DeepCopy())
-		}
-	}
-	for _, d := range desired {
-		e := *d.DeepCopy()
-		var prev []metav1.Condition
-		for _, s := range stored {
-			if s.ControllerName == controller && apiequality.Semantic.DeepEqual(s.AncestorRef, d.AncestorRef) {
-				prev = s.Conditions
-				break
-			}
-		}
-		e.Conditions = mergeConditions(prev, d.Conditions, now)
-		out = append(out, e)
-	}
-	return out
+	return policyAncestors.merge(stored, desired, controller, now)
 }
 
 // hasRouteParent reports whether a route status holds an entry of

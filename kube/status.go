@@ -409,12 +409,7 @@ func (w *statusWriter) route(ctx context.Context, key objKey, d desired, ok, liv
 		if p.ControllerName != w.c.controller {
 			continue
 		}
-		var prev []metav1.Condition
-		for _, s := range obj.Status.Parents {
-			if s.ControllerName == w.c.controller && apiequality.Semantic.DeepEqual(s.ParentRef, p.ParentRef) {
-				prev = s.Conditions
-			}
-		}
+		prev := routeParents.previous(obj.Status.Parents, &p, w.c.controller)
 		probs = append(probs, newProblems("parentRef "+parentName(p.ParentRef, obj.Namespace), prev, p.Conditions)...)
 	}
 	cp := obj.DeepCopy()
@@ -459,12 +454,7 @@ func (w *statusWriter) policy(ctx context.Context, key objKey, d desired, ok, li
 		if a.ControllerName != w.c.controller {
 			continue
 		}
-		var prev []metav1.Condition
-		for _, s := range obj.Status.Ancestors {
-			if s.ControllerName == w.c.controller && apiequality.Semantic.DeepEqual(s.AncestorRef, a.AncestorRef) {
-				prev = s.Conditions
-			}
-		}
+		prev := policyAncestors.previous(obj.Status.Ancestors, &a, w.c.controller)
 		probs = append(probs, newProblems("ancestor "+parentName(a.AncestorRef, obj.Namespace), prev, a.Conditions)...)
 	}
 	cp := obj.DeepCopy()
