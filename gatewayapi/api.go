@@ -56,6 +56,15 @@ type Status struct {
 	// apply to a Service used by a handled route appear, with one ancestor
 	// entry per handled Gateway.
 	BackendTLSPolicies []PolicyStatus
+	// XBackendTrafficPolicies, BackendPolicies and TrafficPolicies are
+	// sorted by namespace/name; a policy appears when one of its targets
+	// is reached through a handled Gateway (with one ancestor entry per
+	// such Gateway) or when none of its targets exists.
+	XBackendTrafficPolicies []PolicyStatus
+	// BackendPolicies: see XBackendTrafficPolicies.
+	BackendPolicies []PolicyStatus
+	// TrafficPolicies: see XBackendTrafficPolicies.
+	TrafficPolicies []PolicyStatus
 }
 
 // GatewayClassStatus is the status of one GatewayClass.
@@ -104,7 +113,8 @@ type HTTPRouteStatus struct {
 	Status gatewayv1.HTTPRouteStatus
 }
 
-// PolicyStatus is the status of one policy (a BackendTLSPolicy).
+// PolicyStatus is the status of one policy (a BackendTLSPolicy, an
+// XBackendTrafficPolicy, a BackendPolicy or a TrafficPolicy).
 type PolicyStatus struct {
 	// Namespace is the policy's namespace.
 	Namespace string

@@ -1,9 +1,11 @@
 package gatewayapi
 
 import (
+	rautav1alpha1 "github.com/rauta/rauta/apis/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gatewayxv1alpha1 "sigs.k8s.io/gateway-api/apisx/v1alpha1"
 )
 
 // Resources is the bundle of objects a source hands to [Translate]: the
@@ -24,6 +26,13 @@ type Resources struct {
 	ReferenceGrants []gatewayv1.ReferenceGrant
 	// BackendTLSPolicies configure TLS from the gateway to Services.
 	BackendTLSPolicies []gatewayv1.BackendTLSPolicy
+	// XBackendTrafficPolicies are the Gateway API's experimental backend
+	// traffic policies (retry budget, session persistence) on Services.
+	XBackendTrafficPolicies []gatewayxv1alpha1.XBackendTrafficPolicy
+	// BackendPolicies are rauta's policies on Services.
+	BackendPolicies []rautav1alpha1.BackendPolicy
+	// TrafficPolicies are rauta's policies on Gateways and HTTPRoutes.
+	TrafficPolicies []rautav1alpha1.TrafficPolicy
 	// Services are the backends routes refer to.
 	Services []corev1.Service
 	// EndpointSlices give the Services' endpoints (label

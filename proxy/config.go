@@ -82,6 +82,17 @@ type Listener struct {
 	// differs from the first listener of its port is not served, and the
 	// error names it.
 	ClientValidation *ClientValidation `json:"clientValidation,omitempty"`
+	// RateLimits limit the requests the listener serves, whatever route
+	// serves them. Every limit that covers a request (listener, route and
+	// rule) must admit it.
+	RateLimits []RateLimit `json:"rateLimits,omitempty"`
+	// RequestLimits bound the requests the listener serves; a route's or
+	// rule's RequestLimits win over them field by field.
+	RequestLimits RequestLimits `json:"requestLimits,omitzero"`
+	// Policies name the policies whose settings the listener carries, for
+	// people reading the configuration (for example
+	// "TrafficPolicy default/limits"); the proxy does not interpret them.
+	Policies []string `json:"policies,omitempty"`
 }
 
 // ClientValidationMode says which clients an HTTPS listener with
@@ -161,6 +172,14 @@ type Route struct {
 	Hostnames []string `json:"hostnames,omitempty"`
 	// Rules are the route's rules in order.
 	Rules []Rule `json:"rules"`
+	// RateLimits limit the requests of all the route's rules together.
+	RateLimits []RateLimit `json:"rateLimits,omitempty"`
+	// RequestLimits bound the route's requests; a rule's RequestLimits win
+	// over them, and they win over the listener's, field by field.
+	RequestLimits RequestLimits `json:"requestLimits,omitzero"`
+	// Policies name the policies whose settings the route carries; see
+	// [Listener].Policies.
+	Policies []string `json:"policies,omitempty"`
 }
 
 // Rule is one HTTPRoute rule.
@@ -179,8 +198,17 @@ type Rule struct {
 	Timeouts Timeouts `json:"timeouts,omitzero"`
 	// Retry, if set, retries failed requests; see [RetryPolicy].
 	Retry *RetryPolicy `json:"retry,omitempty"`
-	// RateLimit, if set, limits the requests the rule serves.
-	RateLimit *RateLimit `json:"rateLimit,omitempty"`
+	// RateLimits limit the requests the rule serves.
+	RateLimits []RateLimit `json:"rateLimits,omitempty"`
+	// RequestLimits bound the rule's requests, winning over the route's
+	// and the listener's field by field.
+	RequestLimits RequestLimits `json:"requestLimits,omitzero"`
+	// SessionPersistence, if set, pins a client's requests to the backend
+	// reference and endpoint that served its first request.
+	SessionPersistence *SessionPersistence `json:"sessionPersistence,omitempty"`
+	// Policies name the policies whose settings the rule carries; see
+	// [Listener].Policies.
+	Policies []string `json:"policies,omitempty"`
 }
 
 // BackendRef is a weighted reference from a rule to a [Backend].
@@ -216,19 +244,103 @@ type RetryPolicy struct {
 	// 502, 503, 504). Connection failures are always retryable.
 	Codes []int `json:"codes,omitempty"`
 	// Backoff is the base delay before the first retry; each further retry
-	// doubles it, with full jitter. Zero uses 25ms.
+	// doubles it, with full jitter. Zero uses the backend's
+	// [BackendRetry].Backoff, else 25ms.
 	Backoff time.Duration `json:"backoff,omitempty"`
+	// MaxBackoff caps the delay. Zero uses the backend's
+	// [BackendRetry].MaxBackoff, else 10 times Backoff.
+	MaxBackoff time.Duration `json:"maxBackoff,omitempty"`
 }
 
-// RateLimit limits the requests a rule serves with token buckets.
+// RateLimit is a token-bucket limit on requests. Requests it refuses are
+// answered 429 with Retry-After and the RateLimit and RateLimit-Policy
+// fields of the IETF httpapi ratelimit-headers draft.
 type RateLimit struct {
-	// Rate is the number of requests per second allowed in the long run.
+	// Name identifies the limit's budget: limits with the same Name share
+	// their buckets, wherever they appear in the Config (a Gateway's limit
+	// on each of its listeners is one budget), and the buckets outlive
+	// configurations while the Name and the numbers stay the same. It
+	// labels the rate-limit metrics and names the limit in the
+	// RateLimit-Policy field. Empty gives the limit a budget of its own.
+	Name string `json:"name,omitempty"`
+	// Rate is the number of requests per second allowed in the long run,
+	// for the whole gateway; each process admits its share (see
+	// [Proxy.SetReplicas]).
 	Rate float64 `json:"rate"`
 	// Burst is the number of requests allowed at once.
 	Burst int `json:"burst"`
-	// Key selects the bucket: one per route rule when its Source is
-	// KeyNone, otherwise one per client address or header value.
+	// Window is the period the limit is announced over in the
+	// RateLimit-Policy field (quota Rate×Window per Window); zero means
+	// one second.
+	Window time.Duration `json:"window,omitempty"`
+	// Key selects the bucket: one for the limit when its Source is
+	// KeyNone, otherwise one per client address, header, cookie or query
+	// parameter value, with bounded memory.
 	Key HashKey `json:"key,omitzero"`
+}
+
+// RequestLimits bound what a client may send and how long it may take, for
+// the requests of a listener, route or rule. A zero field sets nothing:
+// the next less specific level, then [Limits], applies.
+type RequestLimits struct {
+	// MaxBodyBytes is the largest request body; a larger one is answered
+	// 413 (before anything reaches a backend when Content-Length says
+	// so). Zero sets no limit.
+	MaxBodyBytes int64 `json:"maxBodyBytes,omitempty"`
+	// ReadTimeout bounds receiving the request body, counted from the end
+	// of the request head; a request still arriving then is answered 408
+	// and its backend request aborted.
+	ReadTimeout time.Duration `json:"readTimeout,omitempty"`
+	// WriteTimeout bounds writing the response to the client, from its
+	// first byte.
+	WriteTimeout time.Duration `json:"writeTimeout,omitempty"`
+}
+
+// SessionType is where a session token travels.
+type SessionType uint8
+
+// Session types.
+const (
+	// SessionCookie issues the token in a Set-Cookie field and reads it
+	// from the Cookie field.
+	SessionCookie SessionType = iota
+	// SessionHeader issues the token in a response header field and reads
+	// it from the same request header field.
+	SessionHeader
+)
+
+// String returns "Cookie" or "Header".
+func (t SessionType) String() string {
+	switch t {
+	case SessionCookie:
+		return "Cookie"
+	case SessionHeader:
+		return "Header"
+	}
+	return "SessionType(" + strconv.Itoa(int(t)) + ")"
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (t SessionType) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+// SessionPersistence pins a client's requests to one endpoint (GEP-1619).
+// The proxy issues a token, sealed so that only it can read it, naming the
+// endpoint it picked; requests carrying a valid token go to that endpoint
+// while it is ready, and are pinned anew when it is gone.
+type SessionPersistence struct {
+	// Type is where the token travels.
+	Type SessionType `json:"type"`
+	// Name is the cookie or header name; empty means "rauta-session".
+	Name string `json:"name,omitempty"`
+	// AbsoluteTimeout ends a session this long after it began; zero
+	// means never.
+	AbsoluteTimeout time.Duration `json:"absoluteTimeout,omitempty"`
+	// IdleTimeout ends a session that carried no request this long; zero
+	// means never.
+	IdleTimeout time.Duration `json:"idleTimeout,omitempty"`
+	// PermanentCookie gives the cookie a Max-Age of AbsoluteTimeout
+	// instead of making it a session cookie.
+	PermanentCookie bool `json:"permanentCookie,omitempty"`
 }
 
 // BackendProtocol is the protocol spoken to a backend's endpoints.
@@ -286,6 +398,61 @@ type Backend struct {
 	// health and outlier ejection). Nil uses the breaker package's defaults;
 	// set Disabled to turn them off.
 	CircuitBreaker *CircuitBreaker `json:"circuitBreaker,omitempty"`
+	// Connections bound the connections to each endpoint; zero fields
+	// use [Options].Pool.
+	Connections ConnectionLimits `json:"connections,omitzero"`
+	// Retry is the backoff and budget of retries to the backend.
+	Retry BackendRetry `json:"retry,omitzero"`
+	// SessionPersistence, if set, pins a client's requests to one of the
+	// backend's endpoints. A rule's SessionPersistence wins over it.
+	SessionPersistence *SessionPersistence `json:"sessionPersistence,omitempty"`
+	// Policies name the policies whose settings the backend carries; see
+	// [Listener].Policies.
+	Policies []string `json:"policies,omitempty"`
+}
+
+// ConnectionLimits bound the connections to each endpoint of a backend.
+// Zero fields use [Options].Pool.
+type ConnectionLimits struct {
+	// MaxPerEndpoint bounds the open HTTP/1.1 connections to one
+	// endpoint; a request finding it at the limit goes to another
+	// endpoint, or is answered 503.
+	MaxPerEndpoint int `json:"maxPerEndpoint,omitempty"`
+	// IdleTimeout closes a connection idle this long.
+	IdleTimeout time.Duration `json:"idleTimeout,omitempty"`
+	// MaxRequests closes a connection after it carried this many
+	// requests.
+	MaxRequests int `json:"maxRequests,omitempty"`
+	// MaxLifetime closes a connection this long after it was opened,
+	// once its request in progress is done.
+	MaxLifetime time.Duration `json:"maxLifetime,omitempty"`
+}
+
+// BackendRetry is how requests to a backend are retried, whatever rule
+// retries them.
+type BackendRetry struct {
+	// Backoff is the base delay before the first retry when the rule's
+	// [RetryPolicy] sets none.
+	Backoff time.Duration `json:"backoff,omitempty"`
+	// MaxBackoff caps the delay when the rule's RetryPolicy sets no cap.
+	MaxBackoff time.Duration `json:"maxBackoff,omitempty"`
+	// Budget, if set, replaces [Options].RetryBudget for the backend.
+	Budget *RetryBudget `json:"budget,omitempty"`
+}
+
+// RetryBudget bounds retries to a backend so that they cannot multiply
+// its load (Gateway API's BackendTrafficPolicy retryConstraint).
+type RetryBudget struct {
+	// Percent is the largest share of the backend's requests in Interval
+	// that may be retries, in percent.
+	Percent float64 `json:"percent"`
+	// Interval is the period requests are counted over; zero means 10s.
+	Interval time.Duration `json:"interval,omitempty"`
+	// MinRetries is the number of retries per MinRetriesInterval always
+	// allowed, whatever the budget says.
+	MinRetries int `json:"minRetries,omitempty"`
+	// MinRetriesInterval is the period of MinRetries; zero means 1s.
+	MinRetriesInterval time.Duration `json:"minRetriesInterval,omitempty"`
 }
 
 // BackendTLSConfig is how the proxy verifies a TLS backend.
@@ -356,6 +523,9 @@ const (
 	KeyHeader
 	// KeyCookie is the value of the cookie named by HashKey.Name.
 	KeyCookie
+	// KeyQuery is the first value of the query parameter named by
+	// HashKey.Name.
+	KeyQuery
 )
 
 // String returns the source's name.
@@ -369,6 +539,8 @@ func (s KeySource) String() string {
 		return "Header"
 	case KeyCookie:
 		return "Cookie"
+	case KeyQuery:
+		return "Query"
 	}
 	return "KeySource(" + strconv.Itoa(int(s)) + ")"
 }
@@ -380,7 +552,8 @@ func (s KeySource) MarshalText() ([]byte, error) { return []byte(s.String()), ni
 type HashKey struct {
 	// Source is where the key comes from.
 	Source KeySource `json:"source"`
-	// Name is the header or cookie name for KeyHeader and KeyCookie.
+	// Name is the header, cookie or query parameter name for KeyHeader,
+	// KeyCookie and KeyQuery.
 	Name string `json:"name,omitempty"`
 }
 
@@ -401,7 +574,8 @@ type HealthCheckKind uint8
 const (
 	// HealthTCP connects to the endpoint and closes the connection.
 	HealthTCP HealthCheckKind = iota
-	// HealthHTTP sends GET Path and expects a 2xx or 3xx status.
+	// HealthHTTP sends GET Path and expects one of the
+	// HealthCheck.ExpectedStatuses (by default a 2xx or 3xx status).
 	HealthHTTP
 )
 
@@ -437,6 +611,17 @@ type HealthCheck struct {
 	// UnhealthyThreshold is the number of consecutive failing probes that
 	// take an endpoint out; zero means 3.
 	UnhealthyThreshold int `json:"unhealthyThreshold,omitempty"`
+	// ExpectedStatuses are the statuses that pass an HTTP probe; empty
+	// means 200 to 399.
+	ExpectedStatuses []StatusRange `json:"expectedStatuses,omitempty"`
+}
+
+// StatusRange is an inclusive range of HTTP status codes.
+type StatusRange struct {
+	// Start is the first status of the range.
+	Start int `json:"start"`
+	// End is the last; a zero End means Start.
+	End int `json:"end,omitempty"`
 }
 
 // CircuitBreaker configures the per-endpoint breakers of a backend.

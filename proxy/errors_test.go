@@ -187,7 +187,7 @@ func TestRateLimit(t *testing.T) {
 	a := echoBackend(t, "a")
 	p := newTestProxy(t, Options{})
 	cfg := simpleConfig(map[string][]string{"a": {addrOf(a)}},
-		Rule{Matches: prefix("/"), Backends: []BackendRef{{Backend: "a", Weight: 1}}, RateLimit: &RateLimit{Rate: 0.5, Burst: 3}})
+		Rule{Matches: prefix("/"), Backends: []BackendRef{{Backend: "a", Weight: 1}}, RateLimits: []RateLimit{{Rate: 0.5, Burst: 3}}})
 	if err := p.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}

@@ -144,8 +144,8 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		setEscapedPath(r.URL, res.Path)
 	}
 
-	if cr.limiter != nil {
-		if ok, wait := cr.limiter.take(r); !ok {
+	for _, lim := range cr.limiters {
+		if ok, wait := lim.take(r); !ok {
 			secs := int64((wait + time.Second - 1) / time.Second)
 			w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
 			x.fail(w, http.StatusTooManyRequests, ReasonRateLimited, "rate limited\n")

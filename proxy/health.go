@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"reflect"
 	"sync"
 	"time"
 )
@@ -84,7 +85,7 @@ func (hc *healthChecker) sync(backends map[string]*backendState) {
 		}
 	}
 	for e, pr := range hc.probes {
-		if spec, ok := want[e]; !ok || spec != pr.spec {
+		if spec, ok := want[e]; !ok || !reflect.DeepEqual(spec, pr.spec) {
 			pr.cancel()
 			delete(hc.probes, e)
 			if !ok {

@@ -96,7 +96,7 @@ type compiledRule struct {
 	filters    *filters.Chain
 	refs       []compiledRef
 	total      uint64 // sum of refs' weights
-	limiter    *ruleLimiter
+	limiters   []*ruleLimiter
 	retry      *RetryPolicy
 	timeouts   Timeouts
 }
@@ -252,12 +252,12 @@ func (p *Proxy) compileRule(r *Route, rule *Rule, backends map[string]*backendSt
 		cr.total += cref.weight
 		cr.refs = append(cr.refs, cref)
 	}
-	if rl := rule.RateLimit; rl != nil {
-		lim, err := p.limiterFor(cr.routeLabel, rule, rl)
+	for i := range rule.RateLimits {
+		lim, err := p.limiterFor(cr.routeLabel, rule, &rule.RateLimits[i])
 		if err != nil {
-			return nil, fmt.Errorf("rateLimit: %w", err)
+			return nil, fmt.Errorf("rateLimits[%d]: %w", i, err)
 		}
-		cr.limiter = lim
+		cr.limiters = append(cr.limiters, lim)
 	}
 	return cr, nil
 }
