@@ -412,11 +412,17 @@ type Backend struct {
 }
 
 // ConnectionLimits bound the connections to each endpoint of a backend.
-// Zero fields use [Options].Pool.
+// Zero fields use [Options].Pool. They govern HTTP/1.1 connections (also
+// the HTTP/1.1 side of an HTTP/2 backend: upgrades and ALPN fallback);
+// HTTP/2 connections multiplex requests and follow Options.Pool. Changing
+// them takes effect at once without interrupting requests in flight.
+// Backends sharing an endpoint (same address, protocol and TLS settings)
+// share its connections, under the smaller value of each limit they set.
 type ConnectionLimits struct {
 	// MaxPerEndpoint bounds the open HTTP/1.1 connections to one
 	// endpoint; a request finding it at the limit goes to another
-	// endpoint, or is answered 503.
+	// endpoint, or is answered 503 (after Options.Pool.ConnWaitTimeout,
+	// if set, without a connection freed).
 	MaxPerEndpoint int `json:"maxPerEndpoint,omitempty"`
 	// IdleTimeout closes a connection idle this long.
 	IdleTimeout time.Duration `json:"idleTimeout,omitempty"`

@@ -284,6 +284,9 @@ func requestKey(r *http.Request, k HashKey) (string, bool) {
 			return "", false
 		}
 		return c.Value, true
+	case KeyQuery:
+		v, _ := router.QueryValue(r.URL.RawQuery, k.Name)
+		return v, v != ""
 	}
 	return "", false
 }
@@ -448,6 +451,9 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 	}
 
 	bs.active.Add(1)
+	if rb := bs.retry.Load().budget; rb != nil {
+		rb.request(x.start)
+	}
 	retrySlots := int64(0)
 	defer func() {
 		bs.active.Add(-1)
@@ -501,11 +507,17 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 				retrySlots++
 				x.retries++
 				p.metrics.retries.WithLabelValues(cr.routeLabel).Inc()
-				p.backoff(ctx, cr, attempt)
+				p.backoff(ctx, cr, bs, attempt)
 				continue
 			}
 			if errors.Is(err, context.DeadlineExceeded) {
 				x.fail(w, http.StatusGatewayTimeout, ReasonTimeout, "upstream request timeout\n")
+				return
+			}
+			if errors.Is(err, pool.ErrEndpointBusy) {
+				// Every endpoint tried is at its connection limit
+				// (ConnectionLimits.MaxPerEndpoint).
+				x.fail(w, http.StatusServiceUnavailable, ReasonNoHealthyEndpoint, "upstream busy\n")
 				return
 			}
 			p.log.Debug("upstream error", "backend", bs.name, "endpoint", ep.addr, "error", err)
@@ -518,7 +530,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 			retrySlots++
 			x.retries++
 			p.metrics.retries.WithLabelValues(cr.routeLabel).Inc()
-			p.backoff(ctx, cr, attempt)
+			p.backoff(ctx, cr, bs, attempt)
 			if ctx.Err() != nil {
 				x.fail(w, http.StatusGatewayTimeout, ReasonTimeout, "upstream request timeout\n")
 				return
@@ -585,7 +597,11 @@ func (p *Proxy) roundTrip(out *http.Request, ep *endpointState, ticket breaker.T
 		if cancel != nil {
 			cancel()
 		}
-		ep.done(ticket, false)
+		if errors.Is(err, pool.ErrEndpointBusy) {
+			ep.cancel(ticket) // a local limit, not the endpoint failing
+		} else {
+			ep.done(ticket, false)
+		}
 		return nil, err, noop
 	}
 	ep.done(ticket, resp.StatusCode < 500 || !ep.count5xx)
@@ -630,10 +646,19 @@ func retryCode(rp *RetryPolicy, code int) bool {
 	return false
 }
 
-// allowRetry applies the retry budget of a backend: retries in flight may
-// be at most a fraction of the requests in flight (at least three). When it
-// returns true the caller holds one retry slot until the request ends.
+// allowRetry applies the retry budget of a backend: its own
+// [RetryBudget] when it has one, else [Options].RetryBudget, by which
+// retries in flight may be at most a fraction of the requests in flight
+// (at least three). When it returns true the caller holds one retry slot
+// until the request ends.
 func (p *Proxy) allowRetry(bs *backendState) bool {
+	if rb := bs.retry.Load().budget; rb != nil {
+		if !rb.allow(time.Now()) {
+			return false
+		}
+		bs.retrying.Add(1)
+		return true
+	}
 	budget := p.opts.RetryBudget
 	if budget <= 0 {
 		budget = 0.2
@@ -647,15 +672,11 @@ func (p *Proxy) allowRetry(bs *backendState) bool {
 }
 
 // backoff waits before retry number attempt+1: exponential with full
-// jitter. It returns false when ctx ended while waiting.
-func (p *Proxy) backoff(ctx context.Context, cr *compiledRule, attempt int) bool {
-	base := 25 * time.Millisecond
-	if cr.retry != nil && cr.retry.Backoff > 0 {
-		base = cr.retry.Backoff
-	}
-	d := base << min(attempt, 10)
-	d = time.Duration(rand.Int64N(int64(d)) + 1)
-	t := time.NewTimer(d)
+// jitter, bounded as [retryBackoff] says. It returns false when ctx ended
+// while waiting.
+func (p *Proxy) backoff(ctx context.Context, cr *compiledRule, bs *backendState, attempt int) bool {
+	base, ceiling := retryBackoff(cr.retry, bs.retry.Load())
+	t := time.NewTimer(retryDelay(base, ceiling, attempt, rand.Int64N))
 	defer t.Stop()
 	select {
 	case <-t.C:

@@ -46,11 +46,14 @@ type Options struct {
 	// Filters resolves ExtensionRef filters to user-defined filters; nil
 	// makes every ExtensionRef a configuration error.
 	Filters *filters.Registry
-	// Pool configures the upstream connection pools.
+	// Pool configures the upstream connection pools. A backend's
+	// [ConnectionLimits] override its limits for that backend's
+	// endpoints.
 	Pool pool.Config
 	// RetryBudget is the fraction of a backend's active requests that may
 	// be retries at any moment; zero means 0.2. At least three concurrent
-	// retries per backend are always allowed.
+	// retries per backend are always allowed. A backend's own
+	// [BackendRetry].Budget replaces it for that backend.
 	RetryBudget float64
 	// AccessLog configures access logs; they are off unless a Logger is set.
 	AccessLog AccessLog

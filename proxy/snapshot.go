@@ -228,6 +228,11 @@ func (p *Proxy) compileRule(r *Route, rule *Rule, backends map[string]*backendSt
 	if err != nil {
 		return nil, fmt.Errorf("filters: %w", err)
 	}
+	if rule.Retry != nil {
+		if err := rule.Retry.validate(); err != nil {
+			return nil, fmt.Errorf("retry.%w", err)
+		}
+	}
 	cr := &compiledRule{
 		routeLabel: r.Namespace + "/" + r.Name,
 		rule:       rule,
@@ -269,10 +274,8 @@ func (p *Proxy) limiterFor(route string, rule *Rule, rl *RateLimit) (*ruleLimite
 	if rl.Rate <= 0 || rl.Burst <= 0 {
 		return nil, fmt.Errorf("rate and burst must be positive (rate %v, burst %d)", rl.Rate, rl.Burst)
 	}
-	if rl.Key.Source == KeyHeader || rl.Key.Source == KeyCookie {
-		if rl.Key.Name == "" {
-			return nil, fmt.Errorf("key.name: required for source %v", rl.Key.Source)
-		}
+	if err := rl.Key.validate(); err != nil {
+		return nil, fmt.Errorf("key.%w", err)
 	}
 	id := fmt.Sprintf("%s/%s/%v/%d/%v/%s", route, rule.Name, rl.Rate, rl.Burst, rl.Key.Source, rl.Key.Name)
 	p.limitersUsed[id] = true
