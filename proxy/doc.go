@@ -24,7 +24,8 @@
 // most specific listener hostname), matches the route with the router
 // package, applies the rule's rate limit and filters, picks a backend
 // reference by weight, applies that reference's filters, picks an endpoint
-// (round robin by weight, or Maglev over a request key for affinity),
+// (round robin by weight, or Maglev over a request key for affinity: the
+// client address, a header, a cookie or a query parameter, see [HashKey]),
 // skipping endpoints whose health check fails or whose circuit breaker is
 // open, and forwards the request through the pool package. Responses and
 // request bodies stream in both directions; trailers, 1xx responses and
@@ -33,8 +34,9 @@
 // Answers made by the gateway itself are: 400 for a request path the router
 // refuses, 404 when no route matches, 429 (with Retry-After) when a rate
 // limit refuses, 500 for a rule whose backend references are invalid, 502
-// when the backend fails, 503 when no endpoint can be picked, 504 when a
-// route timeout expires. Each is counted in rauta_gateway_responses_total
+// when the backend fails, 503 when no endpoint can be picked (or every
+// endpoint tried is at its connection limit), 504 when a route timeout
+// expires. Each is counted in rauta_gateway_responses_total
 // by reason. A panic while serving a request is recovered, logged, counted
 // and answered with 500.
 //
@@ -45,7 +47,26 @@
 // response (connection refused or reset, TLS failure, timeout); a 5xx
 // response is passed to the client as it is, unless the backend sets
 // [CircuitBreaker].Count5xx. An open breaker takes its endpoint out of the
-// pick until its timeout, then lets probes through.
+// pick until its timeout, then lets probes through. A request refused by
+// an endpoint's connection limit counts for nothing.
+//
+// # Health checks
+//
+// A backend with a [HealthCheck] probes each endpoint every Interval, with
+// a TCP connect or an HTTP GET that passes on one of ExpectedStatuses (by
+// default 200 to 399). UnhealthyThreshold failed probes in a row take the
+// endpoint out of the pick, so a failing endpoint leaves it within
+// Interval × UnhealthyThreshold (plus one probe's latency); HealthyThreshold
+// passes bring it back.
+//
+// # Connection limits
+//
+// [Options].Pool bounds the connections to every endpoint; a backend's
+// [ConnectionLimits] override it for its endpoints: connections per
+// endpoint (a request finding an endpoint at its limit tries another, or is
+// answered 503), idle timeout, and requests and lifetime per connection (a
+// connection is closed when its request in progress ends). A new
+// configuration changes them without interrupting requests in flight.
 //
 // # Retries
 //
@@ -54,9 +75,14 @@
 // method. Without a [RetryPolicy] a request that failed after it was sent is
 // retried once when it is idempotent and has no body. A RetryPolicy adds
 // retries on the listed status codes, with exponential backoff and full
-// jitter. Retries that send a request again are bounded by a budget: at any
-// moment at most a fraction (default 20%, at least three) of a backend's
-// requests in flight may be retries.
+// jitter: the delay before retry n is uniform up to Backoff × 2^(n-1),
+// capped at MaxBackoff. The rule's values win, then the backend's
+// [BackendRetry], then 25ms and ten times the base. Retries that send a
+// request again are bounded by a budget: at any moment at most a fraction
+// ([Options].RetryBudget, default 20%, at least three) of a backend's
+// requests in flight may be retries; a backend's own [RetryBudget] replaces
+// that with a share of its requests over an interval, plus a number of
+// retries always allowed per MinRetriesInterval.
 //
 // # Forwarding headers
 //
