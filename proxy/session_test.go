@@ -23,7 +23,7 @@ func newFakeClock() *fakeClock {
 	return c
 }
 
-func (c *fakeClock) now() time.Time           { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
 func (c *fakeClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 // sessionRig is a proxy in front of named loopback backends.
@@ -676,4 +676,50 @@ func BenchmarkProxyHTTP1Session(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkSessionToken measures the session work of one request without
+// the network: finding and opening a valid token (pinned), and sealing
+// and formatting a new one (issue).
+func BenchmarkSessionToken(b *testing.B) {
+	p := newTestProxy(b, Options{})
+	cfg := simpleConfig(map[string][]string{"default/svc:8080": {"10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.3:8080"}},
+		Rule{Matches: prefix("/"), Backends: []BackendRef{{Backend: "default/svc:8080", Weight: 1}}, SessionPersistence: &SessionPersistence{}})
+	if err := p.Apply(cfg); err != nil {
+		b.Fatal(err)
+	}
+	var cr *compiledRule
+	for _, pt := range p.snap.Load().ports {
+		req := routerRequest("x", "/", "GET")
+		req.Listener = pt.listenerFor(req.Host)
+		res, err := pt.table.Match(&req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cr = res.Rule.Value.(*compiledRule)
+	}
+	r, _ := http.NewRequest("GET", "http://x/", nil)
+	x := exchange{backend: "default/svc:8080", endpoint: "10.0.0.2:8080"}
+	p.pickSessionRef(cr, r, &x, 0, false)
+	h := http.Header{}
+	p.sessions.issue(h, &x)
+	r.Header.Set("Cookie", "a=b; "+strings.Split(h.Get("Set-Cookie"), ";")[0])
+	b.Run("pinned", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			x.sess = nil
+			if p.pickSessionRef(cr, r, &x, 0, false) == nil || x.sess.ep == nil {
+				b.Fatal("token not honoured")
+			}
+		}
+	})
+	b.Run("issue", func(b *testing.B) {
+		b.ReportAllocs()
+		x.sess.ep = nil
+		for b.Loop() {
+			clear(h)
+			p.sessions.issue(h, &x)
+		}
+		b.ReportMetric(float64(len(h.Get("Set-Cookie"))), "cookie-bytes")
+	})
 }
