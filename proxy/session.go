@@ -378,22 +378,14 @@ func (s *sessionSealer) open(cr *compiledRule, src *sessionSource, tok string, b
 		return nil
 	}
 	pt, err := s.aead.Open(raw[:0], nil, raw[:n], src.ad)
-	if err != nil || len(pt) < tokenFixed || pt[0] != tokenVersion {
+	if err != nil {
 		return nil
 	}
-	start := int64(binary.BigEndian.Uint64(pt[1:]))
-	last := int64(binary.BigEndian.Uint64(pt[9:]))
-	rest := pt[tokenFixed:]
-	idx, k := binary.Uvarint(rest)
-	if k <= 0 {
+	tk, ok := parseToken(pt)
+	if !ok {
 		return nil
 	}
-	rest = rest[k:]
-	blen, k := binary.Uvarint(rest)
-	if k <= 0 || uint64(len(rest)-k) < blen {
-		return nil
-	}
-	backend, addr := rest[k:k+int(blen)], rest[k+int(blen):]
+	start, last, idx, backend, addr := tk.start, tk.last, tk.ref, tk.backend, tk.endpoint
 
 	// The reference: where the token says, else the first reference to
 	// the same backend (the rule's references were reordered).
@@ -422,10 +414,59 @@ func (s *sessionSealer) open(cr *compiledRule, src *sessionSource, tok string, b
 	pin.policy, pin.ref = ref.session, i
 	pin.start, pin.last = pin.now, pin.now
 	pin.ep = nil
-	if ep := findEndpoint(ref.backend.lb.Load(), addr); ep != nil && ep.healthy.Load() {
+	t := ref.backend.lb.Load()
+	if ep := findEndpoint(t, addr); ep != nil && ep.healthy.Load() {
 		pin.ep, pin.start, pin.last = ep, start, last
+	} else if ref.weight == 0 || len(t.eps) == 0 {
+		// The session is broken and its reference takes no new
+		// sessions: the request is balanced over the references anew.
+		return nil
 	}
 	return ref
+}
+
+// token is the plaintext of a session token.
+type token struct {
+	start, last int64 // Unix nanoseconds
+	ref         uint64
+	backend     []byte
+	endpoint    []byte
+}
+
+// appendToken appends the plaintext of a token to b.
+func appendToken(b []byte, start, last int64, ref uint64, backend, endpoint string) []byte {
+	b = append(b, tokenVersion)
+	b = binary.BigEndian.AppendUint64(b, uint64(start))
+	b = binary.BigEndian.AppendUint64(b, uint64(last))
+	b = binary.AppendUvarint(b, ref)
+	b = binary.AppendUvarint(b, uint64(len(backend)))
+	b = append(b, backend...)
+	return append(b, endpoint...)
+}
+
+// parseToken parses a plaintext made by appendToken. The slices of the
+// result point into b.
+func parseToken(b []byte) (token, bool) {
+	if len(b) < tokenFixed || b[0] != tokenVersion {
+		return token{}, false
+	}
+	t := token{
+		start: int64(binary.BigEndian.Uint64(b[1:])),
+		last:  int64(binary.BigEndian.Uint64(b[9:])),
+	}
+	rest := b[tokenFixed:]
+	var k int
+	if t.ref, k = binary.Uvarint(rest); k <= 0 {
+		return token{}, false
+	}
+	rest = rest[k:]
+	n, k := binary.Uvarint(rest)
+	if k <= 0 || uint64(len(rest)-k) < n {
+		return token{}, false
+	}
+	rest = rest[k:]
+	t.backend, t.endpoint = rest[:n], rest[n:]
+	return t, true
 }
 
 // tokenRefIs reports whether ref is a reference to the backend a token
@@ -485,14 +526,7 @@ func (s *sessionSealer) issue(h http.Header, x *exchange) {
 
 	bp := tokenBufs.Get().(*[]byte)
 	defer tokenBufs.Put(bp)
-	buf := (*bp)[:0]
-	buf = append(buf, tokenVersion)
-	buf = binary.BigEndian.AppendUint64(buf, uint64(start))
-	buf = binary.BigEndian.AppendUint64(buf, uint64(pin.now))
-	buf = binary.AppendUvarint(buf, uint64(pin.ref))
-	buf = binary.AppendUvarint(buf, uint64(len(x.backend)))
-	buf = append(buf, x.backend...)
-	buf = append(buf, x.endpoint...)
+	buf := appendToken((*bp)[:0], start, pin.now, uint64(pin.ref), x.backend, x.endpoint)
 	sealed := s.aead.Seal(buf[:0], nil, buf, pol.src.ad)
 	enc := base64.RawURLEncoding.AppendEncode(sealed[len(sealed):len(sealed)], sealed)
 

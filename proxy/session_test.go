@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/http"
@@ -114,7 +113,11 @@ func tokenTimes(t testing.TB, p *Proxy, path, tok string) (start, last time.Time
 		if err != nil {
 			t.Fatalf("token does not open: %v", err)
 		}
-		return time.Unix(0, int64(binary.BigEndian.Uint64(pt[1:]))), time.Unix(0, int64(binary.BigEndian.Uint64(pt[9:])))
+		tk, ok := parseToken(pt)
+		if !ok {
+			t.Fatalf("token plaintext does not parse: %x", pt)
+		}
+		return time.Unix(0, tk.start), time.Unix(0, tk.last)
 	}
 	t.Fatal("no port")
 	return
@@ -452,6 +455,22 @@ func TestSessionWeightedBackends(t *testing.T) {
 	if n := countOn(r.startSessions(20), "v1-0") + countOn(r.startSessions(20), "v1-1"); n != 0 {
 		t.Errorf("%d new sessions reached v1 at weight 0", n)
 	}
+	// A session whose endpoint goes while its reference takes no new
+	// sessions is balanced anew, onto v2; the others stay.
+	if err := r.p.UpdateEndpoints("v1", r.eps("v1-1")); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range sessions {
+		got, h := r.get("/", "Cookie", DefaultSessionName+"="+s.tok)
+		c := setCookie(t, h, DefaultSessionName)
+		if s.endpoint == "v1-0" {
+			if !strings.HasPrefix(got, "v2-") || c == nil {
+				t.Fatalf("session %d of removed v1-0 reached %s, new cookie %v; want v2 and a new cookie", i, got, c != nil)
+			}
+		} else if got != s.endpoint || c != nil {
+			t.Fatalf("session %d on %s reached %s after v1-0 went", i, s.endpoint, got)
+		}
+	}
 }
 
 // TestSessionBackendLevel shows a backend's own session persistence, scoped
@@ -721,5 +740,46 @@ func BenchmarkSessionToken(b *testing.B) {
 			p.sessions.issue(h, &x)
 		}
 		b.ReportMetric(float64(len(h.Get("Set-Cookie"))), "cookie-bytes")
+	})
+}
+
+// FuzzSessionToken checks that token plaintexts round-trip and that
+// parsing arbitrary bytes, and opening arbitrary cookie values through the
+// request path, never panics.
+func FuzzSessionToken(f *testing.F) {
+	f.Add(int64(1), int64(2), uint64(0), "default/svc:80", "10.0.0.1:80", []byte{1, 0, 0})
+	f.Add(int64(-1), int64(1<<62), uint64(1<<40), "", "", []byte("rauta"))
+	p := newTestProxy(f, Options{})
+	if err := p.Apply(simpleConfig(map[string][]string{"b": {"127.0.0.1:1", "127.0.0.1:2"}},
+		Rule{Backends: []BackendRef{{Backend: "b", Weight: 1}}, SessionPersistence: &SessionPersistence{}})); err != nil {
+		f.Fatal(err)
+	}
+	var cr *compiledRule
+	for _, pt := range p.snap.Load().ports {
+		req := routerRequest("x", "/", "GET")
+		req.Listener = pt.listenerFor(req.Host)
+		res, err := pt.table.Match(&req)
+		if err != nil {
+			f.Fatal(err)
+		}
+		cr = res.Rule.Value.(*compiledRule)
+	}
+	f.Fuzz(func(t *testing.T, start, last int64, ref uint64, backend, endpoint string, junk []byte) {
+		tk, ok := parseToken(appendToken(nil, start, last, ref, backend, endpoint))
+		if !ok || tk.start != start || tk.last != last || tk.ref != ref || string(tk.backend) != backend || string(tk.endpoint) != endpoint {
+			t.Fatalf("round trip: %+v, %v", tk, ok)
+		}
+		parseToken(junk)
+		// Sealed junk under the right key and rule reaches the parser
+		// and the reference and endpoint lookups.
+		sealed := p.sessions.aead.Seal(nil, nil, junk, cr.session.sources[0].ad)
+		for _, v := range []string{string(junk), base64.RawURLEncoding.EncodeToString(junk), base64.RawURLEncoding.EncodeToString(sealed)} {
+			r, _ := http.NewRequest("GET", "http://x/", nil)
+			r.Header["Cookie"] = []string{DefaultSessionName + "=" + v}
+			var x exchange
+			if p.pickSessionRef(cr, r, &x, -1, false) == nil {
+				t.Fatal("no reference picked")
+			}
+		}
 	})
 }
