@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rauta/rauta/breaker"
 	"github.com/rauta/rauta/router"
 )
 
@@ -536,22 +537,31 @@ func TestSessionRepinOnFailure(t *testing.T) {
 	}
 }
 
-// TestSessionSecureCookie shows the Secure attribute on an HTTPS listener.
+// TestSessionSecureCookie shows the Secure attribute on an HTTPS listener,
+// and a session honoured over HTTP/2.
 func TestSessionSecureCookie(t *testing.T) {
-	a := echoBackend(t, "a")
+	a, b := echoBackend(t, "a"), echoBackend(t, "b")
 	p := newTestProxy(t, Options{})
 	cfg := Config{
 		Listeners: []Listener{{Name: "tls", Address: "127.0.0.1", Protocol: HTTPS, Certificates: []Certificate{selfSigned(t, "s.example")}}},
 		Routes:    []Route{{Namespace: "ns", Name: "r", Listeners: []string{"tls"}, Rules: []Rule{cookieRule("/", &SessionPersistence{}, BackendRef{Backend: "b", Weight: 1})}}},
-		Backends:  []Backend{{Name: "b", Endpoints: []Endpoint{{Address: addrOf(a)}}}},
+		Backends:  []Backend{{Name: "b", Endpoints: []Endpoint{{Address: addrOf(a)}, {Address: addrOf(b)}}}},
 	}
 	if err := p.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
 	addr, _ := p.Addr("tls")
-	_, _, h := get(t, tlsClient("s.example", nil, false), "https://"+addr.String()+"/x")
-	if c := setCookie(t, h, DefaultSessionName); c == nil || !c.Secure || c.Path != "/" {
-		t.Errorf("HTTPS session cookie: %q, want Secure and Path=/", h.Values("Set-Cookie"))
+	c := tlsClient("s.example", nil, true)
+	url := "https://" + addr.String() + "/x"
+	_, first, h := get(t, c, url)
+	ck := setCookie(t, h, DefaultSessionName)
+	if ck == nil || !ck.Secure || ck.Path != "/" {
+		t.Fatalf("HTTPS session cookie: %q, want Secure and Path=/", h.Values("Set-Cookie"))
+	}
+	for range 20 {
+		if _, got, _ := get(t, c, url, "Cookie", ck.Name+"="+ck.Value); got != first {
+			t.Fatalf("over HTTP/2 the session on %s reached %s", first, got)
+		}
 	}
 }
 
@@ -782,4 +792,84 @@ func FuzzSessionToken(f *testing.F) {
 			}
 		}
 	})
+}
+
+// sickBackend answers with its name, or 500 to everything (health probes
+// included) while sick.
+type sickBackend struct {
+	*httpTestServer
+	sick atomic.Bool
+}
+
+func newSickBackend(t *testing.T, name string) *sickBackend {
+	b := &sickBackend{}
+	b.httpTestServer = newHTTPTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if b.sick.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		w.Write([]byte(name))
+	}))
+	return b
+}
+
+// TestSessionEndpointRefused shows a session pinned anew when its endpoint
+// fails its health checks, or when its circuit breaker is open.
+func TestSessionEndpointRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		backend func(*Backend)
+	}{
+		{"health check", func(b *Backend) {
+			b.HealthCheck = &HealthCheck{Kind: HealthHTTP, Interval: 20 * time.Millisecond, UnhealthyThreshold: 1}
+		}},
+		{"breaker", func(b *Backend) {
+			b.CircuitBreaker = &CircuitBreaker{Count5xx: true, Config: breaker.Config{MinRequests: 1, FailureThreshold: 0.01, OpenTimeout: time.Minute}}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newSessionRig(t, Options{}, "e1", "e2")
+			sick := newSickBackend(t, "sick")
+			r.addrs["sick"] = sick.addr()
+			cfg := simpleConfig(nil, cookieRule("/", &SessionPersistence{}, BackendRef{Backend: "svc", Weight: 1}))
+			cfg.Backends = []Backend{{Name: "svc", Endpoints: r.eps("sick", "e1", "e2")}}
+			tc.backend(&cfg.Backends[0])
+			r.apply(cfg)
+			var s session
+			for _, x := range r.startSessions(12) {
+				if x.endpoint == "sick" {
+					s = x
+				}
+			}
+			if s.tok == "" {
+				t.Fatal("no session reached the endpoint to fail")
+			}
+			sick.sick.Store(true)
+			cookie := DefaultSessionName + "=" + s.tok
+			if tc.name == "breaker" {
+				// The pinned endpoint's 500 opens its breaker.
+				if code, _, _ := get(t, r.c, r.url+"/", "Cookie", cookie); code != 500 {
+					t.Fatalf("pinned request to the failing endpoint: %d, want its 500", code)
+				}
+			} else {
+				deadline := time.Now().Add(5 * time.Second)
+				for r.p.snap.Load().backends["svc"].endpoints[sick.addr()].healthy.Load() {
+					if time.Now().After(deadline) {
+						t.Fatal("the failing endpoint stayed healthy")
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+			got, h := r.get("/", "Cookie", cookie)
+			c := setCookie(t, h, DefaultSessionName)
+			if got == "sick" || c == nil {
+				t.Fatalf("refused endpoint: reached %q, new cookie %v", got, c != nil)
+			}
+			for range 10 {
+				if again, h := r.get("/", "Cookie", DefaultSessionName+"="+c.Value); again != got || len(h.Values("Set-Cookie")) > 0 {
+					t.Fatalf("re-pinned session reached %s, want %s", again, got)
+				}
+			}
+		})
+	}
 }
