@@ -285,6 +285,11 @@ func (p *Proxy) syncBackends(specs []Backend, errs map[string]error) map[string]
 
 // syncBackend updates or creates the state of one backend.
 func (p *Proxy) syncBackend(b *Backend) (*backendState, error) {
+	if sp := b.SessionPersistence; sp != nil {
+		if err := validateSession(sp); err != nil {
+			return nil, fmt.Errorf("sessionPersistence: %w", err)
+		}
+	}
 	key := specKeyOf(b)
 	bs := p.backends[b.Name]
 	if bs == nil || bs.specKey != key {

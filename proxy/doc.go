@@ -23,8 +23,9 @@
 // For each request the proxy picks the listener of the port by host (the
 // most specific listener hostname), matches the route with the router
 // package, applies the rule's rate limit and filters, picks a backend
-// reference by weight, applies that reference's filters, picks an endpoint
-// (round robin by weight, or Maglev over a request key for affinity),
+// reference by weight (or by session token), applies that reference's
+// filters, picks an endpoint (the session's, round robin by weight, or
+// Maglev over a request key for affinity),
 // skipping endpoints whose health check fails or whose circuit breaker is
 // open, and forwards the request through the pool package. Responses and
 // request bodies stream in both directions; trailers, 1xx responses and
@@ -57,6 +58,50 @@
 // jitter. Retries that send a request again are bounded by a budget: at any
 // moment at most a fraction (default 20%, at least three) of a backend's
 // requests in flight may be retries.
+//
+// # Session persistence
+//
+// A rule's [SessionPersistence], or for a rule without one the
+// SessionPersistence of the backends it refers to, pins a client to the
+// backend reference and endpoint that served it (GEP-1619). The response
+// that starts a session carries a token, in a Set-Cookie field or, for
+// [SessionHeader], in a response header field of the configured name. The
+// token names the reference and the endpoint, the session's start and its
+// last use; it is sealed with AES-256-GCM under [Options].SessionKey, so
+// only a proxy holding the key can read or forge it, and it is bound to
+// the rule that issued it: rules never share sessions, even rules that
+// forward to the same backend.
+//
+// A request carrying a valid token goes to the reference it names, even one
+// whose weight is now zero, and to the endpoint it names while that
+// endpoint is in the configuration, passes its health checks and is
+// admitted by its circuit breaker. Otherwise the endpoint is picked as
+// usual and the session pinned anew with a new token; a token that was
+// tampered with, issued by another rule or another key, names a reference
+// the rule no longer has, or has expired is ignored the same way, never
+// answered with an error. So adding endpoints moves no session, and
+// removing one moves only the sessions pinned to it. A retried request may
+// be answered by another endpoint; the session then follows the endpoint
+// that answered. When a rule relies on its backends' settings and only some
+// of them persist sessions, a client balanced onto one that does not gets
+// no token and its next request is balanced by weight again (the third
+// choice GEP-1619 allows: traffic drifts toward the persistent backends).
+//
+// AbsoluteTimeout counts from the session's start, IdleTimeout from the
+// last use recorded in the token. With an idle timeout the token is
+// re-issued with a new last use on a request that comes at least
+// min(IdleTimeout/10, 1s) after the recorded one, so the timeout slides
+// with use, to within that granularity. Cookies carry Path (the matched
+// path prefix or exact path, the literal prefix of a regular expression up
+// to its last '/', else "/"; for a backend's setting too, since sessions
+// belong to rules), HttpOnly, SameSite=Lax, Secure on HTTPS listeners,
+// and, with PermanentCookie, a Max-Age of the session's remaining absolute
+// timeout; otherwise they are session cookies. A token is not removed from
+// the request forwarded to the backend.
+//
+// Without a SessionKey each Proxy makes a random key: its tokens are good
+// for that process only, so replicas behind one address must share a key
+// for sessions to survive a client moving between replicas or a restart.
 //
 // # Forwarding headers
 //

@@ -46,6 +46,7 @@ type exchange struct {
 	respBytes int64
 	requestID string
 	traceID   string
+	sess      *sessionPin // session persistence; nil without it
 }
 
 // Shared header values. Each is a full slice (len == cap): code that adds a
@@ -165,7 +166,12 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ref := cr.pickRef()
+	var ref *compiledRef
+	if cr.session != nil {
+		ref = p.pickSessionRef(cr, r, &x, res.MatchIndex, h.tls)
+	} else {
+		ref = cr.pickRef()
+	}
 	if ref == nil || ref.backend == nil {
 		x.fail(w, http.StatusInternalServerError, ReasonInvalidBackend, "no valid backend\n")
 		return
@@ -179,6 +185,9 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.forward(w, r, h.tls, cr, ref, &x, func(hdr http.Header) {
 		ref.filters.Response(hdr, &refState)
 		cr.filters.Response(hdr, &ruleState)
+		if x.sess != nil {
+			p.sessions.issue(hdr, &x)
+		}
 	})
 }
 
@@ -461,7 +470,10 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 	var tried *endpointState
 	notSentRetries := 0
 	for attempt := 0; ; attempt++ {
-		ep, ticket := lb.pick(hash, hasKey, tried)
+		ep, ticket := x.sess.pinned(tried)
+		if ep == nil {
+			ep, ticket = lb.pick(hash, hasKey, tried)
+		}
 		if ep == nil {
 			x.fail(w, http.StatusServiceUnavailable, ReasonNoHealthyEndpoint, "no healthy upstream\n")
 			return

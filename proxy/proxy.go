@@ -61,6 +61,16 @@ type Options struct {
 	// MirrorBodyLimit is the largest request body copied to mirrors;
 	// larger requests are not mirrored. Zero means 64 KiB.
 	MirrorBodyLimit int64
+	// SessionKey is the AES-256 key, [SessionKeySize] bytes, that seals
+	// the tokens of [SessionPersistence]. Empty makes New pick a random
+	// key, so tokens are good only for this Proxy: replicas behind one
+	// address must share a key for sessions to survive a client moving
+	// from one replica to another (and a restart). Of another size, every
+	// rule using session persistence is refused by Apply.
+	SessionKey []byte
+	// SessionClock tells session persistence the time, for its absolute
+	// and idle timeouts; nil means time.Now.
+	SessionClock func() time.Time
 }
 
 // Proxy is a gateway's data plane: it serves a [Config] on its listeners
@@ -90,6 +100,7 @@ type Proxy struct {
 
 	requestIDHeader string // canonical
 	tunnels         tunnelSet
+	sessions        sessionSealer
 }
 
 // New returns a Proxy serving nothing; call [Proxy.Apply] to configure it.
@@ -115,6 +126,10 @@ func New(opts Options) *Proxy {
 		p.requestIDHeader = "X-Request-Id"
 	}
 	p.pools = pool.New(opts.Pool)
+	p.sessions = newSessionSealer(opts.SessionKey, opts.SessionClock)
+	if p.sessions.err != nil {
+		p.log.Error("session persistence disabled", "error", p.sessions.err)
+	}
 	p.mirrors = p.newMirrorer()
 	poolCollector := &poolCollector{p: p}
 	if err := reg.Register(poolCollector); err != nil {

@@ -99,6 +99,7 @@ type compiledRule struct {
 	limiters   []*ruleLimiter
 	retry      *RetryPolicy
 	timeouts   Timeouts
+	session    *ruleSession // nil: no reference has session persistence
 }
 
 // compiledRef is one weighted backend reference of a rule.
@@ -106,6 +107,7 @@ type compiledRef struct {
 	backend *backendState // nil: invalid reference, answered with 500
 	weight  uint64
 	filters *filters.Chain
+	session *sessionPolicy // nil: no session persistence
 }
 
 // maxRateLimitKeys bounds the buckets of one keyed rate limit; past it the
@@ -251,6 +253,9 @@ func (p *Proxy) compileRule(r *Route, rule *Rule, backends map[string]*backendSt
 		}
 		cr.total += cref.weight
 		cr.refs = append(cr.refs, cref)
+	}
+	if err := p.compileSession(cr, r, rule); err != nil {
+		return nil, fmt.Errorf("sessionPersistence: %w", err)
 	}
 	for i := range rule.RateLimits {
 		lim, err := p.limiterFor(cr.routeLabel, rule, &rule.RateLimits[i])
