@@ -129,9 +129,12 @@ func trafficPolicy(spec *rautav1alpha1.TrafficPolicySpec) (trafficSettings, erro
 		out.rate = r
 	}
 	if rb := spec.RequestBody; rb != nil {
-		n := rb.MaxSize.Value()
-		if rb.MaxSize.Sign() <= 0 || n <= 0 {
-			return out, fmt.Errorf("spec.requestBody.maxSize: %s is not a positive size", rb.MaxSize.String())
+		// A copy: Quantity's methods cache their results in it, and
+		// the input must not change.
+		q := rb.MaxSize.DeepCopy()
+		n := q.Value()
+		if q.Sign() <= 0 || n <= 0 {
+			return out, fmt.Errorf("spec.requestBody.maxSize: %s is not a positive size", q.String())
 		}
 		out.limits.MaxBodyBytes = n
 	}
