@@ -106,6 +106,9 @@ type attachedPolicy[S any] struct {
 type ancestorVerdict struct {
 	notFound string
 	conflict string
+	// effective is set when the policy is in effect on one of its
+	// targets through the Gateway all the same.
+	effective bool
 }
 
 // provenance names the policy in proxy Policies lists, e.g.
@@ -213,6 +216,9 @@ func (ix *attachIndex[S]) reach(pt policyTarget, gws []*gatewayState) *attachedP
 	for _, p := range ix.byTarget[pt] {
 		for _, g := range gws {
 			v := p.ancestor(g)
+			if p == w {
+				v.effective = true
+			}
 			if p.invalid == "" && p != w && v.conflict == "" {
 				v.conflict = fmt.Sprintf("%s: the older %s %s targets it too", pt, ix.kind, w.key)
 			}
@@ -257,14 +263,18 @@ func (ix *attachIndex[S]) statuses() []PolicyStatus {
 		slices.SortFunc(keys, compareNN)
 		for _, k := range keys {
 			v := p.ancestors[k]
+			partly := ""
+			if v.effective {
+				partly = "; the policy is in effect on its other targets"
+			}
 			var acc metav1.Condition
 			switch {
 			case p.invalid != "":
 				acc = condition(gatewayv1.PolicyConditionAccepted, false, gatewayv1.PolicyReasonInvalid, p.invalid, p.gen)
 			case v.notFound != "":
-				acc = condition(gatewayv1.PolicyConditionAccepted, false, gatewayv1.PolicyReasonTargetNotFound, v.notFound, p.gen)
+				acc = condition(gatewayv1.PolicyConditionAccepted, false, gatewayv1.PolicyReasonTargetNotFound, v.notFound+partly, p.gen)
 			case v.conflict != "":
-				acc = condition(gatewayv1.PolicyConditionAccepted, false, gatewayv1.PolicyReasonConflicted, v.conflict, p.gen)
+				acc = condition(gatewayv1.PolicyConditionAccepted, false, gatewayv1.PolicyReasonConflicted, v.conflict+partly, p.gen)
 			default:
 				acc = condition(gatewayv1.PolicyConditionAccepted, true, gatewayv1.PolicyReasonAccepted, "policy accepted", p.gen)
 			}

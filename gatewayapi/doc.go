@@ -126,7 +126,8 @@
 // is served through: the Gateway itself for a Gateway, the route's
 // Gateways for an HTTPRoute, the Gateways of the routes that use the
 // Service for a Service. Through one Gateway, Invalid is reported before
-// TargetNotFound, and that before Conflicted. A target that does not
+// TargetNotFound, and that before Conflicted (whose messages say when the
+// policy is in effect on other targets all the same). A target that does not
 // exist is reported with itself as the ancestorRef. A policy appears when
 // one of its targets is served through a handled Gateway, or when none of
 // its targets exists; a policy whose targets belong to other controllers
