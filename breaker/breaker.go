@@ -87,13 +87,13 @@ type Config struct {
 	// most MaxHalfOpenProbes.
 	HalfOpenProbes int
 	// Clock is the time source; nil means time.Now.
-	Clock Clock
+	Clock Clock `json:"-"`
 	// OnStateChange, if not nil, is called after every change of state,
 	// with the old and the new state, for metrics or logs. Calls are made
 	// one at a time, in the order of the changes, while the breaker holds
 	// an internal lock: the function must be quick and must not call
 	// Allow or Done on the same breaker (State and Counts are fine).
-	OnStateChange func(from, to State)
+	OnStateChange func(from, to State) `json:"-"`
 }
 
 // A Ticket is handed out by Allow for a request it lets through and handed
