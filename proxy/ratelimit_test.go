@@ -288,7 +288,7 @@ func TestSetReplicas(t *testing.T) {
 	}
 	a := echoBackend(t, "a")
 	p := newTestProxy(t, Options{})
-	const rate, burst = 30.0, 3
+	const rate, burst = 30.0, 6
 	cfg := simpleConfig(map[string][]string{"a": {addrOf(a)}},
 		Rule{Matches: prefix("/"), Backends: []BackendRef{{Backend: "a", Weight: 1}},
 			RateLimits: []RateLimit{{Name: "r", Rate: rate, Burst: burst}}})
