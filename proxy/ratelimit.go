@@ -406,7 +406,10 @@ func (p *Proxy) admit(w http.ResponseWriter, r *http.Request, pt *portTable, cr 
 		ll, lreq = pol.limits, pol.req
 	}
 	if len(ll)+len(cr.limiters) > 0 {
-		if l, wait := takeAll(ll, cr.limiters, r, x.start); l != nil {
+		// The time now, not the request's start: a request delayed before
+		// this point must not be taken for one that came earlier than
+		// others already admitted.
+		if l, wait := takeAll(ll, cr.limiters, r, time.Now()); l != nil {
 			p.refuse(w, x, l, wait)
 			return false
 		}
