@@ -19,18 +19,20 @@ import (
 // ratelimit-headers draft whose RateLimit and RateLimit-Policy fields the
 // proxy sends with its 429 answers.
 //
-// The fields are written as draft-ietf-httpapi-ratelimit-headers-11
-// (sections 3 and 4) defines them, and as the working group's text after
-// IETF 124 (draft -12, November 2026) still allows: a List of one Item
-// whose bare item is the policy name as an sf-string, with Integer
-// parameters:
+// The fields follow draft-ietf-httpapi-ratelimit-headers-11 (May 2026),
+// sections 3 and 4: each is a List of one Item whose bare item is the
+// policy name as an sf-string, with Integer parameters:
 //
 //	RateLimit-Policy: "name";q=100;w=10
 //	RateLimit: "name";r=0;t=3
 //
-// q is the limit's quota per window (Rate × Window, rounded down), w the
-// window in whole seconds, r the quota left (0 on a 429) and t the seconds
-// until more quota is available, the same instant as Retry-After.
+// q is the limit's quota per window (Rate × Window for the whole gateway,
+// rounded down), w the window in whole seconds, r the quota left (0 on a
+// 429) and t the seconds until more quota is available, the same instant
+// as Retry-After. The draft's later text (version -12, November 2026, after
+// the working group settled its issue 158 at IETF 124) lets the policy name
+// be a Token or a String; a String, as sent here, is valid under both, and
+// the meaning of r and t is unchanged.
 const RateLimitDraft = "draft-ietf-httpapi-ratelimit-headers-11"
 
 // maxRateLimitKeys bounds the buckets of one keyed rate limit; past it the
