@@ -46,6 +46,19 @@ func (br *bodyRecorder) counts(path string) (whole, broken int) {
 	return br.whole[path], br.broken[path]
 }
 
+// serverCases are the client protocols and proxy servers request limits
+// are tested with: rauta's HTTP/1.1 server and x/net's HTTP/2 server, and
+// net/http's for both (Options.StdlibServer).
+var serverCases = []struct {
+	name       string
+	h2, stdlib bool
+}{
+	{"h1", false, false},
+	{"h2", true, false},
+	{"h1-net-http", false, true},
+	{"h2-net-http", true, true},
+}
+
 // clientFor returns a client speaking HTTP/1.1 or, with h2, HTTP/2 with
 // prior knowledge over cleartext.
 func clientFor(h2 bool) *http.Client {
@@ -85,14 +98,11 @@ func post(t *testing.T, c *http.Client, url string, body []byte, chunked bool) (
 // one that crosses the limit reaches it broken, never whole. Over HTTP/1.1
 // and HTTP/2.
 func TestMaxBodyBytes(t *testing.T) {
-	for _, h2 := range []bool{false, true} {
-		name := "h1"
-		if h2 {
-			name = "h2"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range serverCases {
+		h2, stdlib := tc.h2, tc.stdlib
+		t.Run(tc.name, func(t *testing.T) {
 			rec, backend := newBodyRecorder(t)
-			p := newTestProxy(t, Options{Limits: Limits{MaxBodyBytes: 30}})
+			p := newTestProxy(t, Options{StdlibServer: stdlib, Limits: Limits{MaxBodyBytes: 30}})
 			rule := func(path string, max int64) Rule {
 				return Rule{Matches: prefix(path), Backends: []BackendRef{{Backend: "a", Weight: 1}}, RequestLimits: RequestLimits{MaxBodyBytes: max}}
 			}
@@ -168,14 +178,11 @@ func (b *stalledBody) Close() error {
 // ReadTimeout in effect expires is answered 408 and its backend request
 // aborted: the backend never sees a whole body. Over HTTP/1.1 and HTTP/2.
 func TestRequestReadTimeout(t *testing.T) {
-	for _, h2 := range []bool{false, true} {
-		name := "h1"
-		if h2 {
-			name = "h2"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range serverCases {
+		h2, stdlib := tc.h2, tc.stdlib
+		t.Run(tc.name, func(t *testing.T) {
 			rec, backend := newBodyRecorder(t)
-			p := newTestProxy(t, Options{})
+			p := newTestProxy(t, Options{StdlibServer: stdlib})
 			cfg := simpleConfig(map[string][]string{"a": {backend}},
 				Rule{Matches: prefix("/"), Backends: []BackendRef{{Backend: "a", Weight: 1}}})
 			cfg.Routes[0].RequestLimits.ReadTimeout = 300 * time.Millisecond
@@ -213,12 +220,9 @@ func TestRequestReadTimeout(t *testing.T) {
 // the WriteTimeout in effect expires, counted from its first byte, is cut
 // off. Over HTTP/1.1 and HTTP/2.
 func TestRequestWriteTimeout(t *testing.T) {
-	for _, h2 := range []bool{false, true} {
-		name := "h1"
-		if h2 {
-			name = "h2"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range serverCases {
+		h2, stdlib := tc.h2, tc.stdlib
+		t.Run(tc.name, func(t *testing.T) {
 			backend := newHTTPTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				// A slow first byte does not count against the timeout.
 				time.Sleep(400 * time.Millisecond)
@@ -232,7 +236,7 @@ func TestRequestWriteTimeout(t *testing.T) {
 					}
 				}
 			}))
-			p := newTestProxy(t, Options{Limits: Limits{WriteTimeout: 100 * time.Millisecond}})
+			p := newTestProxy(t, Options{StdlibServer: stdlib, Limits: Limits{WriteTimeout: 100 * time.Millisecond}})
 			cfg := simpleConfig(map[string][]string{"a": {backend.addr()}},
 				Rule{Matches: prefix("/"), Backends: []BackendRef{{Backend: "a", Weight: 1}}})
 			cfg.Listeners[0].RequestLimits.WriteTimeout = 300 * time.Millisecond
