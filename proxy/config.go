@@ -275,7 +275,7 @@ type RateLimit struct {
 	// Window is the period the limit is announced over in the
 	// RateLimit-Policy field (quota Rate×Window per Window), rounded up
 	// to whole seconds; zero means one second. It does not change what
-	// the limit admits.
+	// the limit admits, and changing it keeps the buckets.
 	Window time.Duration `json:"window,omitempty"`
 	// Key selects the bucket: one for the limit when its Source is
 	// KeyNone, otherwise one per client address, header, cookie or query

@@ -253,27 +253,40 @@ func (p *Proxy) limiterFor(sc limitScope, i int, rl *RateLimit) (*limiter, error
 		window = time.Second
 	}
 	w := max(int64(math.Ceil(window.Seconds())), 1)
-	id := fmt.Sprintf("%s\x00%v\x00%d\x00%d\x00%v\x00%s", name, rl.Rate, rl.Burst, w, rl.Key.Source, rl.Key.Name)
-	if prev, ok := p.limitNames[name]; ok && prev != id {
+	// The window only changes what the fields announce: it is part of
+	// what limits sharing a name must agree on, not of the buckets'
+	// identity.
+	id := fmt.Sprintf("%s\x00%v\x00%d\x00%v\x00%s", name, rl.Rate, rl.Burst, rl.Key.Source, rl.Key.Name)
+	sig := id + "\x00" + strconv.FormatInt(w, 10)
+	if prev, ok := p.limitNames[name]; ok && prev != sig {
 		return nil, fmt.Errorf("name %q: already used in this configuration, first at %s, by a limit with other settings; limits that share a name share one budget and must be equal", name, p.limitUsers[name])
 	}
-	p.limitNames[name] = id
+	p.limitNames[name] = sig
 	if _, ok := p.limitUsers[name]; !ok {
 		p.limitUsers[name] = sc.place
 	}
 	p.limitersUsed[id] = true
-	if l, ok := p.limiters[id]; ok {
-		return l, nil
-	}
 	quota := int64(math.Floor(rl.Rate*float64(w) + 1e-9))
+	policy := sfString(name) + ";q=" + strconv.FormatInt(quota, 10) + ";w=" + strconv.FormatInt(w, 10)
+	prev := p.limiters[id]
+	if prev != nil && prev.policy[0] == policy {
+		return prev, nil
+	}
 	l := &limiter{
 		id:     id,
 		name:   name,
 		key:    rl.Key,
 		rate:   rl.Rate,
 		burst:  rl.Burst,
-		policy: []string{sfString(name) + ";q=" + strconv.FormatInt(quota, 10) + ";w=" + strconv.FormatInt(w, 10)},
+		policy: []string{policy},
 		shared: max(p.replicas, 1),
+	}
+	if prev != nil {
+		// A new window: new fields, the same buckets. The snapshot in
+		// service keeps the previous limiter, which shares them.
+		l.bucket, l.keyed, l.shared = prev.bucket, prev.keyed, prev.shared
+		p.limiters[id] = l
+		return l, nil
 	}
 	rate, burst := shareOf(rl.Rate, rl.Burst, l.shared)
 	var err error

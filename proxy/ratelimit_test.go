@@ -203,8 +203,17 @@ func TestRateLimitBucketsSurviveApply(t *testing.T) {
 			got = append(got, code)
 		}
 	}
-	apply(cfgWith(nil, []RateLimit{named}), 1)                             // 1 left
-	apply(cfgWith([]RateLimit{named}, nil), 2)                             // moved to the route: same bucket
+	apply(cfgWith(nil, []RateLimit{named}), 1) // 1 left
+	apply(cfgWith([]RateLimit{named}, nil), 2) // moved to the route: same bucket
+	withWindow := named
+	withWindow.Window = 10 * time.Second
+	if err := p.Apply(cfgWith([]RateLimit{withWindow}, nil)); err != nil {
+		t.Fatal(err)
+	}
+	code, _, h := get(t, http.DefaultClient, baseURL(t, p, "gw/http")+"/")
+	if code != 429 || h.Get("Ratelimit-Policy") != `"n";q=0;w=10` {
+		t.Errorf("after a new window: %d, RateLimit-Policy %q; want 429 (same bucket) and the new window", code, h.Get("Ratelimit-Policy"))
+	}
 	apply(cfgWith(nil, []RateLimit{{Name: "n", Rate: slow, Burst: 3}}), 1) // new numbers: new bucket
 	apply(cfgWith(nil, []RateLimit{{Rate: slow, Burst: 1}}), 1)            // unnamed
 	apply(cfgWith(nil, []RateLimit{{Rate: slow, Burst: 1}}), 1)            // same place and numbers: kept
