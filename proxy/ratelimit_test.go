@@ -440,3 +440,36 @@ func TestRateLimitValidation(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkAdmit measures the rate-limit check of a request covered by a
+// listener limit, a keyed route limit and a rule limit, none refusing.
+func BenchmarkAdmit(b *testing.B) {
+	p := newTestProxy(b, Options{})
+	cfg := simpleConfig(map[string][]string{"b": {"127.0.0.1:1"}},
+		Rule{Matches: prefix("/"), Backends: []BackendRef{{Backend: "b", Weight: 1}}, RateLimits: []RateLimit{{Rate: 1e8, Burst: 1 << 20}}})
+	cfg.Listeners[0].RateLimits = []RateLimit{{Name: "gw", Rate: 1e8, Burst: 1 << 20}}
+	cfg.Routes[0].RateLimits = []RateLimit{{Name: "route", Rate: 1e8, Burst: 1 << 20, Key: HashKey{Source: KeyClientAddress}}}
+	if err := p.Apply(cfg); err != nil {
+		b.Fatal(err)
+	}
+	var pt *portTable
+	for _, v := range p.snap.Load().ports {
+		pt = v
+	}
+	req := routerRequest("bench.example", "/", "GET")
+	req.Listener = pt.listenerFor(req.Host)
+	res, err := pt.table.Match(&req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cr := res.Rule.Value.(*compiledRule)
+	r, _ := http.NewRequest(http.MethodGet, "http://bench.example/", nil)
+	r.RemoteAddr = "192.0.2.7:41000"
+	x := exchange{listener: req.Listener}
+	b.ReportAllocs()
+	for b.Loop() {
+		if !p.admit(nil, r, pt, cr, &x) {
+			b.Fatal("refused")
+		}
+	}
+}
