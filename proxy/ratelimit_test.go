@@ -74,7 +74,7 @@ func TestRateLimitAdmitsRateTimesTPlusBurst(t *testing.T) {
 	}
 	a := echoBackend(t, "a")
 	p := newTestProxy(t, Options{})
-	const rate, burst = 100.0, 50
+	const rate, burst = 100.0, 100
 	cfg := simpleConfig(map[string][]string{"a": {addrOf(a)}},
 		Rule{Matches: prefix("/"), Backends: []BackendRef{{Backend: "a", Weight: 1}},
 			RateLimits: []RateLimit{{Name: "default/api", Rate: rate, Burst: burst}}})
