@@ -90,10 +90,16 @@ type Proxy struct {
 	backends  map[string]*backendState // by Backend.Name; guarded by applyMu
 	closed    bool
 	// limiters keeps rate-limit buckets across configurations, keyed by
-	// rule identity and limits; limitersUsed marks the ones the Apply in
-	// progress uses. Both are guarded by applyMu.
-	limiters     map[string]*ruleLimiter
+	// limit name (or place) and numbers; limitersUsed marks the ones the
+	// Apply in progress uses, limitNames and limitUsers the names it met
+	// and where first. replicas is the count set by SetReplicas. All are
+	// guarded by applyMu.
+	limiters     map[string]*limiter
 	limitersUsed map[string]bool
+	limitNames   map[string]string
+	limitUsers   map[string]string
+	replicas     int
+	rateLimited  *prometheus.CounterVec
 	health       *healthChecker
 	mirrors      *filters.Mirrorer
 	alog         *accessLogger
@@ -109,7 +115,7 @@ func New(opts Options) *Proxy {
 		opts:     opts,
 		log:      opts.Logger,
 		backends: make(map[string]*backendState),
-		limiters: make(map[string]*ruleLimiter),
+		limiters: make(map[string]*limiter),
 	}
 	if p.log == nil {
 		p.log = slog.Default()
@@ -120,6 +126,7 @@ func New(opts Options) *Proxy {
 		reg = p.registry
 	}
 	p.metrics = newMetrics(reg)
+	p.rateLimited = newRateLimitMetric(reg)
 	p.alog = newAccessLogger(opts.AccessLog, p.metrics.accessLogDropped)
 	p.requestIDHeader = http.CanonicalHeaderKey(opts.RequestIDs.Header)
 	if p.requestIDHeader == "" {
@@ -205,6 +212,12 @@ func (p *Proxy) Apply(cfg Config) error {
 		p.metrics.applyErrors.Inc()
 		return err
 	}
+	p.beginLimits()
+	lpol, err := p.compileListenerPolicies(&cfg)
+	if err != nil {
+		p.metrics.applyErrors.Inc()
+		return err
+	}
 	prev := p.snap.Load()
 	aerr := &ApplyError{Listeners: map[string]error{}, Backends: map[string]error{}}
 
@@ -220,14 +233,11 @@ func (p *Proxy) Apply(cfg Config) error {
 		generation: prev.generation + 1,
 		ports:      make(map[string]*portTable, len(groups)),
 		backends:   backends,
+
+		listenerPolicies: lpol,
 	}
-	p.limitersUsed = make(map[string]bool)
 	p.compileRoutes(snap, &cfg, groups, aerr)
-	for id := range p.limiters {
-		if !p.limitersUsed[id] {
-			delete(p.limiters, id)
-		}
-	}
+	p.endLimits()
 	p.snap.Store(snap)
 	p.retainPools()
 	p.health.sync(backends)
