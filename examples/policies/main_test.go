@@ -30,8 +30,12 @@ func TestPolicies(t *testing.T) {
 	go func() {
 		done <- run(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), io.Discard, ".", "127.0.0.1:0")
 	}()
+	returned := false
 	defer func() {
 		cancel()
+		if returned {
+			return
+		}
 		select {
 		case err := <-done:
 			if err != nil {
@@ -68,6 +72,7 @@ func TestPolicies(t *testing.T) {
 		}
 		select {
 		case err := <-done:
+			returned = true
 			t.Fatalf("run returned early: %v", err)
 		case <-time.After(20 * time.Millisecond):
 		}
