@@ -309,6 +309,11 @@ func (p *Proxy) syncBackend(b *Backend) (*backendState, error) {
 	if err := validateBackend(b); err != nil {
 		return nil, err
 	}
+	if sp := b.SessionPersistence; sp != nil {
+		if err := validateSession(sp); err != nil {
+			return nil, fmt.Errorf("sessionPersistence: %w", err)
+		}
+	}
 	key := specKeyOf(b)
 	bs := p.backends[b.Name]
 	if bs == nil || bs.specKey != key {
@@ -557,15 +562,19 @@ func validateBackend(b *Backend) error {
 	return nil
 }
 
-// validate checks a hash key: a known source, with the name its source
-// reads. Errors start with the field name.
+// validate checks a hash key (of a load balancer or a rate limit): a known
+// source, with the name its source reads and no name for the others.
+// Errors start with the field name.
 func (k HashKey) validate() error {
 	switch k.Source {
 	case KeyNone, KeyClientAddress:
+		if k.Name != "" {
+			return fmt.Errorf("name: must be empty for source %v", k.Source)
+		}
 		return nil
 	case KeyHeader:
 		if !httpguts.ValidHeaderFieldName(k.Name) {
-			return fmt.Errorf("name: %q is not a valid header name (source Header)", k.Name)
+			return fmt.Errorf("name %q: must be a header name", k.Name)
 		}
 		return nil
 	case KeyCookie, KeyQuery:

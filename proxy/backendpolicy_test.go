@@ -683,7 +683,7 @@ func TestBackendValidation(t *testing.T) {
 		}, "loadBalancer.key.name: required for source Query"},
 		{"bad header name", func(b *Backend) {
 			b.LoadBalancer = LoadBalancer{Policy: Maglev, Key: HashKey{Source: KeyHeader, Name: "X User"}}
-		}, `loadBalancer.key.name: "X User" is not a valid header name`},
+		}, `loadBalancer.key.name "X User": must be a header name`},
 		{"unknown key source", func(b *Backend) { b.LoadBalancer.Key.Source = KeySource(9) }, "loadBalancer.key.source: unknown value"},
 		{"unknown policy", func(b *Backend) { b.LoadBalancer.Policy = LBPolicy(7) }, "loadBalancer.policy: unknown value"},
 		{"negative max connections", func(b *Backend) { b.Connections.MaxPerEndpoint = -1 }, "connections.maxPerEndpoint: must not be negative"},
@@ -767,10 +767,10 @@ func TestConfigJSONWithPolicies(t *testing.T) {
 	}
 }
 
-// fakeClock is a breaker.Clock for a configuration that carries one.
-type fakeClock struct{}
+// wallClock is a breaker.Clock for a configuration that carries one.
+type wallClock struct{}
 
-func (fakeClock) Now() time.Time { return time.Now() }
+func (wallClock) Now() time.Time { return time.Now() }
 
 // policyConfig is a configuration with every backend policy set, served on
 // an ephemeral port.
@@ -785,7 +785,7 @@ func policyConfig(endpoint string) Config {
 		ExpectedStatuses: []StatusRange{{Start: 200, End: 299}, {Start: 404}}}
 	b.CircuitBreaker = &CircuitBreaker{Count5xx: true, Config: breaker.Config{
 		Window: 10 * time.Second, MinRequests: 5, OpenTimeout: 3 * time.Second,
-		Clock: fakeClock{}, OnStateChange: func(from, to breaker.State) {}}}
+		Clock: wallClock{}, OnStateChange: func(from, to breaker.State) {}}}
 	b.Connections = ConnectionLimits{MaxPerEndpoint: 10, IdleTimeout: time.Minute, MaxRequests: 100, MaxLifetime: time.Hour}
 	b.Retry = BackendRetry{Backoff: 20 * time.Millisecond, MaxBackoff: time.Second,
 		Budget: &RetryBudget{Percent: 20, Interval: 10 * time.Second, MinRetries: 3, MinRetriesInterval: time.Second}}

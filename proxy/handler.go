@@ -11,7 +11,6 @@ import (
 	"net/textproto"
 	"net/url"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -46,6 +45,11 @@ type exchange struct {
 	respBytes int64
 	requestID string
 	traceID   string
+	sess      *sessionPin // session persistence; nil without it
+	// body is the request body under RequestLimits, when it is wrapped;
+	// writeTimeout is a RequestLimits.WriteTimeout in effect.
+	body         *limitedBody
+	writeTimeout time.Duration
 }
 
 // Shared header values. Each is a full slice (len == cap): code that adds a
@@ -144,13 +148,8 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		setEscapedPath(r.URL, res.Path)
 	}
 
-	for _, lim := range cr.limiters {
-		if ok, wait := lim.take(r); !ok {
-			secs := int64((wait + time.Second - 1) / time.Second)
-			w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
-			x.fail(w, http.StatusTooManyRequests, ReasonRateLimited, "rate limited\n")
-			return
-		}
+	if !p.admit(w, r, pt, cr, &x) {
+		return
 	}
 
 	info := filters.RequestInfo{Scheme: filters.SchemeHTTP, ListenerPort: pt.port}
@@ -165,7 +164,12 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ref := cr.pickRef()
+	var ref *compiledRef
+	if cr.session != nil {
+		ref = p.pickSessionRef(cr, r, &x, res.MatchIndex, h.tls)
+	} else {
+		ref = cr.pickRef()
+	}
 	if ref == nil || ref.backend == nil {
 		x.fail(w, http.StatusInternalServerError, ReasonInvalidBackend, "no valid backend\n")
 		return
@@ -179,6 +183,9 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.forward(w, r, h.tls, cr, ref, &x, func(hdr http.Header) {
 		ref.filters.Response(hdr, &refState)
 		cr.filters.Response(hdr, &ruleState)
+		if x.sess != nil {
+			p.sessions.issue(hdr, &x)
+		}
 	})
 }
 
@@ -256,18 +263,6 @@ func (cr *compiledRule) pickRef() *compiledRef {
 		n -= cr.refs[i].weight
 	}
 	return &cr.refs[len(cr.refs)-1]
-}
-
-// take asks the rule's limiter for a token.
-func (l *ruleLimiter) take(r *http.Request) (bool, time.Duration) {
-	if l.bucket != nil {
-		return l.bucket.Take()
-	}
-	key, ok := requestKey(r, l.key)
-	if !ok {
-		key = ""
-	}
-	return l.keyed.Take(key)
 }
 
 // requestKey reads the key named by k from r.
@@ -467,7 +462,10 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 	var tried *endpointState
 	notSentRetries := 0
 	for attempt := 0; ; attempt++ {
-		ep, ticket := lb.pick(hash, hasKey, tried)
+		ep, ticket := x.sess.pinned(tried)
+		if ep == nil {
+			ep, ticket = lb.pick(hash, hasKey, tried)
+		}
 		if ep == nil {
 			x.fail(w, http.StatusServiceUnavailable, ReasonNoHealthyEndpoint, "no healthy upstream\n")
 			return
@@ -482,6 +480,9 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 			bs.upstreamTime.Observe(x.upstream.Seconds())
 		}
 		if err != nil {
+			if p.bodyFailed(w, r, x) {
+				return
+			}
 			notSent := pool.NotSent(err)
 			if ctx.Err() != nil {
 				if r.Context().Err() != nil {
@@ -716,6 +717,9 @@ func (p *Proxy) writeResponse(w http.ResponseWriter, r *http.Request, resp *http
 		h["Trailer"] = keys
 	}
 	x.status, x.wrote = resp.StatusCode, true
+	if x.writeTimeout > 0 || x.body != nil {
+		p.startResponse(w, x)
+	}
 	w.WriteHeader(resp.StatusCode)
 
 	bp := copyBufs.Get().(*[]byte)

@@ -42,13 +42,19 @@ const (
 	// ReasonMisdirected: an HTTPS request whose Host belongs to another
 	// listener than the one its TLS server name (SNI) selected (421).
 	ReasonMisdirected
+	// ReasonBodyTooLarge: the request body is larger than its
+	// RequestLimits.MaxBodyBytes (413).
+	ReasonBodyTooLarge
+	// ReasonRequestTimeout: the request body did not arrive within its
+	// RequestLimits.ReadTimeout (408).
+	ReasonRequestTimeout
 	numReasons
 )
 
 var reasonNames = [numReasons]string{
 	"none", "no_route", "bad_request", "filter", "invalid_backend",
 	"no_healthy_endpoint", "rate_limited", "upstream_error", "timeout", "panic",
-	"client_gone", "misdirected",
+	"client_gone", "misdirected", "body_too_large", "request_timeout",
 }
 
 // String returns the reason's metric label.
