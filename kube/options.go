@@ -34,6 +34,9 @@ const (
 	DefaultRetryPeriod = 2 * time.Second
 	// DefaultStatusWorkers is the number of concurrent status writers.
 	DefaultStatusWorkers = 2
+	// DefaultPolicyDiscoveryInterval is the time between two checks for
+	// the CRD of a policy kind that was not installed.
+	DefaultPolicyDiscoveryInterval = 30 * time.Second
 )
 
 // Options configure a [Controller]. Proxy is required; the zero value of
@@ -84,6 +87,11 @@ type Options struct {
 	// StatusWorkers is the number of status updates in flight; zero means
 	// DefaultStatusWorkers.
 	StatusWorkers int
+	// PolicyDiscoveryInterval is the time between two checks (through
+	// discovery) for a policy kind (BackendPolicy, TrafficPolicy,
+	// XBackendTrafficPolicy) whose CRD was not installed; once it is, the
+	// controller watches it. Zero means DefaultPolicyDiscoveryInterval.
+	PolicyDiscoveryInterval time.Duration
 }
 
 // withDefaults returns opts with every zero value replaced.
@@ -107,6 +115,7 @@ func (o Options) withDefaults() Options {
 	o.RenewDeadline = cmp.Or(o.RenewDeadline, DefaultRenewDeadline)
 	o.RetryPeriod = cmp.Or(o.RetryPeriod, DefaultRetryPeriod)
 	o.StatusWorkers = cmp.Or(o.StatusWorkers, DefaultStatusWorkers)
+	o.PolicyDiscoveryInterval = cmp.Or(o.PolicyDiscoveryInterval, DefaultPolicyDiscoveryInterval)
 	return o
 }
 
