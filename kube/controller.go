@@ -86,6 +86,7 @@ type Controller struct {
 	ready     atomic.Bool
 	statusMu  sync.Mutex
 	lastState gatewayapi.Status
+	lastRes   *gatewayapi.Resources // translated into lastState
 
 	// Owned by the rebuild goroutine.
 	current   proxy.Config
@@ -210,7 +211,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	if err := c.setupInformers(); err != nil {
 		return err
 	}
-	pending, err := c.setupPolicyInformers(c.discoverPolicies())
+	pending, err := c.setupPolicyInformers(c.discoverPolicies(ctx))
 	if err != nil {
 		return err
 	}
@@ -657,7 +658,7 @@ func (c *Controller) rebuild(ctx context.Context) {
 	c.lastFP = fp
 	result := gatewayapi.Translate(res, c.opts.Translate)
 	c.statusMu.Lock()
-	c.lastState = result.Status
+	c.lastState, c.lastRes = result.Status, res
 	c.statusMu.Unlock()
 	c.writer.setDesired(result.Status)
 

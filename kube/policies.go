@@ -46,8 +46,9 @@ type policyKind struct {
 	inf cache.SharedIndexInformer
 	// lister is the synced informer's indexer, nil until the kind is
 	// served and its informer has synced.
-	lister atomic.Pointer[cache.Indexer]
-	logged bool // "not served" was logged; owned by discovery
+	lister    atomic.Pointer[cache.Indexer]
+	logged    bool // "not served" was logged; owned by discovery
+	forbidden bool // "not permitted" was logged; owned by discovery
 }
 
 // newPolicyKinds returns the policy kinds the controller watches.
@@ -123,8 +124,9 @@ func (c *Controller) snapshotPolicies(res *gatewayapi.Resources, fp *fingerprint
 }
 
 // discoverPolicies reports, for each policy kind, whether the API server
-// serves it; a kind not served is logged at info level the first time.
-func (c *Controller) discoverPolicies() []bool {
+// serves it and lets the controller list it; a kind not served is logged
+// at info level the first time, one it may not list at warning level.
+func (c *Controller) discoverPolicies(ctx context.Context) []bool {
 	served := make([]bool, len(c.dynKinds))
 	groups := map[schema.GroupVersion]map[string]bool{}
 	for i, pk := range c.dynKinds {
@@ -144,10 +146,27 @@ func (c *Controller) discoverPolicies() []bool {
 			groups[gv] = have
 		}
 		served[i] = have[pk.gvr.Resource]
-		if !served[i] && !pk.logged {
-			pk.logged = true
-			c.log.Info("policy kind not served (its CRD is not installed); ignoring it until it is",
-				"kind", pk.kind.String(), "apiVersion", gv.String(), "checkEvery", c.opts.PolicyDiscoveryInterval.String())
+		if !served[i] {
+			if !pk.logged {
+				pk.logged = true
+				c.log.Info("policy kind not served (its CRD is not installed); ignoring it until it is",
+					"kind", pk.kind.String(), "apiVersion", gv.String(), "checkEvery", c.opts.PolicyDiscoveryInterval.String())
+			}
+			continue
+		}
+		// An informer that may not list never syncs: check first, so that
+		// a role without the policy kinds leaves the rest working.
+		_, err := c.dyn.Resource(pk.gvr).List(ctx, metav1.ListOptions{Limit: 1})
+		switch {
+		case apierrors.IsNotFound(err): // removed since discovery
+			served[i] = false
+		case apierrors.IsForbidden(err):
+			served[i] = false
+			if !pk.forbidden {
+				pk.forbidden = true
+				c.log.Warn("not permitted to list a policy kind; ignoring it until the role allows it",
+					"kind", pk.kind.String(), "apiVersion", gv.String(), "error", err)
+			}
 		}
 	}
 	return served
@@ -203,7 +222,7 @@ func (c *Controller) watchNewPolicies(ctx context.Context, pending []*policyKind
 			return
 		case <-t.C:
 		}
-		served := c.discoverPolicies()
+		served := c.discoverPolicies(ctx)
 		var next, added []*policyKind
 		for _, pk := range pending {
 			if !served[slices.Index(c.dynKinds, pk)] {
