@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -306,4 +307,114 @@ spec:
 	if _, err := dyn.Resource(policyGVRs[1]).Namespace(e.ns).Get(e.ctx(), "limit", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("get of the deleted TrafficPolicy: %v", err)
 	}
+}
+
+// lockedBuffer is a log destination safe for concurrent writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestPolicyKindLatePickup: a policy kind whose CRD is missing is logged
+// once and ignored while the controller serves, and picked up when its CRD
+// appears. The kind is BackendPolicy under a group of the test's own, so
+// that no other test has installed it.
+func TestPolicyKindLatePickup(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	group := e.ns + ".late.test.rauta.io"
+	gvr := schema.GroupVersionResource{Group: group, Version: "v1alpha1", Resource: "backendpolicies"}
+	var b backends
+	b.add(t, "10.215.0.1", "A")
+	p := newProxy(t, &b)
+	e.gatewayClass()
+	port := freePort(t)
+	e.gateway("gw", port)
+	e.service(e.ns, "web", "10.215.0.1")
+	e.createRoute(e.route(e.ns, "r", "gw", e.ns, "web"))
+
+	var logs lockedBuffer
+	opts := e.options(p)
+	opts.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	opts.PolicyDiscoveryInterval = 50 * time.Millisecond
+	c, err := New(e.c.Config, opts)
+	e.must(err)
+	pk := newPolicyKinds()[0]
+	pk.gvr = gvr
+	c.dynKinds = []*policyKind{pk}
+	run := e.run(c)
+	e.waitBody(port, "", "A")
+
+	// Several discovery rounds pass: the missing kind is logged once.
+	time.Sleep(10 * opts.PolicyDiscoveryInterval)
+	if n := strings.Count(logs.String(), "policy kind not served"); n != 1 {
+		t.Errorf("%d log lines about the missing kind, want 1:\n%s", n, logs.String())
+	}
+	if n := len(run.c.resources().BackendPolicies); n != 0 {
+		t.Fatalf("%d BackendPolicies before their CRD exists", n)
+	}
+
+	crd := fmt.Sprintf(`apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: backendpolicies.%[1]s}
+spec:
+  group: %[1]s
+  names: {kind: BackendPolicy, listKind: BackendPolicyList, plural: backendpolicies, singular: backendpolicy}
+  scope: Namespaced
+  versions:
+  - name: v1alpha1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+`, group)
+	if _, err := e.c.Apply(e.ctx(), []byte(crd), testcluster.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		dyn := dynamic.NewForConfigOrDie(e.c.Config)
+		crds := schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+		if err := dyn.Resource(crds).Delete(context.Background(), "backendpolicies."+group, metav1.DeleteOptions{}); err != nil {
+			t.Errorf("deleting the test's CRD: %v", err)
+		}
+	})
+	policy := fmt.Sprintf(`apiVersion: %s/v1alpha1
+kind: BackendPolicy
+metadata: {name: lb, namespace: %s}
+spec:
+  targetRefs: [{group: "", kind: Service, name: web}]
+  loadBalancer: {type: Maglev, hashKey: {type: Cookie, name: user}}
+`, group, e.ns)
+	e.eventually("policy created", func() (bool, string) {
+		_, err := e.c.Apply(e.ctx(), []byte(policy), testcluster.ApplyOptions{})
+		return err == nil, fmt.Sprint(err)
+	})
+	e.eventually("policy picked up", func() (bool, string) {
+		l := run.c.resources().BackendPolicies
+		if len(l) != 1 {
+			return false, fmt.Sprintf("%d BackendPolicies", len(l))
+		}
+		lb := l[0].Spec.LoadBalancer
+		if l[0].Name != "lb" || lb == nil || lb.Type != rautav1alpha1.Maglev || lb.HashKey == nil || lb.HashKey.Type != rautav1alpha1.Cookie || lb.HashKey.Name != "user" {
+			return false, fmt.Sprintf("%+v", l[0])
+		}
+		return true, ""
+	})
+	if !strings.Contains(logs.String(), "policy kind served; watching it") {
+		t.Errorf("the pick-up is not logged:\n%s", logs.String())
+	}
+	e.waitBody(port, "", "A")
 }
