@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/tools/cache"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -39,7 +40,7 @@ type policyKind struct {
 	kind objKind
 	gvr  schema.GroupVersionResource
 	// collect converts the cached objects and stores them in res.
-	collect func(c *Controller, objs []any, res *gatewayapi.Resources, fp *fingerprint)
+	collect func(c *Controller, pk *policyKind, objs []any, res *gatewayapi.Resources, fp *fingerprint)
 
 	// inf is the kind's informer once it is served; owned by Run, then
 	// by watchNewPolicies.
@@ -49,6 +50,10 @@ type policyKind struct {
 	lister    atomic.Pointer[cache.Indexer]
 	logged    bool // "not served" was logged; owned by discovery
 	forbidden bool // "not permitted" was logged; owned by discovery
+	// badVersions are the resourceVersions of the objects that did not
+	// convert, by UID, so that each is logged once; owned by the rebuild
+	// goroutine.
+	badVersions map[types.UID]string
 }
 
 // newPolicyKinds returns the policy kinds the controller watches.
@@ -57,22 +62,22 @@ func newPolicyKinds() []*policyKind {
 		{
 			kind: kindBackendPolicy,
 			gvr:  rautaGroupVersion.WithResource("backendpolicies"),
-			collect: func(c *Controller, objs []any, res *gatewayapi.Resources, fp *fingerprint) {
-				res.BackendPolicies = convertAll[rautav1alpha1.BackendPolicy](c, kindBackendPolicy, objs, 12, fp)
+			collect: func(c *Controller, pk *policyKind, objs []any, res *gatewayapi.Resources, fp *fingerprint) {
+				res.BackendPolicies = convertAll[rautav1alpha1.BackendPolicy](c, pk, objs, 12, fp)
 			},
 		},
 		{
 			kind: kindTrafficPolicy,
 			gvr:  rautaGroupVersion.WithResource("trafficpolicies"),
-			collect: func(c *Controller, objs []any, res *gatewayapi.Resources, fp *fingerprint) {
-				res.TrafficPolicies = convertAll[rautav1alpha1.TrafficPolicy](c, kindTrafficPolicy, objs, 13, fp)
+			collect: func(c *Controller, pk *policyKind, objs []any, res *gatewayapi.Resources, fp *fingerprint) {
+				res.TrafficPolicies = convertAll[rautav1alpha1.TrafficPolicy](c, pk, objs, 13, fp)
 			},
 		},
 		{
 			kind: kindXBackendTrafficPolicy,
 			gvr:  gatewayxv1alpha1.SchemeGroupVersion.WithResource("xbackendtrafficpolicies"),
-			collect: func(c *Controller, objs []any, res *gatewayapi.Resources, fp *fingerprint) {
-				res.XBackendTrafficPolicies = convertAll[gatewayxv1alpha1.XBackendTrafficPolicy](c, kindXBackendTrafficPolicy, objs, 14, fp)
+			collect: func(c *Controller, pk *policyKind, objs []any, res *gatewayapi.Resources, fp *fingerprint) {
+				res.XBackendTrafficPolicies = convertAll[gatewayxv1alpha1.XBackendTrafficPolicy](c, pk, objs, 14, fp)
 			},
 		},
 	}
@@ -90,12 +95,11 @@ func (c *Controller) policyKindOf(k objKind) *policyKind {
 
 // convertAll converts cached unstructured objects to T, adding each to fp.
 // An object that does not convert (its CRD's schema and rauta's types
-// disagree) is left out with a warning; the fingerprint still holds it, so
-// the warning comes once per version of the object.
+// disagree) is left out with a warning, once per version of the object.
 func convertAll[T any, PT interface {
 	*T
 	metav1.Object
-}](c *Controller, kind objKind, objs []any, fpKind byte, fp *fingerprint) []T {
+}](c *Controller, pk *policyKind, objs []any, fpKind byte, fp *fingerprint) []T {
 	out := make([]T, 0, len(objs))
 	for _, o := range objs {
 		u, ok := o.(*unstructured.Unstructured)
@@ -105,8 +109,14 @@ func convertAll[T any, PT interface {
 		fp.add(c.fpSeed, fpKind, u)
 		var v T
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, PT(&v)); err != nil {
-			c.log.Warn("ignoring a policy that does not convert", "kind", kind.String(),
-				"namespace", u.GetNamespace(), "name", u.GetName(), "error", err)
+			if pk.badVersions[u.GetUID()] != u.GetResourceVersion() {
+				if pk.badVersions == nil {
+					pk.badVersions = map[types.UID]string{}
+				}
+				pk.badVersions[u.GetUID()] = u.GetResourceVersion()
+				c.log.Warn("ignoring a policy that does not convert", "kind", pk.kind.String(),
+					"namespace", u.GetNamespace(), "name", u.GetName(), "error", err)
+			}
 			continue
 		}
 		out = append(out, v)
@@ -118,7 +128,7 @@ func convertAll[T any, PT interface {
 func (c *Controller) snapshotPolicies(res *gatewayapi.Resources, fp *fingerprint) {
 	for _, pk := range c.dynKinds {
 		if l := pk.lister.Load(); l != nil {
-			pk.collect(c, (*l).List(), res, fp)
+			pk.collect(c, pk, (*l).List(), res, fp)
 		}
 	}
 }

@@ -442,5 +442,32 @@ spec:
 	if !strings.Contains(logs.String(), "policy kind served; watching it") {
 		t.Errorf("the pick-up is not logged:\n%s", logs.String())
 	}
+
+	// An object that does not convert to the Go type (the test's CRD
+	// takes anything) is left out, with one warning while it is unchanged,
+	// however many rebuilds follow.
+	bad := strings.NewReplacer("name: lb", "name: bad", "type: Maglev", "type: 5").Replace(policy)
+	if _, err := e.c.Apply(e.ctx(), []byte(bad), testcluster.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually("the bad policy reported", func() (bool, string) {
+		return strings.Contains(logs.String(), "ignoring a policy that does not convert"), "no warning yet"
+	})
+	dyn := dynamic.NewForConfigOrDie(e.c.Config)
+	for i := range 3 {
+		rebuilds := run.c.Stats().Rebuilds
+		patch := fmt.Appendf(nil, `{"metadata":{"labels":{"round":"%d"}}}`, i)
+		_, err := dyn.Resource(gvr).Namespace(e.ns).Patch(e.ctx(), "lb", types.MergePatchType, patch, metav1.PatchOptions{})
+		e.must(err)
+		e.eventually("a rebuild", func() (bool, string) {
+			return run.c.Stats().Rebuilds > rebuilds, "none yet"
+		})
+	}
+	if n := strings.Count(logs.String(), "ignoring a policy that does not convert"); n != 1 {
+		t.Errorf("%d warnings about the bad policy, want 1:\n%s", n, logs.String())
+	}
+	if l := inNamespace(run.c.resources().BackendPolicies, e.ns); len(l) != 1 || l[0].Name != "lb" {
+		t.Errorf("BackendPolicies %+v, want lb alone", l)
+	}
 	e.waitBody(port, "", "A")
 }
