@@ -62,6 +62,11 @@ type Options struct {
 	// rebuild); zero means DefaultEndpointsHoldOff.
 	EndpointsHoldOff time.Duration
 
+	// PolicyDiscoveryInterval is the time between two checks (through
+	// discovery) for a policy kind (BackendPolicy, TrafficPolicy,
+	// XBackendTrafficPolicy) whose CRD was not installed; once it is, the
+	// controller watches it. Zero means DefaultPolicyDiscoveryInterval.
+	PolicyDiscoveryInterval time.Duration
 	// DisableStatus turns the status writer off: the controller serves
 	// traffic but never campaigns for the Lease, writes status or records
 	// Events.
@@ -87,11 +92,6 @@ type Options struct {
 	// StatusWorkers is the number of status updates in flight; zero means
 	// DefaultStatusWorkers.
 	StatusWorkers int
-	// PolicyDiscoveryInterval is the time between two checks (through
-	// discovery) for a policy kind (BackendPolicy, TrafficPolicy,
-	// XBackendTrafficPolicy) whose CRD was not installed; once it is, the
-	// controller watches it. Zero means DefaultPolicyDiscoveryInterval.
-	PolicyDiscoveryInterval time.Duration
 }
 
 // withDefaults returns opts with every zero value replaced.
@@ -103,6 +103,7 @@ func (o Options) withDefaults() Options {
 	o.HoldOff = cmp.Or(o.HoldOff, DefaultHoldOff)
 	o.MaxDelay = cmp.Or(o.MaxDelay, DefaultMaxDelay)
 	o.EndpointsHoldOff = cmp.Or(o.EndpointsHoldOff, DefaultEndpointsHoldOff)
+	o.PolicyDiscoveryInterval = cmp.Or(o.PolicyDiscoveryInterval, DefaultPolicyDiscoveryInterval)
 	o.LeaseNamespace = cmp.Or(o.LeaseNamespace, DefaultLeaseNamespace)
 	o.LeaseName = cmp.Or(o.LeaseName, leaseName(o.Translate.ControllerName))
 	if o.Identity == "" {
@@ -115,7 +116,6 @@ func (o Options) withDefaults() Options {
 	o.RenewDeadline = cmp.Or(o.RenewDeadline, DefaultRenewDeadline)
 	o.RetryPeriod = cmp.Or(o.RetryPeriod, DefaultRetryPeriod)
 	o.StatusWorkers = cmp.Or(o.StatusWorkers, DefaultStatusWorkers)
-	o.PolicyDiscoveryInterval = cmp.Or(o.PolicyDiscoveryInterval, DefaultPolicyDiscoveryInterval)
 	return o
 }
 
