@@ -61,12 +61,12 @@ type Options struct {
 	// endpoint update of its backends (the fast path, which does not
 	// rebuild); zero means DefaultEndpointsHoldOff.
 	EndpointsHoldOff time.Duration
-
 	// PolicyDiscoveryInterval is the time between two checks (through
 	// discovery) for a policy kind (BackendPolicy, TrafficPolicy,
 	// XBackendTrafficPolicy) whose CRD was not installed; once it is, the
 	// controller watches it. Zero means DefaultPolicyDiscoveryInterval.
 	PolicyDiscoveryInterval time.Duration
+
 	// DisableStatus turns the status writer off: the controller serves
 	// traffic but never campaigns for the Lease, writes status or records
 	// Events.
