@@ -97,7 +97,7 @@ const indexText = `rauta admin
   /readyz         200 once a configuration is applied
   /debug/config   the configuration in effect (JSON)
   /debug/status   the status of every object (YAML; ?format=json)
-  /debug/route    how a request would be routed:
+  /debug/route    how a request would be routed, and the policy in effect:
                   ?listener=&host=&path=&method=&header=Name:Value&query=a=b (&format=json)
 `
 
@@ -219,6 +219,11 @@ type ListenerExplanation struct {
 	Backends []proxy.BackendRef `json:"backends,omitempty"`
 	// Filters are the types of the selected rule's filters, in order.
 	Filters []string `json:"filters,omitempty"`
+	// Policy is the policy in effect for the request on the selected
+	// rule (rate limits, request limits, session persistence, the
+	// backends' balancing, health checks, breakers and connections) and
+	// where each part comes from.
+	Policy *PolicyExplanation `json:"policy,omitempty"`
 	// Candidates are the matches considered, in the order of precedence.
 	Candidates []Candidate `json:"candidates"`
 }
@@ -306,6 +311,7 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
 					for _, f := range rule.Filters {
 						le.Filters = append(le.Filters, f.Type.String())
 					}
+					le.Policy = explainPolicy(&cfg, name, findRoute(&cfg, c.Namespace, c.Name), c.RuleIndex)
 				}
 			}
 		}
@@ -324,11 +330,11 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) {
 
 // findRule returns a rule of the Config, or nil.
 func findRule(cfg *proxy.Config, ns, name string, rule int) *proxy.Rule {
-	i := slices.IndexFunc(cfg.Routes, func(r proxy.Route) bool { return r.Namespace == ns && r.Name == name })
-	if i < 0 || rule < 0 || rule >= len(cfg.Routes[i].Rules) {
+	r := findRoute(cfg, ns, name)
+	if r == nil || rule < 0 || rule >= len(r.Rules) {
 		return nil
 	}
-	return &cfg.Routes[i].Rules[rule]
+	return &r.Rules[rule]
 }
 
 // String renders the explanation for people, one line per candidate.
@@ -400,6 +406,10 @@ func (e *RouteExplanation) String() string {
 				b.WriteString(": " + c.Detail)
 			}
 			b.WriteString("\n")
+		}
+		if l.Policy != nil {
+			b.WriteString("  policy in effect:\n")
+			l.Policy.writeText(&b, "    ")
 		}
 	}
 	return b.String()

@@ -193,6 +193,10 @@ func TestRoute(t *testing.T) {
 			Listener: "default/gw/http",
 			Selected: 0,
 			Backends: []proxy.BackendRef{{Backend: "default/echo:80", Weight: 3}, {Backend: "", Weight: 1}},
+			Policy: &PolicyExplanation{Backends: []BackendInEffect{
+				{Origin: Origin{Level: "backend", Object: "default/echo:80"}, Weight: 3, LoadBalancer: "RoundRobin", CircuitBreaker: BreakerInEffect{Default: true}},
+				{Origin: Origin{Level: "backend", Object: "(invalid reference)"}, Weight: 1, Missing: true},
+			}},
 			Candidates: []Candidate{
 				{Route: "default/web", Rule: 0, RuleName: "api", Match: 0, Path: "PathPrefix /api", Verdict: "Selected"},
 				{Route: "default/web", Rule: 1, Match: 0, Path: "PathPrefix /", Verdict: "Shadowed"},

@@ -9,13 +9,23 @@
 //	/debug/status   the status of every object, as YAML (?format=json for
 //	                JSON), from the function given in Options.Status
 //	/debug/route    how a request would be routed: which route and rule
-//	                match, the backends, and why every other rule does not
+//	                match, the backends, why every other rule does not,
+//	                and the policy in effect for it
 //
 // /debug/route takes the request as query parameters: host, path, method
 // (GET when absent), header=Name:Value (repeated for several headers) and
 // query (the raw query string), and optionally listener (a listener name
 // such as "default/demo/http"; all listeners when absent). It answers in
-// text for people, or with format=json in the shape of [RouteExplanation]:
+// text for people, or with format=json in the shape of [RouteExplanation].
+// For the rule that serves the request it shows the policy in effect
+// ([PolicyExplanation]) and where each part comes from: every rate limit
+// the request must pass (the listener's, the route's and the rule's, with
+// their names), the request limits resolved field by field (rule over route
+// over listener) with the level each comes from, the session persistence,
+// and each backend's load balancing, health check, circuit breaker,
+// connection limits and retry budget, each with the policies the
+// configuration names as their source (the Policies fields of
+// proxy.Listener, Route, Rule and Backend):
 //
 //	$ curl 'http://127.0.0.1:9090/debug/route?host=api.example.com&path=/api/users'
 //

@@ -58,4 +58,11 @@ func Example() {
 	// listener default/gw/http: route default/web rule 0 match 0 -> default/api:80 weight 1
 	//   WrongPath     default/web rule 1 match 0 (Exact /): path "/api/users" does not match Exact "/"
 	//   Selected      default/web rule 0 match 0 (PathPrefix /api)
+	//   policy in effect:
+	//     rate limits: none
+	//     request limits: proxy defaults
+	//     backend default/api:80:
+	//       load balancer RoundRobin
+	//       health check: none
+	//       circuit breaker package defaults
 }

@@ -19,6 +19,9 @@
 //	v1                                 Service, Secret, ConfigMap, Namespace, and List
 //	                                   (whose items are any of these)
 //	discovery.k8s.io/v1                EndpointSlice
+//	gateway.networking.x-k8s.io/v1alpha1  XBackendTrafficPolicy
+//	gateway.rauta.io/v1alpha1          BackendPolicy, TrafficPolicy (rauta's policies,
+//	                                   package apis/v1alpha1)
 //
 // Decoding is strict: an unknown field, a field given twice, a value of the
 // wrong type, an unsupported kind or an object defined twice is an error.

@@ -22,7 +22,9 @@ import (
 	"sigs.k8s.io/yaml"
 
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gatewayxv1alpha1 "sigs.k8s.io/gateway-api/apisx/v1alpha1"
 
+	rautav1alpha1 "github.com/rauta/rauta/apis/v1alpha1"
 	"github.com/rauta/rauta/gatewayapi"
 )
 
@@ -456,7 +458,12 @@ type kindInfo struct {
 
 const supportedKinds = "gateway.networking.k8s.io/v1 GatewayClass, Gateway, ListenerSet, HTTPRoute, ReferenceGrant, BackendTLSPolicy " +
 	"(v1beta1 for GatewayClass, Gateway, HTTPRoute, ReferenceGrant); " +
+	"gateway.networking.x-k8s.io/v1alpha1 XBackendTrafficPolicy; gateway.rauta.io/v1alpha1 BackendPolicy, TrafficPolicy; " +
 	"v1 Service, Secret, ConfigMap, Namespace, List; discovery.k8s.io/v1 EndpointSlice"
+
+// rautaGroup is the API group of rauta's own kinds (package
+// apis/v1alpha1).
+const rautaGroup = "gateway.rauta.io"
 
 func lookupKind(apiVersion, kind string) (kindInfo, bool) {
 	const gw = "gateway.networking.k8s.io"
@@ -495,6 +502,19 @@ func lookupKind(apiVersion, kind string) (kindInfo, bool) {
 	case "discovery.k8s.io/v1":
 		if kind == "EndpointSlice" {
 			return kindInfo{"discovery.k8s.io", true, decodeEndpointSlice}, true
+		}
+	case gatewayxv1alpha1.GroupVersion.String():
+		if kind == "XBackendTrafficPolicy" {
+			return kindInfo{gatewayxv1alpha1.GroupName, true, decodeInto(func(r *gatewayapi.Resources) *[]gatewayxv1alpha1.XBackendTrafficPolicy {
+				return &r.XBackendTrafficPolicies
+			})}, true
+		}
+	case rautaGroup + "/v1alpha1":
+		switch kind {
+		case "BackendPolicy":
+			return kindInfo{rautaGroup, true, decodeInto(func(r *gatewayapi.Resources) *[]rautav1alpha1.BackendPolicy { return &r.BackendPolicies })}, true
+		case "TrafficPolicy":
+			return kindInfo{rautaGroup, true, decodeInto(func(r *gatewayapi.Resources) *[]rautav1alpha1.TrafficPolicy { return &r.TrafficPolicies })}, true
 		}
 	}
 	return kindInfo{}, false

@@ -15,8 +15,9 @@ import (
 // meant for people: printed by `rauta validate`, logged on every reload and
 // served on the admin endpoint /debug/status.
 type ObjectStatus struct {
-	// Kind is GatewayClass, Gateway, ListenerSet, HTTPRoute or
-	// BackendTLSPolicy.
+	// Kind is GatewayClass, Gateway, ListenerSet, HTTPRoute,
+	// BackendTLSPolicy, XBackendTrafficPolicy, BackendPolicy or
+	// TrafficPolicy.
 	Kind string `json:"kind"`
 	// Namespace is empty for a GatewayClass.
 	Namespace string `json:"namespace,omitempty"`
@@ -101,9 +102,11 @@ func problems(scope string, conds []metav1.Condition) []string {
 
 // Summarize turns the status computed from res into one ObjectStatus per
 // object: the objects of st in its order (GatewayClasses, Gateways,
-// ListenerSets, HTTPRoutes, BackendTLSPolicies), followed by the
-// GatewayClasses, Gateways and HTTPRoutes of res that the translator
-// ignored. res may be nil.
+// ListenerSets, HTTPRoutes, BackendTLSPolicies, XBackendTrafficPolicies,
+// BackendPolicies, TrafficPolicies), followed by the GatewayClasses,
+// Gateways and HTTPRoutes of res that the translator ignored and the
+// policies of res it computed no status for (they attach to nothing
+// served). res may be nil.
 func Summarize(res *gatewayapi.Resources, st gatewayapi.Status) []ObjectStatus {
 	var out []ObjectStatus
 	classes := map[string]bool{}
@@ -163,13 +166,23 @@ func Summarize(res *gatewayapi.Resources, st gatewayapi.Status) []ObjectStatus {
 		o.Summary = "accepted by " + strings.Join(parents, ", ")
 		out = append(out, o)
 	}
-	for _, p := range st.BackendTLSPolicies {
-		o := ObjectStatus{Kind: "BackendTLSPolicy", Namespace: p.Namespace, Name: p.Name, Status: p.Status, Summary: "accepted"}
-		for _, a := range p.Status.Ancestors {
-			name := parentName(p.Namespace, a.AncestorRef.Namespace, string(a.AncestorRef.Name), a.AncestorRef.SectionName)
-			o.Problems = append(o.Problems, problems("ancestor "+name, a.Conditions)...)
+	policies := map[string]bool{}
+	for _, kind := range policyKinds(st) {
+		for _, p := range kind.list {
+			policies[kind.name+" "+p.Namespace+"/"+p.Name] = true
+			o := ObjectStatus{Kind: kind.name, Namespace: p.Namespace, Name: p.Name, Status: p.Status}
+			var ancestors []string
+			for _, a := range p.Status.Ancestors {
+				name := parentName(p.Namespace, a.AncestorRef.Namespace, string(a.AncestorRef.Name), a.AncestorRef.SectionName)
+				ancestors = append(ancestors, name)
+				o.Problems = append(o.Problems, problems("ancestor "+name, a.Conditions)...)
+			}
+			o.Summary = "accepted"
+			if len(ancestors) > 0 {
+				o.Summary += " for " + strings.Join(ancestors, ", ")
+			}
+			out = append(out, o)
 		}
-		out = append(out, o)
 	}
 	if res == nil {
 		return out
@@ -199,10 +212,47 @@ func Summarize(res *gatewayapi.Resources, st gatewayapi.Status) []ObjectStatus {
 				Ignored: "no parentRef names a Gateway handled by this controller"})
 		}
 	}
+	// A policy with no status attaches to nothing served: its targets do
+	// not exist or are not reached through a Gateway of this controller.
+	unattached := func(kind, ns, name string) {
+		if !policies[kind+" "+ns+"/"+name] {
+			ignored = append(ignored, ObjectStatus{Kind: kind, Namespace: ns, Name: name,
+				Ignored: "no target is served through a Gateway handled by this controller"})
+		}
+	}
+	for i := range res.BackendTLSPolicies {
+		unattached("BackendTLSPolicy", res.BackendTLSPolicies[i].Namespace, res.BackendTLSPolicies[i].Name)
+	}
+	for i := range res.XBackendTrafficPolicies {
+		unattached("XBackendTrafficPolicy", res.XBackendTrafficPolicies[i].Namespace, res.XBackendTrafficPolicies[i].Name)
+	}
+	for i := range res.BackendPolicies {
+		unattached("BackendPolicy", res.BackendPolicies[i].Namespace, res.BackendPolicies[i].Name)
+	}
+	for i := range res.TrafficPolicies {
+		unattached("TrafficPolicy", res.TrafficPolicies[i].Namespace, res.TrafficPolicies[i].Name)
+	}
 	slices.SortStableFunc(ignored, func(a, b ObjectStatus) int {
 		return strings.Compare(a.Kind+" "+a.Namespace+"/"+a.Name, b.Kind+" "+b.Namespace+"/"+b.Name)
 	})
 	return append(out, ignored...)
+}
+
+// policyKind is the status of the policies of one kind.
+type policyKind struct {
+	name string
+	list []gatewayapi.PolicyStatus
+}
+
+// policyKinds returns the policy statuses of st, kind by kind, in the
+// order Summarize reports them.
+func policyKinds(st gatewayapi.Status) []policyKind {
+	return []policyKind{
+		{"BackendTLSPolicy", st.BackendTLSPolicies},
+		{"XBackendTrafficPolicy", st.XBackendTrafficPolicies},
+		{"BackendPolicy", st.BackendPolicies},
+		{"TrafficPolicy", st.TrafficPolicies},
+	}
 }
 
 func routeCount(n int32) string {
@@ -284,12 +334,14 @@ func stampConditions(st *gatewayapi.Status, prev map[conditionKey]stampedConditi
 				parentName(r.Namespace, p.ParentRef.Namespace, string(p.ParentRef.Name), p.ParentRef.SectionName), p.Conditions)
 		}
 	}
-	for i := range st.BackendTLSPolicies {
-		pol := &st.BackendTLSPolicies[i]
-		for j := range pol.Status.Ancestors {
-			a := &pol.Status.Ancestors[j]
-			stamp("BackendTLSPolicy "+pol.Namespace+"/"+pol.Name+" ancestor "+
-				parentName(pol.Namespace, a.AncestorRef.Namespace, string(a.AncestorRef.Name), a.AncestorRef.SectionName), a.Conditions)
+	for _, kind := range policyKinds(*st) {
+		for i := range kind.list {
+			pol := &kind.list[i]
+			for j := range pol.Status.Ancestors {
+				a := &pol.Status.Ancestors[j]
+				stamp(kind.name+" "+pol.Namespace+"/"+pol.Name+" ancestor "+
+					parentName(pol.Namespace, a.AncestorRef.Namespace, string(a.AncestorRef.Name), a.AncestorRef.SectionName), a.Conditions)
+			}
 		}
 	}
 	return next

@@ -18,6 +18,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -53,6 +55,7 @@ type Controller struct {
 	kube kubernetes.Interface
 	gw   gwclient.Interface
 	meta metadata.Interface
+	dyn  dynamic.Interface
 
 	co *coalescer
 
@@ -60,7 +63,11 @@ type Controller struct {
 	coreF  informers.SharedInformerFactory
 	gwF    gwinformers.SharedInformerFactory
 	metaF  metadatainformer.SharedInformerFactory
+	dynF   dynamicinformer.DynamicSharedInformerFactory
 	served servedKinds
+
+	// dynKinds are the policy kinds read through the dynamic client.
+	dynKinds []*policyKind
 
 	classes   gwlisters.GatewayClassLister
 	gateways  gwlisters.GatewayLister
@@ -79,6 +86,7 @@ type Controller struct {
 	ready     atomic.Bool
 	statusMu  sync.Mutex
 	lastState gatewayapi.Status
+	lastRes   *gatewayapi.Resources // translated into lastState
 
 	// Owned by the rebuild goroutine.
 	current   proxy.Config
@@ -166,6 +174,10 @@ func New(cfg *rest.Config, opts Options) (*Controller, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kube: %w", err)
 	}
+	dc, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kube: %w", err)
+	}
 	c := &Controller{
 		opts:       opts,
 		log:        opts.Logger.With("component", "kube"),
@@ -173,6 +185,8 @@ func New(cfg *rest.Config, opts Options) (*Controller, error) {
 		kube:       kc,
 		gw:         gc,
 		meta:       mc,
+		dyn:        dc,
+		dynKinds:   newPolicyKinds(),
 		co:         newCoalescer(opts.HoldOff, opts.MaxDelay, opts.EndpointsHoldOff),
 		fpSeed:     maphash.MakeSeed(),
 	}
@@ -197,19 +211,26 @@ func (c *Controller) Run(ctx context.Context) error {
 	if err := c.setupInformers(); err != nil {
 		return err
 	}
+	pending, err := c.setupPolicyInformers(c.discoverPolicies(ctx))
+	if err != nil {
+		return err
+	}
 	c.coreF.Start(ctx.Done())
 	c.gwF.Start(ctx.Done())
 	c.metaF.Start(ctx.Done())
+	c.dynF.Start(ctx.Done())
 	defer func() {
 		c.coreF.Shutdown()
 		c.gwF.Shutdown()
 		c.metaF.Shutdown()
+		c.dynF.Shutdown()
 	}()
 	began := time.Now()
 	for _, synced := range []func() bool{
 		func() bool { return allTrue(c.coreF.WaitForCacheSync(ctx.Done())) },
 		func() bool { return allTrue(c.gwF.WaitForCacheSync(ctx.Done())) },
 		func() bool { return allTrue(c.metaF.WaitForCacheSync(ctx.Done())) },
+		func() bool { return allTrue(c.dynF.WaitForCacheSync(ctx.Done())) },
 	} {
 		if !synced() {
 			if ctx.Err() != nil {
@@ -218,14 +239,22 @@ func (c *Controller) Run(ctx context.Context) error {
 			return errors.New("kube: informer caches did not sync")
 		}
 	}
+	var policies []string
+	for _, pk := range c.dynKinds {
+		if pk.inf != nil {
+			pk.publish()
+			policies = append(policies, pk.kind.String())
+		}
+	}
 	c.log.Info("caches synced", "after", time.Since(began).Round(time.Millisecond).String(),
 		"listenerSets", c.served.listenerSets, "backendTLSPolicies", c.served.backendTLSPolicies,
-		"referenceGrants", c.served.referenceGrants)
+		"referenceGrants", c.served.referenceGrants, "policies", policies)
 
 	// The first rebuild is due at once.
 	c.co.markFull(time.Now().Add(-c.opts.MaxDelay))
 	var wg sync.WaitGroup
 	wg.Go(func() { c.loop(ctx) })
+	wg.Go(func() { c.watchNewPolicies(ctx, pending) })
 	if !c.opts.DisableStatus {
 		wg.Go(func() { c.elect(ctx) })
 	}
@@ -353,21 +382,7 @@ func (c *Controller) setupInformers() error {
 		UpdateFunc: func(o, n any) { c.onCoreUpdate(o, n) },
 		DeleteFunc: func(any) { c.co.markFull(time.Now()) },
 	}
-	gwHandler := func(kind objKind) cache.ResourceEventHandler {
-		return cache.ResourceEventHandlerFuncs{
-			AddFunc: func(obj any) {
-				c.co.markFull(time.Now())
-				c.writer.observe(kind, obj)
-			},
-			UpdateFunc: func(o, n any) {
-				if specChanged(o, n) {
-					c.co.markFull(time.Now())
-				}
-				c.writer.observe(kind, n)
-			},
-			DeleteFunc: func(any) { c.co.markFull(time.Now()) },
-		}
-	}
+	gwHandler := c.gwHandler
 	var errs []error
 	add := func(inf cache.SharedIndexInformer, h cache.ResourceEventHandler) {
 		if _, err := inf.AddEventHandler(h); err != nil {
@@ -434,6 +449,25 @@ func (c *Controller) setupInformers() error {
 	add(secretInf, c.refHandler(refSecret))
 	add(cmInf, c.refHandler(refConfigMap))
 	return errors.Join(errs...)
+}
+
+// gwHandler returns the event handler of a kind whose status rauta
+// writes: a change marks the state dirty unless only the status changed,
+// and queues the object's status for a check.
+func (c *Controller) gwHandler(kind objKind) cache.ResourceEventHandler {
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) {
+			c.co.markFull(time.Now())
+			c.writer.observe(kind, obj)
+		},
+		UpdateFunc: func(o, n any) {
+			if specChanged(o, n) {
+				c.co.markFull(time.Now())
+			}
+			c.writer.observe(kind, n)
+		},
+		DeleteFunc: func(any) { c.co.markFull(time.Now()) },
+	}
 }
 
 // onCoreUpdate marks the state dirty unless the update is a resync.
@@ -584,6 +618,7 @@ func (c *Controller) snapshot(ctx context.Context) (*gatewayapi.Resources, finge
 		l, _ := c.lsets.List(all)
 		res.ListenerSets = collect(l, 6, s, &fp)
 	}
+	c.snapshotPolicies(res, &fp)
 	svcs, _ := c.services.List(all)
 	res.Services = collect(svcs, 7, s, &fp)
 	nss, _ := c.nsLister.List(all)
@@ -623,7 +658,7 @@ func (c *Controller) rebuild(ctx context.Context) {
 	c.lastFP = fp
 	result := gatewayapi.Translate(res, c.opts.Translate)
 	c.statusMu.Lock()
-	c.lastState = result.Status
+	c.lastState, c.lastRes = result.Status, res
 	c.statusMu.Unlock()
 	c.writer.setDesired(result.Status)
 

@@ -12,6 +12,24 @@
 // fetched on demand and trimmed to the keys the translator reads, so memory
 // does not grow with the Secrets of the cluster.
 //
+// # Policies
+//
+// The policy kinds, rauta's BackendPolicy and TrafficPolicy
+// (gateway.rauta.io/v1alpha1, package apis/v1alpha1) and the Gateway API's
+// experimental XBackendTrafficPolicy (gateway.networking.x-k8s.io/v1alpha1),
+// are watched with client-go's dynamic informers: their objects are cached
+// unstructured and converted to the typed objects of gatewayapi.Resources
+// when a rebuild reads the caches (an object that does not convert is left
+// out with a warning). Their CRDs are optional. A kind the API server does
+// not serve is logged once at info level, and one the controller may not
+// list at warning level; the controller serves everything else, checks
+// discovery again every Options.PolicyDiscoveryInterval (30s) and, once the
+// kind is served and listable, starts its informer and rebuilds. Their
+// status is written like BackendTLSPolicy's, through the status
+// subresource with the dynamic client. The role needs get, list and watch
+// on backendpolicies, trafficpolicies and xbackendtrafficpolicies, and
+// update on their status.
+//
 // # Rebuilds
 //
 // Changes are level-triggered and coalesced: an informer event only marks
@@ -41,8 +59,8 @@
 // election, Options.LeaseNamespace/LeaseName), through the status
 // subresource, and only when the stored status differs from the computed
 // one. A condition whose status, reason and message are unchanged keeps its
-// lastTransitionTime. In HTTPRoute status.parents and BackendTLSPolicy
-// status.ancestors only the entries whose controllerName is rauta's are
+// lastTransitionTime. In HTTPRoute status.parents and the status.ancestors
+// of the policies only the entries whose controllerName is rauta's are
 // written; other controllers' entries are kept as they are. Writes go
 // through a rate-limited workqueue: a conflict is retried with per-object
 // exponential backoff, reading the object afresh from the API server. A

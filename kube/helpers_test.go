@@ -337,6 +337,12 @@ func (e *env) start(cfg *rest.Config, opts Options) *running {
 	}
 	c, err := New(cfg, opts)
 	e.must(err)
+	return e.run(c)
+}
+
+// run runs a controller until the test ends, and waits until it is ready.
+func (e *env) run(c *Controller) *running {
+	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{c: c, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- c.Run(ctx) }()

@@ -34,6 +34,9 @@ const (
 	DefaultRetryPeriod = 2 * time.Second
 	// DefaultStatusWorkers is the number of concurrent status writers.
 	DefaultStatusWorkers = 2
+	// DefaultPolicyDiscoveryInterval is the time between two checks for
+	// the CRD of a policy kind that was not installed.
+	DefaultPolicyDiscoveryInterval = 30 * time.Second
 )
 
 // Options configure a [Controller]. Proxy is required; the zero value of
@@ -58,6 +61,11 @@ type Options struct {
 	// endpoint update of its backends (the fast path, which does not
 	// rebuild); zero means DefaultEndpointsHoldOff.
 	EndpointsHoldOff time.Duration
+	// PolicyDiscoveryInterval is the time between two checks (through
+	// discovery) for a policy kind (BackendPolicy, TrafficPolicy,
+	// XBackendTrafficPolicy) whose CRD was not installed; once it is, the
+	// controller watches it. Zero means DefaultPolicyDiscoveryInterval.
+	PolicyDiscoveryInterval time.Duration
 
 	// DisableStatus turns the status writer off: the controller serves
 	// traffic but never campaigns for the Lease, writes status or records
@@ -95,6 +103,7 @@ func (o Options) withDefaults() Options {
 	o.HoldOff = cmp.Or(o.HoldOff, DefaultHoldOff)
 	o.MaxDelay = cmp.Or(o.MaxDelay, DefaultMaxDelay)
 	o.EndpointsHoldOff = cmp.Or(o.EndpointsHoldOff, DefaultEndpointsHoldOff)
+	o.PolicyDiscoveryInterval = cmp.Or(o.PolicyDiscoveryInterval, DefaultPolicyDiscoveryInterval)
 	o.LeaseNamespace = cmp.Or(o.LeaseNamespace, DefaultLeaseNamespace)
 	o.LeaseName = cmp.Or(o.LeaseName, leaseName(o.Translate.ControllerName))
 	if o.Identity == "" {

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/util/workqueue"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gatewayxv1alpha1 "sigs.k8s.io/gateway-api/apisx/v1alpha1"
 
 	"github.com/rauta/rauta/gatewayapi"
 )
@@ -35,6 +36,9 @@ const (
 	kindListenerSet
 	kindHTTPRoute
 	kindBackendTLSPolicy
+	kindBackendPolicy
+	kindTrafficPolicy
+	kindXBackendTrafficPolicy
 )
 
 // String returns the Kubernetes kind.
@@ -50,8 +54,25 @@ func (k objKind) String() string {
 		return "HTTPRoute"
 	case kindBackendTLSPolicy:
 		return "BackendTLSPolicy"
+	case kindBackendPolicy:
+		return "BackendPolicy"
+	case kindTrafficPolicy:
+		return "TrafficPolicy"
+	case kindXBackendTrafficPolicy:
+		return "XBackendTrafficPolicy"
 	}
 	return fmt.Sprintf("objKind(%d)", uint8(k))
+}
+
+// apiVersion returns the kind's API group version.
+func (k objKind) apiVersion() string {
+	switch k {
+	case kindBackendPolicy, kindTrafficPolicy:
+		return rautaGroupVersion.String()
+	case kindXBackendTrafficPolicy:
+		return gatewayxv1alpha1.SchemeGroupVersion.String()
+	}
+	return gatewayGroupVersion
 }
 
 // objKey names an object whose status rauta writes.
@@ -98,7 +119,8 @@ func (w *statusWriter) leading() bool {
 // setDesired records a translation's status and queues the objects whose
 // desired status changed or disappeared.
 func (w *statusWriter) setDesired(st gatewayapi.Status) {
-	next := make(map[objKey]desired, len(st.GatewayClasses)+len(st.Gateways)+len(st.ListenerSets)+len(st.HTTPRoutes)+len(st.BackendTLSPolicies))
+	next := make(map[objKey]desired, len(st.GatewayClasses)+len(st.Gateways)+len(st.ListenerSets)+len(st.HTTPRoutes)+
+		len(st.BackendTLSPolicies)+len(st.BackendPolicies)+len(st.TrafficPolicies)+len(st.XBackendTrafficPolicies))
 	for _, s := range st.GatewayClasses {
 		next[objKey{kindGatewayClass, "", s.Name}] = desired{s.Generation, s.Status}
 	}
@@ -111,8 +133,15 @@ func (w *statusWriter) setDesired(st gatewayapi.Status) {
 	for _, s := range st.HTTPRoutes {
 		next[objKey{kindHTTPRoute, s.Namespace, s.Name}] = desired{s.Generation, s.Status}
 	}
-	for _, s := range st.BackendTLSPolicies {
-		next[objKey{kindBackendTLSPolicy, s.Namespace, s.Name}] = desired{s.Generation, s.Status}
+	for kind, list := range map[objKind][]gatewayapi.PolicyStatus{
+		kindBackendTLSPolicy:      st.BackendTLSPolicies,
+		kindBackendPolicy:         st.BackendPolicies,
+		kindTrafficPolicy:         st.TrafficPolicies,
+		kindXBackendTrafficPolicy: st.XBackendTrafficPolicies,
+	} {
+		for _, s := range list {
+			next[objKey{kind, s.Namespace, s.Name}] = desired{s.Generation, s.Status}
+		}
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -156,6 +185,9 @@ func (w *statusWriter) enqueueAll(q workqueue.TypedRateLimitingInterface[objKey]
 				q.Add(objKey{kindBackendTLSPolicy, p.Namespace, p.Name})
 			}
 		}
+	}
+	for _, pk := range w.c.dynKinds {
+		w.enqueueOwnedPolicies(q, pk)
 	}
 }
 
@@ -256,6 +288,8 @@ func (w *statusWriter) process(ctx context.Context, key objKey, live bool) error
 		return w.route(ctx, key, d, ok, live, now)
 	case kindBackendTLSPolicy:
 		return w.policy(ctx, key, d, ok, live, now)
+	case kindBackendPolicy, kindTrafficPolicy, kindXBackendTrafficPolicy:
+		return w.dynamicPolicy(ctx, key, d, ok, live, now)
 	}
 	return nil
 }
@@ -436,26 +470,9 @@ func (w *statusWriter) policy(ctx context.Context, key objKey, d desired, ok, li
 	if err != nil {
 		return err
 	}
-	var want []gatewayv1.PolicyAncestorStatus
-	if ok {
-		if obj.Generation != d.generation {
-			return nil
-		}
-		want = d.status.(gatewayv1.PolicyStatus).Ancestors
-	} else if !hasPolicyAncestor(obj.Status.Ancestors, w.c.controller) {
+	merged, probs, write := w.mergeAncestors(obj.Status.Ancestors, obj.Generation, obj.Namespace, d, ok, now)
+	if !write {
 		return nil
-	}
-	merged := mergePolicyAncestors(obj.Status.Ancestors, want, w.c.controller, now)
-	if apiequality.Semantic.DeepEqual(obj.Status.Ancestors, merged) {
-		return nil
-	}
-	var probs []problem
-	for _, a := range merged {
-		if a.ControllerName != w.c.controller {
-			continue
-		}
-		prev := policyAncestors.previous(obj.Status.Ancestors, &a, w.c.controller)
-		probs = append(probs, newProblems("ancestor "+parentName(a.AncestorRef, obj.Namespace), prev, a.Conditions)...)
 	}
 	cp := obj.DeepCopy()
 	cp.Status.Ancestors = merged
@@ -517,7 +534,7 @@ func (w *statusWriter) event(ctx context.Context, key objKey, uid types.UID, p p
 			Namespace: ns,
 		},
 		InvolvedObject: corev1.ObjectReference{
-			APIVersion: gatewayGroupVersion,
+			APIVersion: key.kind.apiVersion(),
 			Kind:       key.kind.String(),
 			Namespace:  key.namespace,
 			Name:       key.name,
