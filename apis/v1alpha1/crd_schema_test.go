@@ -44,21 +44,21 @@ type crd struct {
 				Status *struct{} `json:"status"`
 			} `json:"subresources"`
 			Schema struct {
-				OpenAPIV3Schema *schema `json:"openAPIV3Schema"`
+				OpenAPIV3Schema *openAPISchema `json:"openAPIV3Schema"`
 			} `json:"schema"`
 		} `json:"versions"`
 	} `json:"spec"`
 }
 
-// schema is the part of an OpenAPI v3 schema that the Go types determine.
-type schema struct {
-	Type                 string             `json:"type"`
-	Format               string             `json:"format"`
-	Properties           map[string]*schema `json:"properties"`
-	Required             []string           `json:"required"`
-	Items                *schema            `json:"items"`
-	AdditionalProperties *schema            `json:"additionalProperties"`
-	IntOrString          bool               `json:"x-kubernetes-int-or-string"`
+// openAPISchema is the part of an OpenAPI v3 schema that the Go types determine.
+type openAPISchema struct {
+	Type                 string                    `json:"type"`
+	Format               string                    `json:"format"`
+	Properties           map[string]*openAPISchema `json:"properties"`
+	Required             []string                  `json:"required"`
+	Items                *openAPISchema            `json:"items"`
+	AdditionalProperties *openAPISchema            `json:"additionalProperties"`
+	IntOrString          bool                      `json:"x-kubernetes-int-or-string"`
 	Validations          []struct {
 		Rule    string `json:"rule"`
 		Message string `json:"message"`
@@ -153,7 +153,7 @@ var (
 
 // compareSchema returns the differences between a Go type and its schema,
 // each naming its path.
-func compareSchema(typ reflect.Type, s *schema, path string) []string {
+func compareSchema(typ reflect.Type, s *openAPISchema, path string) []string {
 	for typ.Kind() == reflect.Pointer {
 		typ = typ.Elem()
 	}
@@ -259,7 +259,7 @@ var markedRequired = map[string]bool{
 	"v1.PolicyAncestorStatus.conditions": true,
 }
 
-func compareStruct(typ reflect.Type, s *schema, path string) []string {
+func compareStruct(typ reflect.Type, s *openAPISchema, path string) []string {
 	var problems []string
 	seen := map[string]bool{}
 	for _, f := range jsonFields(typ) {
@@ -313,14 +313,14 @@ func TestCompareSchemaFindsDrift(t *testing.T) {
 		C               []inner           `json:"c,omitempty"`
 		D               map[string]string `json:"d,omitempty"`
 	}
-	good := func() *schema {
-		return &schema{Type: "object", Required: []string{"a"}, Properties: map[string]*schema{
+	good := func() *openAPISchema {
+		return &openAPISchema{Type: "object", Required: []string{"a"}, Properties: map[string]*openAPISchema{
 			"apiVersion": {Type: "string"},
 			"kind":       {Type: "string"},
 			"a":          {Type: "string"},
-			"b":          {Type: "object", Required: []string{"n"}, Properties: map[string]*schema{"n": {Type: "integer", Format: "int32"}}},
-			"c":          {Type: "array", Items: &schema{Type: "object", Required: []string{"n"}, Properties: map[string]*schema{"n": {Type: "integer", Format: "int32"}}}},
-			"d":          {Type: "object", AdditionalProperties: &schema{Type: "string"}},
+			"b":          {Type: "object", Required: []string{"n"}, Properties: map[string]*openAPISchema{"n": {Type: "integer", Format: "int32"}}},
+			"c":          {Type: "array", Items: &openAPISchema{Type: "object", Required: []string{"n"}, Properties: map[string]*openAPISchema{"n": {Type: "integer", Format: "int32"}}}},
+			"d":          {Type: "object", AdditionalProperties: &openAPISchema{Type: "string"}},
 		}}
 	}
 	typ := reflect.TypeFor[obj]()
@@ -329,17 +329,17 @@ func TestCompareSchemaFindsDrift(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name   string
-		mutate func(*schema)
+		mutate func(*openAPISchema)
 		want   string
 	}{
-		{"field missing from the schema", func(s *schema) { delete(s.Properties["b"].Properties, "n") }, "obj.b.n: field of Go v1alpha1_test.inner missing from the schema"},
-		{"property not in Go", func(s *schema) { s.Properties["c"].Items.Properties["x"] = &schema{Type: "string"} }, "obj.c[].x: in the schema but not a field"},
-		{"required in the schema only", func(s *schema) { s.Required = append(s.Required, "b") }, "obj.b: required yes in the schema, no in Go"},
-		{"required in Go only", func(s *schema) { s.Properties["c"].Items.Required = nil }, "obj.c[].n: required no in the schema, yes in Go"},
-		{"required but unknown", func(s *schema) { s.Required = append(s.Required, "z") }, "obj.z: required by the schema but not a field"},
-		{"wrong type", func(s *schema) { s.Properties["d"].AdditionalProperties.Type = "integer" }, "obj.d{}: schema type integer/ for Go string, want string"},
-		{"slice as object", func(s *schema) { s.Properties["c"].Type = "object" }, "obj.c: schema type object/ for Go []v1alpha1_test.inner, want array"},
-		{"int64 format", func(s *schema) { s.Properties["b"].Properties["n"].Format = "int64" }, "obj.b.n: schema type integer/int64 for Go int32"},
+		{"field missing from the schema", func(s *openAPISchema) { delete(s.Properties["b"].Properties, "n") }, "obj.b.n: field of Go v1alpha1_test.inner missing from the schema"},
+		{"property not in Go", func(s *openAPISchema) { s.Properties["c"].Items.Properties["x"] = &openAPISchema{Type: "string"} }, "obj.c[].x: in the schema but not a field"},
+		{"required in the schema only", func(s *openAPISchema) { s.Required = append(s.Required, "b") }, "obj.b: required yes in the schema, no in Go"},
+		{"required in Go only", func(s *openAPISchema) { s.Properties["c"].Items.Required = nil }, "obj.c[].n: required no in the schema, yes in Go"},
+		{"required but unknown", func(s *openAPISchema) { s.Required = append(s.Required, "z") }, "obj.z: required by the schema but not a field"},
+		{"wrong type", func(s *openAPISchema) { s.Properties["d"].AdditionalProperties.Type = "integer" }, "obj.d{}: schema type integer/ for Go string, want string"},
+		{"slice as object", func(s *openAPISchema) { s.Properties["c"].Type = "object" }, "obj.c: schema type object/ for Go []v1alpha1_test.inner, want array"},
+		{"int64 format", func(s *openAPISchema) { s.Properties["b"].Properties["n"].Format = "int64" }, "obj.b.n: schema type integer/int64 for Go int32"},
 	} {
 		s := good()
 		tc.mutate(s)
