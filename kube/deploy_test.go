@@ -120,9 +120,6 @@ func TestDeployManifests(t *testing.T) {
 	if !strings.Contains(string(readDeploy(t, "gatewayclass.yaml")), "controllerName: "+gatewayapi.DefaultControllerName) {
 		t.Error("gatewayclass.yaml does not use gatewayapi.DefaultControllerName")
 	}
-	if !strings.Contains(string(readDeploy(t, "rbac.yaml")), "kind: Role\nmetadata:\n  name: rauta-leader-election\n  namespace: "+DefaultLeaseNamespace+"\n") {
-		t.Errorf("the Role of the Leases is not in %s, the default Lease namespace", DefaultLeaseNamespace)
-	}
 }
 
 // granted returns the "verb group/resource" pairs the rules of deploy/rbac.yaml

@@ -250,9 +250,9 @@ func containerPort(d *appsv1.Deployment, name string) int32 {
 var writeVerbs = []string{"create", "update", "patch", "delete", "deletecollection", "escalate", "bind", "impersonate", "approve", "sign"}
 
 // checkRBAC checks the rules of a Role or ClusterRole: no wildcard; write
-// verbs only on status subresources, Events, Services (the Gateways'
-// infrastructure Services: applied and deleted) and Leases, the Leases in
-// a (namespaced) Role only.
+// verbs only on status subresources, Leases, Events and Services (the
+// Gateways' infrastructure Services: applied and deleted); Leases written
+// only through a namespaced Role.
 func checkRBAC(t *testing.T, id string, rules []rbacv1.PolicyRule) {
 	t.Helper()
 	for i, rule := range rules {
@@ -275,9 +275,11 @@ func checkRBAC(t *testing.T, id string, rules []rbacv1.PolicyRule) {
 					// The Gateways' infrastructure Services.
 				case res == "leases" && rule.APIGroups[0] == "coordination.k8s.io" && strings.HasPrefix(id, "Role ") &&
 					slices.Contains([]string{"create", "update", "delete"}, v):
-					// The status writer's Lease and the replicas' own.
+					// The election Lease and the replica Leases, whose
+					// names are known only at run time, in rauta's
+					// namespace.
 				default:
-					t.Errorf("%s rule %d: %s on %s %q is not allowed (writes go to status subresources, Events, Services and the Leases of the release namespace only)", id, i, v, rule.APIGroups, res)
+					t.Errorf("%s rule %d: %s on %s %q is not allowed (writes go to status subresources, Events, Services and the Leases of rauta's namespace only)", id, i, v, rule.APIGroups, res)
 				}
 			}
 		}
