@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -127,9 +128,13 @@ func TestCRDsOnAPIServer(t *testing.T) {
 			// want is the spec read back: the spec sent with the
 			// defaults the schema adds.
 			want string
+			// every says the case sets every field of the spec (in
+			// some element of each list).
+			every bool
 		}{{
-			name: "BackendPolicy, every field",
-			kind: "BackendPolicy",
+			name:  "BackendPolicy, every field",
+			kind:  "BackendPolicy",
+			every: true,
 			spec: `
 targetRefs:
 - {group: "", kind: Service, name: web}
@@ -189,7 +194,7 @@ healthCheck: {type: TCP, timeout: 5s}
 retry: {maxInterval: 25ms}
 sessionPersistence: {type: Header, sessionName: X-Session}`,
 		}, {
-			name: "BackendPolicy, cookie and query parameter keys",
+			name: "BackendPolicy, query parameter key, empty settings",
 			kind: "BackendPolicy",
 			spec: `
 targetRefs: [{group: "", kind: Service, name: web}]
@@ -204,8 +209,15 @@ circuitBreaker: {}
 connections: {}
 retry: {}`,
 		}, {
-			name: "TrafficPolicy, every field",
-			kind: "TrafficPolicy",
+			name: "BackendPolicy, cookie key",
+			kind: "BackendPolicy",
+			spec: `
+targetRefs: [{group: "", kind: Service, name: web, sectionName: http}]
+loadBalancer: {type: Maglev, hashKey: {type: Cookie, name: user}}`,
+		}, {
+			name:  "TrafficPolicy, every field",
+			kind:  "TrafficPolicy",
+			every: true,
 			spec: `
 targetRefs:
 - {group: gateway.networking.k8s.io, kind: Gateway, name: gw, sectionName: https}
@@ -271,6 +283,16 @@ timeouts: {read: 500ms}`,
 				}
 				if err := runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(read.Object, typed, true); err != nil {
 					t.Errorf("stored object does not decode into the Go type: %v", err)
+				}
+				if tc.every {
+					spec := reflect.ValueOf(typed).Elem().FieldByName("Spec")
+					set := map[string]bool{}
+					setFields(spec, "spec", set)
+					for _, p := range fieldPaths(spec.Type(), "spec") {
+						if !set[p] {
+							t.Errorf("%s is not set by this case", p)
+						}
+					}
 				}
 			})
 		}
@@ -424,4 +446,69 @@ timeouts: {read: 500ms}`,
 			})
 		}
 	})
+}
+
+// fieldPaths returns the path of every field reachable from a type of the
+// spec, a list's elements as "[]".
+func fieldPaths(typ reflect.Type, path string) []string {
+	out := []string{path}
+	switch typ.Kind() {
+	case reflect.Pointer:
+		return append(out, fieldPaths(typ.Elem(), path)[1:]...)
+	case reflect.Slice:
+		return append(out, fieldPaths(typ.Elem(), path+"[]")[1:]...)
+	case reflect.Struct:
+		if typ == quantityType {
+			return out
+		}
+		for f := range typ.Fields() {
+			if f.Anonymous {
+				out = append(out, fieldPaths(f.Type, path)[1:]...)
+			} else if f.IsExported() {
+				out = append(out, fieldPaths(f.Type, path+"."+f.Name)...)
+			}
+		}
+	}
+	return out
+}
+
+// setFields marks the paths (as fieldPaths names them) of the fields of v
+// that hold a value other than their zero value; a pointer to a zero value
+// and a required field (no omitempty) of a set struct count as set.
+func setFields(v reflect.Value, path string, set map[string]bool) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			set[path] = true
+			setFields(v.Elem(), path, set)
+		}
+		return
+	case reflect.Slice:
+		for i := range v.Len() {
+			set[path] = true
+			setFields(v.Index(i), path+"[]", set)
+		}
+		return
+	case reflect.Struct:
+		if v.Type() == quantityType {
+			set[path] = !v.IsZero()
+			return
+		}
+		for i := range v.NumField() {
+			f := v.Type().Field(i)
+			if f.Anonymous {
+				setFields(v.Field(i), path, set)
+			} else if f.IsExported() {
+				if !strings.Contains(f.Tag.Get("json"), ",omitempty") {
+					// Required: present, the server checked, even
+					// when it holds its zero value (group "").
+					set[path+"."+f.Name] = true
+				}
+				setFields(v.Field(i), path+"."+f.Name, set)
+			}
+		}
+	}
+	if !v.IsZero() {
+		set[path] = true
+	}
 }
