@@ -31,7 +31,7 @@ import (
 const deployDir = "../deploy"
 
 // deployFiles returns the manifests in kustomization.yaml's order, and
-// checks that it lists every YAML file of deploy/.
+// checks that it lists every YAML file of deploy/ and deploy/crds/.
 func deployFiles(t *testing.T) []string {
 	t.Helper()
 	var k struct{ Resources []string }
@@ -43,12 +43,15 @@ func deployFiles(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	all, _ := filepath.Glob(filepath.Join(deployDir, "*.yaml"))
+	crds, _ := filepath.Glob(filepath.Join(deployDir, "crds", "*.yaml"))
 	var want []string
-	for _, f := range all {
+	for _, f := range append(all, crds...) {
 		if filepath.Base(f) != "kustomization.yaml" {
-			want = append(want, filepath.Base(f))
+			rel, _ := filepath.Rel(deployDir, f)
+			want = append(want, filepath.ToSlash(rel))
 		}
 	}
+	slices.Sort(want)
 	got := slices.Clone(k.Resources)
 	slices.Sort(got)
 	if d := cmp.Diff(want, got); d != "" {
@@ -80,8 +83,11 @@ func TestDeployManifests(t *testing.T) {
 		}
 		n += len(objs)
 	}
-	if n != 9 {
-		t.Errorf("%d objects validated, want 9", n)
+	if n != 11 {
+		t.Errorf("%d objects validated, want 11", n)
+	}
+	if first := deployFiles(t)[:2]; !slices.Equal(first, []string{"crds/gateway.rauta.io_backendpolicies.yaml", "crds/gateway.rauta.io_trafficpolicies.yaml"}) {
+		t.Errorf("kustomization.yaml starts with %q, want the CRDs first", first)
 	}
 	// The dry-run is real validation: a broken Deployment is refused.
 	bad := strings.Replace(string(readDeploy(t, "deployment.yaml")), "path: /readyz", "path: readyz", 1)
@@ -113,9 +119,6 @@ func TestDeployManifests(t *testing.T) {
 	}
 	if !strings.Contains(string(readDeploy(t, "gatewayclass.yaml")), "controllerName: "+gatewayapi.DefaultControllerName) {
 		t.Error("gatewayclass.yaml does not use gatewayapi.DefaultControllerName")
-	}
-	if !strings.Contains(string(readDeploy(t, "rbac.yaml")), "resourceNames: ["+leaseName(gatewayapi.DefaultControllerName)+"]") {
-		t.Error("the leader-election Role does not name the default Lease")
 	}
 }
 
@@ -149,14 +152,61 @@ func granted(t *testing.T) map[string]bool {
 	return out
 }
 
+// installPolicyCRDs installs rauta's CRDs (deploy/crds) and the Gateway
+// API's experimental XBackendTrafficPolicy, and waits until their groups
+// are served.
+func installPolicyCRDs(t *testing.T, e *env) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(deployDir, "crds", "*.yaml"))
+	dir, _, err := testcluster.GatewayAPIDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append(files, filepath.Join(dir, "config", "crd", "experimental", "gateway.networking.x-k8s.io_xbackendtrafficpolicies.yaml"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.c.Apply(e.ctx(), b, testcluster.ApplyOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for gv, n := range map[string]int{"gateway.rauta.io/v1alpha1": 2, "gateway.networking.x-k8s.io/v1alpha1": 1} {
+		e.eventually(gv+" served", func() (bool, string) {
+			rl, err := e.kube.Discovery().ServerResourcesForGroupVersion(gv)
+			if err != nil {
+				return false, err.Error()
+			}
+			var got int
+			for _, r := range rl.APIResources {
+				if !strings.Contains(r.Name, "/") {
+					got++
+				}
+			}
+			return got >= n, fmt.Sprintf("%d resources", got)
+		})
+	}
+}
+
+// statusGroups are the API groups, with their version, whose status the
+// controller writes.
+var statusGroups = map[string]string{
+	gatewayv1Group:                "v1",
+	"gateway.rauta.io":            "v1alpha1",
+	"gateway.networking.x-k8s.io": "v1alpha1",
+}
+
 // TestRBAC runs the controller with exactly the rights deploy/rbac.yaml
-// gives the rauta service account, over every kind it handles, and fails
-// if a request is forbidden (the role lacks something) or a granted
-// permission is never used (the role exceeds what is needed). Conflicts
-// are provoked on every status kind so that the retries' reads happen.
+// gives the rauta service account, over every kind it handles (rauta's
+// policies and XBackendTrafficPolicy included), and fails if a request is
+// forbidden (the role lacks something) or a granted permission is never
+// used (the role exceeds what is needed). Conflicts are provoked on every
+// status kind so that the retries' reads happen.
 func TestRBAC(t *testing.T) {
 	e := newEnv(t)
 	e.timeout = 45 * time.Second
+	installPolicyCRDs(t, e)
 	for _, f := range []string{"serviceaccount.yaml", "rbac.yaml"} {
 		if _, err := e.c.Apply(e.ctx(), readDeploy(t, f), testcluster.ApplyOptions{}); err != nil {
 			t.Fatal(err)
@@ -254,6 +304,27 @@ metadata: {name: grant, namespace: %[3]s}
 spec:
   from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: elsewhere}]
   to: [{group: "", kind: Service}]
+---
+apiVersion: gateway.rauta.io/v1alpha1
+kind: BackendPolicy
+metadata: {name: web, namespace: %[3]s}
+spec:
+  targetRefs: [{group: "", kind: Service, name: web}]
+  loadBalancer: {type: Maglev}
+---
+apiVersion: gateway.rauta.io/v1alpha1
+kind: TrafficPolicy
+metadata: {name: gw, namespace: %[3]s}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: gw}]
+  rateLimit: {requests: 100, unit: Second}
+---
+apiVersion: gateway.networking.x-k8s.io/v1alpha1
+kind: XBackendTrafficPolicy
+metadata: {name: web, namespace: %[3]s}
+spec:
+  targetRefs: [{group: "", kind: Service, name: web}]
+  retryConstraint: {budget: {percent: 20}}
 `, class, gatewayapi.DefaultControllerName, e.ns, b64(crt), b64(key), string(caPEM), port, lsPort, freePort(t), freePort(t))
 	if _, err := e.c.Apply(e.ctx(), []byte(manifest), testcluster.ApplyOptions{}); err != nil {
 		t.Fatal(err)
@@ -266,7 +337,7 @@ spec:
 	touched := map[string]bool{}
 	ct := &countingTransport{before: func(req *http.Request) {
 		parts := strings.Split(strings.Trim(req.URL.Path, "/"), "/")
-		if req.Method != http.MethodPut || len(parts) < 5 || parts[len(parts)-1] != "status" || parts[1] != gatewayv1Group {
+		if req.Method != http.MethodPut || len(parts) < 5 || parts[len(parts)-1] != "status" || statusGroups[parts[1]] != parts[2] {
 			return
 		}
 		res, name, ns := parts[len(parts)-3], parts[len(parts)-2], ""
@@ -280,7 +351,7 @@ spec:
 		if !first {
 			return
 		}
-		ri := dyn.Resource(schema.GroupVersionResource{Group: gatewayv1Group, Version: "v1", Resource: res})
+		ri := dyn.Resource(schema.GroupVersionResource{Group: parts[1], Version: parts[2], Resource: res})
 		patch := []byte(`{"metadata":{"labels":{"touched":"yes"}}}`)
 		var err error
 		if ns != "" {
@@ -320,7 +391,7 @@ spec:
 		n := len(touched)
 		mu.Unlock()
 		st := run.c.Stats()
-		return n == 5 && st.StatusConflicts >= 5 && st.Events >= 1,
+		return n == 8 && st.StatusConflicts >= 8 && st.Events >= 1,
 			fmt.Sprintf("touched %d kinds, stats %+v", n, st)
 	})
 	// Let the Lease be renewed (update) and the retries land.

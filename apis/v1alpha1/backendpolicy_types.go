@@ -52,6 +52,7 @@ type BackendPolicySpec struct {
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=16
 	// +kubebuilder:validation:XValidation:message="targetRefs must name Services of the core group",rule="self.all(t, t.group == '' && t.kind == 'Service')"
+	// +kubebuilder:validation:XValidation:message="targetRefs must not name the same target (and sectionName) twice",rule="self.all(a, self.exists_one(b, a.group == b.group && a.kind == b.kind && a.name == b.name && (has(a.sectionName) ? has(b.sectionName) && a.sectionName == b.sectionName : !has(b.sectionName))))"
 	TargetRefs []PolicyTargetReference `json:"targetRefs"`
 
 	// LoadBalancer picks an endpoint for each request.
@@ -165,7 +166,7 @@ const (
 // HealthCheck configures active health checking of every endpoint.
 //
 // +kubebuilder:validation:XValidation:message="http is only allowed with type HTTP",rule="!has(self.http) || self.type == 'HTTP'"
-// +kubebuilder:validation:XValidation:message="timeout must not be longer than interval",rule="!has(self.timeout) || !has(self.interval) || duration(self.timeout) <= duration(self.interval)"
+// +kubebuilder:validation:XValidation:message="timeout must not be longer than interval (defaults: timeout 1s, interval 5s)",rule="duration(has(self.timeout) ? self.timeout : '1s') <= duration(has(self.interval) ? self.interval : '5s')"
 type HealthCheck struct {
 	// Type is the probe.
 	Type HealthCheckType `json:"type"`
@@ -308,23 +309,23 @@ type ConnectionLimits struct {
 // BaseInterval, each further one twice as long, never more than
 // MaxInterval, with full jitter.
 //
-// +kubebuilder:validation:XValidation:message="maxInterval must not be below baseInterval",rule="!has(self.baseInterval) || !has(self.maxInterval) || duration(self.maxInterval) >= duration(self.baseInterval)"
+// +kubebuilder:validation:XValidation:message="maxInterval must not be below baseInterval (default 25ms)",rule="!has(self.maxInterval) || duration(self.maxInterval) >= duration(has(self.baseInterval) ? self.baseInterval : '25ms')"
 type RetryBackoff struct {
 	// BaseInterval is the delay before the first retry; default 25ms.
 	// +optional
 	BaseInterval *Duration `json:"baseInterval,omitempty"`
 
-	// MaxInterval caps the delay; default 250ms.
+	// MaxInterval caps the delay; default ten times BaseInterval (250ms
+	// with the default BaseInterval).
 	// +optional
 	MaxInterval *Duration `json:"maxInterval,omitempty"`
 }
 
 // SessionPersistence pins a client's requests to one endpoint. It has the
 // shape of the Gateway API's SessionPersistence (GEP-1619), with the idle
-// timeout that GEP describes.
-//
-// +kubebuilder:validation:XValidation:message="absoluteTimeout is required for Permanent cookies",rule="!has(self.cookieConfig) || !has(self.cookieConfig.lifetimeType) || self.cookieConfig.lifetimeType != 'Permanent' || has(self.absoluteTimeout)"
-// +kubebuilder:validation:XValidation:message="cookieConfig is only allowed with type Cookie",rule="!has(self.cookieConfig) || !has(self.type) || self.type == 'Cookie'"
+// timeout that GEP describes. The embedded type brings its validation
+// rules into the schema: a Permanent cookie needs absoluteTimeout, and
+// cookieConfig goes with type Cookie only.
 type SessionPersistence struct {
 	gatewayv1.SessionPersistence `json:",inline"`
 

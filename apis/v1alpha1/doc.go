@@ -15,7 +15,8 @@
 //
 // The package holds types only: the translator (package gatewayapi) reads
 // them, the sources (filesource, kube) decode them, and the CRD schemas in
-// deploy/crds are generated from them. The data plane never imports it.
+// deploy/crds are generated from them by hack/gen-api, with the DeepCopy
+// methods. The data plane never imports it.
 //
 // +kubebuilder:object:generate=true
 // +groupName=gateway.rauta.io

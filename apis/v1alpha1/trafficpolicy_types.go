@@ -53,6 +53,7 @@ type TrafficPolicySpec struct {
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=16
 	// +kubebuilder:validation:XValidation:message="targetRefs must name Gateways or HTTPRoutes of gateway.networking.k8s.io",rule="self.all(t, t.group == 'gateway.networking.k8s.io' && (t.kind == 'Gateway' || t.kind == 'HTTPRoute'))"
+	// +kubebuilder:validation:XValidation:message="targetRefs must not name the same target (and sectionName) twice",rule="self.all(a, self.exists_one(b, a.group == b.group && a.kind == b.kind && a.name == b.name && (has(a.sectionName) ? has(b.sectionName) && a.sectionName == b.sectionName : !has(b.sectionName))))"
 	TargetRefs []PolicyTargetReference `json:"targetRefs"`
 
 	// RateLimit limits the requests the target serves. Requests over the
@@ -142,6 +143,8 @@ type RateLimitKey struct {
 }
 
 // RequestBody bounds request bodies.
+//
+// +kubebuilder:validation:XValidation:message="maxSize must be positive",rule="quantity(string(self.maxSize)).isGreaterThan(quantity('0'))"
 type RequestBody struct {
 	// MaxSize is the largest request body admitted, such as "10Mi".
 	// Larger requests are answered 413: at once when their Content-Length

@@ -19,8 +19,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
-
-	"github.com/rauta/rauta/gatewayapi"
 )
 
 const chartDir = "rauta"
@@ -253,8 +251,8 @@ var writeVerbs = []string{"create", "update", "patch", "delete", "deletecollecti
 
 // checkRBAC checks the rules of a Role or ClusterRole: no wildcard; write
 // verbs only on status subresources, Leases, Events and Services (the
-// Gateways' infrastructure Services: applied and deleted); Leases updated
-// only by name.
+// Gateways' infrastructure Services: applied and deleted); Leases written
+// only through a namespaced Role.
 func checkRBAC(t *testing.T, id string, rules []rbacv1.PolicyRule) {
 	t.Helper()
 	for i, rule := range rules {
@@ -275,11 +273,13 @@ func checkRBAC(t *testing.T, id string, rules []rbacv1.PolicyRule) {
 				case res == "events" && v == "create" && slices.Contains([]string{"", "events.k8s.io"}, rule.APIGroups[0]):
 				case res == "services" && rule.APIGroups[0] == "" && slices.Contains([]string{"create", "patch", "delete"}, v):
 					// The Gateways' infrastructure Services.
-				case res == "leases" && rule.APIGroups[0] == "coordination.k8s.io" && v == "create":
-					// create cannot be restricted by name.
-				case res == "leases" && rule.APIGroups[0] == "coordination.k8s.io" && v == "update" && len(rule.ResourceNames) > 0:
+				case res == "leases" && rule.APIGroups[0] == "coordination.k8s.io" && strings.HasPrefix(id, "Role ") &&
+					slices.Contains([]string{"create", "update", "delete"}, v):
+					// The election Lease and the replica Leases, whose
+					// names are known only at run time, in rauta's
+					// namespace.
 				default:
-					t.Errorf("%s rule %d: %s on %s %q is not allowed (writes go to status subresources, Events, Services and the named Lease only)", id, i, v, rule.APIGroups, res)
+					t.Errorf("%s rule %d: %s on %s %q is not allowed (writes go to status subresources, Events, Services and the Leases of rauta's namespace only)", id, i, v, rule.APIGroups, res)
 				}
 			}
 		}
@@ -625,28 +625,6 @@ func TestValueErrors(t *testing.T) {
 	}
 }
 
-// TestLeaseName checks that the leader-election Role grants the Lease the
-// controller uses: the controllerName in lower case with characters
-// outside [a-z0-9.-] replaced by "-" and "." and "-" trimmed (kube's
-// Options.LeaseName).
-func TestLeaseName(t *testing.T) {
-	for _, tc := range []struct{ controller, lease string }{
-		{gatewayapi.DefaultControllerName, "rauta.io-gateway-controller"},
-		{"Example.COM/My_Controller", "example.com-my-controller"},
-		{"example.com/gateway/v2~", "example.com-gateway-v2"},
-	} {
-		r := mustRender(t, defaultRelease, "controllerName: "+tc.controller)
-		role := convert[rbacv1.Role](t, r.find("Role", "rauta-leader-election"))
-		var got []string
-		for _, rule := range role.Rules {
-			got = append(got, rule.ResourceNames...)
-		}
-		if !slices.Equal(got, []string{tc.lease}) {
-			t.Errorf("controllerName %q: Role grants Leases %q, want [%s]", tc.controller, got, tc.lease)
-		}
-	}
-}
-
 // TestArgsAreFlags checks that every flag the chart passes is one that
 // `rauta serve` defines, or one the plain manifests pass too (the
 // in-cluster flags of deploy/deployment.yaml, kept by the kube tests).
@@ -713,9 +691,8 @@ func TestRendererFunctions(t *testing.T) {
 		{`{{ "" | default "x" }} {{ "y" | default "x" }} {{ 0 | default 5 }} {{ false | default true }}`, `x y 5 true`},
 		{`{{ "a\nb" | indent 2 }}|{{ "a" | nindent 3 }}`, "  a\n  b|\n   a"},
 		{`{{ "abcdef" | trunc 3 }} {{ "abcdef" | trunc -2 }} {{ "ab" | trunc 5 }}`, `abc ef ab`},
-		{`{{ "ab-" | trimSuffix "-" }} {{ "-.a.-" | trimAll ".-" }} {{ "AbC" | lower }}`, `ab a abc`},
+		{`{{ "ab-" | trimSuffix "-" }}`, `ab`},
 		{`{{ contains "au" "rauta" }} {{ contains "x" "rauta" }}`, `true false`},
-		{`{{ regexReplaceAll "[^a-z]" "a/B_c" "-" }}`, `a---c`},
 		{`{{ dict | toYaml }}`, `a: 1` + "\n" + `b:` + "\n" + `- x`},
 		{`{{ define "t" }}<{{ . }}>{{ end }}{{ include "t" "v" | quote }}`, `"<v>"`},
 	} {
@@ -738,5 +715,53 @@ func TestRendererFunctions(t *testing.T) {
 	}
 	if _, err := funcMap(nil)["required"].(func(string, any) (any, error))("need x", ""); err == nil || err.Error() != "need x" {
 		t.Errorf("required of an empty string: %v", err)
+	}
+}
+
+// TestCRDs checks that the chart's crds/ (installed by Helm before the
+// templates, never upgraded or deleted by it) holds exactly the CRDs of
+// deploy/crds that hack/gen-api generates.
+func TestCRDs(t *testing.T) {
+	plain, err := filepath.Glob("../crds/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chart, err := filepath.Glob(filepath.Join(chartDir, "crds", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := func(files []string) []string {
+		var out []string
+		for _, f := range files {
+			out = append(out, filepath.Base(f))
+		}
+		return out
+	}
+	want := []string{"gateway.rauta.io_backendpolicies.yaml", "gateway.rauta.io_trafficpolicies.yaml"}
+	if d := cmp.Diff(want, base(plain)); d != "" {
+		t.Errorf("deploy/crds (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff(base(plain), base(chart)); d != "" {
+		t.Fatalf("chart crds/ differs from deploy/crds (-plain +chart):\n%s (run hack/gen-api)", d)
+	}
+	for _, f := range plain {
+		p, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := os.ReadFile(filepath.Join(chartDir, "crds", filepath.Base(f)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(p) != string(c) {
+			t.Errorf("%s: the chart's copy differs from deploy/crds (run hack/gen-api)", filepath.Base(f))
+		}
+		u, err := parseObject(string(c))
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if u.GetKind() != "CustomResourceDefinition" || !strings.HasSuffix(u.GetName(), ".gateway.rauta.io") {
+			t.Errorf("%s: %s %s, want a CRD of gateway.rauta.io", f, u.GetKind(), u.GetName())
+		}
 	}
 }

@@ -2,6 +2,8 @@ package helm_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +28,22 @@ func TestServerSideDryRun(t *testing.T) {
 	for _, ns := range []string{"rauta-system", "edge"} {
 		if _, err := apply([]byte("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: "+ns+"\n"), false); err != nil {
 			t.Fatal(err)
+		}
+	}
+
+	// Helm installs crds/ first: the API server admits the CRDs (it
+	// compiles their CEL rules).
+	crds, err := filepath.Glob(filepath.Join(chartDir, "crds", "*.yaml"))
+	if err != nil || len(crds) != 2 {
+		t.Fatalf("chart CRDs %q: %v, want 2", crds, err)
+	}
+	for _, f := range crds {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := apply(b, true); err != nil || n != 1 {
+			t.Errorf("%s: %d objects admitted: %v", f, n, err)
 		}
 	}
 

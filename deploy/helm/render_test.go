@@ -314,15 +314,6 @@ func funcMap(root *template.Template) template.FuncMap {
 			return s
 		},
 		"trimSuffix": func(suffix, s string) string { return strings.TrimSuffix(s, suffix) },
-		"trimAll":    func(cutset, s string) string { return strings.Trim(s, cutset) },
-		"lower":      strings.ToLower,
-		"regexReplaceAll": func(re, s, repl string) (string, error) {
-			r, err := regexp.Compile(re)
-			if err != nil {
-				return "", err
-			}
-			return r.ReplaceAllString(s, repl), nil
-		},
 	}
 }
 

@@ -1,7 +1,7 @@
 {{/*
 Helpers of the rauta chart. The templates use only these functions:
 include, toYaml, quote, default, required, contains, indent, nindent,
-trunc, trimSuffix, trimAll, lower, regexReplaceAll and the text/template
+trunc, trimSuffix and the text/template
 built-ins; deploy/helm/chart_test.go renders the chart with exactly that
 set.
 */}}
@@ -44,15 +44,6 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- else -}}
 {{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
 {{- end -}}
-{{- end -}}
-
-{{/*
-The Lease electing the status writer, named as rauta names it: the
-controllerName in lower case with every character outside [a-z0-9.-]
-replaced by "-", trimmed of leading and trailing "." and "-".
-*/}}
-{{- define "rauta.leaseName" -}}
-{{- regexReplaceAll "[^a-z0-9.-]" (lower (required "controllerName is required" .Values.controllerName)) "-" | trimAll ".-" | trunc 253 | trimAll ".-" | default "rauta" -}}
 {{- end -}}
 
 {{- define "rauta.image" -}}
