@@ -46,15 +46,6 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- end -}}
 
-{{/*
-The Lease electing the status writer, named as rauta names it: the
-controllerName in lower case with every character outside [a-z0-9.-]
-replaced by "-", trimmed of leading and trailing "." and "-".
-*/}}
-{{- define "rauta.leaseName" -}}
-{{- regexReplaceAll "[^a-z0-9.-]" (lower (required "controllerName is required" .Values.controllerName)) "-" | trimAll ".-" | trunc 253 | trimAll ".-" | default "rauta" -}}
-{{- end -}}
-
 {{- define "rauta.image" -}}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
 {{- end -}}
