@@ -175,6 +175,9 @@ type replicaCounter struct {
 	seconds int32 // leaseDurationSeconds written
 	n       atomic.Int64
 	wake    chan struct{}
+	// renewNow asks for a renewal before the next period, to prove that
+	// a Lease has expired (see replicaView).
+	renewNow chan struct{}
 
 	mu   sync.Mutex
 	view replicaView
@@ -190,14 +193,15 @@ func newReplicaCounter(cfg replicaConfig) *replicaCounter {
 	}
 	seconds := int32(math.Ceil(cfg.duration.Seconds()))
 	return &replicaCounter{
-		cfg:     cfg,
-		seconds: seconds,
-		wake:    make(chan struct{}, 1),
+		cfg:      cfg,
+		seconds:  seconds,
+		wake:     make(chan struct{}, 1),
+		renewNow: make(chan struct{}, 1),
 		view: replicaView{
 			self:     cfg.name,
 			ttl:      time.Duration(seconds) * time.Second,
 			gcAfter:  cfg.gcAfter,
-			started:  time.Now(),
+			started:  time.Now().Round(0).Truncate(time.Microsecond),
 			leases:   map[string]*seenLease{},
 			tolerate: replicaSkewTolerance,
 		},
@@ -289,14 +293,19 @@ func (r *replicaCounter) nudge() {
 	}
 }
 
-// evaluate counts the replicas, reports a changed count, deletes the
-// Leases left by crashed replicas, and returns when to evaluate again
-// (zero: at the next event).
+// evaluate counts the replicas, reports a changed count, asks for a
+// renewal that proves an expiry, deletes the Leases left by crashed
+// replicas, and returns when to evaluate again (zero: at the next event).
 func (r *replicaCounter) evaluate(ctx context.Context) time.Time {
-	now := time.Now()
 	r.mu.Lock()
-	n, next, garbage := r.view.count(now, int(r.n.Load()))
+	n, next, prove, garbage := r.view.count(time.Now())
 	r.mu.Unlock()
+	if prove {
+		select {
+		case r.renewNow <- struct{}{}:
+		default:
+		}
+	}
 	if old := r.n.Swap(int64(n)); old != int64(n) {
 		r.cfg.log.Info("replicas counted", "replicas", n, "was", old)
 		if r.cfg.gauge != nil {
@@ -335,7 +344,7 @@ func (r *replicaCounter) renewLoop(ctx context.Context) {
 			return
 		case err != nil && !r.failing:
 			r.failing = true
-			r.cfg.log.Warn("renewing the replica Lease failed; the replica count cannot fall until it succeeds",
+			r.cfg.log.Warn("renewing the replica Lease failed; the replica count cannot fall until a renewal succeeds",
 				"lease", r.cfg.namespace+"/"+r.cfg.name, "err", err)
 		case err != nil:
 			r.cfg.log.Debug("renewing the replica Lease failed", "err", err)
@@ -347,6 +356,7 @@ func (r *replicaCounter) renewLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-r.renewNow:
 		}
 	}
 }
@@ -427,8 +437,16 @@ func (r *replicaCounter) release(ctx context.Context) {
 }
 
 // replicaView is what a replica knows of its group's Leases: when it last
-// saw each of them change. It is a pure state machine over the times it
-// is given.
+// saw each of them change, and how recent a renewal of its own it has
+// seen. It is a pure state machine over the times it is given.
+//
+// A Lease not seen renewed for its duration is dead only once the watch
+// has delivered a renewal of the own Lease written after that deadline:
+// the watch delivers changes in the order the API server made them, so a
+// renewal of the other Lease made in time would have come first. Until
+// then (the API server is out of reach, or the watch is behind) it still
+// counts, so the count falls on evidence only, and a replica cut off the
+// API server does not raise its share.
 type replicaView struct {
 	self     string        // name of the own Lease
 	ttl      time.Duration // of the own Lease
@@ -436,10 +454,10 @@ type replicaView struct {
 	tolerate time.Duration // clock skew allowed at first sight
 	started  time.Time     // wall clock at start: renewals before it are not this process's
 	leases   map[string]*seenLease
-	// ownSeen is when the informer last delivered a renewal of the own
-	// Lease written by this process: the view is current while it is
-	// recent.
-	ownSeen time.Time
+	// ownIssued is the renewTime of the latest renewal of the own Lease
+	// by this process that the watch has delivered: this process's clock
+	// when it sent the renewal.
+	ownIssued time.Time
 }
 
 // seenLease is what the view keeps of one Lease.
@@ -448,7 +466,7 @@ type seenLease struct {
 	ttl             time.Duration
 	resourceVersion string
 	changed         time.Time // local time of the last change seen, or of first sight
-	liveUntil       time.Time // local time it stops counting
+	liveUntil       time.Time // local time it stops counting unless renewed; zero: dead at first sight
 }
 
 // observe records a Lease as the informer delivered it at local time now.
@@ -460,6 +478,9 @@ func (v *replicaView) observe(l *coordinationv1.Lease, now time.Time) {
 	ttl := v.ttl
 	if d := l.Spec.LeaseDurationSeconds; d != nil && *d > 0 {
 		ttl = time.Duration(*d) * time.Second
+	}
+	if l.Name == v.self && !renew.Before(v.started) && renew.After(v.ownIssued) {
+		v.ownIssued = renew
 	}
 	s, ok := v.leases[l.Name]
 	if ok && s.renew.Equal(renew) && s.ttl == ttl {
@@ -483,54 +504,41 @@ func (v *replicaView) observe(l *coordinationv1.Lease, now time.Time) {
 		s.liveUntil = now.Add(ttl)
 	}
 	s.renew, s.ttl, s.resourceVersion, s.changed = renew, ttl, l.ResourceVersion, now
-	if l.Name == v.self && !renew.Before(v.started) {
-		v.ownSeen = now
-	}
 }
 
 // garbageLease names a Lease to delete, at the version judged.
 type garbageLease struct{ name, resourceVersion string }
 
 // count returns the number of replicas at local time now: this one and
-// every other Lease renewed within its duration. While the view is not
-// current (no renewal of the own Lease seen for its duration: the API
-// server is out of reach or the watch is behind) the count does not fall
-// below prev. count also returns when the count may next change on its
-// own (zero: only with an event), and the other Leases unchanged for
-// gcAfter, which are deleted only while the view is current (a Lease
-// returned is not returned again before another gcAfter).
-func (v *replicaView) count(now time.Time, prev int) (n int, next time.Time, garbage []garbageLease) {
+// every other Lease renewed within its duration, or whose expiry the own
+// renewals seen do not prove yet. It also returns when the count may next
+// change without an event (zero: only with one); prove, when a Lease has
+// expired without proof, so that a renewal of the own Lease now would
+// prove it; and the other Leases proven unchanged for gcAfter, sorted,
+// which are not returned again before another gcAfter.
+func (v *replicaView) count(now time.Time) (n int, next time.Time, prove bool, garbage []garbageLease) {
 	n = 1
-	soonest := func(t time.Time) {
-		if t.After(now) && (next.IsZero() || t.Before(next)) {
-			next = t
-		}
-	}
-	current := !v.ownSeen.IsZero() && now.Sub(v.ownSeen) <= v.ttl
 	for name, s := range v.leases {
 		if name == v.self {
 			continue
 		}
-		if s.liveUntil.After(now) {
+		switch {
+		case s.liveUntil.After(now):
 			n++
-			soonest(s.liveUntil)
-		}
-		if !current {
+			if next.IsZero() || s.liveUntil.Before(next) {
+				next = s.liveUntil
+			}
+			continue
+		case v.ownIssued.Before(s.liveUntil):
+			n++
+			prove = true
 			continue
 		}
-		if gc := s.changed.Add(v.gcAfter); gc.After(now) {
-			soonest(gc)
-		} else {
+		if !s.changed.Add(v.gcAfter).After(v.ownIssued) {
 			garbage = append(garbage, garbageLease{name, s.resourceVersion})
-			// Tried once per gcAfter, should the deletion fail.
-			s.changed = now
+			s.changed = v.ownIssued
 		}
 	}
 	slices.SortFunc(garbage, func(a, b garbageLease) int { return strings.Compare(a.name, b.name) })
-	if current {
-		soonest(v.ownSeen.Add(v.ttl))
-	} else if n < prev {
-		n = prev
-	}
-	return n, next, garbage
+	return n, next, prove, garbage
 }

@@ -34,8 +34,8 @@ func lease(name string, renew time.Time, ttl int32, rv string) *coordinationv1.L
 	return l
 }
 
-// TestReplicaView drives the view through first sights, renewals, expiry,
-// relists, clock skew, a view that is not current, and garbage, on a
+// TestReplicaView drives the view through first sights, renewals, expiry
+// proven and not, relists, clock skew, a partition, and garbage, on a
 // clock of its own.
 func TestReplicaView(t *testing.T) {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -48,61 +48,71 @@ func TestReplicaView(t *testing.T) {
 	type want struct {
 		n       int
 		next    time.Time
+		prove   bool
 		garbage []garbageLease
 	}
-	check := func(step string, now time.Time, prev int, w want) {
+	check := func(step string, now time.Time, w want) {
 		t.Helper()
-		n, next, garbage := v.count(now, prev)
-		if diff := cmp.Diff(w, want{n, next, garbage}, cmp.AllowUnexported(want{}, garbageLease{})); diff != "" {
+		n, next, prove, garbage := v.count(now)
+		if diff := cmp.Diff(w, want{n, next, prove, garbage}, cmp.AllowUnexported(want{}, garbageLease{})); diff != "" {
 			t.Errorf("%s: (-want +got)\n%s", step, diff)
 		}
 	}
+	// renewed records a renewal of the own Lease, sent and seen at d.
+	renewed := func(d time.Duration, rv string) { v.observe(lease("me", at(d), 5, rv), at(d)) }
 
-	// Alone, before the own Lease is seen: 1, and the view is not current.
-	check("alone", at(0), 0, want{n: 1})
+	check("alone", at(0), want{n: 1})
+
+	// A renewal of the own Lease written before this process started (a
+	// Lease of the same name left by an earlier process) proves nothing.
+	v.observe(lease("me", at(-10*s), 5, "0"), at(0))
+	if !v.ownIssued.IsZero() {
+		t.Errorf("ownIssued %v after a renewal by an earlier process", v.ownIssued)
+	}
 
 	// The own Lease and three others appear (a list at start).
-	v.observe(lease("me", at(0), 5, "1"), at(0))
-	v.observe(lease("fresh", at(-s), 5, "2"), at(0))        // renewed 1s ago: counts for 5s
-	v.observe(lease("old", at(-6*s), 5, "3"), at(0))        // 6s ago: 1s of the 2s tolerance left
+	renewed(0, "1")
+	v.observe(lease("fresh", at(-s), 5, "2"), at(0))       // renewed 1s ago: counts for 5s
+	v.observe(lease("old", at(-6*s), 5, "3"), at(0))       // 6s ago: 1s of the 2s tolerance left
 	v.observe(lease("dead", at(-time.Hour), 5, "4"), at(0)) // long gone: never counts
-	check("first sight", at(0), 0, want{n: 3, next: at(s)})
-	check("old expired", at(s), 3, want{n: 2, next: at(5 * s)})
+	check("first sight", at(0), want{n: 3, next: at(s)})
+	// old expires, but no renewal of the own Lease sent since proves it.
+	check("expired, not proven", at(s), want{n: 3, next: at(5 * s), prove: true})
+	renewed(s, "5")
+	check("expiry proven", at(s), want{n: 2, next: at(5 * s)})
 
 	// Renewals are judged by when they are seen, not by the time written:
 	// a writer 30s behind or ahead counts once its renewal is seen.
-	v.observe(lease("behind", at(-30*s), 5, "5"), at(s))
-	v.observe(lease("ahead", at(30*s), 5, "6"), at(s))
-	check("skewed first sight", at(s), 2, want{n: 3, next: at(5 * s)})
-	v.observe(lease("behind", at(-28*s), 5, "7"), at(2*s))
-	v.observe(lease("me", at(2*s), 5, "8"), at(2*s))
-	check("skewed renewal", at(2*s), 3, want{n: 4, next: at(5 * s)})
+	v.observe(lease("behind", at(-30*s), 5, "6"), at(s))
+	v.observe(lease("ahead", at(30*s), 5, "7"), at(s))
+	check("skewed first sight", at(s), want{n: 3, next: at(5 * s)})
+	v.observe(lease("behind", at(-28*s), 5, "8"), at(2*s))
+	renewed(2*s, "9")
+	check("skewed renewal", at(2*s), want{n: 4, next: at(5 * s)})
 
 	// A relist delivers the same renewTime again: no renewal.
 	v.observe(lease("fresh", at(-s), 5, "2"), at(4*s))
-	check("relist", at(5*s), 4, want{n: 3, next: at(6 * s)})
+	check("relist", at(5*s), want{n: 4, next: at(6 * s), prove: true})
+	renewed(5*s+s/10, "10")
+	check("relist, proven", at(5*s+s/10), want{n: 3, next: at(6 * s)})
 
-	// The own renewal is not seen for the ttl (the API server is out of
-	// reach, or the watch is behind): the count holds but may rise.
-	check("own renewal late", at(8*s), 2, want{n: 2})
-	check("own renewal late, no count before", at(8*s), 0, want{n: 1})
-	v.observe(lease("new", at(8*s), 5, "9"), at(8*s))
-	check("not current, rises", at(8*s), 2, want{n: 2, next: at(13 * s)})
+	// Cut off the API server: no renewal of the own Lease is seen any
+	// more, so no expiry is proven and the count does not fall; it rises
+	// with a new Lease, and falls with a deletion (an event).
+	check("partition", at(8*s), want{n: 3, prove: true})
+	v.observe(lease("new", at(8*s), 5, "11"), at(8*s))
+	check("partition, new replica", at(8*s), want{n: 4, next: at(13 * s), prove: true})
 	delete(v.leases, "new")
-	check("not current, holds", at(9*s), 3, want{n: 3})
+	check("partition, replica deleted", at(9*s), want{n: 3, prove: true})
+	renewed(9*s, "12")
+	check("healed", at(9*s), want{n: 1})
 
-	// A renewal of the own Lease written before this process started (a
-	// Lease of the same name left by an earlier process) does not make the
-	// view current.
-	v.ownSeen = time.Time{}
-	v.observe(lease("me", at(-10*s), 5, "10"), at(9*s))
-	check("earlier process", at(9*s), 3, want{n: 3})
-
-	// Garbage: Leases unchanged for gcAfter, while the view is current,
-	// once per gcAfter.
-	v.observe(lease("me", at(61*s), 5, "11"), at(61*s))
-	check("garbage", at(61*s), 1, want{n: 1, next: at(62 * s), garbage: []garbageLease{{"ahead", "6"}, {"dead", "4"}, {"fresh", "2"}, {"old", "3"}}})
-	check("garbage once", at(61*s+1), 1, want{n: 1, next: at(62 * s)})
+	// Garbage: Leases proven unchanged for gcAfter, once per gcAfter.
+	renewed(61*s, "13")
+	check("garbage", at(61*s), want{n: 1, garbage: []garbageLease{{"ahead", "7"}, {"dead", "4"}, {"fresh", "2"}, {"old", "3"}}})
+	check("garbage once", at(61*s), want{n: 1})
+	renewed(62*s, "14")
+	check("more garbage", at(62*s), want{n: 1, garbage: []garbageLease{{"behind", "8"}}})
 }
 
 // TestReplicaNames: the group label value and the Lease name are valid
