@@ -72,8 +72,8 @@ func TestReplicaView(t *testing.T) {
 
 	// The own Lease and three others appear (a list at start).
 	renewed(0, "1")
-	v.observe(lease("fresh", at(-s), 5, "2"), at(0))       // renewed 1s ago: counts for 5s
-	v.observe(lease("old", at(-6*s), 5, "3"), at(0))       // 6s ago: 1s of the 2s tolerance left
+	v.observe(lease("fresh", at(-s), 5, "2"), at(0))        // renewed 1s ago: counts for 5s
+	v.observe(lease("old", at(-6*s), 5, "3"), at(0))        // 6s ago: 1s of the 2s tolerance left
 	v.observe(lease("dead", at(-time.Hour), 5, "4"), at(0)) // long gone: never counts
 	check("first sight", at(0), want{n: 3, next: at(s)})
 	// old expires, but no renewal of the own Lease sent since proves it.
@@ -424,5 +424,58 @@ func TestReplicaLeftovers(t *testing.T) {
 	}
 	if n := a.r.replicas(); n != 1 {
 		t.Errorf("a counts %d, want 1", n)
+	}
+}
+
+// TestControllerReplicas: controllers count each other through their
+// Leases from Run, report N to OnReplicas and to rauta_replicas in the
+// proxy's registry, and delete their Lease when they stop; one with
+// DisableReplicaCount keeps no Lease and is not counted.
+func TestControllerReplicas(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	pa := newProxy(t, &backends{})
+	oa, ob, oc := e.options(pa), e.options(newProxy(t, &backends{})), e.options(newProxy(t, &backends{}))
+	oa.Identity, ob.Identity, oc.Identity = "replica-a", "replica-b", "replica-c"
+	oc.DisableReplicaCount = true
+	var mu sync.Mutex
+	var reported []int
+	ob.OnReplicas = func(n int) {
+		mu.Lock()
+		reported = append(reported, n)
+		mu.Unlock()
+	}
+	ra, rb, rc := e.start(nil, oa), e.start(nil, ob), e.start(nil, oc)
+	e.eventually("both count 2", func() (bool, string) {
+		a, b := ra.c.Replicas(), rb.c.Replicas()
+		return a == 2 && b == 2, fmt.Sprintf("a counts %d, b %d", a, b)
+	})
+	if n := rc.c.Replicas(); n != 0 {
+		t.Errorf("with DisableReplicaCount, Replicas() = %d", n)
+	}
+	if got := gaugeValue(t, pa.Registry()); got != 2 {
+		t.Errorf("rauta_replicas = %v, want 2", got)
+	}
+	leases, err := e.kube.CoordinationV1().Leases(DefaultLeaseNamespace).List(e.ctx(),
+		metav1.ListOptions{LabelSelector: ReplicaOfLabel + "=" + replicaGroup(leaseName(e.ctrl))})
+	e.must(err)
+	var holders []string
+	for _, l := range leases.Items {
+		holders = append(holders, *l.Spec.HolderIdentity)
+	}
+	if diff := cmp.Diff([]string{"replica-a", "replica-b"}, holders); diff != "" {
+		t.Errorf("replica Leases (-want +got):\n%s", diff)
+	}
+
+	stopped := time.Now()
+	ra.stop(t)
+	e.eventually("b counts 1", func() (bool, string) { n := rb.c.Replicas(); return n == 1, fmt.Sprint(n) })
+	if took := time.Since(stopped); took > 2*time.Second {
+		t.Errorf("b counted 1 after %v, want the clean stop seen within 2s", took)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !isSuffix(reported, []int{2, 1}) {
+		t.Errorf("OnReplicas got %v, want it to end with 2, 1", reported)
 	}
 }
