@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/rauta/rauta/breaker"
 	"github.com/rauta/rauta/proxy"
 	"github.com/rauta/rauta/router"
 	"github.com/rauta/rauta/tlsconfig"
@@ -317,3 +318,52 @@ func TestPprofOffByDefault(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigWithBackendPolicies serves /debug/config for a configuration
+// whose backend has a circuit breaker with an OnStateChange func and a
+// Clock (which JSON cannot encode) and every other backend policy set.
+func TestConfigWithBackendPolicies(t *testing.T) {
+	cfg, _ := testConfig(t, "127.0.0.1:1")
+	b := &cfg.Backends[0]
+	b.LoadBalancer = proxy.LoadBalancer{Policy: proxy.Maglev, Key: proxy.HashKey{Source: proxy.KeyQuery, Name: "user"}}
+	b.HealthCheck = &proxy.HealthCheck{Kind: proxy.HealthHTTP, Path: "/healthz", Interval: time.Hour,
+		ExpectedStatuses: []proxy.StatusRange{{Start: 200, End: 299}, {Start: 404}}}
+	b.CircuitBreaker = &proxy.CircuitBreaker{Count5xx: true, Config: breaker.Config{
+		MinRequests: 5, OpenTimeout: 3 * time.Second, Clock: wallClock{}, OnStateChange: func(from, to breaker.State) {}}}
+	b.Connections = proxy.ConnectionLimits{MaxPerEndpoint: 10, IdleTimeout: time.Minute, MaxRequests: 100, MaxLifetime: time.Hour}
+	b.Retry = proxy.BackendRetry{Backoff: 20 * time.Millisecond, MaxBackoff: time.Second,
+		Budget: &proxy.RetryBudget{Percent: 20, Interval: 10 * time.Second, MinRetries: 3, MinRetriesInterval: time.Second}}
+	h, err := NewHandler(Options{Proxy: newProxy(t, cfg)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, body, _ := do(t, h, "/debug/config")
+	if code != 200 {
+		t.Fatalf("/debug/config: %d %s", code, body)
+	}
+	var got struct {
+		Config struct {
+			Backends []struct {
+				CircuitBreaker map[string]any `json:"circuitBreaker"`
+				Connections    map[string]any `json:"connections"`
+				Retry          struct {
+					Budget map[string]any `json:"budget"`
+				} `json:"retry"`
+				HealthCheck map[string]any `json:"healthCheck"`
+			} `json:"backends"`
+		} `json:"config"`
+	}
+	if err := json.Unmarshal([]byte(body), &got); err != nil || len(got.Config.Backends) != 1 {
+		t.Fatalf("/debug/config: %v\n%s", err, body)
+	}
+	be := got.Config.Backends[0]
+	if be.CircuitBreaker["config"] == nil || len(be.Connections) != 4 || be.Retry.Budget["minRetries"] == nil ||
+		be.HealthCheck["expectedStatuses"] == nil {
+		t.Errorf("/debug/config lacks backend policies:\n%s", body)
+	}
+}
+
+// wallClock is a breaker.Clock.
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now() }

@@ -63,37 +63,41 @@ var ErrInvalidConfig = errors.New("invalid circuit breaker configuration")
 
 // Config configures a Breaker. The zero value of every field means its
 // default.
+//
+// A Config encodes to JSON (for showing a configuration) without Clock
+// and OnStateChange; durations encode as time.Duration does, in
+// nanoseconds.
 type Config struct {
 	// Window is the span of time over which the error rate is measured.
 	// Default 10s.
-	Window time.Duration
+	Window time.Duration `json:"window,omitempty"`
 	// Buckets is the number of slices the window is divided into; the
 	// window slides one slice (Window/Buckets) at a time. Default 10, at
 	// most MaxBuckets.
-	Buckets int
+	Buckets int `json:"buckets,omitempty"`
 	// FailureThreshold is the fraction of failed requests in the window,
 	// in (0, 1], at or above which the breaker opens; it is compared
 	// exactly, in millionths. Default 0.5.
-	FailureThreshold float64
+	FailureThreshold float64 `json:"failureThreshold,omitempty"`
 	// MinRequests is the number of requests the window must hold before
 	// the error rate can open the breaker. Default 20.
-	MinRequests int
+	MinRequests int `json:"minRequests,omitempty"`
 	// OpenTimeout is how long the breaker stays open before it lets probes
 	// through. It is also how long half-open waits for its probes to be
 	// reported before it admits fresh ones. Default 30s.
-	OpenTimeout time.Duration
+	OpenTimeout time.Duration `json:"openTimeout,omitempty"`
 	// HalfOpenProbes is the number of probe requests half-open lets
 	// through; that many must succeed to close the breaker. Default 1, at
 	// most MaxHalfOpenProbes.
-	HalfOpenProbes int
+	HalfOpenProbes int `json:"halfOpenProbes,omitempty"`
 	// Clock is the time source; nil means time.Now.
-	Clock Clock
+	Clock Clock `json:"-"`
 	// OnStateChange, if not nil, is called after every change of state,
 	// with the old and the new state, for metrics or logs. Calls are made
 	// one at a time, in the order of the changes, while the breaker holds
 	// an internal lock: the function must be quick and must not call
 	// Allow or Done on the same breaker (State and Counts are fine).
-	OnStateChange func(from, to State)
+	OnStateChange func(from, to State) `json:"-"`
 }
 
 // A Ticket is handed out by Allow for a request it lets through and handed
@@ -289,6 +293,23 @@ func (b *Breaker) DoneAt(t Ticket, success bool, now time.Time) {
 		}
 		if succeeded(w)+1 >= b.probes {
 			b.transition(w, Closed, ns)
+		}
+	}
+}
+
+// Cancel hands back a Ticket whose request was not sent, for a reason
+// that says nothing about the backend (a local connection limit, say): the
+// request counts neither as a success nor as a failure, and a half-open
+// breaker may admit another probe in its place. A Ticket must go to Done
+// or to Cancel, once.
+func (b *Breaker) Cancel(t Ticket) {
+	for {
+		w := b.st.Load()
+		if genOf(w) != t.gen || stateOf(w) != HalfOpen || admitted(w) == 0 {
+			return
+		}
+		if b.st.CompareAndSwap(w, w-1<<admitShift) {
+			return
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package breaker
 
 import (
+	"encoding/json"
 	"errors"
 	"math/rand/v2"
 	"strings"
@@ -486,3 +487,63 @@ func TestConcurrentChaos(t *testing.T) {
 }
 
 func nan() float64 { var z float64; return z / z }
+
+// TestCancel shows that a cancelled ticket counts for nothing: the closed
+// window does not move, and a half-open probe slot is freed.
+func TestCancel(t *testing.T) {
+	clk := newFakeClock()
+	b, err := New(Config{MinRequests: 2, OpenTimeout: time.Second, HalfOpenProbes: 1, Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, _ := b.Allow()
+	b.Cancel(tk)
+	if c := b.Counts(); c != (Counts{}) {
+		t.Errorf("closed: Counts after Cancel = %+v, want none", c)
+	}
+	for range 2 {
+		tk, _ := b.Allow()
+		b.Done(tk, false)
+	}
+	if b.State() != Open {
+		t.Fatalf("state %v, want open", b.State())
+	}
+	clk.Advance(time.Second)
+	probe, ok := b.Allow()
+	if !ok || b.State() != HalfOpen {
+		t.Fatalf("half-open probe refused (%v)", b.State())
+	}
+	if _, ok := b.Allow(); ok {
+		t.Fatal("a second probe admitted while the first is out")
+	}
+	b.Cancel(probe)
+	b.Cancel(probe) // a second Cancel of the same ticket frees nothing more
+	next, ok := b.Allow()
+	if !ok {
+		t.Fatal("no probe admitted after the first was cancelled")
+	}
+	if _, ok := b.Allow(); ok {
+		t.Error("two probes admitted after one Cancel")
+	}
+	b.Done(next, true)
+	if b.State() != Closed {
+		t.Errorf("state %v after the probe succeeded, want closed", b.State())
+	}
+	b.Cancel(probe) // stale: ignored
+	if b.State() != Closed {
+		t.Errorf("stale Cancel changed the state to %v", b.State())
+	}
+}
+
+// TestConfigJSON encodes a Config whose Clock and OnStateChange are set.
+func TestConfigJSON(t *testing.T) {
+	cfg := Config{Window: 5 * time.Second, MinRequests: 4, FailureThreshold: 0.25, Clock: newFakeClock(),
+		OnStateChange: func(State, State) {}}
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatalf("json.Marshal: %v", err)
+	}
+	if got, want := string(b), `{"window":5000000000,"failureThreshold":0.25,"minRequests":4}`; got != want {
+		t.Errorf("JSON %s, want %s", got, want)
+	}
+}

@@ -25,7 +25,10 @@
 //	resp, err := send(req)
 //	b.Done(t, err == nil && resp.StatusCode < 500)
 //
-// What counts as a failure is the caller's decision. In the closed state
+// What counts as a failure is the caller's decision. A request that was
+// never sent, for a reason that says nothing about the backend (a local
+// connection limit), hands its ticket back with [Breaker.Cancel] instead.
+// In the closed state
 // Allow and Done do not allocate and take no lock, except once per slice of
 // the window to advance it.
 package breaker

@@ -64,6 +64,7 @@ func (t *translator) resolveBackend(routeNS, routeName string, ref *gatewayv1.Ba
 	}
 	name := BackendName(ns, svc.Name, port)
 	pol := t.policies.lookup(svc, sp, gws)
+	t.backendPolicies.apply(svc, sp, gws, nil)
 	key := name
 	if pol != nil && pol.tls != nil && cc.cert != nil {
 		key = name + "\x00" + cc.key
@@ -100,6 +101,7 @@ func (t *translator) resolveBackend(routeNS, routeName string, ref *gatewayv1.Ba
 	default:
 		return "", &refError{gatewayv1.RouteReasonUnsupportedProtocol, fmt.Sprintf("Service %s/%s port %d: appProtocol %q is not supported", ns, svc.Name, port, app)}
 	}
+	t.backendPolicies.apply(svc, sp, gws, b)
 	t.backends[key] = b
 	return key, nil
 }
@@ -146,10 +148,7 @@ func newPolicyIndex(t *translator) *policyIndex {
 	// Older policies take precedence, then by namespace/name.
 	for k, v := range pi.byTarget {
 		slices.SortFunc(v, func(a, b *policyState) int {
-			if c := a.p.CreationTimestamp.Compare(b.p.CreationTimestamp.Time); c != 0 {
-				return c
-			}
-			return compareNN(a.key, b.key)
+			return olderFirst(a.p.CreationTimestamp, b.p.CreationTimestamp, a.key, b.key)
 		})
 		pi.byTarget[k] = v
 	}
@@ -331,16 +330,7 @@ func (pi *policyIndex) statuses() []PolicyStatus {
 		slices.SortFunc(keys, compareNN)
 		st := PolicyStatus{Namespace: ps.key.ns, Name: ps.key.name, Generation: gen}
 		for _, k := range keys {
-			st.Status.Ancestors = append(st.Status.Ancestors, gatewayv1.PolicyAncestorStatus{
-				AncestorRef: gatewayv1.ParentReference{
-					Group:     new(groupGateway),
-					Kind:      new(kindGateway),
-					Namespace: new(gatewayv1.Namespace(k.ns)),
-					Name:      gatewayv1.ObjectName(k.name),
-				},
-				ControllerName: pi.t.controller,
-				Conditions:     []metav1.Condition{acc, ps.resolved},
-			})
+			st.Status.Ancestors = append(st.Status.Ancestors, ancestorStatus(gatewayAncestor(k), pi.t.controller, acc, ps.resolved))
 		}
 		out = append(out, st)
 	}

@@ -72,6 +72,12 @@ func decodeResources(data []byte) (*Resources, Options, error) {
 			err = appendDoc(doc, &res.ReferenceGrants)
 		case "BackendTLSPolicy":
 			err = appendDoc(doc, &res.BackendTLSPolicies)
+		case "XBackendTrafficPolicy":
+			err = appendDoc(doc, &res.XBackendTrafficPolicies)
+		case "BackendPolicy":
+			err = appendDoc(doc, &res.BackendPolicies)
+		case "TrafficPolicy":
+			err = appendDoc(doc, &res.TrafficPolicies)
 		case "Service":
 			err = appendDoc(doc, &res.Services)
 		case "EndpointSlice":

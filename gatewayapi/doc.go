@@ -2,8 +2,9 @@
 // configuration of rauta's proxy, and computes their status.
 //
 // [Translate] is the one entry point: a [Resources] bundle of GatewayClasses,
-// Gateways, ListenerSets, HTTPRoutes, ReferenceGrants, BackendTLSPolicies and
-// the core objects they refer to (Services, EndpointSlices, Secrets,
+// Gateways, ListenerSets, HTTPRoutes, ReferenceGrants, policies
+// (BackendTLSPolicies, XBackendTrafficPolicies, and rauta's BackendPolicies
+// and TrafficPolicies) and the core objects they refer to (Services, EndpointSlices, Secrets,
 // ConfigMaps, Namespaces) goes in; a proxy.Config and the status of every
 // object handled by the controller come out. Translate is a pure function:
 // it does no I/O, reads no clock, starts no goroutine, never modifies its
@@ -72,6 +73,68 @@
 // share an address and port when their protocols match and their hostnames
 // differ; otherwise the younger Gateway's listener is not accepted
 // (PortUnavailable).
+//
+// # Policies
+//
+// Policies attach directly (GEP-713) through spec.targetRefs to objects in
+// their own namespace, and optionally to one section of them:
+//
+//   - A TrafficPolicy (gateway.rauta.io) on a Gateway applies to each of
+//     its listeners, those of its ListenerSets included; with a
+//     sectionName, to one of the Gateway's own listeners. On an HTTPRoute
+//     it applies to every proxy.Route made from the route; with a
+//     sectionName, to the rule of that name. Its rate limit becomes a
+//     proxy.RateLimit of Rate requests/unit per second, Burst burst (by
+//     default requests) and Window unit, named for its budget
+//     "namespace/policy:Kind/name", or "namespace/policy:Kind/name/section"
+//     for a listener or rule: the limit of a Gateway carries one Name on
+//     all its listeners, that of an HTTPRoute one Name on all its
+//     proxy.Routes, so each is one budget. requestBody.maxSize and
+//     timeouts become proxy.RequestLimits.
+//   - A BackendPolicy (gateway.rauta.io) on a Service, or with a
+//     sectionName on one named port of it, sets the proxy.Backend of the
+//     port: load balancer, health check, circuit breaker, connection
+//     limits, retry backoff and session persistence.
+//   - An XBackendTrafficPolicy (gateway.networking.x-k8s.io) on a Service
+//     sets the backend's retry budget (retryConstraint, with the defaults
+//     of its CRD: 20% over 10s, at least 10 retries per second) and
+//     session persistence. Targets of other kinds are left to other
+//     implementations.
+//   - An HTTPRoute rule's sessionPersistence becomes the rule's
+//     proxy.SessionPersistence, which wins over a backend's.
+//
+// Settings merge field by field, the most specific level winning: an
+// HTTPRoute rule over its route over a listener over its Gateway (the
+// proxy merges the request limits of listener, route and rule; the
+// translator those of a Gateway and its listener), a Service port over
+// its Service. The load balancer, health check and session persistence
+// of a BackendPolicy merge as wholes, since their fields depend on their
+// type. A BackendPolicy's session persistence wins over an
+// XBackendTrafficPolicy's. Rate limits do not merge: every level's limit
+// applies.
+//
+// Between policies of one kind on one target (one object, or one section
+// of it), the oldest valid one (creationTimestamp, then namespace/name)
+// is in effect there, entirely, and the others are Accepted False
+// (Conflicted). A policy whose spec the CRD's schema or CEL rules would
+// refuse, or that the translator cannot use (a duration of zero, say), is
+// Accepted False (Invalid) with a message naming the field, and has no
+// effect: the file source has no API server to refuse it. A target or
+// section that does not exist is Accepted False (TargetNotFound).
+//
+// A policy's status.ancestors hold one entry per handled Gateway a target
+// is served through: the Gateway itself for a Gateway, the route's
+// Gateways for an HTTPRoute, the Gateways of the routes that use the
+// Service for a Service. Through one Gateway, Invalid is reported before
+// TargetNotFound, and that before Conflicted (whose messages say when the
+// policy is in effect on other targets all the same). A target that does not
+// exist is reported with itself as the ancestorRef. A policy appears when
+// one of its targets is served through a handled Gateway, or when none of
+// its targets exists; a policy whose targets belong to other controllers
+// does not appear. Every proxy.Listener, Route, Rule and Backend lists in
+// Policies the policies whose settings it carries ("TrafficPolicy
+// namespace/name", "BackendPolicy namespace/name",
+// "XBackendTrafficPolicy namespace/name"), least specific first.
 //
 // # Precedence
 //

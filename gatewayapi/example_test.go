@@ -3,6 +3,7 @@ package gatewayapi_test
 import (
 	"fmt"
 
+	rautav1alpha1 "github.com/rauta/rauta/apis/v1alpha1"
 	"github.com/rauta/rauta/gatewayapi"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -104,4 +105,44 @@ func ExampleEndpoints() {
 	// Output:
 	// 10.0.0.1:3000
 	// 10.0.0.2:3000
+}
+
+// A TrafficPolicy on a Gateway limits the requests of all its listeners
+// together: its rate limit has one Name, the budget the proxy shares, on
+// each of them. The policy's status has one ancestor, the Gateway.
+func ExampleTranslate_trafficPolicy() {
+	http := gatewayv1.Listener{Name: "http", Port: 8080, Protocol: gatewayv1.HTTPProtocolType}
+	alt := gatewayv1.Listener{Name: "alt", Port: 8081, Protocol: gatewayv1.HTTPProtocolType}
+	res := &gatewayapi.Resources{
+		GatewayClasses: []gatewayv1.GatewayClass{{
+			ObjectMeta: metav1.ObjectMeta{Name: "rauta"},
+			Spec:       gatewayv1.GatewayClassSpec{ControllerName: gatewayapi.DefaultControllerName},
+		}},
+		Gateways: []gatewayv1.Gateway{{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "gw"},
+			Spec:       gatewayv1.GatewaySpec{GatewayClassName: "rauta", Listeners: []gatewayv1.Listener{http, alt}},
+		}},
+		TrafficPolicies: []rautav1alpha1.TrafficPolicy{{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "limits", Generation: 1},
+			Spec: rautav1alpha1.TrafficPolicySpec{
+				TargetRefs: []rautav1alpha1.PolicyTargetReference{{LocalPolicyTargetReference: gatewayv1.LocalPolicyTargetReference{
+					Group: "gateway.networking.k8s.io", Kind: "Gateway", Name: "gw",
+				}}},
+				RateLimit: &rautav1alpha1.RateLimit{Requests: 300, Unit: rautav1alpha1.Minute},
+			},
+		}},
+	}
+	r := gatewayapi.Translate(res, gatewayapi.Options{})
+	for _, l := range r.Config.Listeners {
+		rl := l.RateLimits[0]
+		fmt.Println(l.Name, rl.Name, rl.Rate, "per second, burst", rl.Burst, l.Policies)
+	}
+	for _, p := range r.Status.TrafficPolicies {
+		a := p.Status.Ancestors[0]
+		fmt.Println(p.Name, *a.AncestorRef.Kind, a.AncestorRef.Name, a.Conditions[0].Reason)
+	}
+	// Output:
+	// default/gw/alt default/limits:Gateway/gw 5 per second, burst 300 [TrafficPolicy default/limits]
+	// default/gw/http default/limits:Gateway/gw 5 per second, burst 300 [TrafficPolicy default/limits]
+	// limits Gateway gw Accepted
 }

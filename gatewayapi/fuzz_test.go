@@ -12,7 +12,7 @@ import (
 // Translate neither panics, nor mutates its input, nor gives different
 // results for the same input.
 func FuzzTranslate(f *testing.F) {
-	for _, name := range []string{"basic-http", "listenerset-conflicts", "hostname-intersection", "filters", "addresses", "frontend-client-validation", "backend-client-certificate"} {
+	for _, name := range []string{"basic-http", "listenerset-conflicts", "hostname-intersection", "filters", "addresses", "frontend-client-validation", "backend-client-certificate", "trafficpolicy-precedence", "trafficpolicy-conflicts", "backendpolicy-precedence", "xbackendtrafficpolicy", "session-persistence"} {
 		data, err := os.ReadFile(filepath.Join("testdata", name+".in.yaml"))
 		if err != nil {
 			f.Fatal(err)

@@ -182,6 +182,12 @@ func (t *translator) translateRoute(r *gatewayv1.HTTPRoute) {
 			gws = append(gws, p.gw)
 		}
 	}
+	ruleNames := make([]string, len(r.Spec.Rules))
+	for i := range r.Spec.Rules {
+		ruleNames[i] = string(deref(r.Spec.Rules[i].Name))
+	}
+	t.traffic.reachRoute(r.Namespace, r.Name, ruleNames, gws)
+	routeRates, routeLimits, routePolicies := t.traffic.settings(routeTarget(r.Namespace, r.Name, ""))
 	// Gateways that present different client certificates to TLS
 	// backends need rules of their own, whose TLS backends differ.
 	groups := groupByClientCert(gws)
@@ -242,11 +248,14 @@ func (t *translator) translateRoute(r *gatewayv1.HTTPRoute) {
 			pr := routes[k]
 			if pr == nil {
 				pr = &proxy.Route{
-					Namespace:    r.Namespace,
-					Name:         r.Name,
-					CreationTime: r.CreationTimestamp.Time,
-					Hostnames:    a.hosts,
-					Rules:        rulesByCert[certKey],
+					Namespace:     r.Namespace,
+					Name:          r.Name,
+					CreationTime:  r.CreationTimestamp.Time,
+					Hostnames:     a.hosts,
+					Rules:         rulesByCert[certKey],
+					RateLimits:    routeRates,
+					RequestLimits: routeLimits,
+					Policies:      routePolicies,
 				}
 				routes[k] = pr
 				keys = append(keys, k)
@@ -293,6 +302,9 @@ func (t *translator) translateRules(r *gatewayv1.HTTPRoute, gws []*gatewayState,
 		rr := &r.Spec.Rules[i]
 		field := fmt.Sprintf("spec.rules[%d]", i)
 		pr := proxy.Rule{Name: string(deref(rr.Name))}
+		if pr.Name != "" {
+			pr.RateLimits, pr.RequestLimits, pr.Policies = t.traffic.settings(routeTarget(r.Namespace, r.Name, pr.Name))
+		}
 		for j := range rr.Matches {
 			m, err := convertMatch(&rr.Matches[j])
 			if err != nil {
@@ -387,8 +399,12 @@ func (t *translator) translateRules(r *gatewayv1.HTTPRoute, gws []*gatewayState,
 				pr.Retry = rp
 			}
 		}
-		if rr.SessionPersistence != nil {
-			fail(gatewayv1.RouteReasonUnsupportedValue, "%s.sessionPersistence: session persistence is not supported", field)
+		if sp := rr.SessionPersistence; sp != nil {
+			ps, err := sessionPersistence(sp, nil, field+".sessionPersistence")
+			if err != nil {
+				fail(gatewayv1.RouteReasonUnsupportedValue, "%v", err)
+			}
+			pr.SessionPersistence = ps
 		}
 		rules = append(rules, pr)
 	}

@@ -1,6 +1,7 @@
 package gatewayapi
 
 import (
+	"encoding/json"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -61,6 +62,11 @@ func deepCopy(res *Resources) *Resources {
 	for i := range res.BackendTLSPolicies {
 		c.BackendTLSPolicies = append(c.BackendTLSPolicies, *res.BackendTLSPolicies[i].DeepCopy())
 	}
+	for i := range res.XBackendTrafficPolicies {
+		c.XBackendTrafficPolicies = append(c.XBackendTrafficPolicies, *res.XBackendTrafficPolicies[i].DeepCopy())
+	}
+	c.BackendPolicies = jsonCopy(res.BackendPolicies)
+	c.TrafficPolicies = jsonCopy(res.TrafficPolicies)
 	for i := range res.Services {
 		c.Services = append(c.Services, *res.Services[i].DeepCopy())
 	}
@@ -79,6 +85,23 @@ func deepCopy(res *Resources) *Resources {
 	return c
 }
 
+// jsonCopy copies v through JSON, for the types without a DeepCopy
+// method. A nil slice stays nil.
+func jsonCopy[T any](v []T) []T {
+	if v == nil {
+		return nil
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	var out []T
+	if err := json.Unmarshal(data, &out); err != nil {
+		panic(err)
+	}
+	return out
+}
+
 // shuffle permutes every list of res.
 func shuffle(r *rand.Rand, res *Resources) {
 	perm := func(n int, swap func(i, j int)) { r.Shuffle(n, swap) }
@@ -93,6 +116,15 @@ func shuffle(r *rand.Rand, res *Resources) {
 	})
 	perm(len(res.BackendTLSPolicies), func(i, j int) {
 		res.BackendTLSPolicies[i], res.BackendTLSPolicies[j] = res.BackendTLSPolicies[j], res.BackendTLSPolicies[i]
+	})
+	perm(len(res.XBackendTrafficPolicies), func(i, j int) {
+		res.XBackendTrafficPolicies[i], res.XBackendTrafficPolicies[j] = res.XBackendTrafficPolicies[j], res.XBackendTrafficPolicies[i]
+	})
+	perm(len(res.BackendPolicies), func(i, j int) {
+		res.BackendPolicies[i], res.BackendPolicies[j] = res.BackendPolicies[j], res.BackendPolicies[i]
+	})
+	perm(len(res.TrafficPolicies), func(i, j int) {
+		res.TrafficPolicies[i], res.TrafficPolicies[j] = res.TrafficPolicies[j], res.TrafficPolicies[i]
 	})
 	perm(len(res.Services), func(i, j int) { res.Services[i], res.Services[j] = res.Services[j], res.Services[i] })
 	perm(len(res.EndpointSlices), func(i, j int) {

@@ -47,6 +47,9 @@ type translator struct {
 	backends map[string]*proxy.Backend
 	policies *policyIndex
 
+	backendPolicies *backendPolicies
+	traffic         *trafficPolicies
+
 	routeStatus []HTTPRouteStatus
 }
 
@@ -104,6 +107,8 @@ func newTranslator(res *Resources, opts Options) *translator {
 		t.grants[g.Namespace] = append(t.grants[g.Namespace], g)
 	}
 	t.policies = newPolicyIndex(t)
+	t.backendPolicies = newBackendPolicies(t)
+	t.traffic = newTrafficPolicies(t)
 	return t
 }
 
@@ -111,10 +116,14 @@ func (t *translator) run() Result {
 	var r Result
 	r.Status.GatewayClasses = t.translateClasses()
 	t.translateGateways()
+	t.traffic.reachGateways(t.gatewayList)
 	t.translateRoutes()
 	r.Status.Gateways, r.Status.ListenerSets = t.gatewayStatuses()
 	r.Status.HTTPRoutes = t.routeStatus
 	r.Status.BackendTLSPolicies = t.policies.statuses()
+	r.Status.BackendPolicies = t.backendPolicies.rauta.statuses()
+	r.Status.XBackendTrafficPolicies = t.backendPolicies.x.statuses()
+	r.Status.TrafficPolicies = t.traffic.ix.statuses()
 	r.Config = t.config()
 	return r
 }
@@ -122,18 +131,21 @@ func (t *translator) run() Result {
 // config assembles the sorted proxy configuration.
 func (t *translator) config() proxy.Config {
 	var c proxy.Config
+	add := func(l *listenerState) {
+		if l.programmed() {
+			pl := l.proxyListener()
+			t.traffic.applyListener(l, &pl)
+			c.Listeners = append(c.Listeners, pl)
+		}
+	}
 	for _, g := range t.gatewayList {
 		for _, l := range g.listeners {
-			if l.programmed() {
-				c.Listeners = append(c.Listeners, l.proxyListener())
-			}
+			add(l)
 		}
 	}
 	for _, ls := range t.lsList {
 		for _, l := range ls.listeners {
-			if l.programmed() {
-				c.Listeners = append(c.Listeners, l.proxyListener())
-			}
+			add(l)
 		}
 	}
 	slices.SortFunc(c.Listeners, func(a, b proxy.Listener) int { return strings.Compare(a.Name, b.Name) })

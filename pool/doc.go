@@ -101,10 +101,17 @@
 // # Limits and statistics
 //
 // [Config] sets the dial timeout, the idle timeout, the idle connections
-// kept and the connections allowed per endpoint (failing fast with
-// [ErrEndpointBusy], or waiting up to [Config.ConnWaitTimeout]). Idle
-// connections are closed by one timer per pool, running only while some
-// connection is idle, and when found expired on the idle stack.
+// kept, the connections allowed per endpoint (failing fast with
+// [ErrEndpointBusy], or waiting up to [Config.ConnWaitTimeout]), and the
+// requests and lifetime allowed per connection. [Endpoint.SetLimits]
+// overrides the connection limit, the idle timeout and the per-connection
+// limits for one endpoint ([Limits]), at any time and without disturbing
+// requests in flight: a proxy gives each backend's endpoints the limits of
+// that backend. Idle connections are closed by one timer per pool, running
+// only while some connection is idle at the shortest period their
+// endpoints need, and when found expired on the idle stack; a connection
+// that has carried its last request, or outlived its lifetime, is closed
+// when its exchange ends.
 // [Endpoint.Stats] and [Pool.Stats] give atomic counters for metrics: open,
 // idle and in-use connections, requests in flight, dials, dial errors,
 // reuses, requests, failures and retries. For HTTP/2 endpoints Idle and

@@ -61,3 +61,29 @@ func ExampleNotSent() {
 	// Output:
 	// safe to retry elsewhere: true
 }
+
+func ExampleEndpoint_SetLimits() {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer backend.Close()
+
+	p := pool.New(pool.Config{MaxRequestsPerConn: 100})
+	defer p.Close()
+	ep, _ := p.Get(pool.Key{Address: strings.TrimPrefix(backend.URL, "http://"), Protocol: pool.HTTP1})
+
+	// This endpoint's backend wants a new connection every two requests,
+	// whatever the pool's Config says.
+	ep.SetLimits(pool.Limits{MaxRequests: 2})
+	for range 6 {
+		req, _ := http.NewRequest("GET", "http://app.example/", nil)
+		resp, err := ep.RoundTrip(req)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	fmt.Printf("requests=%d dials=%d\n", ep.Stats().Requests, ep.Stats().Dials)
+	// Output:
+	// requests=6 dials=3
+}

@@ -34,7 +34,8 @@ type conn struct {
 	sc       scratch
 	tlsState *tls.ConnectionState
 	idleAt   time.Time
-	closeFn  func() // closes nc; made once, registered per request with context.AfterFunc
+	born     time.Time // when the connection was opened, for its lifetime
+	closeFn  func()    // closes nc; made once, registered per request with context.AfterFunc
 	uses     int
 	nread    int64 // bytes read from nc; touched by the reading goroutine only
 	nwritten int64 // bytes written to nc; touched by the writing goroutine only
@@ -61,6 +62,7 @@ type h1 struct {
 	addr   string
 	tlsCfg *tls.Config // nil for cleartext
 	st     *counters
+	lim    atomic.Pointer[connLimits]
 
 	mu      sync.Mutex
 	idle    []*conn // LIFO: the most recently used connection is last
@@ -73,6 +75,7 @@ type h1 struct {
 // always dials (used to retry after a dead reused connection).
 func (h *h1) getConn(ctx context.Context, fresh bool) (*conn, error) {
 	cfg := &h.p.cfg
+	lim := h.lim.Load()
 	var now time.Time
 	h.mu.Lock()
 	for !fresh && len(h.idle) > 0 {
@@ -84,7 +87,7 @@ func (h *h1) getConn(ctx context.Context, fresh bool) (*conn, error) {
 			now = time.Now()
 		}
 		idleFor := now.Sub(c.idleAt)
-		if cfg.IdleTimeout > 0 && idleFor > cfg.IdleTimeout {
+		if lim.idle > 0 && idleFor > lim.idle {
 			// Everything below the top of the stack is older still.
 			stale := h.idle
 			h.idle = nil
@@ -101,7 +104,7 @@ func (h *h1) getConn(ctx context.Context, fresh bool) (*conn, error) {
 		h.p.idleTotal.Add(-1)
 		h.st.idle.Add(-1)
 		h.st.inUse.Add(1)
-		if idleFor >= livenessCheckAfter && !alive(c.raw, c.tls) {
+		if lim.worn(c, now) || idleFor >= livenessCheckAfter && !alive(c.raw, c.tls) {
 			h.discard(c, false)
 			h.mu.Lock()
 			continue
@@ -110,7 +113,7 @@ func (h *h1) getConn(ctx context.Context, fresh bool) (*conn, error) {
 		return c, nil
 	}
 	// h.mu is held here.
-	if cfg.MaxConnsPerEndpoint > 0 && h.open >= cfg.MaxConnsPerEndpoint {
+	if lim.maxConns > 0 && h.open >= lim.maxConns {
 		if cfg.ConnWaitTimeout <= 0 {
 			h.mu.Unlock()
 			return nil, &NotSentError{Addr: h.addr, Err: ErrEndpointBusy}
@@ -185,7 +188,7 @@ func (h *h1) dial(ctx context.Context) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &conn{h: h, nc: raw, raw: raw}
+	c := &conn{h: h, nc: raw, raw: raw, born: time.Now()}
 	c.closeFn = func() { c.nc.Close() }
 	if h.tlsCfg != nil {
 		tc := tls.Client(raw, h.tlsCfg)
@@ -203,13 +206,22 @@ func (h *h1) dial(ctx context.Context) (*conn, error) {
 
 // put returns an in-use connection whose exchange completed cleanly.
 func (h *h1) put(c *conn) {
-	if c.br.Buffered() > 0 {
-		// The backend sent bytes nobody asked for: the framing is lost.
+	now := time.Now()
+	lim := h.lim.Load()
+	if c.br.Buffered() > 0 || lim.worn(c, now) {
+		// The backend sent bytes nobody asked for (the framing is lost),
+		// or the connection has carried all it may.
 		h.discard(c, false)
 		return
 	}
-	c.idleAt = time.Now()
+	c.idleAt = now
 	h.mu.Lock()
+	if lim.maxConns > 0 && h.open > lim.maxConns {
+		// Over a lowered connection limit: close as exchanges end.
+		h.mu.Unlock()
+		h.discard(c, false)
+		return
+	}
 	if len(h.waiters) > 0 {
 		w := h.waiters[0]
 		h.waiters = h.waiters[1:]
@@ -240,7 +252,36 @@ func (h *h1) put(c *conn) {
 	} else {
 		h.p.idleTotal.Add(1)
 	}
-	h.p.armJanitor()
+	h.p.armJanitor(lim.sweepEvery())
+}
+
+// worn reports whether a connection may carry no more requests: it has
+// carried the most allowed, or outlived its lifetime.
+func (l *connLimits) worn(c *conn, now time.Time) bool {
+	return l.maxRequests > 0 && c.uses >= l.maxRequests ||
+		l.lifetime > 0 && now.Sub(c.born) >= l.lifetime
+}
+
+// setLimits puts new limits in effect. Requests waiting for a slot get
+// the slots a raised connection limit frees, and idle connections are
+// swept at the new period.
+func (h *h1) setLimits(l *connLimits) {
+	h.lim.Store(l)
+	h.mu.Lock()
+	var woken []chan *conn
+	for len(h.waiters) > 0 && (l.maxConns == 0 || h.open < l.maxConns) {
+		woken = append(woken, h.waiters[0])
+		h.waiters = h.waiters[1:]
+		h.open++
+	}
+	idle := len(h.idle)
+	h.mu.Unlock()
+	for _, w := range woken {
+		w <- nil
+	}
+	if idle > 0 {
+		h.p.armJanitor(l.sweepEvery())
+	}
 }
 
 // discard closes a connection (idle, or in use) and frees its slot.
@@ -259,7 +300,7 @@ func (h *h1) discard(c *conn, wasIdle bool) {
 func (h *h1) releaseSlot() {
 	h.mu.Lock()
 	h.open--
-	if len(h.waiters) > 0 {
+	if limit := h.lim.Load().maxConns; len(h.waiters) > 0 && (limit == 0 || h.open < limit) {
 		w := h.waiters[0]
 		h.waiters = h.waiters[1:]
 		h.open++
@@ -270,29 +311,30 @@ func (h *h1) releaseSlot() {
 	h.mu.Unlock()
 }
 
-// sweep closes the connections idle for longer than the idle timeout and
-// returns how many stay idle.
-func (h *h1) sweep(now time.Time, timeout time.Duration) int {
-	h.mu.Lock()
-	i := 0
-	for i < len(h.idle) && now.Sub(h.idle[i].idleAt) > timeout {
-		i++
-	}
+// sweep closes the idle connections that outlived the idle timeout or
+// their lifetime, and returns how many stay idle and the endpoint's sweep
+// period.
+func (h *h1) sweep(now time.Time) (left int, every time.Duration) {
+	lim := h.lim.Load()
 	var stale []*conn
-	if i > 0 {
-		stale = make([]*conn, i)
-		copy(stale, h.idle[:i])
-		n := copy(h.idle, h.idle[i:])
-		clear(h.idle[n:])
-		h.idle = h.idle[:n]
+	h.mu.Lock()
+	keep := h.idle[:0]
+	for _, c := range h.idle {
+		if lim.idle > 0 && now.Sub(c.idleAt) > lim.idle || lim.worn(c, now) {
+			stale = append(stale, c)
+		} else {
+			keep = append(keep, c)
+		}
 	}
-	left := len(h.idle)
+	clear(h.idle[len(keep):])
+	h.idle = keep
+	left = len(h.idle)
 	h.mu.Unlock()
 	h.p.idleTotal.Add(-int64(len(stale)))
 	for _, c := range stale {
 		h.discard(c, true)
 	}
-	return left
+	return left, lim.sweepEvery()
 }
 
 // closeIdle closes every idle connection; with retire set, connections

@@ -37,6 +37,15 @@ type Config struct {
 	// use and being dialed) per endpoint. Zero means no limit.
 	MaxConnsPerEndpoint int
 
+	// MaxRequestsPerConn closes an HTTP/1.1 connection once it has
+	// carried this many requests. Zero or negative means no limit.
+	MaxRequestsPerConn int
+
+	// MaxConnLifetime closes an HTTP/1.1 connection this long after it
+	// was opened, when its exchange in progress ends (or, idle, when it is
+	// next swept or taken). Zero or negative means no limit.
+	MaxConnLifetime time.Duration
+
 	// ConnWaitTimeout is how long a request waits for a connection when
 	// the endpoint is at MaxConnsPerEndpoint. Zero fails at once with
 	// ErrEndpointBusy (so that the caller can pick another endpoint or
@@ -85,9 +94,9 @@ func (c Config) withDefaults() Config {
 	} else if c.MaxIdlePerEndpoint < 0 {
 		c.MaxIdlePerEndpoint = 0
 	}
-	if c.MaxConnsPerEndpoint < 0 {
-		c.MaxConnsPerEndpoint = 0
-	}
+	c.MaxConnsPerEndpoint = max(c.MaxConnsPerEndpoint, 0)
+	c.MaxRequestsPerConn = max(c.MaxRequestsPerConn, 0)
+	c.MaxConnLifetime = max(c.MaxConnLifetime, 0)
 	if c.ExpectContinueTimeout <= 0 {
 		c.ExpectContinueTimeout = time.Second
 	}
@@ -125,7 +134,8 @@ type Pool struct {
 	closed bool
 
 	idleTotal atomic.Int64 // idle HTTP/1.1 connections in the pool
-	jarmed    atomic.Bool
+	jarmed    atomic.Bool  // a sweep is scheduled
+	jevery    atomic.Int64 // within this many nanoseconds
 	jmu       sync.Mutex
 	jtimer    *time.Timer
 }
@@ -243,14 +253,20 @@ func (p *Pool) Close() error {
 	return nil
 }
 
-// armJanitor schedules a sweep of idle connections unless one is pending.
-func (p *Pool) armJanitor() {
-	if p.cfg.IdleTimeout < 0 || p.jarmed.Load() || !p.jarmed.CompareAndSwap(false, true) {
+// armJanitor makes sure a sweep of idle connections runs within every
+// (an endpoint's sweep period); it does nothing for a zero period. The
+// common case, a sweep already due soon enough, takes no lock.
+func (p *Pool) armJanitor(every time.Duration) {
+	if every <= 0 || p.jarmed.Load() && time.Duration(p.jevery.Load()) <= every {
 		return
 	}
 	p.jmu.Lock()
 	defer p.jmu.Unlock()
-	every := max(p.cfg.IdleTimeout/2, 10*time.Millisecond)
+	if p.jarmed.Load() && time.Duration(p.jevery.Load()) <= every {
+		return
+	}
+	p.jevery.Store(int64(every))
+	p.jarmed.Store(true)
 	if p.jtimer == nil {
 		p.jtimer = time.AfterFunc(every, p.sweep)
 	} else {
@@ -258,30 +274,103 @@ func (p *Pool) armJanitor() {
 	}
 }
 
-// sweep closes expired idle connections, and reschedules itself while
-// idle connections remain.
+// sweep closes the idle connections that expired (idle timeout or
+// lifetime), and reschedules itself, at the shortest sweep period of the
+// endpoints that still have idle connections.
 func (p *Pool) sweep() {
 	now := time.Now()
+	next := time.Duration(0)
 	p.mu.RLock()
 	closed := p.closed
-	left := 0
 	for _, e := range p.eps {
-		left += e.h1.sweep(now, p.cfg.IdleTimeout)
+		if left, every := e.h1.sweep(now); left > 0 && every > 0 && (next == 0 || every < next) {
+			next = every
+		}
 	}
 	p.mu.RUnlock()
 	if closed {
 		return
 	}
-	if left > 0 {
-		p.jmu.Lock()
-		p.jtimer.Reset(max(p.cfg.IdleTimeout/2, 10*time.Millisecond))
+	p.jmu.Lock()
+	if next > 0 {
+		p.jevery.Store(int64(next))
+		p.jtimer.Reset(next)
 		p.jmu.Unlock()
 		return
 	}
 	p.jarmed.Store(false)
+	p.jmu.Unlock()
 	if p.idleTotal.Load() > 0 {
-		p.armJanitor() // a connection went idle while we were finishing
+		// A connection went idle while we were finishing: look again
+		// soon, and settle on its endpoint's period then.
+		p.armJanitor(minSweepEvery)
 	}
+}
+
+// minSweepEvery is the shortest period of the idle connection sweep.
+const minSweepEvery = 10 * time.Millisecond
+
+// Limits are connection limits of one [Endpoint] that override the
+// Pool's [Config], set with [Endpoint.SetLimits]: a proxy whose backends
+// have limits of their own sets them on their endpoints. A zero field
+// follows the Config; a negative one means no limit whatever the Config
+// says. They govern HTTP/1.1 connections (those of HTTP1 and HTTP1TLS
+// endpoints, and the HTTP/1.1 side of H2 and H2C ones); HTTP/2
+// connections multiplex requests and follow the Config.
+type Limits struct {
+	// MaxConns overrides Config.MaxConnsPerEndpoint.
+	MaxConns int
+	// IdleTimeout overrides Config.IdleTimeout.
+	IdleTimeout time.Duration
+	// MaxRequests overrides Config.MaxRequestsPerConn.
+	MaxRequests int
+	// MaxLifetime overrides Config.MaxConnLifetime.
+	MaxLifetime time.Duration
+}
+
+// connLimits are the limits in effect for one endpoint: its own over the
+// Pool's Config. Zero (or, for idle, negative) means no limit.
+type connLimits struct {
+	own         Limits
+	maxConns    int
+	idle        time.Duration
+	maxRequests int
+	lifetime    time.Duration
+}
+
+// resolveLimits computes the limits in effect from a Config with its
+// defaults applied and an endpoint's own limits.
+func resolveLimits(cfg *Config, l Limits) *connLimits {
+	pick := func(own, pool int64) int64 {
+		switch {
+		case own > 0:
+			return own
+		case own < 0:
+			return 0
+		}
+		return max(pool, 0)
+	}
+	return &connLimits{
+		own:         l,
+		maxConns:    int(pick(int64(l.MaxConns), int64(cfg.MaxConnsPerEndpoint))),
+		idle:        time.Duration(pick(int64(l.IdleTimeout), int64(cfg.IdleTimeout))),
+		maxRequests: int(pick(int64(l.MaxRequests), int64(cfg.MaxRequestsPerConn))),
+		lifetime:    time.Duration(pick(int64(l.MaxLifetime), int64(cfg.MaxConnLifetime))),
+	}
+}
+
+// sweepEvery is how often the idle connections of an endpoint under l
+// need sweeping: half the shorter of the idle timeout and the lifetime,
+// or zero when neither is set.
+func (l *connLimits) sweepEvery() time.Duration {
+	d := l.idle
+	if l.lifetime > 0 && (d <= 0 || l.lifetime < d) {
+		d = l.lifetime
+	}
+	if d <= 0 {
+		return 0
+	}
+	return max(d/2, minSweepEvery)
 }
 
 // Stats is a snapshot of one endpoint's statistics, for metrics.
@@ -322,6 +411,7 @@ type Endpoint struct {
 func newEndpoint(p *Pool, k Key) *Endpoint {
 	e := &Endpoint{key: k}
 	e.h1 = &h1{p: p, addr: k.Address, st: &e.st}
+	e.h1.lim.Store(resolveLimits(&p.cfg, Limits{}))
 	if k.Protocol.TLS() {
 		e.h1.tlsCfg = clientTLS(k, "http/1.1")
 	}
@@ -367,6 +457,22 @@ func (e *Endpoint) RoundTrip(req *http.Request) (*http.Response, error) {
 		return e.h2.roundTrip(req)
 	}
 	return e.h1.roundTrip(req)
+}
+
+// Limits returns the endpoint's own limits, as last set by
+// [Endpoint.SetLimits]; zero fields follow the Pool's Config.
+func (e *Endpoint) Limits() Limits {
+	return e.h1.lim.Load().own
+}
+
+// SetLimits replaces the endpoint's own limits. It takes effect at once
+// and interrupts nothing: requests in flight finish on their connections,
+// which are then kept or closed under the new limits (over a lowered
+// MaxConns, connections close as their exchanges end until the endpoint
+// is within it), and requests waiting for a connection may proceed under
+// a raised one.
+func (e *Endpoint) SetLimits(l Limits) {
+	e.h1.setLimits(resolveLimits(&e.h1.p.cfg, l))
 }
 
 // CloseIdleConnections closes the endpoint's idle connections.

@@ -5,10 +5,14 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"slices"
 	"strings"
 	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/rauta/rauta/breaker"
 	"github.com/rauta/rauta/maglev"
@@ -33,6 +37,12 @@ type backendState struct {
 
 	active   atomic.Int64 // requests in flight, for the retry budget
 	retrying atomic.Int64 // retries in flight
+	// retry holds the backend's retry backoff and budget (Backend.Retry),
+	// read by requests; replaced under applyMu.
+	retry atomic.Pointer[retrySettings]
+	// lbPolicy is the policy label of the rauta_backend_lb_policy series
+	// in effect; guarded by applyMu.
+	lbPolicy string
 
 	// labelled metrics, resolved once
 	connectErrors interface{ Inc() }
@@ -69,6 +79,15 @@ func (e *endpointState) admit() (breaker.Ticket, bool) {
 func (e *endpointState) done(t breaker.Ticket, success bool) {
 	if e.breaker != nil {
 		e.breaker.Done(t, success)
+	}
+}
+
+// cancel hands back the breaker ticket of a request that was not sent for
+// a reason that says nothing about the endpoint's health (its connection
+// limit).
+func (e *endpointState) cancel(t breaker.Ticket) {
+	if e.breaker != nil {
+		e.breaker.Cancel(t)
 	}
 }
 
@@ -277,14 +296,24 @@ func (p *Proxy) syncBackends(specs []Backend, errs map[string]error) map[string]
 			for _, e := range bs.endpoints {
 				e.removed.Store(true)
 			}
+			p.metrics.lbPolicy.DeleteLabelValues(name, bs.lbPolicy)
 		}
 	}
 	p.backends = out
+	p.syncPoolLimits()
 	return out
 }
 
 // syncBackend updates or creates the state of one backend.
 func (p *Proxy) syncBackend(b *Backend) (*backendState, error) {
+	if err := validateBackend(b); err != nil {
+		return nil, err
+	}
+	if sp := b.SessionPersistence; sp != nil {
+		if err := validateSession(sp); err != nil {
+			return nil, fmt.Errorf("sessionPersistence: %w", err)
+		}
+	}
 	key := specKeyOf(b)
 	bs := p.backends[b.Name]
 	if bs == nil || bs.specKey != key {
@@ -307,14 +336,75 @@ func (p *Proxy) syncBackend(b *Backend) (*backendState, error) {
 			for _, e := range bs.endpoints {
 				e.removed.Store(true)
 			}
+			nbs.lbPolicy = bs.lbPolicy
+			nbs.retry.Store(bs.retry.Load())
 		}
 		bs = nbs
 	}
 	bs.spec = b
+	bs.retry.Store(newRetrySettings(b.Retry, bs.retry.Load()))
 	if err := p.setEndpoints(bs, b.Endpoints); err != nil {
 		return nil, err
 	}
+	if policy := b.LoadBalancer.Policy.String(); policy != bs.lbPolicy {
+		if bs.lbPolicy != "" {
+			p.metrics.lbPolicy.DeleteLabelValues(bs.name, bs.lbPolicy)
+		}
+		bs.lbPolicy = policy
+	}
+	p.metrics.lbPolicy.WithLabelValues(bs.name, bs.lbPolicy).Set(1)
 	return bs, nil
+}
+
+// poolLimits maps a backend's connection limits onto the pool's.
+func poolLimits(c ConnectionLimits) pool.Limits {
+	return pool.Limits{
+		MaxConns:    c.MaxPerEndpoint,
+		IdleTimeout: c.IdleTimeout,
+		MaxRequests: c.MaxRequests,
+		MaxLifetime: c.MaxLifetime,
+	}
+}
+
+// tighterLimits combines the limits of two backends sharing an endpoint
+// transport: field by field, the smaller value set.
+func tighterLimits(a, b pool.Limits) pool.Limits {
+	least := func(x, y int64) int64 {
+		if x == 0 || y != 0 && y < x {
+			return y
+		}
+		return x
+	}
+	return pool.Limits{
+		MaxConns:    int(least(int64(a.MaxConns), int64(b.MaxConns))),
+		IdleTimeout: time.Duration(least(int64(a.IdleTimeout), int64(b.IdleTimeout))),
+		MaxRequests: int(least(int64(a.MaxRequests), int64(b.MaxRequests))),
+		MaxLifetime: time.Duration(least(int64(a.MaxLifetime), int64(b.MaxLifetime))),
+	}
+}
+
+// syncPoolLimits gives every endpoint transport the connection limits of
+// the backends that use it: a backend's [ConnectionLimits], or, when
+// several backends share an endpoint (same address, protocol and TLS),
+// the smaller value of each field they set. Changing them interrupts no
+// request. Called with applyMu held, after p.backends is updated.
+func (p *Proxy) syncPoolLimits() {
+	want := make(map[*pool.Endpoint]pool.Limits)
+	for _, bs := range p.backends {
+		l := poolLimits(bs.spec.Connections)
+		for _, e := range bs.endpoints {
+			if cur, ok := want[e.rt]; ok {
+				want[e.rt] = tighterLimits(cur, l)
+			} else {
+				want[e.rt] = l
+			}
+		}
+	}
+	for rt, l := range want {
+		if rt.Limits() != l {
+			rt.SetLimits(l)
+		}
+	}
 }
 
 // setEndpoints builds the endpoint set and LB table of a backend, keeping
@@ -374,6 +464,9 @@ func (p *Proxy) newEndpoint(bs *backendState, addr string) (*endpointState, erro
 		return nil, err
 	}
 	e.rt = rt
+	// Limits before the endpoint is in a table; syncPoolLimits settles
+	// them exactly when other backends share the transport.
+	rt.SetLimits(tighterLimits(rt.Limits(), poolLimits(bs.spec.Connections)))
 	cb := bs.spec.CircuitBreaker
 	e.count5xx = cb != nil && cb.Count5xx
 	if cb == nil || !cb.Disabled {
@@ -385,6 +478,7 @@ func (p *Proxy) newEndpoint(bs *backendState, addr string) (*endpointState, erro
 		user := cfg.OnStateChange
 		cfg.OnStateChange = func(from, to breaker.State) {
 			gauge.Set(float64(to))
+			p.metrics.breakerTransitions.WithLabelValues(bs.name, to.String()).Inc()
 			p.log.Info("circuit breaker", "backend", bs.name, "endpoint", addr, "from", from.String(), "to", to.String())
 			if user != nil {
 				user(from, to)
@@ -415,6 +509,7 @@ func (p *Proxy) UpdateEndpoints(backend string, eps []Endpoint) error {
 	if err := p.setEndpoints(bs, eps); err != nil {
 		return fmt.Errorf("backend %q: %w", backend, err)
 	}
+	p.syncPoolLimits()
 	p.retainPools()
 	p.health.sync(p.backends)
 	return nil
@@ -430,4 +525,134 @@ func (p *Proxy) retainPools() {
 		}
 	}
 	p.pools.Retain(keys)
+}
+
+// validateBackend checks the policies of a backend. It reports the first
+// error found, naming the field; [ApplyError] names the backend.
+func validateBackend(b *Backend) error {
+	lb := &b.LoadBalancer
+	if lb.Policy != RoundRobin && lb.Policy != Maglev {
+		return fmt.Errorf("loadBalancer.policy: unknown value %v", lb.Policy)
+	}
+	if err := lb.Key.validate(); err != nil {
+		return fmt.Errorf("loadBalancer.key.%w", err)
+	}
+	if hc := b.HealthCheck; hc != nil {
+		if err := hc.validate(); err != nil {
+			return fmt.Errorf("healthCheck.%w", err)
+		}
+	}
+	c := &b.Connections
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"maxPerEndpoint", int64(c.MaxPerEndpoint)},
+		{"idleTimeout", int64(c.IdleTimeout)},
+		{"maxRequests", int64(c.MaxRequests)},
+		{"maxLifetime", int64(c.MaxLifetime)},
+	} {
+		if f.v < 0 {
+			return fmt.Errorf("connections.%s: must not be negative", f.name)
+		}
+	}
+	if err := b.Retry.validate(); err != nil {
+		return fmt.Errorf("retry.%w", err)
+	}
+	return nil
+}
+
+// validate checks a hash key (of a load balancer or a rate limit): a known
+// source, with the name its source reads and no name for the others.
+// Errors start with the field name.
+func (k HashKey) validate() error {
+	switch k.Source {
+	case KeyNone, KeyClientAddress:
+		if k.Name != "" {
+			return fmt.Errorf("name: must be empty for source %v", k.Source)
+		}
+		return nil
+	case KeyHeader:
+		if !httpguts.ValidHeaderFieldName(k.Name) {
+			return fmt.Errorf("name %q: must be a header name", k.Name)
+		}
+		return nil
+	case KeyCookie, KeyQuery:
+		if k.Name == "" {
+			return fmt.Errorf("name: required for source %v", k.Source)
+		}
+		return nil
+	}
+	return fmt.Errorf("source: unknown value %v", k.Source)
+}
+
+// validate checks a health check. Errors start with the field name.
+func (hc *HealthCheck) validate() error {
+	if hc.Kind != HealthTCP && hc.Kind != HealthHTTP {
+		return fmt.Errorf("kind: unknown value %v", hc.Kind)
+	}
+	if hc.Path != "" && !strings.HasPrefix(hc.Path, "/") {
+		return fmt.Errorf("path: %q must start with /", hc.Path)
+	}
+	switch {
+	case hc.Interval < 0:
+		return errors.New("interval: must not be negative")
+	case hc.Timeout < 0:
+		return errors.New("timeout: must not be negative")
+	case hc.HealthyThreshold < 0:
+		return errors.New("healthyThreshold: must not be negative")
+	case hc.UnhealthyThreshold < 0:
+		return errors.New("unhealthyThreshold: must not be negative")
+	}
+	if len(hc.ExpectedStatuses) > 0 && hc.Kind != HealthHTTP {
+		return fmt.Errorf("expectedStatuses: only HTTP health checks have statuses (kind %v)", hc.Kind)
+	}
+	for i, r := range hc.ExpectedStatuses {
+		if r.Start < 100 || r.Start > 599 {
+			return fmt.Errorf("expectedStatuses[%d].start: %d is not a status code (100 to 599)", i, r.Start)
+		}
+		if r.End != 0 && (r.End < r.Start || r.End > 599) {
+			return fmt.Errorf("expectedStatuses[%d].end: %d must be between start (%d) and 599", i, r.End, r.Start)
+		}
+	}
+	return nil
+}
+
+// expects reports whether an HTTP probe's status passes.
+func (hc *HealthCheck) expects(code int) bool {
+	if len(hc.ExpectedStatuses) == 0 {
+		return code >= 200 && code < 400
+	}
+	for _, r := range hc.ExpectedStatuses {
+		if code >= r.Start && code <= max(r.End, r.Start) {
+			return true
+		}
+	}
+	return false
+}
+
+// validate checks a backend's retry settings. Errors start with the field
+// name.
+func (r *BackendRetry) validate() error {
+	switch {
+	case r.Backoff < 0:
+		return errors.New("backoff: must not be negative")
+	case r.MaxBackoff < 0:
+		return errors.New("maxBackoff: must not be negative")
+	case r.MaxBackoff > 0 && r.MaxBackoff < r.Backoff:
+		return fmt.Errorf("maxBackoff: %v is less than backoff (%v)", r.MaxBackoff, r.Backoff)
+	}
+	if bu := r.Budget; bu != nil {
+		switch {
+		case math.IsNaN(bu.Percent) || bu.Percent < 0 || bu.Percent > 100:
+			return fmt.Errorf("budget.percent: %v must be between 0 and 100", bu.Percent)
+		case bu.Interval < 0:
+			return errors.New("budget.interval: must not be negative")
+		case bu.MinRetries < 0:
+			return errors.New("budget.minRetries: must not be negative")
+		case bu.MinRetriesInterval < 0:
+			return errors.New("budget.minRetriesInterval: must not be negative")
+		}
+	}
+	return nil
 }

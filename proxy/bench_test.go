@@ -107,16 +107,34 @@ func (rc *rawClient) do() (int, error) {
 // request path and the pooled upstream client, to a canned backend, with
 // keep-alive on both sides, with rauta's HTTP/1.1 server and with net/http's.
 // allocs/op are the proxy's own: the client and backend allocate nothing.
+// The ratelimit variants add limits that never refuse: one on the rule,
+// and then one on each of the listener, the route and the rule, one of them
+// keyed by client address.
 func BenchmarkProxyHTTP1(b *testing.B) {
+	never := RateLimit{Rate: 1e8, Burst: 1 << 20}
 	for _, tc := range []struct {
-		name   string
-		stdlib bool
-	}{{"h1server", false}, {"net-http", true}} {
+		name     string
+		stdlib   bool
+		listener []RateLimit
+		route    []RateLimit
+		rule     []RateLimit
+	}{
+		{name: "h1server"},
+		{name: "net-http", stdlib: true},
+		{name: "h1server-ratelimit-rule", rule: []RateLimit{never}},
+		{name: "h1server-ratelimit-3-levels",
+			listener: []RateLimit{{Name: "gw", Rate: 1e8, Burst: 1 << 20}},
+			route:    []RateLimit{{Name: "route", Rate: 1e8, Burst: 1 << 20, Key: HashKey{Source: KeyClientAddress}}},
+			rule:     []RateLimit{never}},
+	} {
 		b.Run(tc.name, func(b *testing.B) {
 			backend := cannedBackend(b)
 			p := newTestProxy(b, Options{StdlibServer: tc.stdlib})
-			if err := p.Apply(simpleConfig(map[string][]string{"b": {backend}},
-				Rule{Matches: prefix("/"), Backends: []BackendRef{{Backend: "b", Weight: 1}}})); err != nil {
+			cfg := simpleConfig(map[string][]string{"b": {backend}},
+				Rule{Matches: prefix("/"), Backends: []BackendRef{{Backend: "b", Weight: 1}}, RateLimits: tc.rule})
+			cfg.Listeners[0].RateLimits = tc.listener
+			cfg.Routes[0].RateLimits = tc.route
+			if err := p.Apply(cfg); err != nil {
 				b.Fatal(err)
 			}
 			addr, _ := p.Addr("gw/http")

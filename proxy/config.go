@@ -261,7 +261,10 @@ type RateLimit struct {
 	// on each of its listeners is one budget), and the buckets outlive
 	// configurations while the Name and the numbers stay the same. It
 	// labels the rate-limit metrics and names the limit in the
-	// RateLimit-Policy field. Empty gives the limit a budget of its own.
+	// RateLimit-Policy field, so it must be printable ASCII (at most 256
+	// bytes); limits with one Name must have the same numbers. Empty gives
+	// the limit a budget of its own, named by its place in the Config
+	// (for example "route/ns/name/rules/0/rateLimits/0").
 	Name string `json:"name,omitempty"`
 	// Rate is the number of requests per second allowed in the long run,
 	// for the whole gateway; each process admits its share (see
@@ -270,12 +273,14 @@ type RateLimit struct {
 	// Burst is the number of requests allowed at once.
 	Burst int `json:"burst"`
 	// Window is the period the limit is announced over in the
-	// RateLimit-Policy field (quota Rate×Window per Window); zero means
-	// one second.
+	// RateLimit-Policy field (quota Rate×Window per Window), rounded up
+	// to whole seconds; zero means one second. It does not change what
+	// the limit admits, and changing it keeps the buckets.
 	Window time.Duration `json:"window,omitempty"`
 	// Key selects the bucket: one for the limit when its Source is
 	// KeyNone, otherwise one per client address, header, cookie or query
-	// parameter value, with bounded memory.
+	// parameter value, with bounded memory. Requests without the key share
+	// one bucket.
 	Key HashKey `json:"key,omitzero"`
 }
 
@@ -412,11 +417,17 @@ type Backend struct {
 }
 
 // ConnectionLimits bound the connections to each endpoint of a backend.
-// Zero fields use [Options].Pool.
+// Zero fields use [Options].Pool. They govern HTTP/1.1 connections (also
+// the HTTP/1.1 side of an HTTP/2 backend: upgrades and ALPN fallback);
+// HTTP/2 connections multiplex requests and follow Options.Pool. Changing
+// them takes effect at once without interrupting requests in flight.
+// Backends sharing an endpoint (same address, protocol and TLS settings)
+// share its connections, under the smaller value of each limit they set.
 type ConnectionLimits struct {
 	// MaxPerEndpoint bounds the open HTTP/1.1 connections to one
 	// endpoint; a request finding it at the limit goes to another
-	// endpoint, or is answered 503.
+	// endpoint, or is answered 503 (after Options.Pool.ConnWaitTimeout,
+	// if set, without a connection freed).
 	MaxPerEndpoint int `json:"maxPerEndpoint,omitempty"`
 	// IdleTimeout closes a connection idle this long.
 	IdleTimeout time.Duration `json:"idleTimeout,omitempty"`

@@ -14,7 +14,7 @@
 // Requests load the snapshot once and finish on it; state that must outlive
 // configurations is found again by key: connection pools by endpoint
 // address and protocol, circuit breakers and health by backend and endpoint,
-// rate-limit buckets by rule and limit. [Proxy.UpdateEndpoints] is the fast
+// rate-limit buckets by limit name. [Proxy.UpdateEndpoints] is the fast
 // path for endpoint churn: it swaps one backend's load-balancing table
 // without recompiling routes.
 //
@@ -22,21 +22,77 @@
 //
 // For each request the proxy picks the listener of the port by host (the
 // most specific listener hostname), matches the route with the router
-// package, applies the rule's rate limit and filters, picks a backend
-// reference by weight, applies that reference's filters, picks an endpoint
-// (round robin by weight, or Maglev over a request key for affinity),
+// package, applies the rate limits and request limits that cover the
+// request (listener, route and rule) and the rule's filters, picks a backend
+// reference by weight (or by session token), applies that reference's
+// filters, picks an endpoint (the session's, round robin by weight, or
+// Maglev over a request key for affinity: the client address, a header, a
+// cookie or a query parameter, see [HashKey]),
 // skipping endpoints whose health check fails or whose circuit breaker is
 // open, and forwards the request through the pool package. Responses and
 // request bodies stream in both directions; trailers, 1xx responses and
 // protocol upgrades (WebSocket) pass through.
 //
 // Answers made by the gateway itself are: 400 for a request path the router
-// refuses, 404 when no route matches, 429 (with Retry-After) when a rate
+// refuses, 404 when no route matches, 408 when a request body does not
+// arrive within its ReadTimeout, 413 when it is larger than its
+// MaxBodyBytes, 429 (with Retry-After and the RateLimit fields) when a rate
 // limit refuses, 500 for a rule whose backend references are invalid, 502
-// when the backend fails, 503 when no endpoint can be picked, 504 when a
-// route timeout expires. Each is counted in rauta_gateway_responses_total
+// when the backend fails, 503 when no endpoint can be picked (or every
+// endpoint tried is at its connection limit), 504 when a route timeout
+// expires. Each is counted in rauta_gateway_responses_total
 // by reason. A panic while serving a request is recovered, logged, counted
 // and answered with 500.
+//
+// # Rate limits
+//
+// A [RateLimit] is a token bucket (the generic cell rate algorithm of the
+// ratelimit package): Rate requests per second in the long run, Burst at
+// once, one bucket for the limit or one per client address, header, cookie
+// or query parameter value (with bounded memory; requests without the key
+// share one bucket). Limits sit on a [Listener], a [Route] and a [Rule];
+// every limit that covers a request must admit it. A limit refusing a
+// request gives back the tokens the limits before it took, so a refused
+// request costs no budget. Limits apply to requests that match a route;
+// a request answered 404 counts against none.
+//
+// Limits with the same Name share their buckets wherever they appear, so a
+// Gateway's limit copied onto each of its listeners, or a route translated
+// into several Routes, is one budget; a Name used twice with different
+// numbers is an error. Buckets outlive configurations while the Name and
+// the numbers stay the same; a limit without a Name has a budget of its
+// own, kept while its place in the Config (listener, route, rule and
+// index) and its numbers stay the same. [Proxy.SetReplicas] divides every
+// limit among the processes serving one gateway, at once and without an
+// Apply.
+//
+// A refused request is answered 429 with Retry-After and the
+// RateLimit-Policy and RateLimit fields of the IETF httpapi working
+// group's ratelimit-headers draft, in the syntax of
+// draft-ietf-httpapi-ratelimit-headers-11 (see [RateLimitDraft]), naming
+// the limit that refused:
+//
+//	Retry-After: 1
+//	RateLimit-Policy: "default/api";q=100;w=1
+//	RateLimit: "default/api";r=0;t=1
+//
+// Admitted responses carry neither field: they would cost every response
+// an allocation and tell every client the limits, and the draft leaves
+// the choice to the server. rauta_rate_limited_requests_total counts the
+// refusals by limit and route.
+//
+// # Request limits
+//
+// [RequestLimits] bound a request's body size (413), the time to receive
+// its body (408) and the time to write its response, per listener, route
+// and rule; for each field the rule's value wins over the route's, the
+// route's over the listener's, and the listener's over [Limits]. A body
+// whose Content-Length is over the limit is refused before anything
+// reaches a backend; a body without one that crosses the limit, or stops
+// arriving, is cut off upstream (the backend sees an incomplete body,
+// never a complete one) and the client answered 413 or 408 if no response
+// has begun. The read and write deadlines are those of
+// http.ResponseController, on HTTP/1.1 and HTTP/2 alike.
 //
 // # Circuit breakers
 //
@@ -45,7 +101,26 @@
 // response (connection refused or reset, TLS failure, timeout); a 5xx
 // response is passed to the client as it is, unless the backend sets
 // [CircuitBreaker].Count5xx. An open breaker takes its endpoint out of the
-// pick until its timeout, then lets probes through.
+// pick until its timeout, then lets probes through. A request refused by
+// an endpoint's connection limit counts for nothing.
+//
+// # Health checks
+//
+// A backend with a [HealthCheck] probes each endpoint every Interval, with
+// a TCP connect or an HTTP GET that passes on one of ExpectedStatuses (by
+// default 200 to 399). UnhealthyThreshold failed probes in a row take the
+// endpoint out of the pick, so a failing endpoint leaves it within
+// Interval × UnhealthyThreshold (plus one probe's latency); HealthyThreshold
+// passes bring it back.
+//
+// # Connection limits
+//
+// [Options].Pool bounds the connections to every endpoint; a backend's
+// [ConnectionLimits] override it for its endpoints: connections per
+// endpoint (a request finding an endpoint at its limit tries another, or is
+// answered 503), idle timeout, and requests and lifetime per connection (a
+// connection is closed when its request in progress ends). A new
+// configuration changes them without interrupting requests in flight.
 //
 // # Retries
 //
@@ -54,9 +129,58 @@
 // method. Without a [RetryPolicy] a request that failed after it was sent is
 // retried once when it is idempotent and has no body. A RetryPolicy adds
 // retries on the listed status codes, with exponential backoff and full
-// jitter. Retries that send a request again are bounded by a budget: at any
-// moment at most a fraction (default 20%, at least three) of a backend's
-// requests in flight may be retries.
+// jitter: the delay before retry n is uniform up to Backoff × 2^(n-1),
+// capped at MaxBackoff. The rule's values win, then the backend's
+// [BackendRetry], then 25ms and ten times the base. Retries that send a
+// request again are bounded by a budget: at any moment at most a fraction
+// ([Options].RetryBudget, default 20%, at least three) of a backend's
+// requests in flight may be retries; a backend's own [RetryBudget] replaces
+// that with a share of its requests over an interval, plus a number of
+// retries always allowed per MinRetriesInterval.
+//
+// # Session persistence
+//
+// A rule's [SessionPersistence], or for a rule without one the
+// SessionPersistence of the backends it refers to, pins a client to the
+// backend reference and endpoint that served it (GEP-1619). The response
+// that starts a session carries a token, in a Set-Cookie field or, for
+// [SessionHeader], in a response header field of the configured name. The
+// token names the reference and the endpoint, the session's start and its
+// last use; it is sealed with AES-256-GCM under [Options].SessionKey, so
+// only a proxy holding the key can read or forge it, and it is bound to
+// the rule that issued it: rules never share sessions, even rules that
+// forward to the same backend.
+//
+// A request carrying a valid token goes to the reference it names, even one
+// whose weight is now zero, and to the endpoint it names while that
+// endpoint is in the configuration, passes its health checks and is
+// admitted by its circuit breaker. Otherwise the endpoint is picked as
+// usual and the session pinned anew with a new token; a token that was
+// tampered with, issued by another rule or another key, names a reference
+// the rule no longer has, or has expired is ignored the same way, never
+// answered with an error. So adding endpoints moves no session, and
+// removing one moves only the sessions pinned to it. A retried request may
+// be answered by another endpoint; the session then follows the endpoint
+// that answered. When a rule relies on its backends' settings and only some
+// of them persist sessions, a client balanced onto one that does not gets
+// no token and its next request is balanced by weight again (the third
+// choice GEP-1619 allows: traffic drifts toward the persistent backends).
+//
+// AbsoluteTimeout counts from the session's start, IdleTimeout from the
+// last use recorded in the token. With an idle timeout the token is
+// re-issued with a new last use on a request that comes at least
+// min(IdleTimeout/10, 1s) after the recorded one, so the timeout slides
+// with use, to within that granularity. Cookies carry Path (the matched
+// path prefix or exact path, the literal prefix of a regular expression up
+// to its last '/', else "/"; for a backend's setting too, since sessions
+// belong to rules), HttpOnly, SameSite=Lax, Secure on HTTPS listeners,
+// and, with PermanentCookie, a Max-Age of the session's remaining absolute
+// timeout; otherwise they are session cookies. A token is not removed from
+// the request forwarded to the backend.
+//
+// Without a SessionKey each Proxy makes a random key: its tokens are good
+// for that process only, so replicas behind one address must share a key
+// for sessions to survive a client moving between replicas or a restart.
 //
 // # Forwarding headers
 //

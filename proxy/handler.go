@@ -11,7 +11,6 @@ import (
 	"net/textproto"
 	"net/url"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -46,6 +45,11 @@ type exchange struct {
 	respBytes int64
 	requestID string
 	traceID   string
+	sess      *sessionPin // session persistence; nil without it
+	// body is the request body under RequestLimits, when it is wrapped;
+	// writeTimeout is a RequestLimits.WriteTimeout in effect.
+	body         *limitedBody
+	writeTimeout time.Duration
 }
 
 // Shared header values. Each is a full slice (len == cap): code that adds a
@@ -144,13 +148,8 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		setEscapedPath(r.URL, res.Path)
 	}
 
-	for _, lim := range cr.limiters {
-		if ok, wait := lim.take(r); !ok {
-			secs := int64((wait + time.Second - 1) / time.Second)
-			w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
-			x.fail(w, http.StatusTooManyRequests, ReasonRateLimited, "rate limited\n")
-			return
-		}
+	if !p.admit(w, r, pt, cr, &x) {
+		return
 	}
 
 	info := filters.RequestInfo{Scheme: filters.SchemeHTTP, ListenerPort: pt.port}
@@ -165,7 +164,12 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ref := cr.pickRef()
+	var ref *compiledRef
+	if cr.session != nil {
+		ref = p.pickSessionRef(cr, r, &x, res.MatchIndex, h.tls)
+	} else {
+		ref = cr.pickRef()
+	}
 	if ref == nil || ref.backend == nil {
 		x.fail(w, http.StatusInternalServerError, ReasonInvalidBackend, "no valid backend\n")
 		return
@@ -179,6 +183,9 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.forward(w, r, h.tls, cr, ref, &x, func(hdr http.Header) {
 		ref.filters.Response(hdr, &refState)
 		cr.filters.Response(hdr, &ruleState)
+		if x.sess != nil {
+			p.sessions.issue(hdr, &x)
+		}
 	})
 }
 
@@ -258,18 +265,6 @@ func (cr *compiledRule) pickRef() *compiledRef {
 	return &cr.refs[len(cr.refs)-1]
 }
 
-// take asks the rule's limiter for a token.
-func (l *ruleLimiter) take(r *http.Request) (bool, time.Duration) {
-	if l.bucket != nil {
-		return l.bucket.Take()
-	}
-	key, ok := requestKey(r, l.key)
-	if !ok {
-		key = ""
-	}
-	return l.keyed.Take(key)
-}
-
 // requestKey reads the key named by k from r.
 func requestKey(r *http.Request, k HashKey) (string, bool) {
 	switch k.Source {
@@ -284,6 +279,9 @@ func requestKey(r *http.Request, k HashKey) (string, bool) {
 			return "", false
 		}
 		return c.Value, true
+	case KeyQuery:
+		v, _ := router.QueryValue(r.URL.RawQuery, k.Name)
+		return v, v != ""
 	}
 	return "", false
 }
@@ -448,6 +446,9 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 	}
 
 	bs.active.Add(1)
+	if rb := bs.retry.Load().budget; rb != nil {
+		rb.request(x.start)
+	}
 	retrySlots := int64(0)
 	defer func() {
 		bs.active.Add(-1)
@@ -461,7 +462,10 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 	var tried *endpointState
 	notSentRetries := 0
 	for attempt := 0; ; attempt++ {
-		ep, ticket := lb.pick(hash, hasKey, tried)
+		ep, ticket := x.sess.pinned(tried)
+		if ep == nil {
+			ep, ticket = lb.pick(hash, hasKey, tried)
+		}
 		if ep == nil {
 			x.fail(w, http.StatusServiceUnavailable, ReasonNoHealthyEndpoint, "no healthy upstream\n")
 			return
@@ -476,6 +480,9 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 			bs.upstreamTime.Observe(x.upstream.Seconds())
 		}
 		if err != nil {
+			if p.bodyFailed(w, r, x) {
+				return
+			}
 			notSent := pool.NotSent(err)
 			if ctx.Err() != nil {
 				if r.Context().Err() != nil {
@@ -501,11 +508,17 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 				retrySlots++
 				x.retries++
 				p.metrics.retries.WithLabelValues(cr.routeLabel).Inc()
-				p.backoff(ctx, cr, attempt)
+				p.backoff(ctx, cr, bs, attempt)
 				continue
 			}
 			if errors.Is(err, context.DeadlineExceeded) {
 				x.fail(w, http.StatusGatewayTimeout, ReasonTimeout, "upstream request timeout\n")
+				return
+			}
+			if errors.Is(err, pool.ErrEndpointBusy) {
+				// Every endpoint tried is at its connection limit
+				// (ConnectionLimits.MaxPerEndpoint).
+				x.fail(w, http.StatusServiceUnavailable, ReasonNoHealthyEndpoint, "upstream busy\n")
 				return
 			}
 			p.log.Debug("upstream error", "backend", bs.name, "endpoint", ep.addr, "error", err)
@@ -518,7 +531,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 			retrySlots++
 			x.retries++
 			p.metrics.retries.WithLabelValues(cr.routeLabel).Inc()
-			p.backoff(ctx, cr, attempt)
+			p.backoff(ctx, cr, bs, attempt)
 			if ctx.Err() != nil {
 				x.fail(w, http.StatusGatewayTimeout, ReasonTimeout, "upstream request timeout\n")
 				return
@@ -585,7 +598,11 @@ func (p *Proxy) roundTrip(out *http.Request, ep *endpointState, ticket breaker.T
 		if cancel != nil {
 			cancel()
 		}
-		ep.done(ticket, false)
+		if errors.Is(err, pool.ErrEndpointBusy) {
+			ep.cancel(ticket) // a local limit, not the endpoint failing
+		} else {
+			ep.done(ticket, false)
+		}
 		return nil, err, noop
 	}
 	ep.done(ticket, resp.StatusCode < 500 || !ep.count5xx)
@@ -630,10 +647,19 @@ func retryCode(rp *RetryPolicy, code int) bool {
 	return false
 }
 
-// allowRetry applies the retry budget of a backend: retries in flight may
-// be at most a fraction of the requests in flight (at least three). When it
-// returns true the caller holds one retry slot until the request ends.
+// allowRetry applies the retry budget of a backend: its own
+// [RetryBudget] when it has one, else [Options].RetryBudget, by which
+// retries in flight may be at most a fraction of the requests in flight
+// (at least three). When it returns true the caller holds one retry slot
+// until the request ends.
 func (p *Proxy) allowRetry(bs *backendState) bool {
+	if rb := bs.retry.Load().budget; rb != nil {
+		if !rb.allow(time.Now()) {
+			return false
+		}
+		bs.retrying.Add(1)
+		return true
+	}
 	budget := p.opts.RetryBudget
 	if budget <= 0 {
 		budget = 0.2
@@ -647,15 +673,11 @@ func (p *Proxy) allowRetry(bs *backendState) bool {
 }
 
 // backoff waits before retry number attempt+1: exponential with full
-// jitter. It returns false when ctx ended while waiting.
-func (p *Proxy) backoff(ctx context.Context, cr *compiledRule, attempt int) bool {
-	base := 25 * time.Millisecond
-	if cr.retry != nil && cr.retry.Backoff > 0 {
-		base = cr.retry.Backoff
-	}
-	d := base << min(attempt, 10)
-	d = time.Duration(rand.Int64N(int64(d)) + 1)
-	t := time.NewTimer(d)
+// jitter, bounded as [retryBackoff] says. It returns false when ctx ended
+// while waiting.
+func (p *Proxy) backoff(ctx context.Context, cr *compiledRule, bs *backendState, attempt int) bool {
+	base, ceiling := retryBackoff(cr.retry, bs.retry.Load())
+	t := time.NewTimer(retryDelay(base, ceiling, attempt, rand.Int64N))
 	defer t.Stop()
 	select {
 	case <-t.C:
@@ -695,6 +717,9 @@ func (p *Proxy) writeResponse(w http.ResponseWriter, r *http.Request, resp *http
 		h["Trailer"] = keys
 	}
 	x.status, x.wrote = resp.StatusCode, true
+	if x.writeTimeout > 0 || x.body != nil {
+		p.startResponse(w, x)
+	}
 	w.WriteHeader(resp.StatusCode)
 
 	bp := copyBufs.Get().(*[]byte)

@@ -122,6 +122,9 @@ func (hc *healthChecker) run(ctx context.Context, pr *probe, backend string, e *
 	defer close(pr.done)
 	gauge := hc.p.metrics.endpointHealthy.WithLabelValues(backend, e.addr)
 	gauge.Set(b2f(e.healthy.Load()))
+	turned := func(result string) {
+		hc.p.metrics.healthTransitions.WithLabelValues(backend, result).Inc()
+	}
 	t := time.NewTicker(pr.spec.Interval)
 	defer t.Stop()
 	passes, fails := 0, 0
@@ -135,6 +138,7 @@ func (hc *healthChecker) run(ctx context.Context, pr *probe, backend string, e *
 			if !e.healthy.Load() && passes >= pr.spec.HealthyThreshold {
 				e.healthy.Store(true)
 				gauge.Set(1)
+				turned("healthy")
 				hc.p.log.Info("endpoint healthy", "backend", backend, "endpoint", e.addr)
 			}
 		} else {
@@ -142,6 +146,7 @@ func (hc *healthChecker) run(ctx context.Context, pr *probe, backend string, e *
 			if e.healthy.Load() && fails >= pr.spec.UnhealthyThreshold {
 				e.healthy.Store(false)
 				gauge.Set(0)
+				turned("unhealthy")
 				hc.p.log.Warn("endpoint unhealthy", "backend", backend, "endpoint", e.addr)
 			}
 		}
@@ -187,5 +192,5 @@ func (hc *healthChecker) check(ctx context.Context, spec HealthCheck, e *endpoin
 	}
 	io.CopyN(io.Discard, resp.Body, 4<<10)
 	resp.Body.Close()
-	return resp.StatusCode >= 200 && resp.StatusCode < 400
+	return spec.expects(resp.StatusCode)
 }

@@ -371,6 +371,10 @@ type Limits struct {
 	MaxConcurrentStreams int
 	// MaxReadFrameSize is the largest HTTP/2 frame accepted; default 1 MiB.
 	MaxReadFrameSize int
+	// MaxBodyBytes is the largest request body, answered 413 past it, for
+	// requests whose listener, route and rule set no
+	// RequestLimits.MaxBodyBytes; default 0 (no limit).
+	MaxBodyBytes int64
 }
 
 const defaultShutdownTimeout = 30 * time.Second

@@ -25,7 +25,9 @@ const (
 	ReasonFilter
 	// ReasonInvalidBackend: the rule's backend reference is invalid (500).
 	ReasonInvalidBackend
-	// ReasonNoHealthyEndpoint: no endpoint could be picked (503).
+	// ReasonNoHealthyEndpoint: no endpoint could be picked (503): every
+	// endpoint fails its health check, has its breaker open, or is at its
+	// connection limit.
 	ReasonNoHealthyEndpoint
 	// ReasonRateLimited: a rate limit refused the request (429).
 	ReasonRateLimited
@@ -40,13 +42,19 @@ const (
 	// ReasonMisdirected: an HTTPS request whose Host belongs to another
 	// listener than the one its TLS server name (SNI) selected (421).
 	ReasonMisdirected
+	// ReasonBodyTooLarge: the request body is larger than its
+	// RequestLimits.MaxBodyBytes (413).
+	ReasonBodyTooLarge
+	// ReasonRequestTimeout: the request body did not arrive within its
+	// RequestLimits.ReadTimeout (408).
+	ReasonRequestTimeout
 	numReasons
 )
 
 var reasonNames = [numReasons]string{
 	"none", "no_route", "bad_request", "filter", "invalid_backend",
 	"no_healthy_endpoint", "rate_limited", "upstream_error", "timeout", "panic",
-	"client_gone", "misdirected",
+	"client_gone", "misdirected", "body_too_large", "request_timeout",
 }
 
 // String returns the reason's metric label.
@@ -70,13 +78,19 @@ type metrics struct {
 	retries          *prometheus.CounterVec
 	breakerState     *prometheus.GaugeVec
 	endpointHealthy  *prometheus.GaugeVec
-	activeConns      *prometheus.GaugeVec
-	generation       prometheus.Gauge
-	lastApply        prometheus.Gauge
-	applyErrors      prometheus.Counter
-	panics           prometheus.Counter
-	mirrors          *prometheus.CounterVec
-	accessLogDropped prometheus.Counter
+	// breakerTransitions, healthTransitions and lbPolicy are labelled by
+	// backend, not endpoint: their series stay few however endpoints
+	// churn.
+	breakerTransitions *prometheus.CounterVec
+	healthTransitions  *prometheus.CounterVec
+	lbPolicy           *prometheus.GaugeVec
+	activeConns        *prometheus.GaugeVec
+	generation         prometheus.Gauge
+	lastApply          prometheus.Gauge
+	applyErrors        prometheus.Counter
+	panics             prometheus.Counter
+	mirrors            *prometheus.CounterVec
+	accessLogDropped   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -115,6 +129,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "rauta_endpoint_healthy",
 			Help: "1 when an endpoint passes its active health checks, 0 when it is taken out.",
 		}, []string{"backend", "endpoint"}),
+		breakerTransitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rauta_breaker_transitions_total",
+			Help: "Circuit breaker state changes of a backend's endpoints, by backend and the state entered (closed, open, half-open).",
+		}, []string{"backend", "state"}),
+		healthTransitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rauta_endpoint_health_transitions_total",
+			Help: "Active health check verdicts that changed an endpoint's health, by backend and result (healthy, unhealthy).",
+		}, []string{"backend", "result"}),
+		lbPolicy: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rauta_backend_lb_policy",
+			Help: "1 for the load-balancing policy (RoundRobin, Maglev) in use by each backend.",
+		}, []string{"backend", "policy"}),
 		activeConns: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "rauta_active_connections",
 			Help: "Open client connections, by listening address.",
@@ -147,6 +173,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	if reg != nil {
 		reg.MustRegister(m.requests, m.duration, m.upstreamDuration, m.gateway,
 			m.connectErrors, m.retries, m.breakerState, m.endpointHealthy,
+			m.breakerTransitions, m.healthTransitions, m.lbPolicy,
 			m.activeConns, m.generation, m.lastApply, m.applyErrors, m.panics,
 			m.mirrors, m.accessLogDropped)
 	}

@@ -46,11 +46,14 @@ type Options struct {
 	// Filters resolves ExtensionRef filters to user-defined filters; nil
 	// makes every ExtensionRef a configuration error.
 	Filters *filters.Registry
-	// Pool configures the upstream connection pools.
+	// Pool configures the upstream connection pools. A backend's
+	// [ConnectionLimits] override its limits for that backend's
+	// endpoints.
 	Pool pool.Config
 	// RetryBudget is the fraction of a backend's active requests that may
 	// be retries at any moment; zero means 0.2. At least three concurrent
-	// retries per backend are always allowed.
+	// retries per backend are always allowed. A backend's own
+	// [BackendRetry].Budget replaces it for that backend.
 	RetryBudget float64
 	// AccessLog configures access logs; they are off unless a Logger is set.
 	AccessLog AccessLog
@@ -61,6 +64,16 @@ type Options struct {
 	// MirrorBodyLimit is the largest request body copied to mirrors;
 	// larger requests are not mirrored. Zero means 64 KiB.
 	MirrorBodyLimit int64
+	// SessionKey is the AES-256 key, [SessionKeySize] bytes, that seals
+	// the tokens of [SessionPersistence]. Empty makes New pick a random
+	// key, so tokens are good only for this Proxy: replicas behind one
+	// address must share a key for sessions to survive a client moving
+	// from one replica to another (and a restart). Of another size, every
+	// rule using session persistence is refused by Apply.
+	SessionKey []byte
+	// SessionClock tells session persistence the time, for its absolute
+	// and idle timeouts; nil means time.Now.
+	SessionClock func() time.Time
 }
 
 // Proxy is a gateway's data plane: it serves a [Config] on its listeners
@@ -80,16 +93,23 @@ type Proxy struct {
 	backends  map[string]*backendState // by Backend.Name; guarded by applyMu
 	closed    bool
 	// limiters keeps rate-limit buckets across configurations, keyed by
-	// rule identity and limits; limitersUsed marks the ones the Apply in
-	// progress uses. Both are guarded by applyMu.
-	limiters     map[string]*ruleLimiter
+	// limit name (or place) and numbers; limitersUsed marks the ones the
+	// Apply in progress uses, limitNames and limitUsers the names it met
+	// and where first. replicas is the count set by SetReplicas. All are
+	// guarded by applyMu.
+	limiters     map[string]*limiter
 	limitersUsed map[string]bool
+	limitNames   map[string]string
+	limitUsers   map[string]string
+	replicas     int
+	rateLimited  *prometheus.CounterVec
 	health       *healthChecker
 	mirrors      *filters.Mirrorer
 	alog         *accessLogger
 
 	requestIDHeader string // canonical
 	tunnels         tunnelSet
+	sessions        sessionSealer
 }
 
 // New returns a Proxy serving nothing; call [Proxy.Apply] to configure it.
@@ -98,7 +118,7 @@ func New(opts Options) *Proxy {
 		opts:     opts,
 		log:      opts.Logger,
 		backends: make(map[string]*backendState),
-		limiters: make(map[string]*ruleLimiter),
+		limiters: make(map[string]*limiter),
 	}
 	if p.log == nil {
 		p.log = slog.Default()
@@ -109,12 +129,17 @@ func New(opts Options) *Proxy {
 		reg = p.registry
 	}
 	p.metrics = newMetrics(reg)
+	p.rateLimited = newRateLimitMetric(reg)
 	p.alog = newAccessLogger(opts.AccessLog, p.metrics.accessLogDropped)
 	p.requestIDHeader = http.CanonicalHeaderKey(opts.RequestIDs.Header)
 	if p.requestIDHeader == "" {
 		p.requestIDHeader = "X-Request-Id"
 	}
 	p.pools = pool.New(opts.Pool)
+	p.sessions = newSessionSealer(opts.SessionKey, opts.SessionClock)
+	if p.sessions.err != nil {
+		p.log.Error("session persistence disabled", "error", p.sessions.err)
+	}
 	p.mirrors = p.newMirrorer()
 	poolCollector := &poolCollector{p: p}
 	if err := reg.Register(poolCollector); err != nil {
@@ -190,6 +215,12 @@ func (p *Proxy) Apply(cfg Config) error {
 		p.metrics.applyErrors.Inc()
 		return err
 	}
+	p.beginLimits()
+	lpol, err := p.compileListenerPolicies(&cfg)
+	if err != nil {
+		p.metrics.applyErrors.Inc()
+		return err
+	}
 	prev := p.snap.Load()
 	aerr := &ApplyError{Listeners: map[string]error{}, Backends: map[string]error{}}
 
@@ -205,14 +236,11 @@ func (p *Proxy) Apply(cfg Config) error {
 		generation: prev.generation + 1,
 		ports:      make(map[string]*portTable, len(groups)),
 		backends:   backends,
+
+		listenerPolicies: lpol,
 	}
-	p.limitersUsed = make(map[string]bool)
 	p.compileRoutes(snap, &cfg, groups, aerr)
-	for id := range p.limiters {
-		if !p.limitersUsed[id] {
-			delete(p.limiters, id)
-		}
-	}
+	p.endLimits()
 	p.snap.Store(snap)
 	p.retainPools()
 	p.health.sync(backends)

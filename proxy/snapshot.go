@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/rauta/rauta/filters"
-	"github.com/rauta/rauta/ratelimit"
 	"github.com/rauta/rauta/router"
 )
 
@@ -16,6 +15,8 @@ type snapshot struct {
 	generation uint64
 	ports      map[string]*portTable
 	backends   map[string]*backendState
+	// listenerPolicies holds the limits of the listeners that have any.
+	listenerPolicies map[string]*listenerPolicy
 }
 
 // portTable routes the requests of one bound port.
@@ -30,7 +31,8 @@ type portTable struct {
 // request on a shared port.
 type portListener struct {
 	name     string
-	hostname string // lower case; "" for any; "*.x" for a wildcard
+	hostname string          // lower case; "" for any; "*.x" for a wildcard
+	pol      *listenerPolicy // rate and request limits; nil for none
 }
 
 // listenerFor returns the listener of a shared port that serves host: the
@@ -95,10 +97,12 @@ type compiledRule struct {
 	rule       *Rule
 	filters    *filters.Chain
 	refs       []compiledRef
-	total      uint64 // sum of refs' weights
-	limiters   []*ruleLimiter
+	total      uint64        // sum of refs' weights
+	limiters   []*limiter    // the route's and the rule's rate limits
+	req        RequestLimits // the rule's over the route's
 	retry      *RetryPolicy
 	timeouts   Timeouts
+	session    *ruleSession // nil: no reference has session persistence
 }
 
 // compiledRef is one weighted backend reference of a rule.
@@ -106,17 +110,7 @@ type compiledRef struct {
 	backend *backendState // nil: invalid reference, answered with 500
 	weight  uint64
 	filters *filters.Chain
-}
-
-// maxRateLimitKeys bounds the buckets of one keyed rate limit; past it the
-// least recently used keys are forgotten.
-const maxRateLimitKeys = 100_000
-
-// ruleLimiter limits a rule's requests with one bucket or one per key.
-type ruleLimiter struct {
-	key    HashKey
-	bucket *ratelimit.Bucket
-	keyed  *ratelimit.Keyed
+	session *sessionPolicy // nil: no session persistence
 }
 
 // compileRoutes compiles the routing table of every bound port group.
@@ -147,7 +141,7 @@ func (p *Proxy) compileRoutes(snap *snapshot, cfg *Config, groups map[string]*po
 		rrules := make([]router.Rule, 0, len(r.Rules))
 		for j := range r.Rules {
 			rule := &r.Rules[j]
-			cr, err := p.compileRule(r, rule, snap.backends, cfg)
+			cr, err := p.compileRule(r, j, rule, snap.backends, cfg)
 			if err != nil {
 				aerr.Routes = append(aerr.Routes, fmt.Errorf("route %s/%s rule %d: %w", r.Namespace, r.Name, j, err))
 				cr = &compiledRule{
@@ -185,7 +179,7 @@ func (p *Proxy) compileRoutes(snap *snapshot, cfg *Config, groups map[string]*po
 			}
 		}
 		for _, l := range g.listeners {
-			pt.listeners = append(pt.listeners, portListener{name: l.Name, hostname: strings.ToLower(strings.TrimSuffix(l.Hostname, "."))})
+			pt.listeners = append(pt.listeners, portListener{name: l.Name, hostname: strings.ToLower(strings.TrimSuffix(l.Hostname, ".")), pol: snap.listenerPolicies[l.Name]})
 		}
 		sortListeners(pt.listeners)
 		t, err := router.Compile(perPort[k])
@@ -222,11 +216,16 @@ func portOfAddr(a string) int {
 }
 
 // compileRule resolves a rule's filters, backends and limits.
-func (p *Proxy) compileRule(r *Route, rule *Rule, backends map[string]*backendState, cfg *Config) (*compiledRule, error) {
+func (p *Proxy) compileRule(r *Route, j int, rule *Rule, backends map[string]*backendState, cfg *Config) (*compiledRule, error) {
 	copts := filters.CompileOptions{Registry: p.opts.Filters, Mirrorer: p.mirrors}
 	chain, err := filters.Compile(rule.Filters, copts)
 	if err != nil {
 		return nil, fmt.Errorf("filters: %w", err)
+	}
+	if rule.Retry != nil {
+		if err := rule.Retry.validate(); err != nil {
+			return nil, fmt.Errorf("retry.%w", err)
+		}
 	}
 	cr := &compiledRule{
 		routeLabel: r.Namespace + "/" + r.Name,
@@ -252,43 +251,11 @@ func (p *Proxy) compileRule(r *Route, rule *Rule, backends map[string]*backendSt
 		cr.total += cref.weight
 		cr.refs = append(cr.refs, cref)
 	}
-	for i := range rule.RateLimits {
-		lim, err := p.limiterFor(cr.routeLabel, rule, &rule.RateLimits[i])
-		if err != nil {
-			return nil, fmt.Errorf("rateLimits[%d]: %w", i, err)
-		}
-		cr.limiters = append(cr.limiters, lim)
+	if err := p.compileSession(cr, r, rule); err != nil {
+		return nil, fmt.Errorf("sessionPersistence: %w", err)
 	}
-	return cr, nil
-}
-
-// limiterFor returns the rule's limiter. Buckets outlive configurations
-// when the rule's identity and limits are unchanged; Apply drops the ones
-// no rule used. It is called with applyMu held.
-func (p *Proxy) limiterFor(route string, rule *Rule, rl *RateLimit) (*ruleLimiter, error) {
-	if rl.Rate <= 0 || rl.Burst <= 0 {
-		return nil, fmt.Errorf("rate and burst must be positive (rate %v, burst %d)", rl.Rate, rl.Burst)
-	}
-	if rl.Key.Source == KeyHeader || rl.Key.Source == KeyCookie {
-		if rl.Key.Name == "" {
-			return nil, fmt.Errorf("key.name: required for source %v", rl.Key.Source)
-		}
-	}
-	id := fmt.Sprintf("%s/%s/%v/%d/%v/%s", route, rule.Name, rl.Rate, rl.Burst, rl.Key.Source, rl.Key.Name)
-	p.limitersUsed[id] = true
-	if l, ok := p.limiters[id]; ok {
-		return l, nil
-	}
-	l := &ruleLimiter{key: rl.Key}
-	var err error
-	if rl.Key.Source == KeyNone {
-		l.bucket, err = ratelimit.NewBucket(rl.Rate, rl.Burst)
-	} else {
-		l.keyed, err = ratelimit.NewKeyed(ratelimit.KeyedConfig{Rate: rl.Rate, Burst: rl.Burst, MaxKeys: maxRateLimitKeys})
-	}
-	if err != nil {
+	if err := p.ruleLimits(cr, r, j, rule); err != nil {
 		return nil, err
 	}
-	p.limiters[id] = l
-	return l, nil
+	return cr, nil
 }

@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -9,13 +10,21 @@ import (
 // tokens per second, and each allowed request takes tokens from it. A new
 // Bucket is full.
 //
-// A Bucket is safe for concurrent use. Its whole state is one integer updated
+// A Bucket is safe for concurrent use. Its state is one integer updated
 // with compare-and-swap, so Allow takes no lock and does not allocate.
+// [Bucket.SetLimit] changes the rate and burst of a bucket in use.
 type Bucket struct {
-	lim   limit
 	now   func() time.Time
 	epoch time.Time
-	tat   atomic.Int64 // nanoseconds since epoch at which the bucket is full
+	cur   atomic.Pointer[bucketState]
+	mu    sync.Mutex // serialises SetLimit
+}
+
+// bucketState is a limit and the bucket's state under it. The limit of a
+// state never changes; SetLimit publishes a new state.
+type bucketState struct {
+	lim limit
+	tat atomic.Int64 // nanoseconds since epoch at which the bucket is full
 }
 
 // Option configures a Bucket.
@@ -35,11 +44,12 @@ func NewBucket(rate float64, burst int, opts ...Option) (*Bucket, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Bucket{lim: lim, now: time.Now}
+	b := &Bucket{now: time.Now}
 	for _, o := range opts {
 		o(b)
 	}
 	b.epoch = b.now()
+	b.cur.Store(&bucketState{lim: lim})
 	return b, nil
 }
 
@@ -68,26 +78,73 @@ func (b *Bucket) Take() (ok bool, retryAfter time.Duration) {
 // always allowed.
 func (b *Bucket) TakeN(now time.Time, n int) (ok bool, retryAfter time.Duration) {
 	t := now.Sub(b.epoch).Nanoseconds()
+	s := b.cur.Load()
 	for {
-		tat := b.tat.Load()
-		next, ok, retry := b.lim.take(tat, t, n)
+		tat := s.tat.Load()
+		next, ok, retry := s.lim.take(tat, t, n)
 		if !ok || next == tat {
 			return ok, retry
 		}
-		if b.tat.CompareAndSwap(tat, next) {
+		if s.tat.CompareAndSwap(tat, next) {
 			return true, 0
 		}
 	}
 }
 
+// Refund gives back n tokens taken earlier, as when a request this bucket
+// allowed was then refused by another limit. The bucket never holds more
+// than its burst; a refund of n <= 0 tokens does nothing.
+func (b *Bucket) Refund(n int) {
+	if n <= 0 {
+		return
+	}
+	s := b.cur.Load()
+	s.tat.Add(-int64(n) * s.lim.interval)
+}
+
+// SetLimit changes the bucket's rate and burst, with the rules of
+// NewBucket. The bucket keeps the tokens it holds, up to the new burst, and
+// from then on refills at the new rate. It is safe to call while other
+// goroutines take tokens: a take that races with SetLimit is carried over
+// to the new limit, except one still in progress when SetLimit returns,
+// which can be lost.
+func (b *Bucket) SetLimit(rate float64, burst int) error {
+	lim, err := newLimit(rate, burst)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	old := b.cur.Load()
+	t := b.now().Sub(b.epoch).Nanoseconds()
+	tat0 := old.tat.Load()
+	ns := &bucketState{lim: lim}
+	ns.tat.Store(convert(old.lim, tat0, lim, t))
+	b.cur.Store(ns)
+	// Takes that landed on the old state after it was read are owed by
+	// the new one.
+	if d := old.tat.Load() - tat0; d != 0 {
+		ns.tat.Add(int64(float64(d) / float64(old.lim.interval) * float64(lim.interval)))
+	}
+	return nil
+}
+
+// convert returns the state under limit to that holds, at time t, the
+// tokens a bucket in state tat under limit from holds, up to to's burst.
+func convert(from limit, tat int64, to limit, t int64) int64 {
+	tokens := min(from.tokens(tat, t), float64(to.burst))
+	return t + to.tau - int64(tokens*float64(to.interval))
+}
+
 // Tokens reports how many tokens the bucket holds now, including the
 // fraction of the next one.
 func (b *Bucket) Tokens() float64 {
-	return b.lim.tokens(b.tat.Load(), b.now().Sub(b.epoch).Nanoseconds())
+	s := b.cur.Load()
+	return s.lim.tokens(s.tat.Load(), b.now().Sub(b.epoch).Nanoseconds())
 }
 
 // Burst reports the most tokens the bucket can hold.
-func (b *Bucket) Burst() int { return b.lim.burst }
+func (b *Bucket) Burst() int { return b.cur.Load().lim.burst }
 
 // Interval reports the time it takes to gain one token.
-func (b *Bucket) Interval() time.Duration { return time.Duration(b.lim.interval) }
+func (b *Bucket) Interval() time.Duration { return time.Duration(b.cur.Load().lim.interval) }

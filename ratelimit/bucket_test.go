@@ -120,7 +120,8 @@ func TestBucketTakeN(t *testing.T) {
 	var got []result
 	take := func(at time.Time, n int) {
 		ok, retry := b.TakeN(at, n)
-		got = append(got, result{ok, retry, b.lim.tokens(b.tat.Load(), at.Sub(b.epoch).Nanoseconds())})
+		s := b.cur.Load()
+		got = append(got, result{ok, retry, s.lim.tokens(s.tat.Load(), at.Sub(b.epoch).Nanoseconds())})
 	}
 	take(now, 3)                                       // 5 -> 2
 	take(now, 3)                                       // refused whole, 1 token short

@@ -17,6 +17,12 @@
 // [Clock], time.Now unless told otherwise, so that tests can move time by
 // hand; the TakeN methods accept a time the caller has already read.
 //
+// Both can change their rate and burst while in use (SetLimit), each
+// bucket keeping the tokens it holds up to the new burst, as a proxy does
+// when it learns how many replicas share a limit; and both take back
+// tokens handed out (Refund), as when a request one limiter allowed is
+// refused by another.
+//
 // Internally a bucket is kept in the form of the generic cell rate
 // algorithm: a single instant, the time at which the bucket will be full
 // again. That makes a bucket one integer, updated with a compare-and-swap,

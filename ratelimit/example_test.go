@@ -59,3 +59,21 @@ func ExampleKeyed() {
 	// 192.0.2.1 refused, Retry-After: 1
 	// 198.51.100.7 allowed
 }
+
+func ExampleBucket_SetLimit() {
+	clk := &stepClock{t: time.Unix(0, 0)}
+	// A limit of 30 per second shared by the replicas of a service.
+	b, err := ratelimit.NewBucket(30, 30, ratelimit.WithClock(clk))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// A third replica joins: this one now admits a third.
+	if err := b.SetLimit(10, 10); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(b.Tokens(), "tokens, one every", b.Interval())
+	// Output:
+	// 10 tokens, one every 100ms
+}

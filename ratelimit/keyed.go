@@ -59,7 +59,6 @@ type KeyedConfig struct {
 // one shard lock briefly and does not allocate. The limiter retains the key
 // strings it is given.
 type Keyed struct {
-	lim    limit
 	now    func() time.Time
 	epoch  time.Time
 	seed   maphash.Seed
@@ -72,6 +71,7 @@ type Keyed struct {
 // least.
 type shard struct {
 	mu   sync.Mutex
+	lim  limit // the same in every shard; SetLimit changes it shard by shard
 	m    map[string]*entry
 	root entry
 	cap  int
@@ -103,7 +103,6 @@ func NewKeyed(cfg KeyedConfig) (*Keyed, error) {
 		n *= 2
 	}
 	k := &Keyed{
-		lim:    lim,
 		now:    clockFunc(cfg.Clock),
 		seed:   maphash.MakeSeed(),
 		mask:   uint64(n - 1),
@@ -112,6 +111,7 @@ func NewKeyed(cfg KeyedConfig) (*Keyed, error) {
 	k.epoch = k.now()
 	for i := range k.shards {
 		s := &k.shards[i]
+		s.lim = lim
 		s.cap = maxKeys / n
 		if i < maxKeys%n {
 			s.cap++
@@ -147,10 +147,48 @@ func (k *Keyed) TakeN(key string, now time.Time, n int) (ok bool, retryAfter tim
 	} else {
 		s.touch(e)
 	}
-	next, ok, retry := k.lim.take(e.tat, t, n)
+	next, ok, retry := s.lim.take(e.tat, t, n)
 	e.tat = next
 	s.mu.Unlock()
 	return ok, retry
+}
+
+// Refund gives back n tokens taken earlier from key's bucket, as when a
+// request this limiter allowed was then refused by another limit. A key no
+// longer remembered has a full bucket already; a refund of n <= 0 tokens
+// does nothing. Refund does not count as a use of key.
+func (k *Keyed) Refund(key string, n int) {
+	if n <= 0 {
+		return
+	}
+	s := &k.shards[maphash.String(k.seed, key)&k.mask]
+	s.mu.Lock()
+	if e := s.m[key]; e != nil {
+		e.tat -= int64(n) * s.lim.interval
+	}
+	s.mu.Unlock()
+}
+
+// SetLimit changes the rate and burst of every key, with the rules of
+// NewBucket. Each remembered key keeps the tokens it holds, up to the new
+// burst, and from then on refills at the new rate. It is safe to call
+// while other goroutines take tokens; it locks one shard at a time.
+func (k *Keyed) SetLimit(rate float64, burst int) error {
+	lim, err := newLimit(rate, burst)
+	if err != nil {
+		return err
+	}
+	for i := range k.shards {
+		s := &k.shards[i]
+		s.mu.Lock()
+		t := k.now().Sub(k.epoch).Nanoseconds()
+		for e := s.root.next; e != &s.root; e = e.next {
+			e.tat = convert(s.lim, e.tat, lim, t)
+		}
+		s.lim = lim
+		s.mu.Unlock()
+	}
+	return nil
 }
 
 // Tokens reports how many tokens key's bucket holds now. A key that is not
@@ -163,8 +201,9 @@ func (k *Keyed) Tokens(key string) float64 {
 	if e := s.m[key]; e != nil {
 		tat = e.tat
 	}
+	lim := s.lim
 	s.mu.Unlock()
-	return k.lim.tokens(tat, t)
+	return lim.tokens(tat, t)
 }
 
 // Len reports the number of keys remembered.

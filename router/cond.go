@@ -98,6 +98,23 @@ func (c *queryCond) match(rawQuery string) bool {
 	return unescapeEqual(v, c.value)
 }
 
+// QueryValue returns the decoded value of the first occurrence of the
+// query parameter name in rawQuery (the query without its leading '?'),
+// read as query conditions read it: pairs separated by '&', a pair
+// containing ';' or an invalid escape ignored, '+' decoded as a space,
+// names compared after decoding. It allocates only when the value is
+// escaped.
+func QueryValue(rawQuery, name string) (string, bool) {
+	v, ok := findQuery(rawQuery, name)
+	if !ok {
+		return "", false
+	}
+	if strings.IndexByte(v, '%') < 0 && strings.IndexByte(v, '+') < 0 {
+		return v, true
+	}
+	return queryUnescape(v)
+}
+
 // findQuery returns the raw (still encoded) value of the first valid pair
 // whose decoded key is name.
 func findQuery(q, name string) (string, bool) {

@@ -754,3 +754,28 @@ func TestTableConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryValue reads parameters the way query conditions do.
+func TestQueryValue(t *testing.T) {
+	for _, tc := range []struct {
+		raw, name, want string
+		ok              bool
+	}{
+		{"user=ann&user=bob", "user", "ann", true},
+		{"a=1&user=b%20o+b", "user", "b o b", true},
+		{"us%65r=carl", "user", "carl", true},
+		{"user;x=1&user=dan", "user", "dan", true},
+		{"user=%zz&user=eve", "user", "eve", true},
+		{"user", "user", "", true},
+		{"users=x", "user", "", false},
+		{"", "user", "", false},
+	} {
+		got, ok := QueryValue(tc.raw, tc.name)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("QueryValue(%q, %q) = %q, %v; want %q, %v", tc.raw, tc.name, got, ok, tc.want, tc.ok)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { QueryValue("a=1&user=plain", "user") }); n != 0 {
+		t.Errorf("QueryValue of an unescaped value allocates %v times", n)
+	}
+}
