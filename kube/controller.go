@@ -191,9 +191,9 @@ func New(cfg *rest.Config, opts Options) (*Controller, error) {
 // campaigns for the Lease and writes status while it holds it. Unless
 // DisableReplicaCount, it also keeps this replica's own Lease and counts
 // the replicas serving (see [Controller.Replicas]); a clean stop deletes
-// that Lease. Run returns
-// ctx.Err() after a clean stop, or an error when the Gateway API CRDs are
-// not installed or the caches cannot sync. It may be called once.
+// that Lease. Run returns ctx.Err() after a clean stop, or an error when
+// the Gateway API CRDs are not installed or the caches cannot sync. It may
+// be called once.
 func (c *Controller) Run(ctx context.Context) error {
 	if !c.started.CompareAndSwap(false, true) {
 		return errors.New("kube: Controller.Run called twice")

@@ -106,7 +106,7 @@ type Options struct {
 	ReplicaRenewPeriod time.Duration
 	// OnReplicas is called with the number of replicas serving whenever
 	// it changes (first once the count is known); nil means the proxy's
-	// SetReplicas, which divides the rate limits by it.
+	// [proxy.Proxy.SetReplicas], which divides the rate limits by it.
 	OnReplicas func(n int)
 	// Registerer receives the controller's Prometheus metrics
 	// (rauta_replicas); nil means the proxy's own registry

@@ -53,10 +53,6 @@ const (
 	replicaDeleteTimeout = 2 * time.Second
 )
 
-// replicaSetter is what a data plane implements to enforce its share of
-// the rate limits: (*proxy.Proxy).SetReplicas.
-type replicaSetter interface{ SetReplicas(n int) }
-
 // Replicas returns the number of replicas this one counts itself among
 // (the N each rate limit is divided by), 0 before the first count or when
 // Options.DisableReplicaCount is set.
@@ -82,9 +78,7 @@ func newControllerReplicas(client kubernetes.Interface, opts Options) (*replicaC
 	}
 	onChange := opts.OnReplicas
 	if onChange == nil {
-		if s, ok := any(opts.Proxy).(replicaSetter); ok {
-			onChange = s.SetReplicas
-		}
+		onChange = opts.Proxy.SetReplicas
 	}
 	reg := opts.Registerer
 	if reg == nil {

@@ -20,6 +20,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/rauta/rauta/proxy"
 )
 
 // lease returns a Lease of the view's tests: renewed at renew (zero: never)
@@ -428,13 +430,16 @@ func TestReplicaLeftovers(t *testing.T) {
 }
 
 // TestControllerReplicas: controllers count each other through their
-// Leases from Run, report N to OnReplicas and to rauta_replicas in the
-// proxy's registry, and delete their Lease when they stop; one with
-// DisableReplicaCount keeps no Lease and is not counted.
+// Leases from Run, report N to their proxy's SetReplicas (or OnReplicas)
+// and to rauta_replicas in the proxy's registry, and delete their Lease
+// when they stop; one with DisableReplicaCount keeps no Lease and is not
+// counted.
 func TestControllerReplicas(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	pa := newProxy(t, &backends{})
+	var bs backends
+	bs.add(t, "10.213.0.1", "A")
+	pa := newProxy(t, &bs)
 	oa, ob, oc := e.options(pa), e.options(newProxy(t, &backends{})), e.options(newProxy(t, &backends{}))
 	oa.Identity, ob.Identity, oc.Identity = "replica-a", "replica-b", "replica-c"
 	oc.DisableReplicaCount = true
@@ -474,8 +479,36 @@ func TestControllerReplicas(t *testing.T) {
 		t.Errorf("b counted 1 after %v, want the clean stop seen within 2s", took)
 	}
 	mu.Lock()
-	defer mu.Unlock()
 	if !isSuffix(reported, []int{2, 1}) {
 		t.Errorf("OnReplicas got %v, want it to end with 2, 1", reported)
+	}
+	mu.Unlock()
+
+	// a counted 2 when it stopped, and told its proxy: a limit with a
+	// burst of 4 admits 2 there. (a no longer applies configurations.)
+	e.must(pa.Apply(proxy.Config{
+		Listeners: []proxy.Listener{{Name: "web", Address: "127.0.0.1", Protocol: proxy.HTTP}},
+		Routes: []proxy.Route{{
+			Namespace: e.ns, Name: "limited", Listeners: []string{"web"},
+			RateLimits: []proxy.RateLimit{{Rate: 0.001, Burst: 4}},
+			Rules:      []proxy.Rule{{Backends: []proxy.BackendRef{{Backend: "web", Weight: 1}}}},
+		}},
+		Backends: []proxy.Backend{{Name: "web", Endpoints: []proxy.Endpoint{{Address: "10.213.0.1:8080"}}}},
+	}))
+	addr, ok := pa.Addr("web")
+	if !ok {
+		t.Fatal("no listener web")
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	defer client.CloseIdleConnections()
+	var codes []int
+	for range 4 {
+		resp, err := client.Get("http://" + addr.String() + "/")
+		e.must(err)
+		resp.Body.Close()
+		codes = append(codes, resp.StatusCode)
+	}
+	if want := []int{200, 200, 429, 429}; !cmp.Equal(codes, want) {
+		t.Errorf("a burst of 4 shared by 2 replicas answered %v, want %v", codes, want)
 	}
 }
