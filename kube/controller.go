@@ -82,6 +82,7 @@ type Controller struct {
 	fpSeed    maphash.Seed
 	writer    *statusWriter
 	infra     *infraWriter
+	replicas  *replicaCounter // nil when Options.DisableReplicaCount
 	started   atomic.Bool
 	ready     atomic.Bool
 	statusMu  sync.Mutex
@@ -192,15 +193,21 @@ func New(cfg *rest.Config, opts Options) (*Controller, error) {
 	}
 	c.writer = newStatusWriter(c)
 	c.infra = &infraWriter{c: c, maxFail: 15}
+	if c.replicas, err = newControllerReplicas(kc, opts); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
 // Run runs the controller until ctx is done: it checks that the Gateway
 // API is served, starts the informers, waits for their caches, then
 // rebuilds the configuration as objects change and, unless DisableStatus,
-// campaigns for the Lease and writes status while it holds it. Run returns
-// ctx.Err() after a clean stop, or an error when the Gateway API CRDs are
-// not installed or the caches cannot sync. It may be called once.
+// campaigns for the Lease and writes status while it holds it. Unless
+// DisableReplicaCount, it also keeps this replica's own Lease and counts
+// the replicas serving (see [Controller.Replicas]); a clean stop deletes
+// that Lease. Run returns ctx.Err() after a clean stop, or an error when
+// the Gateway API CRDs are not installed or the caches cannot sync. It may
+// be called once.
 func (c *Controller) Run(ctx context.Context) error {
 	if !c.started.CompareAndSwap(false, true) {
 		return errors.New("kube: Controller.Run called twice")
@@ -225,6 +232,14 @@ func (c *Controller) Run(ctx context.Context) error {
 		c.metaF.Shutdown()
 		c.dynF.Shutdown()
 	}()
+	// The replica count starts at once: it is known before the caches
+	// have synced, and its Lease is deleted when Run returns.
+	rctx, stopReplicas := context.WithCancel(ctx)
+	var replicas sync.WaitGroup
+	defer func() { stopReplicas(); replicas.Wait() }()
+	if c.replicas != nil {
+		replicas.Go(func() { c.replicas.run(rctx) })
+	}
 	began := time.Now()
 	for _, synced := range []func() bool{
 		func() bool { return allTrue(c.coreF.WaitForCacheSync(ctx.Done())) },

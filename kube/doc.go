@@ -68,6 +68,24 @@
 // Programmed False, Conflicted True; not reason Pending) is also recorded as
 // a Warning Event on the object when it first appears.
 //
+// # Replicas
+//
+// A policy's rate limit is for the Gateway as a whole: each replica
+// enforces 1/N of it, N being the number of replicas serving now. Every
+// replica keeps a coordination.k8s.io Lease of its own in
+// Options.LeaseNamespace, named "<LeaseName>.<Identity>" and labelled
+// [ReplicaOfLabel] with the LeaseName, renewed every 1.5s and counting for
+// 5s after a renewal. A Lease informer over that label counts the Leases
+// renewed within their duration, as seen through the watch; an expiry
+// counts only once a later renewal of the replica's own Lease has come
+// through the same watch, so a replica cut off the API server never lowers
+// N. Whenever N changes it goes to Options.OnReplicas (by default the
+// proxy's SetReplicas) and to the rauta_replicas gauge. A clean stop
+// deletes the replica's Lease, so the others count one fewer at once; a
+// crashed replica stops counting within about 5s, and its Lease is deleted
+// a minute later. docs/replicas.md describes the protocol and where limit/N
+// is exact.
+//
 // # Infrastructure Service
 //
 // The replica holding the Lease also keeps, for every Gateway of rauta's

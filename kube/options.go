@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/rauta/rauta/gatewayapi"
 	"github.com/rauta/rauta/proxy"
 )
@@ -78,7 +80,7 @@ type Options struct {
 	// every character other than [a-z0-9.-] replaced by "-" (so
 	// "rauta.io/gateway-controller" gives "rauta.io-gateway-controller").
 	LeaseName string
-	// Identity names this replica in the Lease and in Events; empty means
+	// Identity names this replica in the Leases and in Events; empty means
 	// the host name followed by a random suffix.
 	Identity string
 	// LeaseDuration, RenewDeadline and RetryPeriod are the leader
@@ -92,6 +94,33 @@ type Options struct {
 	// StatusWorkers is the number of status updates in flight; zero means
 	// DefaultStatusWorkers.
 	StatusWorkers int
+
+	// DisableReplicaCount turns the replica count off: the controller
+	// keeps no Lease of its own, OnReplicas is never called, and each
+	// replica enforces the whole of every rate limit. Otherwise each
+	// replica keeps a Lease in LeaseNamespace, labelled ReplicaOfLabel
+	// with LeaseName, and counts the live Leases of that label: N, the
+	// number of replicas a policy's rate limits are divided by (see
+	// docs/replicas.md).
+	DisableReplicaCount bool
+	// ReplicaLeaseDuration is how long the replica's own Lease counts
+	// without renewal (its leaseDurationSeconds, rounded up to whole
+	// seconds; at least 1s): a replica killed without warning stops
+	// being counted within it. Zero means DefaultReplicaLeaseDuration.
+	ReplicaLeaseDuration time.Duration
+	// ReplicaRenewPeriod is the time between renewals of the own Lease,
+	// at most half of ReplicaLeaseDuration; zero means
+	// DefaultReplicaRenewPeriod.
+	ReplicaRenewPeriod time.Duration
+	// OnReplicas is called with the number of replicas serving whenever
+	// it changes (first once the count is known); nil means the proxy's
+	// [proxy.Proxy.SetReplicas], which divides the rate limits by it.
+	OnReplicas func(n int)
+	// Registerer receives the controller's Prometheus metrics
+	// (rauta_replicas); nil means the proxy's own registry
+	// (proxy.Proxy.Registry), or none when the proxy registers its
+	// metrics elsewhere.
+	Registerer prometheus.Registerer
 }
 
 // withDefaults returns opts with every zero value replaced.
@@ -116,6 +145,8 @@ func (o Options) withDefaults() Options {
 	o.RenewDeadline = cmp.Or(o.RenewDeadline, DefaultRenewDeadline)
 	o.RetryPeriod = cmp.Or(o.RetryPeriod, DefaultRetryPeriod)
 	o.StatusWorkers = cmp.Or(o.StatusWorkers, DefaultStatusWorkers)
+	o.ReplicaLeaseDuration = cmp.Or(o.ReplicaLeaseDuration, DefaultReplicaLeaseDuration)
+	o.ReplicaRenewPeriod = cmp.Or(o.ReplicaRenewPeriod, DefaultReplicaRenewPeriod)
 	return o
 }
 

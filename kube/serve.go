@@ -44,7 +44,9 @@ type ServeOptions struct {
 	// means $KUBECONFIG, ~/.kube/config or the in-cluster configuration.
 	Kubeconfig string
 	// Controller configures the controller. Its Proxy must be nil: Serve
-	// creates the proxy from Proxy. A nil Controller.Logger means Logger.
+	// creates the proxy from Proxy. A nil Controller.Logger means Logger;
+	// a nil Controller.Registerer means Proxy.Registerer (the metrics of
+	// both go to one registry).
 	Controller Options
 	// Proxy are the options of the proxy Serve creates. A nil
 	// Proxy.Logger means Logger.
@@ -69,8 +71,9 @@ type ServeOptions struct {
 }
 
 // Serve runs rauta in a cluster until ctx is done: a proxy.Proxy, a
-// [Controller] feeding it from the cluster (and writing status while it
-// holds the Lease), and an admin listener whose /readyz turns ready once
+// [Controller] feeding it from the cluster (writing status while it holds
+// the Lease, and telling the proxy how many replicas share its rate
+// limits), and an admin listener whose /readyz turns ready once
 // the caches have synced and the first configuration is applied. This is
 // what `rauta serve --kubeconfig PATH` (or in a Pod, in-cluster) runs.
 //
@@ -101,6 +104,9 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	copts.Proxy = p
 	if copts.Logger == nil {
 		copts.Logger = log
+	}
+	if copts.Registerer == nil {
+		copts.Registerer = popts.Registerer
 	}
 	c, err := New(cfg, copts)
 	if err != nil {

@@ -133,7 +133,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	shutdown := fs.Duration("shutdown-timeout", filesource.DefaultShutdownTimeout, "how long requests in flight may take to finish at shutdown")
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig `path` for running in a cluster (without --config); empty means $KUBECONFIG, ~/.kube/config or in-cluster")
 	leaseNS := fs.String("lease-namespace", "", "namespace of the leader-election Lease (default rauta-system)")
-	identity := fs.String("identity", "", "this replica's leader-election identity (default: hostname and a random suffix)")
+	identity := fs.String("identity", "", "this replica's identity in the Leases (leader election, replica count) and Events (default: hostname and a random suffix)")
 	pprofOn := fs.Bool("pprof", false, "serve net/http/pprof under /debug/pprof/ on the admin listener")
 	accessLog := fs.String("access-log", "stdout", "where access logs go: stdout, stderr or off")
 	accessFormat := fs.String("access-log-format", "json", "access log format: json or text")
