@@ -22,6 +22,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"flag"
 	"fmt"
 	"io"
@@ -139,6 +140,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	accessFormat := fs.String("access-log-format", "json", "access log format: json or text")
 	accessSample := fs.Float64("access-log-sample", 1, "share of requests logged, in (0, 1]; gateway errors are always logged")
 	accessErrors := fs.Bool("access-log-errors-only", false, "log only requests answered with 4xx or 5xx")
+	sessionKey := fs.String("session-key-file", "", "`path` of the key that seals session persistence tokens: 32 bytes, raw or base64; replicas must share it (default: a random key per process)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -153,6 +155,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var popts proxy.Options
 	if err == nil {
 		popts.AccessLog, err = accessLogOptions(*accessLog, *accessFormat, *accessSample, *accessErrors, stdout, stderr)
+	}
+	if err == nil && *sessionKey != "" {
+		popts.SessionKey, err = readSessionKey(*sessionKey)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "rauta serve: %v\n", err)
@@ -194,6 +199,26 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	log.Info("rauta stopped")
 	return exitOK
+}
+
+// readSessionKey reads the session key file: proxy.SessionKeySize bytes,
+// either raw or encoded in base64 (standard or URL alphabet, padded or
+// not) with surrounding white space ignored.
+func readSessionKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("-session-key-file: %w", err)
+	}
+	if len(b) == proxy.SessionKeySize {
+		return b, nil
+	}
+	text := strings.TrimRight(strings.TrimSpace(string(b)), "=")
+	for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
+		if k, err := enc.DecodeString(text); err == nil && len(k) == proxy.SessionKeySize {
+			return k, nil
+		}
+	}
+	return nil, fmt.Errorf("-session-key-file %s: want %d bytes, raw or in base64 (for example: head -c %d /dev/urandom | base64)", path, proxy.SessionKeySize, proxy.SessionKeySize)
 }
 
 // accessLogOptions turns the access log flags into proxy options.
