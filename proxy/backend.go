@@ -634,13 +634,8 @@ func (hc *HealthCheck) expects(code int) bool {
 // validate checks a backend's retry settings. Errors start with the field
 // name.
 func (r *BackendRetry) validate() error {
-	switch {
-	case r.Backoff < 0:
-		return errors.New("backoff: must not be negative")
-	case r.MaxBackoff < 0:
-		return errors.New("maxBackoff: must not be negative")
-	case r.MaxBackoff > 0 && r.MaxBackoff < r.Backoff:
-		return fmt.Errorf("maxBackoff: %v is less than backoff (%v)", r.MaxBackoff, r.Backoff)
+	if err := validateBackoff(r.Backoff, r.MaxBackoff); err != nil {
+		return err
 	}
 	if bu := r.Budget; bu != nil {
 		switch {

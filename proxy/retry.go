@@ -178,17 +178,27 @@ func (w *window) sum(now time.Time) uint64 {
 	return total
 }
 
+// validateBackoff checks a base delay and its cap, as a rule's
+// RetryPolicy and a backend's BackendRetry both give them.
+func validateBackoff(base, limit time.Duration) error {
+	switch {
+	case base < 0:
+		return errors.New("backoff: must not be negative")
+	case limit < 0:
+		return errors.New("maxBackoff: must not be negative")
+	case limit > 0 && limit < base:
+		return fmt.Errorf("maxBackoff: %v is less than backoff (%v)", limit, base)
+	}
+	return nil
+}
+
 // validate checks a rule's retry policy. Errors start with the field name.
 func (rp *RetryPolicy) validate() error {
-	switch {
-	case rp.Attempts < 0:
+	if rp.Attempts < 0 {
 		return errors.New("attempts: must not be negative")
-	case rp.Backoff < 0:
-		return errors.New("backoff: must not be negative")
-	case rp.MaxBackoff < 0:
-		return errors.New("maxBackoff: must not be negative")
-	case rp.MaxBackoff > 0 && rp.MaxBackoff < rp.Backoff:
-		return fmt.Errorf("maxBackoff: %v is less than backoff (%v)", rp.MaxBackoff, rp.Backoff)
+	}
+	if err := validateBackoff(rp.Backoff, rp.MaxBackoff); err != nil {
+		return err
 	}
 	return nil
 }
