@@ -342,14 +342,13 @@ func localEndpointIP(t *testing.T) string {
 // of addrs.
 func sharedFreePort(t *testing.T, addrs []string) int {
 	t.Helper()
+	var err error
 	for range 20 {
 		port := freePorts(t, 1)[0]
-		ok := true
 		var lns []net.Listener
 		for _, a := range addrs {
-			ln, err := net.Listen("tcp", net.JoinHostPort(a, strconv.Itoa(port)))
-			if err != nil {
-				ok = false
+			var ln net.Listener
+			if ln, err = net.Listen("tcp", net.JoinHostPort(a, strconv.Itoa(port))); err != nil {
 				break
 			}
 			lns = append(lns, ln)
@@ -357,11 +356,11 @@ func sharedFreePort(t *testing.T, addrs []string) int {
 		for _, ln := range lns {
 			ln.Close()
 		}
-		if ok {
+		if err == nil {
 			return port
 		}
 	}
-	t.Fatalf("no port free on all of %v", addrs)
+	t.Fatalf("no port free on all of %v (all of 127.0.0.0/8 must be loopback, as on Linux): %v", addrs, err)
 	return 0
 }
 
