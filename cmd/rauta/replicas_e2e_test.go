@@ -336,7 +336,7 @@ func localEndpointIP(t *testing.T) string {
 		}
 	}
 	if v6 == "" {
-		t.Fatalf("no address of this machine but loopback or link-local ones (%v): an EndpointSlice may hold neither, so the backend cannot be reached", addrs)
+		t.Skipf("skipped: no address of this machine but loopback or link-local ones (%v): an EndpointSlice may hold neither, so no backend of this machine can be reached through the cluster", addrs)
 	}
 	return v6
 }
