@@ -79,12 +79,21 @@ func (x *exchange) fail(w http.ResponseWriter, code int, reason Reason, msg stri
 	x.respBytes += int64(n)
 }
 
+// gone ends a request whose client went away (499 in the log): the
+// handler is aborted, so that the server sends nothing (an HTTP/2 stream
+// is reset) rather than the empty 200 of a handler that wrote nothing.
+func (x *exchange) gone() {
+	x.status, x.reason = 499, ReasonClientGone
+	panic(http.ErrAbortHandler)
+}
+
 func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := h.p
 	x := exchange{start: time.Now()}
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
+				p.observe(r, &x)
 				panic(v)
 			}
 			p.metrics.panics.Inc()
@@ -486,8 +495,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 			notSent := pool.NotSent(err)
 			if ctx.Err() != nil {
 				if r.Context().Err() != nil {
-					x.status, x.reason = 499, ReasonClientGone
-					return
+					x.gone()
 				}
 				x.fail(w, http.StatusGatewayTimeout, ReasonTimeout, "upstream request timeout\n")
 				return
@@ -717,7 +725,7 @@ func (p *Proxy) writeResponse(w http.ResponseWriter, r *http.Request, resp *http
 		h["Trailer"] = keys
 	}
 	x.status, x.wrote = resp.StatusCode, true
-	if x.writeTimeout > 0 || x.body != nil {
+	if x.writeTimeout > 0 || x.body != nil && x.body.deadline {
 		p.startResponse(w, x)
 	}
 	w.WriteHeader(resp.StatusCode)

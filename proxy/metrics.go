@@ -48,6 +48,10 @@ const (
 	// ReasonRequestTimeout: the request body did not arrive within its
 	// RequestLimits.ReadTimeout (408).
 	ReasonRequestTimeout
+	// ReasonBadBody: the request body is malformed (broken chunked
+	// framing) or shorter than its Content-Length (400); the upstream
+	// request was cut off before its end.
+	ReasonBadBody
 	numReasons
 )
 
@@ -55,6 +59,7 @@ var reasonNames = [numReasons]string{
 	"none", "no_route", "bad_request", "filter", "invalid_backend",
 	"no_healthy_endpoint", "rate_limited", "upstream_error", "timeout", "panic",
 	"client_gone", "misdirected", "body_too_large", "request_timeout",
+	"bad_body",
 }
 
 // String returns the reason's metric label.

@@ -415,11 +415,7 @@ func (p *Proxy) admit(w http.ResponseWriter, r *http.Request, pt *portTable, cr 
 			return false
 		}
 	}
-	req := cr.req.over(lreq)
-	if req == (RequestLimits{}) && p.opts.Limits.MaxBodyBytes == 0 {
-		return true
-	}
-	return p.limitRequest(w, r, req, x)
+	return p.limitRequest(w, r, cr.req.over(lreq), x)
 }
 
 // takeAll takes a token from every limiter of the listener (ll) and of the

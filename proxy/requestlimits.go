@@ -9,24 +9,32 @@ import (
 	"time"
 )
 
-// Causes of a request body's failure that the gateway answers itself.
+// Causes of a request body's failure. Whatever the cause, the upstream
+// attempt is aborted (its body never ends, so the backend cannot take the
+// request for complete), the request is not retried, and the gateway
+// answers itself.
 const (
 	bodyOK       uint32 = iota
 	bodyTooLarge        // more than the limit: 413
 	bodyTimeout         // not received in time: 408
+	bodyBroken          // malformed framing or cut short: 400, or gone (see bodyFailed)
+	bodyGone            // the client's connection failed: no answer
 )
 
 // errBodyTooLarge is returned by reads of a request body past its limit.
 var errBodyTooLarge = errors.New("proxy: request body larger than its limit")
 
-// limitedBody is a request body under [RequestLimits]: it fails reads past
-// MaxBodyBytes and notes why a read failed, so that the upstream request is
-// aborted (its body never ends) and the client answered 413 or 408.
+// limitedBody wraps every request body that has one: it fails reads past
+// MaxBodyBytes and notes why a read failed (too large, a read timeout,
+// broken framing, the client gone), so that the upstream request is
+// aborted (its body never ends) and the client answered 413, 408, 400 or
+// not at all.
 type limitedBody struct {
-	rc    io.ReadCloser
-	left  int64 // bytes still allowed; < 0 means no size limit
-	cause atomic.Uint32
-	eof   atomic.Bool
+	rc       io.ReadCloser
+	left     int64 // bytes still allowed; < 0 means no size limit
+	deadline bool  // a RequestLimits.ReadTimeout read deadline is armed
+	cause    atomic.Uint32
+	eof      atomic.Bool
 }
 
 func (b *limitedBody) Read(p []byte) (int, error) {
@@ -46,8 +54,19 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 	switch {
 	case err == io.EOF:
 		b.eof.Store(true)
-	case err != nil && isTimeoutErr(err):
+	case err == nil || errors.Is(err, http.ErrBodyReadAfterClose):
+		// A body closed on this side (its upstream attempt is over) is
+		// not the client's fault.
+	case isTimeoutErr(err):
 		b.cause.CompareAndSwap(bodyOK, bodyTimeout)
+	case isNetErr(err):
+		b.cause.CompareAndSwap(bodyOK, bodyGone)
+	default:
+		// The server's own error: malformed chunked framing, a body
+		// shorter than its Content-Length (io.ErrUnexpectedEOF), an
+		// HTTP/2 stream reset or lost (told apart by the request's
+		// context in bodyFailed).
+		b.cause.CompareAndSwap(bodyOK, bodyBroken)
 	}
 	return n, err
 }
@@ -60,10 +79,17 @@ func isTimeoutErr(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
+// isNetErr reports whether err comes from the client's connection itself
+// (a reset, a closed socket) rather than from the server's parsing.
+func isNetErr(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, net.ErrClosed)
+}
+
 // limitRequest applies the request limits in effect for a request (req,
 // with Options.Limits under it). It answers 413 and reports false for a
 // body whose Content-Length is over the limit; otherwise it arms the read
-// deadline and wraps the body as needed.
+// deadline and wraps the body, if there is one, in a limitedBody.
 func (p *Proxy) limitRequest(w http.ResponseWriter, r *http.Request, req RequestLimits, x *exchange) bool {
 	maxBody := req.MaxBodyBytes
 	if maxBody == 0 {
@@ -84,25 +110,21 @@ func (p *Proxy) limitRequest(w http.ResponseWriter, r *http.Request, req Request
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 		return true
 	}
-	wrap := maxBody > 0 && r.ContentLength < 0
+	b := &limitedBody{rc: r.Body, left: -1}
+	if maxBody > 0 && r.ContentLength < 0 {
+		b.left = maxBody
+	}
 	if req.ReadTimeout > 0 {
-		if err := http.NewResponseController(w).SetReadDeadline(x.start.Add(req.ReadTimeout)); err == nil {
-			wrap = true
-		}
+		b.deadline = http.NewResponseController(w).SetReadDeadline(x.start.Add(req.ReadTimeout)) == nil
 	}
-	if wrap {
-		b := &limitedBody{rc: r.Body, left: -1}
-		if maxBody > 0 && r.ContentLength < 0 {
-			b.left = maxBody
-		}
-		r.Body = b
-		x.body = b
-	}
+	r.Body = b
+	x.body = b
 	return true
 }
 
-// bodyFailed answers a request whose body failed under its limits, when it
-// did (413 or 408), and reports whether it did.
+// bodyFailed answers a request whose upstream attempt failed because
+// reading its body failed, when it did, and reports whether it did. Such a
+// request is never retried: its body is spent.
 func (p *Proxy) bodyFailed(w http.ResponseWriter, r *http.Request, x *exchange) bool {
 	if x.body == nil {
 		return false
@@ -111,21 +133,33 @@ func (p *Proxy) bodyFailed(w http.ResponseWriter, r *http.Request, x *exchange) 
 	if c == bodyOK {
 		return false
 	}
+	if c == bodyBroken && r.Context().Err() != nil {
+		// The server cancelled the request as it failed the body: the
+		// client's connection or stream is gone (an HTTP/2 RST_STREAM).
+		c = bodyGone
+	}
 	p.failBody(w, r, x, c)
 	return true
 }
 
-// failBody answers 413 or 408. An HTTP/1 connection is closed afterwards:
-// the rest of the body is not worth reading.
+// failBody answers 413, 408 or 400, or aborts the response of a client
+// gone (499 in the log). An HTTP/1 connection is closed afterwards: the
+// rest of the body is not worth reading.
 func (p *Proxy) failBody(w http.ResponseWriter, r *http.Request, x *exchange, cause uint32) {
+	if cause == bodyGone {
+		x.gone()
+	}
 	if r.ProtoMajor == 1 {
 		w.Header()["Connection"] = []string{"close"}
 	}
-	if cause == bodyTooLarge {
+	switch cause {
+	case bodyTooLarge:
 		x.fail(w, http.StatusRequestEntityTooLarge, ReasonBodyTooLarge, "request body too large\n")
-		return
+	case bodyTimeout:
+		x.fail(w, http.StatusRequestTimeout, ReasonRequestTimeout, "request body timeout\n")
+	default:
+		x.fail(w, http.StatusBadRequest, ReasonBadBody, "malformed request body\n")
 	}
-	x.fail(w, http.StatusRequestTimeout, ReasonRequestTimeout, "request body timeout\n")
 }
 
 // startResponse runs as the response head is written: the write deadline
@@ -137,7 +171,7 @@ func (p *Proxy) startResponse(w http.ResponseWriter, x *exchange) {
 	if x.writeTimeout > 0 {
 		rc.SetWriteDeadline(time.Now().Add(x.writeTimeout))
 	}
-	if x.body != nil && p.opts.StdlibServer && x.body.eof.Load() {
+	if x.body != nil && x.body.deadline && p.opts.StdlibServer && x.body.eof.Load() {
 		rc.SetReadDeadline(time.Time{})
 	}
 }
