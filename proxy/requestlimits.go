@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/http2"
 )
 
 // Causes of a request body's failure. Whatever the cause, the upstream
@@ -63,9 +65,10 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 		b.cause.CompareAndSwap(bodyOK, bodyGone)
 	default:
 		// The server's own error: malformed chunked framing, a body
-		// shorter than its Content-Length (io.ErrUnexpectedEOF), an
-		// HTTP/2 stream reset or lost (told apart by the request's
-		// context in bodyFailed).
+		// shorter than its Content-Length (io.ErrUnexpectedEOF, the
+		// client having closed its side), or an HTTP/2 stream lost with
+		// its connection (told apart by the request's context in
+		// bodyFailed).
 		b.cause.CompareAndSwap(bodyOK, bodyBroken)
 	}
 	return n, err
@@ -83,7 +86,8 @@ func isTimeoutErr(err error) bool {
 // (a reset, a closed socket) rather than from the server's parsing.
 func isNetErr(err error) bool {
 	var ne net.Error
-	return errors.As(err, &ne) || errors.Is(err, net.ErrClosed)
+	var se http2.StreamError // the client reset the stream
+	return errors.As(err, &ne) || errors.Is(err, net.ErrClosed) || errors.As(err, &se)
 }
 
 // limitRequest applies the request limits in effect for a request (req,
@@ -133,9 +137,11 @@ func (p *Proxy) bodyFailed(w http.ResponseWriter, r *http.Request, x *exchange) 
 	if c == bodyOK {
 		return false
 	}
-	if c == bodyBroken && r.Context().Err() != nil {
-		// The server cancelled the request as it failed the body: the
-		// client's connection or stream is gone (an HTTP/2 RST_STREAM).
+	if c == bodyBroken && r.ProtoMajor == 2 && r.Context().Err() != nil {
+		// The HTTP/2 server cancelled the stream as it failed its body:
+		// the client's connection is gone. (HTTP/1 servers cancel the
+		// request on any body error, a malformed one included: there the
+		// error itself tells a client gone from a broken body.)
 		c = bodyGone
 	}
 	p.failBody(w, r, x, c)

@@ -102,7 +102,7 @@ func (b *body) readLocked(p []byte) (int, error) {
 	if err != nil && err != io.EOF {
 		b.err = err
 		if b.c != nil {
-			b.c.bodyFailed(err)
+			b.c.bodyFailed()
 		}
 	}
 	if b.eof && b.c != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -596,19 +595,8 @@ func (c *conn) clientGone() {
 	}
 }
 
-// bodyFailed is called when reading the request body failed. The
-// connection is not reused. A body that is malformed or cut short (the
-// client closed its side early) leaves the client able to read an answer
-// (a 400, say), so the handler's context is left alone, as net/http does;
-// a failing connection means the client is gone.
-func (c *conn) bodyFailed(err error) {
-	var pe *protoError
-	if errors.As(err, &pe) || err == io.ErrUnexpectedEOF {
-		c.broken.Store(true)
-		return
-	}
-	c.clientGone()
-}
+// bodyFailed is called when reading the request body failed.
+func (c *conn) bodyFailed() { c.clientGone() }
 
 // mustClose reports whether the connection ends after this response.
 func (c *conn) mustClose() bool {
