@@ -37,9 +37,12 @@ type limitedBody struct {
 	deadline bool  // a RequestLimits.ReadTimeout read deadline is armed
 	cause    atomic.Uint32
 	eof      atomic.Bool
+	reading  atomic.Bool // a Read is in progress (an upstream writer's, say)
 }
 
 func (b *limitedBody) Read(p []byte) (int, error) {
+	b.reading.Store(true)
+	defer b.reading.Store(false)
 	if b.left >= 0 && int64(len(p)) > b.left+1 {
 		// One byte more than allowed tells a body at the limit from one
 		// past it.
@@ -75,6 +78,16 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 }
 
 func (b *limitedBody) Close() error { return b.rc.Close() }
+
+// settle waits, briefly, for a Read in progress on another goroutine to
+// return. When the client's side fails, the server cancels the request
+// while the body's reader (the upstream writer) is still on its way back
+// with the error; the attempt may fail on the cancellation first.
+func (b *limitedBody) settle() {
+	for i := 0; i < 200 && b.reading.Load() && b.cause.Load() == bodyOK; i++ {
+		time.Sleep(time.Millisecond)
+	}
+}
 
 // isTimeoutErr reports whether err is a read deadline expiring.
 func isTimeoutErr(err error) bool {
@@ -134,6 +147,10 @@ func (p *Proxy) bodyFailed(w http.ResponseWriter, r *http.Request, x *exchange) 
 		return false
 	}
 	c := x.body.cause.Load()
+	if c == bodyOK && r.Context().Err() != nil {
+		x.body.settle()
+		c = x.body.cause.Load()
+	}
 	if c == bodyOK {
 		return false
 	}
