@@ -123,22 +123,26 @@ func TestRequestBodyFaultsHTTP1(t *testing.T) {
 		status int    // 0: the client gets nothing
 		reason string
 		logged int
+		// reaches is set when the request head surely reaches the
+		// backend before the body fails (a chunked or large body is
+		// streamed): the backend must then see its body fail.
+		reaches bool
 	}
 	faults := []fault{
 		{name: "bad-chunk-size", path: "/chunk", head: "Transfer-Encoding: chunked\r\n",
-			body: "zz\r\nhello\r\n0\r\n\r\n", end: "wait", status: 400, reason: "bad_body", logged: 400},
+			body: "zz\r\nhello\r\n0\r\n\r\n", end: "wait", status: 400, reason: "bad_body", logged: 400, reaches: true},
 		{name: "bad-chunk-mid-body", path: "/chunk2", head: "Transfer-Encoding: chunked\r\n",
-			body: "5\r\nhello\r\n5\r\nworldXX\r\n0\r\n\r\n", end: "wait", status: 400, reason: "bad_body", logged: 400},
+			body: "5\r\nhello\r\n5\r\nworldXX\r\n0\r\n\r\n", end: "wait", status: 400, reason: "bad_body", logged: 400, reaches: true},
 		{name: "chunked-cut-short", path: "/chunk3", head: "Transfer-Encoding: chunked\r\n",
-			body: "5\r\nhello\r\n5\r\nwo", end: "half-close", status: 400, reason: "bad_body", logged: 400},
+			body: "5\r\nhello\r\n5\r\nwo", end: "half-close", status: 400, reason: "bad_body", logged: 400, reaches: true},
 		{name: "short-content-length", path: "/short", head: "Content-Length: 10\r\n",
 			body: "hello", end: "half-close", status: 400, reason: "bad_body", logged: 400},
 		{name: "short-content-length-large", path: "/short-large", head: "Content-Length: 100000\r\n",
-			body: strings.Repeat("x", 70000), end: "half-close", status: 400, reason: "bad_body", logged: 400},
+			body: strings.Repeat("x", 70000), end: "half-close", status: 400, reason: "bad_body", logged: 400, reaches: true},
 		{name: "client-gone", path: "/gone", head: "Content-Length: 10\r\n",
 			body: "hello", end: "reset", reason: "client_gone", logged: 499},
 		{name: "client-gone-chunked", path: "/gone-chunked", head: "Transfer-Encoding: chunked\r\n",
-			body: "5\r\nhello\r\n", end: "reset", reason: "client_gone", logged: 499},
+			body: "5\r\nhello\r\n", end: "reset", reason: "client_gone", logged: 499, reaches: true},
 		{name: "read-timeout", path: "/slow/upload", head: "Content-Length: 10\r\n",
 			body: "hello", end: "wait", status: 408, reason: "request_timeout", logged: 408},
 	}
@@ -189,8 +193,12 @@ func TestRequestBodyFaultsHTTP1(t *testing.T) {
 								t.Errorf("answer %d without Connection: close", resp.StatusCode)
 							}
 						}
-						if whole, broken := backend.seen(f.path); whole != 0 || broken > 1 {
+						whole, broken := backend.seen(f.path)
+						if whole != 0 || broken > 1 {
 							t.Errorf("backend received %d whole and %d broken requests; want no whole one and no retry", whole, broken)
+						}
+						if f.reaches && broken != 1 {
+							t.Errorf("backend saw %d requests whose body failed; want 1 (the upstream request cut off)", broken)
 						}
 						rec := logs.find(t, f.path)
 						if rec["status"] != float64(f.logged) || rec["reason"] != f.reason {

@@ -93,6 +93,8 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
+				// An aborted response (a client gone, a backend failing
+				// mid-body) is logged and counted like any other.
 				p.observe(r, &x)
 				panic(v)
 			}
@@ -101,6 +103,8 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if x.wrote {
 				// The response is under way: abort it so the client sees
 				// a broken response rather than a truncated success.
+				x.reason = ReasonPanic
+				p.observe(r, &x)
 				panic(http.ErrAbortHandler)
 			}
 			x.fail(w, http.StatusInternalServerError, ReasonPanic, "internal error\n")
