@@ -356,3 +356,43 @@ func (h *h2Conn) status(t *testing.T, id uint32) int {
 		}
 	}
 }
+
+// TestServerReadTimeoutBody checks that a body stalling past the server's
+// own read timeout (Limits.ReadTimeout, no request limits) is answered 408
+// and its upstream request cut off, with both server options.
+func TestServerReadTimeoutBody(t *testing.T) {
+	for _, stdlib := range []bool{false, true} {
+		t.Run("stdlib="+strconv.FormatBool(stdlib), func(t *testing.T) {
+			backend := newBodyFaultBackend(t)
+			logs := &accessRecords{}
+			p := newTestProxy(t, Options{StdlibServer: stdlib, Limits: Limits{ReadTimeout: 300 * time.Millisecond},
+				AccessLog: AccessLog{Logger: slog.New(slog.NewJSONHandler(&logs.buf, nil))}})
+			cfg := simpleConfig(map[string][]string{"b": {backend.addr}}, Rule{Matches: prefix("/"), Backends: []BackendRef{{Backend: "b", Weight: 1}}})
+			if err := p.Apply(cfg); err != nil {
+				t.Fatal(err)
+			}
+			addr, _ := p.Addr("gw/http")
+			c, err := net.Dial("tcp", addr.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			io.WriteString(c, "POST /stall HTTP/1.1\r\nHost: probe.local\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatalf("reading the answer: %v", err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusRequestTimeout {
+				t.Errorf("answer %d; want 408", resp.StatusCode)
+			}
+			if whole, broken := backend.seen("/stall"); whole != 0 || broken != 1 {
+				t.Errorf("backend received %d whole and %d broken requests; want one cut off", whole, broken)
+			}
+			if rec := logs.find(t, "/stall"); rec["status"] != float64(408) || rec["reason"] != "request_timeout" {
+				t.Errorf("access log status %v reason %v; want 408 request_timeout", rec["status"], rec["reason"])
+			}
+		})
+	}
+}
