@@ -97,7 +97,7 @@ func TestIntersectHostnames(t *testing.T) {
 		{"*.com", []string{"*.example.com", "foo.com"}, []string{"*.example.com", "foo.com"}, true},
 	}
 	for _, tt := range tests {
-		got, ok := intersectHostnames(tt.listener, tt.route)
+		got, _, ok := intersectHostnames(tt.listener, tt.route)
 		if ok != tt.ok || !cmp.Equal(got, tt.want) {
 			t.Errorf("intersectHostnames(%q, %q) = %q, %v; want %q, %v", tt.listener, tt.route, got, ok, tt.want, tt.ok)
 		}
