@@ -104,6 +104,22 @@ func TestIntersectHostnames(t *testing.T) {
 	}
 }
 
+func TestIntersectHostnamesOrigins(t *testing.T) {
+	// Sorted by hostname, each with the route hostname it came from.
+	hosts, origins, ok := intersectHostnames("*.example.com", []string{"z.example.com", "*.com", "A.example.com"})
+	if !ok || !cmp.Equal(hosts, []string{"*.example.com", "a.example.com", "z.example.com"}) || !cmp.Equal(origins, []string{"*.com", "a.example.com", "z.example.com"}) {
+		t.Errorf("got %q, %q, %v", hosts, origins, ok)
+	}
+	hosts, origins, ok = intersectHostnames("abc.example.com", []string{"*.com", "*.example.com"})
+	if !ok || !cmp.Equal(hosts, []string{"abc.example.com"}) || !cmp.Equal(origins, []string{"*.example.com"}) {
+		t.Errorf("got %q, %q, %v", hosts, origins, ok)
+	}
+	hosts, origins, ok = intersectHostnames("abc.example.com", nil)
+	if !ok || !cmp.Equal(hosts, []string{"abc.example.com"}) || !cmp.Equal(origins, []string{"*"}) {
+		t.Errorf("got %q, %q, %v", hosts, origins, ok)
+	}
+}
+
 func TestParseDuration(t *testing.T) {
 	tests := []struct {
 		in   string
