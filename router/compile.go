@@ -100,6 +100,10 @@ type Table struct {
 	any       *bucket            // routes without hostnames
 	listeners map[string]int     // nil when no route restricts listeners
 	entries   []*entry           // every compiled match, in precedence order
+	// origins holds, by route index, the originRank of each validated
+	// hostname of the route (entry.hostnames); kept out of entry, which
+	// Match scans.
+	origins [][]int
 }
 
 // bucket holds the entries of one route hostname whose hostname origins
@@ -142,7 +146,6 @@ type entry struct {
 	path      PathMatch // Value normalised for Exact and PathPrefix
 	prefixKey string    // PathPrefix: path.Value without a trailing '/'
 	hostnames []string  // the route's validated hostnames, for Explain
-	origins   []int     // originRank of each of hostnames
 	nsName    string
 	rank      uint64 // packed path, method, header and query precedence
 	createdS  int64  // CreationTime: Unix seconds
@@ -242,6 +245,7 @@ func Compile(routes []Route) (*Table, error) {
 	words := (len(t.listeners) + 63) / 64
 
 	t.routes = cloneRoutes(routes)
+	t.origins = make([][]int, len(routes))
 	n := 0
 	for i := range routes {
 		for j := range routes[i].Rules {
@@ -256,6 +260,7 @@ func Compile(routes []Route) (*Table, error) {
 		if !ok {
 			continue
 		}
+		t.origins[i] = origins
 		var lset []uint64
 		if len(r.Listeners) > 0 {
 			lset = make([]uint64, words)
@@ -285,7 +290,6 @@ func Compile(routes []Route) (*Table, error) {
 			for _, e := range all[n:] {
 				e.listeners = lset
 				e.hostnames = hosts
-				e.origins = origins
 				e.nsName = nsName
 				e.setRank(r.CreationTime)
 			}
@@ -307,7 +311,7 @@ func Compile(routes []Route) (*Table, error) {
 				m, key = t.wild, h[2:]
 			}
 			head := m[key]
-			m[key] = head.tier(h, e.origins[k], e)
+			m[key] = head.tier(h, t.origins[e.routeIdx][k], e)
 		}
 	}
 	if len(c.errs) > 0 {

@@ -113,10 +113,10 @@ func (t *Table) Explain(req *Request) ([]Candidate, error) {
 			switch {
 			case host == "":
 			case h == host:
-				r.class, r.wildLen, r.origin, r.hostname = 0, 0, e.origins[k], h
+				r.class, r.wildLen, r.origin, r.hostname = 0, 0, t.origins[e.routeIdx][k], h
 			case strings.HasPrefix(h, "*.") && len(host) > len(h)-1 && strings.HasSuffix(host, h[1:]):
 				if r.class > 1 || r.class == 1 && len(h) > r.wildLen {
-					r.class, r.wildLen, r.origin, r.hostname = 1, len(h), e.origins[k], h
+					r.class, r.wildLen, r.origin, r.hostname = 1, len(h), t.origins[e.routeIdx][k], h
 				}
 			}
 		}
