@@ -1,67 +1,34 @@
 package gatewayapi
 
 import (
+	"cmp"
 	"slices"
-	"strings"
+
+	"github.com/rauta/rauta/router"
 )
 
-// intersectHostnames returns the hostnames a route serves on a listener:
-// the route's hostnames that the listener's hostname admits, a wildcard of
-// the two being narrowed to the more specific name. An empty listener
-// hostname admits every route hostname; a route without hostnames takes the
-// listener's. ok is false when the two have nothing in common. The result
-// is sorted, lower-case and without duplicates; it is empty when both are
+// intersectHostnames returns the hostnames a route serves on a listener,
+// as router.IntersectHostnameOrigins computes them: the route's hostnames
+// that the listener's hostname admits, a wildcard of the two being
+// narrowed to the more specific name, each with the route hostname it came
+// from ("*" when the route has none and takes the listener's). An empty
+// listener hostname admits every route hostname. ok is false when the two
+// have nothing in common. The result is sorted by hostname, lower-case and
+// without duplicates; both lists are empty when listener and route are
 // unrestricted.
-func intersectHostnames(listener string, route []string) (hosts []string, ok bool) {
-	listener = strings.ToLower(listener)
-	if len(route) == 0 {
-		if listener == "" {
-			return nil, true
-		}
-		return []string{listener}, true
+func intersectHostnames(listener string, route []string) (hosts, origins []string, ok bool) {
+	hosts, origins, ok = router.IntersectHostnameOrigins(listener, route)
+	if len(hosts) < 2 {
+		return hosts, origins, ok
 	}
-	for _, h := range route {
-		h = strings.ToLower(h)
-		if listener == "" {
-			hosts = append(hosts, h)
-			continue
-		}
-		if m := narrower(listener, h); m != "" {
-			hosts = append(hosts, m)
-		}
+	idx := make([]int, len(hosts))
+	for i := range idx {
+		idx[i] = i
 	}
-	if len(hosts) == 0 {
-		return nil, false
+	slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(hosts[a], hosts[b]) })
+	sh, so := make([]string, len(idx)), make([]string, len(idx))
+	for i, j := range idx {
+		sh[i], so[i] = hosts[j], origins[j]
 	}
-	slices.Sort(hosts)
-	return slices.Compact(hosts), true
-}
-
-// narrower returns the more specific of two hostnames (exact or wildcard)
-// when one contains the other, or "".
-func narrower(a, b string) string {
-	switch {
-	case a == b:
-		return a
-	case wildcardCovers(a, b):
-		return b
-	case wildcardCovers(b, a):
-		return a
-	}
-	return ""
-}
-
-// wildcardCovers reports whether wildcard w ("*.example.com") matches host
-// h, which may itself be a narrower wildcard. The wildcard stands for one
-// or more labels.
-func wildcardCovers(w, h string) bool {
-	suffix, ok := strings.CutPrefix(w, "*")
-	if !ok {
-		return false
-	}
-	if strings.HasPrefix(h, "*") {
-		// A wildcard covers a narrower wildcard.
-		return len(h) > len(w) && strings.HasSuffix(h[1:], suffix)
-	}
-	return len(h) > len(suffix) && strings.HasSuffix(h, suffix)
+	return sh, so, ok
 }

@@ -30,6 +30,9 @@ type parentState struct {
 type attachment struct {
 	l     *listenerState
 	hosts []string
+	// origins are the route hostnames hosts came from, nil when each is
+	// its own (see proxy.Route.HostnameOrigins).
+	origins []string
 }
 
 // translateRoutes attaches the HTTPRoutes to the listeners, translates
@@ -157,8 +160,11 @@ func (t *translator) attach(r *gatewayv1.HTTPRoute, p *parentState) {
 		hosts[i] = string(h)
 	}
 	for _, l := range allowed {
-		if hs, ok := intersectHostnames(l.hostname(), hosts); ok {
-			p.attached = append(p.attached, attachment{l: l, hosts: hs})
+		if hs, origins, ok := intersectHostnames(l.hostname(), hosts); ok {
+			if slices.Equal(hs, origins) {
+				origins = nil
+			}
+			p.attached = append(p.attached, attachment{l: l, hosts: hs, origins: origins})
 		}
 	}
 	if len(p.attached) == 0 {
@@ -244,18 +250,21 @@ func (t *translator) translateRoute(r *gatewayv1.HTTPRoute) {
 				continue
 			}
 			certKey := p.gw.backendCert.key
+			// The origins of a hostname depend on the route alone, so
+			// attachments with the same hostnames share them.
 			k := certKey + "\x00" + strings.Join(a.hosts, ",")
 			pr := routes[k]
 			if pr == nil {
 				pr = &proxy.Route{
-					Namespace:     r.Namespace,
-					Name:          r.Name,
-					CreationTime:  r.CreationTimestamp.Time,
-					Hostnames:     a.hosts,
-					Rules:         rulesByCert[certKey],
-					RateLimits:    routeRates,
-					RequestLimits: routeLimits,
-					Policies:      routePolicies,
+					Namespace:       r.Namespace,
+					Name:            r.Name,
+					CreationTime:    r.CreationTimestamp.Time,
+					Hostnames:       a.hosts,
+					HostnameOrigins: a.origins,
+					Rules:           rulesByCert[certKey],
+					RateLimits:      routeRates,
+					RequestLimits:   routeLimits,
+					Policies:        routePolicies,
 				}
 				routes[k] = pr
 				keys = append(keys, k)

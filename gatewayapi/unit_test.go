@@ -97,10 +97,26 @@ func TestIntersectHostnames(t *testing.T) {
 		{"*.com", []string{"*.example.com", "foo.com"}, []string{"*.example.com", "foo.com"}, true},
 	}
 	for _, tt := range tests {
-		got, ok := intersectHostnames(tt.listener, tt.route)
+		got, _, ok := intersectHostnames(tt.listener, tt.route)
 		if ok != tt.ok || !cmp.Equal(got, tt.want) {
 			t.Errorf("intersectHostnames(%q, %q) = %q, %v; want %q, %v", tt.listener, tt.route, got, ok, tt.want, tt.ok)
 		}
+	}
+}
+
+func TestIntersectHostnamesOrigins(t *testing.T) {
+	// Sorted by hostname, each with the route hostname it came from.
+	hosts, origins, ok := intersectHostnames("*.example.com", []string{"z.example.com", "*.com", "A.example.com"})
+	if !ok || !cmp.Equal(hosts, []string{"*.example.com", "a.example.com", "z.example.com"}) || !cmp.Equal(origins, []string{"*.com", "a.example.com", "z.example.com"}) {
+		t.Errorf("got %q, %q, %v", hosts, origins, ok)
+	}
+	hosts, origins, ok = intersectHostnames("abc.example.com", []string{"*.com", "*.example.com"})
+	if !ok || !cmp.Equal(hosts, []string{"abc.example.com"}) || !cmp.Equal(origins, []string{"*.example.com"}) {
+		t.Errorf("got %q, %q, %v", hosts, origins, ok)
+	}
+	hosts, origins, ok = intersectHostnames("abc.example.com", nil)
+	if !ok || !cmp.Equal(hosts, []string{"abc.example.com"}) || !cmp.Equal(origins, []string{"*"}) {
+		t.Errorf("got %q, %q, %v", hosts, origins, ok)
 	}
 }
 

@@ -170,6 +170,12 @@ type Route struct {
 	// Hostnames are the route's effective hostnames (already intersected
 	// with the listeners' hostnames); empty means any host.
 	Hostnames []string `json:"hostnames,omitempty"`
+	// HostnameOrigins, when not empty, has one entry per Hostnames entry:
+	// the route's own hostname each came from, "*" for a route without
+	// hostnames, as router.Route.HostnameOrigins defines it. Routes with
+	// the same effective hostname rank by it (the exact route before the
+	// wildcard one). Empty means each hostname is its own origin.
+	HostnameOrigins []string `json:"hostnameOrigins,omitempty"`
 	// Rules are the route's rules in order.
 	Rules []Rule `json:"rules"`
 	// RateLimits limit the requests of all the route's rules together.

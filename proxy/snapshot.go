@@ -153,14 +153,19 @@ func (p *Proxy) compileRoutes(snap *snapshot, cfg *Config, groups map[string]*po
 			rules[rule] = cr
 			rrules = append(rrules, router.Rule{Name: rule.Name, Matches: rule.Matches, Value: cr})
 		}
+		origins := r.HostnameOrigins
+		if len(origins) == 0 {
+			origins = nil // each hostname is its own origin
+		}
 		for k, lns := range byPort {
 			perPort[k] = append(perPort[k], router.Route{
-				Namespace:    r.Namespace,
-				Name:         r.Name,
-				CreationTime: r.CreationTime,
-				Hostnames:    r.Hostnames,
-				Listeners:    lns,
-				Rules:        rrules,
+				Namespace:       r.Namespace,
+				Name:            r.Name,
+				CreationTime:    r.CreationTime,
+				Hostnames:       r.Hostnames,
+				HostnameOrigins: origins,
+				Listeners:       lns,
+				Rules:           rrules,
 			})
 		}
 	}

@@ -100,9 +100,15 @@ type Table struct {
 	any       *bucket            // routes without hostnames
 	listeners map[string]int     // nil when no route restricts listeners
 	entries   []*entry           // every compiled match, in precedence order
+	// origins holds, by route index, the originRank of each validated
+	// hostname of the route (entry.hostnames); kept out of entry, which
+	// Match scans.
+	origins [][]int
 }
 
-// bucket holds the entries of one route hostname, in precedence order.
+// bucket holds the entries of one route hostname whose hostname origins
+// share a rank, in precedence order. Buckets of the same hostname form a
+// list through next, from the most specific origin to the least.
 type bucket struct {
 	paths map[string]pathNode // by normalised path (exact) or prefix key
 	// exactLens and prefixLens have bit n%64 set for the length n of each
@@ -112,7 +118,9 @@ type bucket struct {
 	prefixLens uint64
 	minPrefix  int // length of the shortest prefix key; 0 when none
 	regex      []entry
-	hostname   string // "" for routes without hostnames
+	hostname   string  // "" for routes without hostnames
+	origin     int     // originRank of the entries' hostname origins
+	next       *bucket // the same hostname, next less specific origin
 }
 
 type pathNode struct {
@@ -237,6 +245,7 @@ func Compile(routes []Route) (*Table, error) {
 	words := (len(t.listeners) + 63) / 64
 
 	t.routes = cloneRoutes(routes)
+	t.origins = make([][]int, len(routes))
 	n := 0
 	for i := range routes {
 		for j := range routes[i].Rules {
@@ -247,10 +256,11 @@ func Compile(routes []Route) (*Table, error) {
 	all := make([]*entry, 0, n)
 	for i := range t.routes {
 		r := &t.routes[i]
-		hosts, ok := c.hostnames(i, r)
+		hosts, origins, ok := c.hostnames(i, r)
 		if !ok {
 			continue
 		}
+		t.origins[i] = origins
 		var lset []uint64
 		if len(r.Listeners) > 0 {
 			lset = make([]uint64, words)
@@ -295,17 +305,13 @@ func Compile(routes []Route) (*Table, error) {
 			t.any.add(e)
 			continue
 		}
-		for _, h := range e.hostnames {
+		for k, h := range e.hostnames {
 			m, key := t.exact, h
 			if strings.HasPrefix(h, "*.") {
 				m, key = t.wild, h[2:]
 			}
-			b := m[key]
-			if b == nil {
-				b = newBucket(h)
-				m[key] = b
-			}
-			b.add(e)
+			head := m[key]
+			m[key] = head.tier(h, t.origins[e.routeIdx][k], e)
 		}
 	}
 	if len(c.errs) > 0 {
@@ -316,6 +322,23 @@ func Compile(routes []Route) (*Table, error) {
 
 func newBucket(hostname string) *bucket {
 	return &bucket{hostname: hostname, paths: make(map[string]pathNode)}
+}
+
+// tier adds e to the bucket of origin rank origin in the list starting at
+// b (nil for a new hostname), creating it in its place if needed, and
+// returns the head of the list.
+func (b *bucket) tier(hostname string, origin int, e *entry) *bucket {
+	link := &b
+	for *link != nil && (*link).origin < origin {
+		link = &(*link).next
+	}
+	if *link == nil || (*link).origin != origin {
+		nb := newBucket(hostname)
+		nb.origin, nb.next = origin, *link
+		*link = nb
+	}
+	(*link).add(e)
+	return b
 }
 
 // add appends e; entries must be added in precedence order.
@@ -414,10 +437,17 @@ func (c *compiler) fail(i int, r *Route, rule int, field string, err error) {
 	c.errs = append(c.errs, &RouteError{Index: i, Namespace: r.Namespace, Name: r.Name, Rule: rule, Field: field, Err: err})
 }
 
-// hostnames validates, lower-cases and de-duplicates the route hostnames.
-func (c *compiler) hostnames(i int, r *Route) ([]string, bool) {
+// hostnames validates, lower-cases and de-duplicates the route hostnames
+// and returns the rank of each one's origin (see originRank), the best
+// when a hostname is repeated.
+func (c *compiler) hostnames(i int, r *Route) ([]string, []int, bool) {
 	var hosts []string
+	var origins []int
 	ok := true
+	if r.HostnameOrigins != nil && len(r.HostnameOrigins) != len(r.Hostnames) {
+		c.fail(i, r, -1, "hostnameOrigins", fmt.Errorf("%w: %d origins for %d hostnames", ErrInvalidHostname, len(r.HostnameOrigins), len(r.Hostnames)))
+		return nil, nil, false
+	}
 	for k, h := range r.Hostnames {
 		v, _, err := validateHostname(h)
 		if err != nil {
@@ -425,11 +455,31 @@ func (c *compiler) hostnames(i int, r *Route) ([]string, bool) {
 			ok = false
 			continue
 		}
-		if !slices.Contains(hosts, v) {
-			hosts = append(hosts, v)
+		rank := originRank(v)
+		if r.HostnameOrigins != nil {
+			o := strings.ToLower(r.HostnameOrigins[k])
+			if o != "*" {
+				if o, _, err = validateHostname(o); err != nil {
+					c.fail(i, r, -1, "hostnameOrigins["+strconv.Itoa(k)+"]", err)
+					ok = false
+					continue
+				}
+				if o != v && !wildcardCovers(o, v) {
+					c.fail(i, r, -1, "hostnameOrigins["+strconv.Itoa(k)+"]", fmt.Errorf("%w %q: origin %q neither equals nor covers it", ErrInvalidHostname, v, o))
+					ok = false
+					continue
+				}
+			}
+			rank = originRank(o)
 		}
+		if j := slices.Index(hosts, v); j >= 0 {
+			origins[j] = min(origins[j], rank)
+			continue
+		}
+		hosts = append(hosts, v)
+		origins = append(origins, rank)
 	}
-	return hosts, ok
+	return hosts, origins, ok
 }
 
 // regexp compiles an anchored RE2 expression, caching by source.

@@ -2,6 +2,7 @@ package router
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -31,6 +32,18 @@ func TestCompileErrors(t *testing.T) {
 		{"empty hostname", withRules([]string{""}), -1, "hostnames[0]", ErrInvalidHostname},
 		{"long label", withRules([]string{strings.Repeat("a", 64) + ".test"}), -1, "hostnames[0]", ErrInvalidHostname},
 		{"long hostname", withRules([]string{strings.Repeat("abcdefghi.", 26) + "test"}), -1, "hostnames[0]", ErrInvalidHostname},
+		{"origins count", func() Route {
+			r := withRules([]string{"a.test", "b.test"})
+			r.HostnameOrigins = []string{"*"}
+			return r
+		}(), -1, "hostnameOrigins", ErrInvalidHostname},
+		{"origin not covering", func() Route {
+			r := withRules([]string{"a.test"})
+			r.HostnameOrigins = []string{"*.other.test"}
+			return r
+		}(), -1, "hostnameOrigins[0]", ErrInvalidHostname},
+		{"origin narrower", func() Route { r := withRules([]string{"*.test"}); r.HostnameOrigins = []string{"a.test"}; return r }(), -1, "hostnameOrigins[0]", ErrInvalidHostname},
+		{"invalid origin", func() Route { r := withRules([]string{"a.test"}); r.HostnameOrigins = []string{"*.te_st"}; return r }(), -1, "hostnameOrigins[0]", ErrInvalidHostname},
 		{"empty listener", Route{Namespace: "default", Name: "bad", Listeners: []string{"a", ""}, Rules: []Rule{{}}}, -1, "listeners[1]", ErrInvalidListener},
 		{"relative path", withRules(nil, prefix("foo")), 0, "rules[0].matches[0].path.value", ErrInvalidPath},
 		{"double slash", withRules(nil, exact("/a//b")), 0, "rules[0].matches[0].path.value", ErrInvalidPath},
@@ -212,6 +225,32 @@ func TestIntersectHostnames(t *testing.T) {
 		got, ok := IntersectHostnames(tt.listener, tt.route)
 		if diff := cmp.Diff(tt.want, got); diff != "" || ok != tt.ok {
 			t.Errorf("IntersectHostnames(%q, %q) = %q, %v; want %q, %v", tt.listener, tt.route, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestIntersectHostnameOrigins(t *testing.T) {
+	tests := []struct {
+		listener       string
+		route          []string
+		hosts, origins []string
+	}{
+		{"", nil, nil, nil},
+		{"", []string{"A.example.com", "*.b.com"}, []string{"a.example.com", "*.b.com"}, []string{"a.example.com", "*.b.com"}},
+		{"abc.example.com", nil, []string{"abc.example.com"}, []string{"*"}},
+		{"abc.example.com", []string{"*.example.com"}, []string{"abc.example.com"}, []string{"*.example.com"}},
+		{"abc.example.com", []string{"abc.example.com"}, []string{"abc.example.com"}, []string{"abc.example.com"}},
+		// Several route hostnames yield the same name: the most specific
+		// is its origin, whatever the order.
+		{"abc.example.com", []string{"*.com", "*.example.com"}, []string{"abc.example.com"}, []string{"*.example.com"}},
+		{"abc.example.com", []string{"*.example.com", "ABC.example.com", "*.com"}, []string{"abc.example.com"}, []string{"abc.example.com"}},
+		{"*.foo.example.com", []string{"*.com", "*.example.com"}, []string{"*.foo.example.com"}, []string{"*.example.com"}},
+		{"*.example.com", []string{"a.example.com", "*.com"}, []string{"a.example.com", "*.example.com"}, []string{"a.example.com", "*.com"}},
+	}
+	for _, tt := range tests {
+		hosts, origins, ok := IntersectHostnameOrigins(tt.listener, tt.route)
+		if !ok || !slices.Equal(hosts, tt.hosts) || !slices.Equal(origins, tt.origins) {
+			t.Errorf("IntersectHostnameOrigins(%q, %q) = %q, %q, %v; want %q, %q", tt.listener, tt.route, hosts, origins, ok, tt.hosts, tt.origins)
 		}
 	}
 }

@@ -13,7 +13,9 @@
 // A table serves the routes attached to one set of listeners, typically
 // all listeners of one port. Route hostnames are the route's effective
 // hostnames, already intersected with the listener hostnames (as
-// [IntersectHostnames] computes them); an empty list matches any host. A route that must only serve some of the table's
+// [IntersectHostnames] computes them); an empty list matches any host.
+// [Route.HostnameOrigins] keeps, for precedence, the route's own hostname
+// each effective hostname came from. A route that must only serve some of the table's
 // listeners names them in [Route.Listeners], and the caller puts the
 // listener a request arrived on in [Request.Listener]. A restricted route
 // never matches a request from another, unknown or unnamed listener.
@@ -67,16 +69,27 @@
 //     When no rule of a more specific hostname matches, less specific
 //     ones are tried: a request is never refused merely because a more
 //     specific hostname exists.
-//  2. Path: Exact, then RegularExpression (longest expression first;
+//  2. Hostname origin, between routes whose matching effective hostname
+//     is the same: the route's own hostname it came from
+//     ([Route.HostnameOrigins]), an exact name before wildcards, a
+//     longer wildcard before a shorter one, and a route without
+//     hostnames of its own last. Under a listener "abc.example.com",
+//     routes with "abc.example.com" and "*.example.com" both serve
+//     "abc.example.com"; the exact route wins whatever its age and even
+//     with a less specific path, and requests none of its rules match
+//     still reach the wildcard route. This is the Gateway API v1.7 rule
+//     (feature GatewayRouteHostnameIntersectionPrecedence): routes with
+//     identical intersected hostnames rank by their original hostnames.
+//  3. Path: Exact, then RegularExpression (longest expression first;
 //     the spec leaves their rank to the implementation), then PathPrefix
 //     by decreasing length of the normalised value.
-//  3. A match with a method before one without.
-//  4. More header conditions before fewer.
-//  5. More query parameter conditions before fewer.
-//  6. The route with the oldest CreationTime.
-//  7. The route first in alphabetical order of "{namespace}/{name}".
-//  8. The route that came first in the slice given to Compile.
-//  9. The rule first in the route's list, then the match first in the
+//  4. A match with a method before one without.
+//  5. More header conditions before fewer.
+//  6. More query parameter conditions before fewer.
+//  7. The route with the oldest CreationTime.
+//  8. The route first in alphabetical order of "{namespace}/{name}".
+//  9. The route that came first in the slice given to Compile.
+//  10. The rule first in the route's list, then the match first in the
 //     rule's list.
 //
 // # Path normalisation
@@ -125,7 +138,9 @@
 // Match does not allocate for Exact and PathPrefix matches when the path
 // is already normal. A map lookup finds the bucket of the request host
 // (one more per label for wildcard hostnames, and the bucket of routes
-// without hostnames last). Within a bucket, one lookup finds the exact
+// without hostnames last); a hostname that routes of different hostname
+// origins share has one bucket per origin rank, tried in that order.
+// Within a bucket, one lookup finds the exact
 // path, regular expressions are tried in precedence order, then the
 // prefixes of the path are looked up from the longest to "/", skipping
 // lengths at which the bucket has no prefix; the rules under each key are

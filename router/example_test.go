@@ -96,3 +96,38 @@ func ExampleTable_Explain() {
 	// rules[0] WrongMethod: method "GET" is not "POST"
 	// rules[1] Selected:
 }
+
+// Two routes attached to a listener with hostname abc.example.com both
+// serve abc.example.com. The newer one names that host itself, so it wins
+// for what it matches; the rest still reaches the older wildcard route.
+func ExampleIntersectHostnameOrigins() {
+	attach := func(name string, own []string, created time.Time, rules ...router.Rule) router.Route {
+		hosts, origins, _ := router.IntersectHostnameOrigins("abc.example.com", own)
+		fmt.Println(name, hosts, origins)
+		return router.Route{Namespace: "shop", Name: name, CreationTime: created,
+			Hostnames: hosts, HostnameOrigins: origins, Rules: rules}
+	}
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	table, err := router.Compile([]router.Route{
+		attach("wildcard", []string{"*.example.com"}, t0,
+			router.Rule{Matches: []router.Match{{Path: router.PathMatch{Type: router.PathExact, Value: "/cart"}}}}),
+		attach("exact", []string{"abc.example.com"}, t0.Add(time.Hour),
+			router.Rule{Matches: []router.Match{{Method: "GET"}}}),
+	})
+	if err != nil {
+		panic(err)
+	}
+	for _, method := range []string{"GET", "POST"} {
+		res, err := table.Match(&router.Request{Host: "abc.example.com", Path: "/cart", Method: method})
+		if err != nil {
+			fmt.Println(method, err)
+			continue
+		}
+		fmt.Println(method, res.Route.Name)
+	}
+	// Output:
+	// wildcard [abc.example.com] [*.example.com]
+	// exact [abc.example.com] [abc.example.com]
+	// GET exact
+	// POST wildcard
+}

@@ -100,6 +100,7 @@ func (t *Table) Explain(req *Request) ([]Candidate, error) {
 		e        *entry
 		class    int // 0 exact hostname, 1 wildcard, 2 no hostnames, 3 no match
 		wildLen  int
+		origin   int // originRank of the matching hostname's origin
 		hostname string
 	}
 	rs := make([]ranked, len(t.entries))
@@ -108,14 +109,14 @@ func (t *Table) Explain(req *Request) ([]Candidate, error) {
 		if len(e.hostnames) == 0 {
 			r.class = 2
 		}
-		for _, h := range e.hostnames {
+		for k, h := range e.hostnames {
 			switch {
 			case host == "":
 			case h == host:
-				r.class, r.wildLen, r.hostname = 0, 0, h
+				r.class, r.wildLen, r.origin, r.hostname = 0, 0, t.origins[e.routeIdx][k], h
 			case strings.HasPrefix(h, "*.") && len(host) > len(h)-1 && strings.HasSuffix(host, h[1:]):
 				if r.class > 1 || r.class == 1 && len(h) > r.wildLen {
-					r.class, r.wildLen, r.hostname = 1, len(h), h
+					r.class, r.wildLen, r.origin, r.hostname = 1, len(h), t.origins[e.routeIdx][k], h
 				}
 			}
 		}
@@ -126,7 +127,10 @@ func (t *Table) Explain(req *Request) ([]Candidate, error) {
 		if a.class != b.class {
 			return a.class - b.class
 		}
-		return b.wildLen - a.wildLen
+		if a.wildLen != b.wildLen {
+			return b.wildLen - a.wildLen
+		}
+		return a.origin - b.origin
 	})
 	li := -1
 	if id, ok := t.listeners[req.Listener]; ok {

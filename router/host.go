@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -124,28 +125,56 @@ func validateLabel(l string) error {
 // must not attach (Accepted=False). A nil result with ok true means any
 // host. Names are not validated here; Compile does that.
 func IntersectHostnames(listener string, route []string) (hosts []string, ok bool) {
+	hosts, _, ok = IntersectHostnameOrigins(listener, route)
+	return hosts, ok
+}
+
+// IntersectHostnameOrigins is [IntersectHostnames] that also returns, for
+// each effective hostname, its origin as [Route.HostnameOrigins] defines
+// it: the most specific route hostname the effective hostname came from
+// (an exact name before wildcards, a longer wildcard before a shorter
+// one), or "*" when the route has no hostnames and took the listener's.
+// origins is nil when hosts is.
+func IntersectHostnameOrigins(listener string, route []string) (hosts, origins []string, ok bool) {
 	listener = strings.ToLower(listener)
-	if listener == "" {
-		for _, h := range route {
-			hosts = appendUnique(hosts, strings.ToLower(h))
-		}
-		return hosts, true
-	}
 	if len(route) == 0 {
-		return []string{listener}, true
+		if listener == "" {
+			return nil, nil, true
+		}
+		return []string{listener}, []string{"*"}, true
 	}
 	for _, h := range route {
 		h = strings.ToLower(h)
+		eff := h
 		switch {
-		case h == listener:
-			hosts = appendUnique(hosts, h)
-		case wildcardCovers(listener, h):
-			hosts = appendUnique(hosts, h)
+		case listener == "", h == listener, wildcardCovers(listener, h):
 		case wildcardCovers(h, listener):
-			hosts = appendUnique(hosts, listener)
+			eff = listener
+		default:
+			continue
 		}
+		if i := slices.Index(hosts, eff); i >= 0 {
+			if originRank(h) < originRank(origins[i]) {
+				origins[i] = h
+			}
+			continue
+		}
+		hosts = append(hosts, eff)
+		origins = append(origins, h)
 	}
-	return hosts, len(hosts) > 0
+	return hosts, origins, len(hosts) > 0
+}
+
+// originRank orders hostname origins, smaller first: an exact name, then
+// wildcards by decreasing length, then "*" (a route without hostnames).
+func originRank(o string) int {
+	switch {
+	case o == "*":
+		return maxHostname + 1
+	case strings.HasPrefix(o, "*."):
+		return 1 + maxHostname - min(len(o), maxHostname)
+	}
+	return 0
 }
 
 // wildcardCovers reports whether the wildcard hostname w ("*.example.com")
@@ -157,13 +186,4 @@ func wildcardCovers(w, h string) bool {
 		return false
 	}
 	return len(h) > len(suffix) && strings.HasSuffix(h, suffix)
-}
-
-func appendUnique(s []string, v string) []string {
-	for _, x := range s {
-		if x == v {
-			return s
-		}
-	}
-	return append(s, v)
 }

@@ -167,6 +167,108 @@ func TestMatchHostnamePrecedenceOverPath(t *testing.T) {
 	})
 }
 
+// attached builds route name, created at created, as attached to a
+// listener with hostname listener: its hostnames are intersected with the
+// listener's, keeping their origins.
+func attached(t *testing.T, name, listener string, own []string, created time.Time, rules ...Rule) Route {
+	t.Helper()
+	hosts, origins, ok := IntersectHostnameOrigins(listener, own)
+	if !ok {
+		t.Fatalf("%s: %q does not intersect %q", name, own, listener)
+	}
+	r := route(name, hosts, rules...)
+	r.HostnameOrigins = origins
+	r.CreationTime = created
+	return r
+}
+
+// TestMatchHostnameOriginPrecedence checks the rule of Gateway API v1.7
+// (GatewayRouteHostnameIntersectionPrecedence): routes whose intersected
+// hostnames are the same rank by their own hostnames before anything else.
+func TestMatchHostnameOriginPrecedence(t *testing.T) {
+	t.Run("issue case", func(t *testing.T) {
+		// Listener abc.example.com; the older route has *.example.com,
+		// the newer abc.example.com: both serve abc.example.com.
+		runMatchCases(t, []Route{
+			attached(t, "wild-older", "abc.example.com", []string{"*.example.com"}, t0, rule()),
+			attached(t, "exact-newer", "abc.example.com", []string{"abc.example.com"}, t1, rule()),
+		}, []matchCase{
+			{get("abc.example.com", "/"), "exact-newer#0.-1"},
+		})
+	})
+	t.Run("origin before path", func(t *testing.T) {
+		// The exact route wins with a less specific path, and what it
+		// does not match still reaches the wildcard route.
+		runMatchCases(t, []Route{
+			attached(t, "wild", "abc.example.com", []string{"*.example.com"}, t0, rule(exact("/a/b"), prefix("/a"), prefix("/c").method("POST"))),
+			attached(t, "exact", "abc.example.com", []string{"abc.example.com"}, t1, rule(prefix("/").method("GET"))),
+		}, []matchCase{
+			{get("abc.example.com", "/a/b"), "exact#0.0"},
+			{get("abc.example.com", "/a"), "exact#0.0"},
+			{Request{Host: "abc.example.com", Path: "/a/b", Method: "PUT"}, "wild#0.0"},
+			{Request{Host: "abc.example.com", Path: "/a/x", Method: "PUT"}, "wild#0.1"},
+			{Request{Host: "ABC.example.com:80", Path: "/c", Method: "POST"}, "wild#0.2"},
+			{Request{Host: "abc.example.com", Path: "/d", Method: "POST"}, "404"},
+		})
+	})
+	t.Run("longer wildcard and no hostnames", func(t *testing.T) {
+		// Oldest first: none, *.com, *.example.com, abc.example.com; each
+		// serves a path the more specific ones do not.
+		runMatchCases(t, []Route{
+			attached(t, "none", "abc.example.com", nil, t0, rule(prefix("/"))),
+			attached(t, "com", "abc.example.com", []string{"*.com"}, t0.Add(time.Minute), rule(prefix("/x"), prefix("/y"), prefix("/z"))),
+			attached(t, "example", "abc.example.com", []string{"*.example.com"}, t1, rule(prefix("/x"), prefix("/y"))),
+			attached(t, "exact", "abc.example.com", []string{"abc.example.com"}, t2, rule(prefix("/x"))),
+		}, []matchCase{
+			{get("abc.example.com", "/x"), "exact#0.0"},
+			{get("abc.example.com", "/y/1"), "example#0.1"},
+			{get("abc.example.com", "/z"), "com#0.2"},
+			{get("abc.example.com", "/"), "none#0.0"},
+		})
+	})
+	t.Run("wildcard listener", func(t *testing.T) {
+		// Listener *.foo.example.com: *.foo.example.com and *.example.com
+		// both become *.foo.example.com.
+		runMatchCases(t, []Route{
+			attached(t, "short", "*.foo.example.com", []string{"*.example.com"}, t0, rule(prefix("/a"))),
+			attached(t, "long", "*.foo.example.com", []string{"*.foo.example.com"}, t1, rule(prefix("/"))),
+		}, []matchCase{
+			{get("x.foo.example.com", "/a"), "long#0.0"},
+		})
+	})
+	t.Run("listener without hostname", func(t *testing.T) {
+		// The intersections already differ: the exact hostname wins by
+		// the first criterion, with the same fallthrough.
+		runMatchCases(t, []Route{
+			attached(t, "wild", "", []string{"*.example.com"}, t0, rule(exact("/a/b"), prefix("/a"))),
+			attached(t, "exact", "", []string{"abc.example.com"}, t1, rule(prefix("/").method("GET"))),
+		}, []matchCase{
+			{get("abc.example.com", "/a/b"), "exact#0.0"},
+			{Request{Host: "abc.example.com", Path: "/a/b", Method: "PUT"}, "wild#0.0"},
+			{get("x.example.com", "/a/c"), "wild#0.1"},
+		})
+	})
+	t.Run("ties", func(t *testing.T) {
+		// Same origin rank: creation time, then namespace/name decide.
+		older := attached(t, "b-older", "abc.example.com", []string{"*.example.com"}, t0, rule())
+		newer := attached(t, "a-newer", "abc.example.com", []string{"*.example.com"}, t1, rule())
+		runMatchCases(t, []Route{newer, older}, []matchCase{{get("abc.example.com", "/"), "b-older#0.-1"}})
+		a := attached(t, "a", "abc.example.com", []string{"abc.example.com"}, t1, rule())
+		b := attached(t, "b", "abc.example.com", []string{"abc.example.com"}, t1, rule())
+		runMatchCases(t, []Route{b, a}, []matchCase{{get("abc.example.com", "/"), "a#0.-1"}})
+		b.Namespace = "a-ns"
+		runMatchCases(t, []Route{a, b}, []matchCase{{get("abc.example.com", "/"), "b#0.-1"}})
+	})
+	t.Run("without origins", func(t *testing.T) {
+		// Without HostnameOrigins each hostname is its own origin: the
+		// older route wins, as before the rule.
+		runMatchCases(t, []Route{
+			{Namespace: "default", Name: "older", CreationTime: t0, Hostnames: []string{"abc.example.com"}, Rules: []Rule{rule()}},
+			{Namespace: "default", Name: "newer", CreationTime: t1, Hostnames: []string{"abc.example.com"}, Rules: []Rule{rule()}},
+		}, []matchCase{{get("abc.example.com", "/"), "older#0.-1"}})
+	})
+}
+
 func TestMatchRouteWithSeveralHostnames(t *testing.T) {
 	// "multi" ranks by its best matching hostname: on foo.example.com that
 	// is the exact name, where the older "single" wins the tie.

@@ -25,16 +25,21 @@ type refMatcher struct {
 type refKey struct {
 	hostClass int // 0 exact hostname, 1 wildcard, 2 route without hostnames
 	hostLen   int // characters of the matching wildcard hostname
-	pathRank  int // 0 Exact, 1 RegularExpression, 2 PathPrefix
-	pathLen   int
-	hasMethod bool
-	headers   int
-	queries   int
-	created   time.Time
-	nsName    string
-	route     int
-	rule      int
-	match     int
+	// originClass and originLen rank the route's own hostname the
+	// matching hostname came from: 0 exact, 1 wildcard (longer first),
+	// 2 none ("*").
+	originClass int
+	originLen   int
+	pathRank    int // 0 Exact, 1 RegularExpression, 2 PathPrefix
+	pathLen     int
+	hasMethod   bool
+	headers     int
+	queries     int
+	created     time.Time
+	nsName      string
+	route       int
+	rule        int
+	match       int
 }
 
 func (a refKey) less(b refKey) bool {
@@ -43,6 +48,12 @@ func (a refKey) less(b refKey) bool {
 	}
 	if a.hostLen != b.hostLen {
 		return a.hostLen > b.hostLen
+	}
+	if a.originClass != b.originClass {
+		return a.originClass < b.originClass
+	}
+	if a.originLen != b.originLen {
+		return a.originLen > b.originLen
 	}
 	if a.pathRank != b.pathRank {
 		return a.pathRank < b.pathRank
@@ -104,21 +115,41 @@ func (m *refMatcher) match(req *Request) string {
 		if len(r.Listeners) > 0 && !slices.Contains(r.Listeners, req.Listener) {
 			continue
 		}
-		hostClass, hostLen := 3, 0
+		// The best (hostname, origin) pair that matches the host, compared
+		// as hostClass, then longer hostLen, then originClass, then longer
+		// originLen.
+		hostClass, hostLen, originClass, originLen := 3, 0, 2, 0
 		if len(r.Hostnames) == 0 {
 			hostClass = 2
 		}
-		for _, h := range r.Hostnames {
+		for k, h := range r.Hostnames {
 			h = strings.ToLower(h)
 			if host == "" {
 				continue
 			}
+			hc, hl := 3, 0
 			if h == host {
-				hostClass, hostLen = 0, 0
-			} else if suffix, ok := strings.CutPrefix(h, "*"); ok && hostClass != 0 &&
-				strings.HasSuffix(host, suffix) && len(host) > len(suffix) &&
-				(hostClass > 1 || len(h) > hostLen) {
-				hostClass, hostLen = 1, len(h)
+				hc = 0
+			} else if suffix, ok := strings.CutPrefix(h, "*"); ok &&
+				strings.HasSuffix(host, suffix) && len(host) > len(suffix) {
+				hc, hl = 1, len(h)
+			}
+			if hc == 3 {
+				continue
+			}
+			o := h
+			if r.HostnameOrigins != nil {
+				o = strings.ToLower(r.HostnameOrigins[k])
+			}
+			oc, ol := 0, len(o)
+			switch {
+			case o == "*":
+				oc, ol = 2, 0
+			case strings.HasPrefix(o, "*."):
+				oc = 1
+			}
+			if cmp.Or(cmp.Compare(hc, hostClass), cmp.Compare(hostLen, hl), cmp.Compare(oc, originClass), cmp.Compare(originLen, ol)) < 0 {
+				hostClass, hostLen, originClass, originLen = hc, hl, oc, ol
 			}
 		}
 		if hostClass == 3 {
@@ -134,6 +165,7 @@ func (m *refMatcher) match(req *Request) string {
 			for mk, mt := range ms {
 				key := refKey{
 					hostClass: hostClass, hostLen: hostLen,
+					originClass: originClass, originLen: originLen,
 					created: r.CreationTime, nsName: r.Namespace + "/" + r.Name,
 					route: ri, rule: rj, match: idx(mk),
 				}
@@ -288,6 +320,20 @@ func (g gen) routes() []Route {
 		r.CreationTime = pick(g, t0, t1)
 		for range g.r.IntN(3) {
 			r.Hostnames = append(r.Hostnames, pick(g, "a.com", "b.a.com", "x.b.a.com", "c.com", "*.a.com", "*.b.a.com", "*.com", "A.com"))
+		}
+		if len(r.Hostnames) > 0 && g.chance(0.5) {
+			// As if intersected with a listener hostname: each hostname
+			// comes from itself, from a wildcard covering it or from a
+			// route without hostnames.
+			for _, h := range r.Hostnames {
+				from := []string{h, h, "*"}
+				for _, w := range []string{"*.a.com", "*.b.a.com", "*.com", "*.A.com"} {
+					if suffix := strings.ToLower(w[1:]); strings.HasSuffix(strings.ToLower(h), suffix) && len(h) > len(suffix) && !strings.EqualFold(h, w) {
+						from = append(from, w)
+					}
+				}
+				r.HostnameOrigins = append(r.HostnameOrigins, pick(g, from...))
+			}
 		}
 		if g.chance(0.15) {
 			r.Listeners = []string{pick(g, "l1", "l2")}

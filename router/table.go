@@ -54,9 +54,10 @@ func (t *Table) Match(req *Request) (Result, error) {
 
 // matchHost tries the buckets of the route hostnames matching the
 // lower-case host h, most specific first: the exact name, then wildcards
-// from the longest suffix to the shortest.
+// from the longest suffix to the shortest; the buckets of one hostname
+// from the most specific hostname origin to the least.
 func matchHost[S string | []byte](t *Table, h S, p string, req *Request, li int) (*entry, *bucket) {
-	if b := t.exact[string(h)]; b != nil {
+	for b := t.exact[string(h)]; b != nil; b = b.next {
 		if e := b.match(p, req, li); e != nil {
 			return e, b
 		}
@@ -68,7 +69,7 @@ func matchHost[S string | []byte](t *Table, h S, p string, req *Request, li int)
 		if h[i] != '.' {
 			continue
 		}
-		if b := t.wild[string(h[i+1:])]; b != nil {
+		for b := t.wild[string(h[i+1:])]; b != nil; b = b.next {
 			if e := b.match(p, req, li); e != nil {
 				return e, b
 			}

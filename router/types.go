@@ -104,6 +104,19 @@ type Route struct {
 	// ("*.example.com", one or more labels, never the apex). Matching is
 	// case-insensitive. Empty means any host.
 	Hostnames []string
+	// HostnameOrigins, when not nil, holds one entry per Hostnames entry:
+	// the route's own hostname (HTTPRoute spec.hostnames) that the
+	// effective hostname came from by intersection with a listener
+	// hostname, the most specific one when several did, or "*" when the
+	// route has no hostnames of its own and took the listener's
+	// ([IntersectHostnameOrigins] computes both lists). Each origin must
+	// equal its hostname or be a wildcard covering it. Among routes with
+	// the same effective hostname, the one with the more specific origin
+	// wins before paths are compared (Gateway API
+	// GatewayRouteHostnameIntersectionPrecedence). Nil means every
+	// hostname is its own origin, as when no listener hostname narrowed
+	// the route's.
+	HostnameOrigins []string
 	// Listeners, when not empty, restricts the route to requests whose
 	// Request.Listener is one of these names. Empty means every listener
 	// served by the table.
