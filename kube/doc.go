@@ -70,10 +70,9 @@
 // listener lists of Gateway and ListenerSet status are rauta's alone.
 // Writes go through a rate-limited workqueue: a conflict is retried with
 // per-object exponential backoff, reading the object afresh from the API
-// server. A
-// condition that reports a configuration error (Accepted, ResolvedRefs or
-// Programmed False, Conflicted True; not reason Pending) is also recorded as
-// a Warning Event on the object when it first appears.
+// server. A condition that reports a configuration error (Accepted,
+// ResolvedRefs or Programmed False, Conflicted True; not reason Pending) is
+// also recorded as a Warning Event on the object when it first appears.
 //
 // # Replicas
 //
