@@ -331,9 +331,9 @@ func (w *statusWriter) dynamicPolicy(ctx context.Context, key objKey, d desired,
 
 // mergeAncestors merges the desired ancestors of a policy of kind kind
 // with the stored ones (see [keyed.mergeOwned]) and says whether the
-// result must be written:
-// not when the desired status is for another generation, when the policy
-// holds no entry of ours and none is desired, or when nothing changed.
+// result must be written: not when the desired status is for another
+// generation, when the policy holds no entry of ours and none is desired,
+// or when nothing changed.
 func (w *statusWriter) mergeAncestors(kind objKind, stored []gatewayv1.PolicyAncestorStatus, generation int64, namespace string, d desired, ok bool, now metav1.Time) ([]gatewayv1.PolicyAncestorStatus, []problem, bool) {
 	var want []gatewayv1.PolicyAncestorStatus
 	if ok {
