@@ -146,3 +146,14 @@ func ExampleTranslate_trafficPolicy() {
 	// default/gw/http default/limits:Gateway/gw 5 per second, burst 300 [TrafficPolicy default/limits]
 	// limits Gateway gw Accepted
 }
+
+// The condition types a status writer owns on a Gateway and on its
+// listeners: it keeps any other condition type as it is stored.
+func ExampleOwnedConditionTypes() {
+	owned := gatewayapi.OwnedConditionTypes()
+	fmt.Println(owned.Gateway)
+	fmt.Println(owned.Listener)
+	// Output:
+	// [Accepted Programmed ResolvedRefs InsecureFrontendValidationMode]
+	// [Accepted Programmed ResolvedRefs Conflicted]
+}

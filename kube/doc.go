@@ -61,12 +61,18 @@
 // one. A condition whose status, reason and message are unchanged keeps its
 // lastTransitionTime. In HTTPRoute status.parents and the status.ancestors
 // of the policies only the entries whose controllerName is rauta's are
-// written; other controllers' entries are kept as they are. Writes go
-// through a rate-limited workqueue: a conflict is retried with per-object
-// exponential backoff, reading the object afresh from the API server. A
-// condition that reports a configuration error (Accepted, ResolvedRefs or
-// Programmed False, Conflicted True; not reason Pending) is also recorded as
-// a Warning Event on the object when it first appears.
+// written; other controllers' entries are kept as they are. In every
+// conditions list rauta writes (GatewayClass, Gateway, ListenerSet, their
+// listeners, and rauta's own route parent and policy ancestor entries)
+// only the condition types rauta owns are added, changed and removed
+// (gatewayapi.OwnedConditionTypes); a condition of another type, set by
+// another controller or a person, is kept as stored, in its place. The
+// listener lists of Gateway and ListenerSet status are rauta's alone.
+// Writes go through a rate-limited workqueue: a conflict is retried with
+// per-object exponential backoff, reading the object afresh from the API
+// server. A condition that reports a configuration error (Accepted,
+// ResolvedRefs or Programmed False, Conflicted True; not reason Pending) is
+// also recorded as a Warning Event on the object when it first appears.
 //
 // # Replicas
 //

@@ -312,7 +312,7 @@ func (w *statusWriter) dynamicPolicy(ctx context.Context, key objKey, d desired,
 	if err != nil {
 		return err
 	}
-	merged, probs, write := w.mergeAncestors(stored.Ancestors, obj.GetGeneration(), obj.GetNamespace(), d, ok, now)
+	merged, probs, write := w.mergeAncestors(key.kind, stored.Ancestors, obj.GetGeneration(), obj.GetNamespace(), d, ok, now)
 	if !write {
 		return nil
 	}
@@ -329,11 +329,12 @@ func (w *statusWriter) dynamicPolicy(ctx context.Context, key objKey, d desired,
 	return nil
 }
 
-// mergeAncestors merges the desired ancestors of a policy with the stored
-// ones (see [owned.merge]) and says whether the result must be written:
-// not when the desired status is for another generation, when the policy
-// holds no entry of ours and none is desired, or when nothing changed.
-func (w *statusWriter) mergeAncestors(stored []gatewayv1.PolicyAncestorStatus, generation int64, namespace string, d desired, ok bool, now metav1.Time) ([]gatewayv1.PolicyAncestorStatus, []problem, bool) {
+// mergeAncestors merges the desired ancestors of a policy of kind kind
+// with the stored ones (see [keyed.mergeOwned]) and says whether the
+// result must be written: not when the desired status is for another
+// generation, when the policy holds no entry of ours and none is desired,
+// or when nothing changed.
+func (w *statusWriter) mergeAncestors(kind objKind, stored []gatewayv1.PolicyAncestorStatus, generation int64, namespace string, d desired, ok bool, now metav1.Time) ([]gatewayv1.PolicyAncestorStatus, []problem, bool) {
 	var want []gatewayv1.PolicyAncestorStatus
 	if ok {
 		if generation != d.generation {
@@ -343,7 +344,7 @@ func (w *statusWriter) mergeAncestors(stored []gatewayv1.PolicyAncestorStatus, g
 	} else if !hasPolicyAncestor(stored, w.c.controller) {
 		return nil, nil, false
 	}
-	merged := mergePolicyAncestors(stored, want, w.c.controller, now)
+	merged := mergePolicyAncestors(kind, stored, want, w.c.controller, now)
 	if apiequality.Semantic.DeepEqual(stored, merged) {
 		return nil, nil, false
 	}
@@ -352,7 +353,10 @@ func (w *statusWriter) mergeAncestors(stored []gatewayv1.PolicyAncestorStatus, g
 		if a.ControllerName != w.c.controller {
 			continue
 		}
-		prev := policyAncestors.previous(stored, &a, w.c.controller)
+		var prev []metav1.Condition
+		if s := ancestors(kind).find(stored, &a); s != nil {
+			prev = s.Conditions
+		}
 		probs = append(probs, newProblems("ancestor "+parentName(a.AncestorRef, namespace), prev, a.Conditions)...)
 	}
 	return merged, probs, true

@@ -443,7 +443,10 @@ func (w *statusWriter) route(ctx context.Context, key objKey, d desired, ok, liv
 		if p.ControllerName != w.c.controller {
 			continue
 		}
-		prev := routeParents.previous(obj.Status.Parents, &p, w.c.controller)
+		var prev []metav1.Condition
+		if s := routeParents.find(obj.Status.Parents, &p); s != nil {
+			prev = s.Conditions
+		}
 		probs = append(probs, newProblems("parentRef "+parentName(p.ParentRef, obj.Namespace), prev, p.Conditions)...)
 	}
 	cp := obj.DeepCopy()
@@ -470,7 +473,7 @@ func (w *statusWriter) policy(ctx context.Context, key objKey, d desired, ok, li
 	if err != nil {
 		return err
 	}
-	merged, probs, write := w.mergeAncestors(obj.Status.Ancestors, obj.Generation, obj.Namespace, d, ok, now)
+	merged, probs, write := w.mergeAncestors(key.kind, obj.Status.Ancestors, obj.Generation, obj.Namespace, d, ok, now)
 	if !write {
 		return nil
 	}

@@ -61,19 +61,20 @@ func TestMergeConditions(t *testing.T) {
 			want:    []metav1.Condition{cond("ResolvedRefs", "False", "BackendNotFound", "b", 1, t1)},
 		},
 		{
-			name: "conditions matched by type, order of desired kept, dropped ones gone",
+			name: "conditions matched by type, stored order kept, new ones appended",
 			stored: []metav1.Condition{
 				cond("Programmed", "True", "Programmed", "", 1, t0),
 				cond("Accepted", "True", "Accepted", "", 1, t0),
-				cond("Old", "True", "Old", "", 1, t0),
 			},
 			desired: []metav1.Condition{
 				cond("Accepted", "True", "Accepted", "", 1, metav1.Time{}),
+				cond("ResolvedRefs", "True", "ResolvedRefs", "", 1, metav1.Time{}),
 				cond("Programmed", "True", "Programmed", "", 1, metav1.Time{}),
 			},
 			want: []metav1.Condition{
-				cond("Accepted", "True", "Accepted", "", 1, t0),
 				cond("Programmed", "True", "Programmed", "", 1, t0),
+				cond("Accepted", "True", "Accepted", "", 1, t0),
+				cond("ResolvedRefs", "True", "ResolvedRefs", "", 1, t1),
 			},
 		},
 		{
@@ -82,10 +83,51 @@ func TestMergeConditions(t *testing.T) {
 			desired: []metav1.Condition{cond("Accepted", "True", "Accepted", "", 1, metav1.Time{})},
 			want:    []metav1.Condition{cond("Accepted", "True", "Accepted", "", 1, t1)},
 		},
+		{
+			name: "a condition of another type is kept as stored, in its place, with its time and observedGeneration",
+			stored: []metav1.Condition{
+				cond("Accepted", "True", "Accepted", "", 1, t0),
+				cond("example.com/Scanned", "False", "Pending", "theirs", 7, t0),
+				cond("Programmed", "True", "Programmed", "", 1, t0),
+			},
+			desired: []metav1.Condition{
+				cond("Accepted", "False", "Invalid", "bad", 2, metav1.Time{}),
+				cond("Programmed", "True", "Programmed", "", 2, metav1.Time{}),
+			},
+			want: []metav1.Condition{
+				cond("Accepted", "False", "Invalid", "bad", 2, t1),
+				cond("example.com/Scanned", "False", "Pending", "theirs", 7, t0),
+				cond("Programmed", "True", "Programmed", "", 2, t0),
+			},
+		},
+		{
+			name: "an owned type the translator no longer sets is removed, others' stay",
+			stored: []metav1.Condition{
+				cond("ResolvedRefs", "True", "ResolvedRefs", "", 1, t0),
+				cond("Ready", "True", "Ready", "theirs", 3, t0),
+				cond("Accepted", "True", "Accepted", "", 1, t0),
+			},
+			desired: []metav1.Condition{cond("Accepted", "True", "Accepted", "", 1, metav1.Time{})},
+			want: []metav1.Condition{
+				cond("Ready", "True", "Ready", "theirs", 3, t0),
+				cond("Accepted", "True", "Accepted", "", 1, t0),
+			},
+		},
+		{
+			name:   "nothing desired: owned types go, others stay",
+			stored: []metav1.Condition{cond("Accepted", "True", "Accepted", "", 1, t0), cond("Ready", "True", "Ready", "", 3, t0)},
+			want:   []metav1.Condition{cond("Ready", "True", "Ready", "", 3, t0)},
+		},
+		{
+			name:    "a type that is desired is owned even when it is not listed",
+			stored:  []metav1.Condition{cond("Special", "True", "Old", "", 1, t0)},
+			desired: []metav1.Condition{cond("Special", "False", "New", "", 2, metav1.Time{})},
+			want:    []metav1.Condition{cond("Special", "False", "New", "", 2, t1)},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := mergeConditions(tc.stored, tc.desired, t1)
+			got := mergeConditions(tc.stored, tc.desired, []string{"Accepted", "Programmed", "ResolvedRefs"}, t1)
 			if d := cmp.Diff(tc.want, got); d != "" {
 				t.Errorf("(-want +got)\n%s", d)
 			}
@@ -140,10 +182,38 @@ func TestMergeRouteParents(t *testing.T) {
 				parent("gw", "b", ours, acc(metav1.Time{})),
 			},
 			want: []gatewayv1.RouteParentStatus{
-				parent("x", "", other, acc(t0)),
 				parent("gw", "a", ours, acc(t0)),
+				parent("x", "", other, acc(t0)),
 				parent("gw", "b", ours, acc(t1)),
 			},
+		},
+		{
+			name: "ours no longer desired removed in place, new ones appended",
+			stored: []gatewayv1.RouteParentStatus{
+				parent("gone", "", ours, acc(t0)),
+				parent("x", "", other, acc(t0)),
+				parent("gw", "", ours, acc(t0)),
+			},
+			desired: []gatewayv1.RouteParentStatus{
+				parent("new", "", ours, acc(metav1.Time{})),
+				parent("gw", "", ours, acc(metav1.Time{})),
+			},
+			want: []gatewayv1.RouteParentStatus{
+				parent("x", "", other, acc(t0)),
+				parent("gw", "", ours, acc(t0)),
+				parent("new", "", ours, acc(t1)),
+			},
+		},
+		{
+			name: "within our entry, a condition of a type we do not own is kept; one we own and no longer set goes",
+			stored: []gatewayv1.RouteParentStatus{parent("gw", "", ours,
+				cond("ResolvedRefs", "True", "ResolvedRefs", "", 1, t0),
+				cond("example.com/Audited", "True", "Audited", "theirs", 4, t0),
+				acc(t0))},
+			desired: []gatewayv1.RouteParentStatus{parent("gw", "", ours, rej(metav1.Time{}))},
+			want: []gatewayv1.RouteParentStatus{parent("gw", "", ours,
+				cond("example.com/Audited", "True", "Audited", "theirs", 4, t0),
+				rej(t1))},
 		},
 		{
 			name:   "nil desired removes only ours",
@@ -171,46 +241,73 @@ func TestMergeRouteParents(t *testing.T) {
 
 func TestMergePolicyAncestors(t *testing.T) {
 	const ours, other = gatewayv1.GatewayController("rauta.io/gateway-controller"), gatewayv1.GatewayController("example.com/other")
-	anc := func(name string, ctrl gatewayv1.GatewayController, ltt metav1.Time) gatewayv1.PolicyAncestorStatus {
+	anc := func(name string, ctrl gatewayv1.GatewayController, conds ...metav1.Condition) gatewayv1.PolicyAncestorStatus {
 		return gatewayv1.PolicyAncestorStatus{
 			AncestorRef:    gatewayv1.ParentReference{Name: gatewayv1.ObjectName(name)},
 			ControllerName: ctrl,
-			Conditions:     []metav1.Condition{cond("Accepted", "True", "Accepted", "", 1, ltt)},
+			Conditions:     conds,
 		}
 	}
-	stored := []gatewayv1.PolicyAncestorStatus{anc("gw", ours, t0), anc("other", other, t0)}
-	desired := []gatewayv1.PolicyAncestorStatus{anc("gw", ours, metav1.Time{}), anc("gw2", ours, metav1.Time{})}
-	want := []gatewayv1.PolicyAncestorStatus{anc("other", other, t0), anc("gw", ours, t0), anc("gw2", ours, t1)}
-	if d := cmp.Diff(want, mergePolicyAncestors(stored, desired, ours, t1)); d != "" {
+	acc := func(ltt metav1.Time) metav1.Condition { return cond("Accepted", "True", "Accepted", "", 1, ltt) }
+	stored := []gatewayv1.PolicyAncestorStatus{anc("gw", ours, acc(t0)), anc("other", other, acc(t0))}
+	desired := []gatewayv1.PolicyAncestorStatus{anc("gw", ours, acc(metav1.Time{})), anc("gw2", ours, acc(metav1.Time{}))}
+	want := []gatewayv1.PolicyAncestorStatus{anc("gw", ours, acc(t0)), anc("other", other, acc(t0)), anc("gw2", ours, acc(t1))}
+	if d := cmp.Diff(want, mergePolicyAncestors(kindTrafficPolicy, stored, desired, ours, t1)); d != "" {
 		t.Errorf("(-want +got)\n%s", d)
 	}
 	if !hasPolicyAncestor(stored, ours) || hasPolicyAncestor(stored[1:], ours) {
 		t.Error("hasPolicyAncestor is wrong")
 	}
+
+	// The owned types depend on the policy's kind: rauta sets
+	// ResolvedRefs on BackendTLSPolicy ancestors only.
+	refs := cond("ResolvedRefs", "True", "ResolvedRefs", "", 1, t0)
+	stored = []gatewayv1.PolicyAncestorStatus{anc("gw", ours, acc(t0), refs)}
+	desired = []gatewayv1.PolicyAncestorStatus{anc("gw", ours, acc(metav1.Time{}))}
+	if d := cmp.Diff([]gatewayv1.PolicyAncestorStatus{anc("gw", ours, acc(t0), refs)}, mergePolicyAncestors(kindTrafficPolicy, stored, desired, ours, t1)); d != "" {
+		t.Errorf("TrafficPolicy: another's ResolvedRefs not kept (-want +got)\n%s", d)
+	}
+	if d := cmp.Diff([]gatewayv1.PolicyAncestorStatus{anc("gw", ours, acc(t0))}, mergePolicyAncestors(kindBackendTLSPolicy, stored, desired, ours, t1)); d != "" {
+		t.Errorf("BackendTLSPolicy: our ResolvedRefs not removed (-want +got)\n%s", d)
+	}
 }
 
+// TestMergeGatewayStatus: listeners are rauta's alone (desired order, an
+// entry for a listener rauta does not report is removed); conditions of
+// types rauta does not own are kept on the Gateway, its listeners, a
+// ListenerSet, its listeners and a GatewayClass, and an owned type rauta
+// no longer sets is removed.
 func TestMergeGatewayStatus(t *testing.T) {
+	theirs := cond("example.com/Scanned", "True", "Clean", "theirs", 9, t0)
 	stored := gatewayv1.GatewayStatus{
-		Conditions: []metav1.Condition{cond("Accepted", "True", "Accepted", "", 1, t0)},
+		Conditions: []metav1.Condition{
+			cond("Accepted", "True", "Accepted", "", 1, t0),
+			theirs,
+			cond("ResolvedRefs", "True", "ResolvedRefs", "", 1, t0),
+		},
 		Listeners: []gatewayv1.ListenerStatus{
-			{Name: "a", AttachedRoutes: 1, Conditions: []metav1.Condition{cond("Programmed", "True", "Programmed", "", 1, t0)}},
-			{Name: "b", AttachedRoutes: 1, Conditions: []metav1.Condition{cond("Programmed", "True", "Programmed", "", 1, t0)}},
+			{Name: "a", AttachedRoutes: 1, Conditions: []metav1.Condition{cond("Programmed", "True", "Programmed", "", 1, t0), theirs}},
+			{Name: "b", AttachedRoutes: 1, Conditions: []metav1.Condition{theirs, cond("Programmed", "True", "Programmed", "", 1, t0), cond("Conflicted", "False", "NoConflicts", "", 1, t0)}},
 		},
 	}
 	desired := gatewayv1.GatewayStatus{
 		Addresses:  []gatewayv1.GatewayStatusAddress{{Value: "127.0.0.1"}},
-		Conditions: []metav1.Condition{cond("Accepted", "True", "Accepted", "", 2, metav1.Time{})},
+		Conditions: []metav1.Condition{cond("Accepted", "True", "Accepted", "", 2, metav1.Time{}), cond("Programmed", "True", "Programmed", "", 2, metav1.Time{})},
 		Listeners: []gatewayv1.ListenerStatus{
-			{Name: "b", AttachedRoutes: 3, Conditions: []metav1.Condition{cond("Programmed", "True", "Programmed", "", 2, metav1.Time{})}},
 			{Name: "c", Conditions: []metav1.Condition{cond("Programmed", "False", "Invalid", "bad", 2, metav1.Time{})}},
+			{Name: "b", AttachedRoutes: 3, Conditions: []metav1.Condition{cond("Programmed", "True", "Programmed", "", 2, metav1.Time{})}},
 		},
 	}
 	want := gatewayv1.GatewayStatus{
-		Addresses:  []gatewayv1.GatewayStatusAddress{{Value: "127.0.0.1"}},
-		Conditions: []metav1.Condition{cond("Accepted", "True", "Accepted", "", 2, t0)},
+		Addresses: []gatewayv1.GatewayStatusAddress{{Value: "127.0.0.1"}},
+		Conditions: []metav1.Condition{
+			cond("Accepted", "True", "Accepted", "", 2, t0),
+			theirs,
+			cond("Programmed", "True", "Programmed", "", 2, t1),
+		},
 		Listeners: []gatewayv1.ListenerStatus{
-			{Name: "b", AttachedRoutes: 3, Conditions: []metav1.Condition{cond("Programmed", "True", "Programmed", "", 2, t0)}},
 			{Name: "c", Conditions: []metav1.Condition{cond("Programmed", "False", "Invalid", "bad", 2, t1)}},
+			{Name: "b", AttachedRoutes: 3, Conditions: []metav1.Condition{theirs, cond("Programmed", "True", "Programmed", "", 2, t0)}},
 		},
 	}
 	got := mergeGatewayStatus(stored, desired, t1)
@@ -220,21 +317,36 @@ func TestMergeGatewayStatus(t *testing.T) {
 	if desired.Conditions[0].LastTransitionTime != (metav1.Time{}) {
 		t.Error("mergeGatewayStatus modified desired")
 	}
+	if got := mergeGatewayStatus(want, desired, t1); !cmp.Equal(want, got) {
+		t.Errorf("merging again changed the status (-want +got)\n%s", cmp.Diff(want, got))
+	}
 
 	ls := mergeListenerSetStatus(
-		gatewayv1.ListenerSetStatus{Listeners: []gatewayv1.ListenerEntryStatus{{Name: "x", Conditions: []metav1.Condition{cond("Accepted", "True", "Accepted", "", 1, t0)}}}},
-		gatewayv1.ListenerSetStatus{Listeners: []gatewayv1.ListenerEntryStatus{{Name: "x", Conditions: []metav1.Condition{cond("Accepted", "True", "Accepted", "", 1, metav1.Time{})}}}},
+		gatewayv1.ListenerSetStatus{
+			Conditions: []metav1.Condition{theirs, cond("Accepted", "Unknown", "Pending", "Waiting for controller", 0, t0)},
+			Listeners:  []gatewayv1.ListenerEntryStatus{{Name: "x", Conditions: []metav1.Condition{cond("Accepted", "True", "Accepted", "", 1, t0), theirs}}},
+		},
+		gatewayv1.ListenerSetStatus{
+			Conditions: []metav1.Condition{cond("Accepted", "True", "Accepted", "", 1, metav1.Time{})},
+			Listeners:  []gatewayv1.ListenerEntryStatus{{Name: "x", Conditions: []metav1.Condition{cond("Accepted", "True", "Accepted", "", 1, metav1.Time{})}}},
+		},
 		t1)
-	if got := ls.Listeners[0].Conditions[0].LastTransitionTime; got != t0 {
-		t.Errorf("ListenerSet listener condition time = %v, want %v", got, t0)
+	wantLS := gatewayv1.ListenerSetStatus{
+		Conditions: []metav1.Condition{theirs, cond("Accepted", "True", "Accepted", "", 1, t1)},
+		Listeners:  []gatewayv1.ListenerEntryStatus{{Name: "x", Conditions: []metav1.Condition{cond("Accepted", "True", "Accepted", "", 1, t0), theirs}}},
+	}
+	if d := cmp.Diff(wantLS, ls); d != "" {
+		t.Errorf("ListenerSet (-want +got)\n%s", d)
 	}
 	gc := mergeGatewayClassStatus(
-		gatewayv1.GatewayClassStatus{Conditions: []metav1.Condition{cond("Accepted", "True", "Accepted", "", 1, t0)}},
+		gatewayv1.GatewayClassStatus{Conditions: []metav1.Condition{theirs, cond("Accepted", "True", "Accepted", "", 1, t0)}},
 		gatewayv1.GatewayClassStatus{Conditions: []metav1.Condition{cond("Accepted", "True", "Accepted", "", 1, metav1.Time{})},
 			SupportedFeatures: []gatewayv1.SupportedFeature{{Name: "HTTPRoute"}}},
 		t1)
-	if gc.Conditions[0].LastTransitionTime != t0 || len(gc.SupportedFeatures) != 1 {
-		t.Errorf("GatewayClass status merged wrong: %+v", gc)
+	wantGC := gatewayv1.GatewayClassStatus{Conditions: []metav1.Condition{theirs, cond("Accepted", "True", "Accepted", "", 1, t0)},
+		SupportedFeatures: []gatewayv1.SupportedFeature{{Name: "HTTPRoute"}}}
+	if d := cmp.Diff(wantGC, gc); d != "" {
+		t.Errorf("GatewayClass (-want +got)\n%s", d)
 	}
 }
 
