@@ -303,8 +303,23 @@ func TestShutdownClosesNewIdleAfterGrace(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for the grace period")
 	}
-	ts := startOurs(t, textHandler("x"), testConfig{})
+	// Shutdown must see the connection: wait until the server has
+	// accepted it (dial returns once the kernel has, which is earlier).
+	accepted := make(chan struct{}, 1)
+	ts := startOurs(t, textHandler("x"), testConfig{connState: func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			select {
+			case accepted <- struct{}{}:
+			default:
+			}
+		}
+	}})
 	c := dial(t, ts.addr)
+	select {
+	case <-accepted:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the server did not accept the connection")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), newConnGrace+5*time.Second)
 	defer cancel()
 	t0 := time.Now()
