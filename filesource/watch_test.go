@@ -48,9 +48,17 @@ func startWatcher(t *testing.T, w *Watcher) <-chan event {
 
 func route(name string) string { return routeHeader[:len(routeHeader)-len("foo\n")] + name + "\n" }
 
+// writeFile replaces path's content at once (a new file renamed over it),
+// so that a poll cannot see the file truncated but not yet written: on a
+// loaded machine that half-written state can outlast the hold-off and be
+// reported as a configuration of its own.
 func writeFile(t *testing.T, path, content string) {
 	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+	tmp := filepath.Join(filepath.Dir(path), ".tmp-"+filepath.Base(path)+".partial")
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
 }
