@@ -235,6 +235,7 @@ func (p *Proxy) Apply(cfg Config) error {
 		cfg:        &cfg,
 		generation: prev.generation + 1,
 		ports:      make(map[string]*portTable, len(groups)),
+		served:     make(map[string]*portTable, len(cfg.Listeners)),
 		backends:   backends,
 
 		listenerPolicies: lpol,
