@@ -16,8 +16,8 @@ type snapshot struct {
 	ports      map[string]*portTable
 	// served maps the name of every listener served to its table, for
 	// Proxy.Handler.
-	served map[string]*portTable
-	backends   map[string]*backendState
+	served   map[string]*portTable
+	backends map[string]*backendState
 	// listenerPolicies holds the limits of the listeners that have any.
 	listenerPolicies map[string]*listenerPolicy
 }
