@@ -456,4 +456,3 @@ func TestHandlerHTTPSProtocol(t *testing.T) {
 		t.Errorf("X-Forwarded-Proto %q, want https", h.Get("X-Seen-XFP"))
 	}
 }
-
