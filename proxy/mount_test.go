@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -454,5 +455,44 @@ func TestHandlerHTTPSProtocol(t *testing.T) {
 	s, c := mount(t, "http1", p.Handler("gw/http"))
 	if _, _, h := get(t, c, s.URL+"/"); h.Get("X-Seen-XFP") != "https" {
 		t.Errorf("X-Forwarded-Proto %q, want https", h.Get("X-Seen-XFP"))
+	}
+}
+
+// TestHandlerObserved shows mounted requests in the access log, under
+// their listener's name, and in the request metrics, gateway answers by
+// reason included.
+func TestHandlerObserved(t *testing.T) {
+	a := echoBackend(t, "a")
+	var buf syncBuffer
+	p := newTestProxy(t, Options{AccessLog: AccessLog{Logger: slog.New(slog.NewJSONHandler(&buf, nil))}})
+	cfg := mountedConfig(map[string][]string{"a": {addrOf(a)}},
+		Rule{Matches: prefix("/ok"), Backends: []BackendRef{{Backend: "a", Weight: 1}}})
+	if err := p.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	s, c := mount(t, "http1", p.Handler("gw/http"))
+	get(t, c, s.URL+"/ok")
+	get(t, c, s.URL+"/missing")
+	if v, _ := metricValue(t, p, "rauta_http_requests_total", map[string]string{"route": "default/r", "code": "2xx"}); v != 1 {
+		t.Errorf("rauta_http_requests_total{route=default/r,code=2xx} = %v, want 1", v)
+	}
+	if v, _ := metricValue(t, p, "rauta_gateway_responses_total", map[string]string{"reason": "no_route"}); v != 1 {
+		t.Errorf("rauta_gateway_responses_total{reason=no_route} = %v, want 1", v)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+		if len(lines) == 2 {
+			for i, want := range []string{`"path":"/ok"`, `"path":"/missing"`} {
+				if !strings.Contains(lines[i], `"listener":"gw/http"`) || !strings.Contains(lines[i], want) {
+					t.Errorf("access log line %d: %s; want listener gw/http and %s", i, lines[i], want)
+				}
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("access log: %q, want two lines", buf.String())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
