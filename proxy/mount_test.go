@@ -496,3 +496,178 @@ func TestHandlerObserved(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// suiteMount, when set, makes baseURL serve the listener asked for through
+// Proxy.Handler mounted under net/http's server ("http1" or "h2c") rather
+// than the proxy's own port: TestSuiteThroughHandler runs tests written
+// for bound listeners through the mounted path with it.
+var suiteMount string
+
+// mountedURL mounts p.Handler(listener) under net/http's server, once per
+// proxy and listener in a test, and returns the server's URL.
+func mountedURL(t testing.TB, p *Proxy, listener string) string {
+	t.Helper()
+	key := mountKey{p, listener}
+	if u, ok := suiteServers[key]; ok {
+		return u
+	}
+	h := p.Handler(listener)
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		suiteProtos[r.ProtoMajor].Add(1)
+		h.ServeHTTP(w, r)
+	}))
+	if suiteMount == "h2c" {
+		s.Config.Protocols = new(http.Protocols)
+		s.Config.Protocols.SetHTTP1(true)
+		s.Config.Protocols.SetUnencryptedHTTP2(true)
+	}
+	s.Start()
+	suiteServers[key] = s.URL
+	t.Cleanup(func() {
+		delete(suiteServers, key)
+		s.Close()
+	})
+	return s.URL
+}
+
+type mountKey struct {
+	p        *Proxy
+	listener string
+}
+
+// suiteProtos counts the requests mountedURL's servers served by major
+// protocol version.
+var suiteProtos [3]atomic.Int64
+
+// suiteServers are the servers mountedURL started; tests that use them do
+// not run in parallel.
+var suiteServers = map[mountKey]string{}
+
+// TestSuiteThroughHandler runs end-to-end tests written for the proxy's
+// own listeners through Proxy.Handler mounted under net/http's server, over
+// HTTP/1.1 and over h2c: in the h2c mode the server also speaks HTTP/2
+// with prior knowledge, and the clients on http.DefaultTransport speak
+// only that (tests that build their own Transport still speak HTTP/1.1).
+func TestSuiteThroughHandler(t *testing.T) {
+	for _, mode := range []string{"http1", "h2c"} {
+		t.Run(mode, func(t *testing.T) {
+			suiteMount = mode
+			suiteProtos[1].Store(0)
+			suiteProtos[2].Store(0)
+			defer func() {
+				h1, h2 := suiteProtos[1].Load(), suiteProtos[2].Load()
+				t.Logf("mounted servers served %d HTTP/1.1 and %d HTTP/2 requests", h1, h2)
+				if h1 == 0 || (h2 == 0) != (mode == "http1") {
+					t.Errorf("%s: %d HTTP/1.1 and %d HTTP/2 requests; want HTTP/2 exactly in the h2c mode", mode, h1, h2)
+				}
+			}()
+			t.Cleanup(func() { suiteMount = "" })
+			if mode == "h2c" {
+				old := http.DefaultTransport
+				tr := &http.Transport{Protocols: new(http.Protocols)}
+				tr.Protocols.SetUnencryptedHTTP2(true)
+				http.DefaultTransport = tr
+				http.DefaultClient.Transport = nil
+				t.Cleanup(func() {
+					tr.CloseIdleConnections()
+					http.DefaultTransport = old
+				})
+			}
+			for _, tc := range suiteTests {
+				if suiteSkip[tc.name] != "" || suiteSkipMode[mode][tc.name] != "" {
+					continue
+				}
+				t.Run(tc.name, tc.f)
+			}
+		})
+	}
+}
+
+// suiteTests are the tests that reach the proxy through baseURL (directly
+// or through the session rig), less those that test the proxy's own ports
+// rather than the request path; skip names them with the reason.
+var suiteTests = []struct {
+	name string
+	f    func(*testing.T)
+}{
+	{"TestAccessLogRequestIDAndTrace", TestAccessLogRequestIDAndTrace},
+	{"TestMaglevAffinityByQuery", TestMaglevAffinityByQuery},
+	{"TestRateLimitKeyQuery", TestRateLimitKeyQuery},
+	{"TestHealthCheckExpectedStatuses", TestHealthCheckExpectedStatuses},
+	{"TestHealthCheckEjectionTime", TestHealthCheckEjectionTime},
+	{"TestConnectionLimitsMaxRequests", TestConnectionLimitsMaxRequests},
+	{"TestConnectionLimitsMaxLifetime", TestConnectionLimitsMaxLifetime},
+	{"TestConnectionLimitsMaxPerEndpoint", TestConnectionLimitsMaxPerEndpoint},
+	{"TestConnectionLimitsChangeInFlight", TestConnectionLimitsChangeInFlight},
+	{"TestRetryBackoffCappedByBackend", TestRetryBackoffCappedByBackend},
+	{"TestRetryBudgetBackend", TestRetryBudgetBackend},
+	{"TestBackendValidation", TestBackendValidation},
+	{"TestBackendPolicyMetrics", TestBackendPolicyMetrics},
+	{"TestGatewayAnswers", TestGatewayAnswers},
+	{"TestPanicRecovered", TestPanicRecovered},
+	{"TestApplyPartialReject", TestApplyPartialReject},
+	{"TestRateLimit", TestRateLimit},
+	{"TestWeights", TestWeights},
+	{"TestRetryOnDeadEndpoint", TestRetryOnDeadEndpoint},
+	{"TestRetryCodes", TestRetryCodes},
+	{"TestUnknownExtensionAnswers500", TestUnknownExtensionAnswers500},
+	{"TestRetryOnBackendTimeout", TestRetryOnBackendTimeout},
+	{"TestFiltersEndToEnd", TestFiltersEndToEnd},
+	{"TestMaglevRemovalMovesOnlyItsKeys", TestMaglevRemovalMovesOnlyItsKeys},
+	{"TestBackendClientCertificate", TestBackendClientCertificate},
+	{"TestH2CPriorKnowledge", TestH2CPriorKnowledge},
+	{"TestBackendProtocols", TestBackendProtocols},
+	{"TestStreaming", TestStreaming},
+	{"TestTrailersAnd1xx", TestTrailersAnd1xx},
+	{"TestForwardBasic", TestForwardBasic},
+	{"TestMetricsRecorded", TestMetricsRecorded},
+	{"TestRateLimitAdmitsRateTimesTPlusBurst", TestRateLimitAdmitsRateTimesTPlusBurst},
+	{"TestRateLimitLevels", TestRateLimitLevels},
+	{"TestRateLimitBucketsSurviveApply", TestRateLimitBucketsSurviveApply},
+	{"TestRateLimitKeyed", TestRateLimitKeyed},
+	{"TestRateLimitFields", TestRateLimitFields},
+	{"TestSetReplicas", TestSetReplicas},
+	{"TestRateLimitMetric", TestRateLimitMetric},
+	{"TestRateLimitValidation", TestRateLimitValidation},
+	{"TestMaxBodyBytes", TestMaxBodyBytes},
+	{"TestRequestReadTimeout", TestRequestReadTimeout},
+	{"TestRequestWriteTimeout", TestRequestWriteTimeout},
+	{"TestSwapsUnderLoad", TestSwapsUnderLoad},
+	{"TestBackendKilledMidLoad", TestBackendKilledMidLoad},
+	{"TestBreakerEjectsAndRecovers", TestBreakerEjectsAndRecovers},
+	{"TestActiveHealthCheck", TestActiveHealthCheck},
+	{"TestMaglevAffinity", TestMaglevAffinity},
+	{"TestGracefulShutdown", TestGracefulShutdown},
+	{"TestForwardingHeaders", TestForwardingHeaders},
+	{"TestUpdateEndpointsFastPath", TestUpdateEndpointsFastPath},
+	{"TestBackend5xxPassedThrough", TestBackend5xxPassedThrough},
+	{"TestSessionCookie", TestSessionCookie},
+	{"TestSessionHeader", TestSessionHeader},
+	{"TestSessionEndpointChanges", TestSessionEndpointChanges},
+	{"TestSessionTimeouts", TestSessionTimeouts},
+	{"TestSessionBadTokens", TestSessionBadTokens},
+	{"TestSessionWeightedBackends", TestSessionWeightedBackends},
+	{"TestSessionBackendLevel", TestSessionBackendLevel},
+	{"TestSessionRepinOnFailure", TestSessionRepinOnFailure},
+	{"TestSessionSharedKey", TestSessionSharedKey},
+	{"TestSessionValidation", TestSessionValidation},
+	{"TestSessionEndpointRefused", TestSessionEndpointRefused},
+}
+
+// suiteSkip lists the tests of suiteTests not run through a mounted
+// handler, in every mode, and why.
+var suiteSkip = map[string]string{
+	"TestH2CPriorKnowledge":                  "speaks h2c to the proxy's own port; over a mounted handler the server's Protocols decide",
+	"TestMaxBodyBytes":                       "compares the proxy's own servers (rauta's and net/http, HTTP/1.1 and h2c) subtest by subtest",
+	"TestRequestReadTimeout":                 "compares the proxy's own servers subtest by subtest",
+	"TestRequestWriteTimeout":                "compares the proxy's own servers subtest by subtest",
+	"TestGracefulShutdown":                   "Proxy.Shutdown waits for its own ports only; the mounting server is shut down by its owner",
+	"TestRateLimitAdmitsRateTimesTPlusBurst": "measures admitted rates over seconds under closed-loop load: a test of the limiter's timing, not of the path, and at the mercy of the machine's load",
+	"TestSetReplicas":                        "measures admitted rates over seconds, like TestRateLimitAdmitsRateTimesTPlusBurst",
+}
+
+// suiteSkipMode lists the tests of suiteTests not run in one mode, and why.
+var suiteSkipMode = map[string]map[string]string{
+	"http1": {"TestTrailersAnd1xx": "its gRPC case speaks h2c, which an HTTP/1.1 server does not"},
+	"h2c":   {"TestForwardingHeaders": "sends a Connection field naming a hop-by-hop header, which HTTP/2 forbids"},
+}
