@@ -10,7 +10,7 @@
 // program can build it directly.
 //
 // [Proxy.Apply] compiles a Config into an immutable snapshot (one routing
-// table per bound port) and publishes it with a single atomic store.
+// table per bound port and per unbound listener) and publishes it with a single atomic store.
 // Requests load the snapshot once and finish on it; state that must outlive
 // configurations is found again by key: connection pools by endpoint
 // address and protocol, circuit breakers and health by backend and endpoint,

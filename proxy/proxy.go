@@ -77,7 +77,8 @@ type Options struct {
 }
 
 // Proxy is a gateway's data plane: it serves a [Config] on its listeners
-// and swaps in a new one with [Proxy.Apply] without dropping requests.
+// (and, through [Proxy.Handler], in a program's own server) and swaps in a
+// new one with [Proxy.Apply] without dropping requests.
 //
 // A Proxy is safe for concurrent use.
 type Proxy struct {
