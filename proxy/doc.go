@@ -92,7 +92,8 @@
 // own answers by reason. rauta_active_connections counts only the proxy's own ports; the
 // mounting server's connections are its own to count. [Proxy.Shutdown]
 // waits only for the proxy's own ports: shut the mounting server down
-// first, then the proxy.
+// first, then the proxy; a mounted handler answers 503 (reason shut_down)
+// once the proxy is shut down.
 //
 // # Rate limits
 //

@@ -124,6 +124,10 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	trustedClient := len(p.opts.TrustedProxies) > 0 && p.trusted(clientIP(r.RemoteAddr))
 	x.requestID = p.requestID(w, r, trustedClient)
 	x.traceID = p.traceContext(r)
+	if h.listener != "" && p.down.Load() {
+		x.fail(w, http.StatusServiceUnavailable, ReasonShutDown, "shut down\n")
+		return
+	}
 	if pt == nil {
 		x.fail(w, http.StatusNotFound, ReasonNoRoute, "no route\n")
 		return

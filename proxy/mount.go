@@ -24,7 +24,9 @@ import (
 // The handler needs the server's support for what it serves: hijacking
 // (http.Hijacker) for protocol upgrades such as WebSocket over HTTP/1.1,
 // flushing for streamed responses. [Proxy.Shutdown] does not wait for the
-// requests of mounted handlers: shut the mounting server down first.
+// requests of mounted handlers: shut the mounting server down first. A
+// request that reaches the handler after Shutdown is answered 503 with
+// reason shut_down.
 func (p *Proxy) Handler(listener string) http.Handler {
 	return &portHandler{p: p, listener: listener}
 }

@@ -671,3 +671,30 @@ var suiteSkipMode = map[string]map[string]string{
 	"http1": {"TestTrailersAnd1xx": "its gRPC case speaks h2c, which an HTTP/1.1 server does not"},
 	"h2c":   {"TestForwardingHeaders": "sends a Connection field naming a hop-by-hop header, which HTTP/2 forbids"},
 }
+
+// TestHandlerAfterShutdown shows a mounted handler outliving its proxy:
+// once the proxy is shut down its requests are answered 503 with reason
+// shut_down, not forwarded.
+func TestHandlerAfterShutdown(t *testing.T) {
+	a := echoBackend(t, "a")
+	p := newTestProxy(t, Options{})
+	if err := p.Apply(mountedConfig(map[string][]string{"a": {addrOf(a)}},
+		Rule{Matches: prefix("/"), Backends: []BackendRef{{Backend: "a", Weight: 1}}})); err != nil {
+		t.Fatal(err)
+	}
+	s, c := mount(t, "http1", p.Handler("gw/http"))
+	if code, _, _ := get(t, c, s.URL+"/"); code != 200 {
+		t.Fatalf("before Shutdown: %d", code)
+	}
+	if err := p.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	c.Timeout = 5 * time.Second
+	code, body, _ := get(t, c, s.URL+"/")
+	if code != http.StatusServiceUnavailable || body != "shut down\n" {
+		t.Errorf("after Shutdown: %d %q, want 503 shut down", code, body)
+	}
+	if v, _ := metricValue(t, p, "rauta_gateway_responses_total", map[string]string{"reason": "shut_down"}); v != 1 {
+		t.Errorf("rauta_gateway_responses_total{reason=shut_down} = %v, want 1", v)
+	}
+}

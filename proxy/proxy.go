@@ -93,6 +93,7 @@ type Proxy struct {
 	listeners listenerManager
 	backends  map[string]*backendState // by Backend.Name; guarded by applyMu
 	closed    bool
+	down      atomic.Bool // closed, for mounted handlers, which hold no lock
 	// limiters keeps rate-limit buckets across configurations, keyed by
 	// limit name (or place) and numbers; limitersUsed marks the ones the
 	// Apply in progress uses, limitNames and limitUsers the names it met
@@ -295,6 +296,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	p.closed = true
+	p.down.Store(true)
 	p.applyMu.Unlock()
 
 	p.health.stop()
