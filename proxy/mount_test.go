@@ -103,6 +103,9 @@ func mountedRouting(t *testing.T, mode string) {
 	if _, ok := p.Addr("gw/http"); ok {
 		t.Fatal("an unbound listener has an address")
 	}
+	if cands, err := p.Explain("gw/http", routerRequest("x", "/b/1", "GET")); err != nil || len(cands) == 0 {
+		t.Errorf("Explain on an unbound listener: %v, %v", cands, err)
+	}
 	s, c := mount(t, mode, p.Handler("gw/http"))
 	wantXFP := "http"
 	if mode == "h2" {
