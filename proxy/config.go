@@ -65,6 +65,13 @@ type Listener struct {
 	Address string `json:"address,omitempty"`
 	// Port is the TCP port. Zero binds an ephemeral port (see [Proxy.Addr]).
 	Port int `json:"port"`
+	// Unbound keeps the listener off every socket: the proxy binds nothing
+	// for it, and it is served only where the program mounts
+	// [Proxy.Handler] for it, in its own server. Address and Port must then
+	// be empty, and Certificates and ClientValidation too (TLS is the
+	// mounting server's). Protocol HTTPS says the requests arrive over TLS
+	// even when the mounting server sees none (TLS ended in front of it).
+	Unbound bool `json:"unbound,omitempty"`
 	// Protocol is HTTP or HTTPS.
 	Protocol ListenerProtocol `json:"protocol"`
 	// Hostname, when set, restricts the listener to requests for this host:
@@ -675,6 +682,9 @@ func (c *Config) validateListeners() error {
 		}
 		if l.Protocol != HTTP && l.Protocol != HTTPS {
 			return fmt.Errorf("listener %q: unknown protocol %v", l.Name, l.Protocol)
+		}
+		if err := l.validateUnbound(); err != nil {
+			return err
 		}
 		if v := l.ClientValidation; v != nil {
 			if l.Protocol != HTTPS {

@@ -10,7 +10,7 @@
 // program can build it directly.
 //
 // [Proxy.Apply] compiles a Config into an immutable snapshot (one routing
-// table per bound port) and publishes it with a single atomic store.
+// table per bound port and per unbound listener) and publishes it with a single atomic store.
 // Requests load the snapshot once and finish on it; state that must outlive
 // configurations is found again by key: connection pools by endpoint
 // address and protocol, circuit breakers and health by backend and endpoint,
@@ -43,6 +43,57 @@
 // expires. Each is counted in rauta_gateway_responses_total
 // by reason. A panic while serving a request is recovered, logged, counted
 // and answered with 500.
+//
+// # Mounting the proxy in your own server
+//
+// [Proxy.Handler] returns an http.Handler serving the routes of one named
+// listener, for a program to mount in its own [net/http.Server], behind its
+// own middleware, next to its own routes or under its own listener:
+//
+//	p.Apply(proxy.Config{
+//		Listeners: []proxy.Listener{{Name: "api", Protocol: proxy.HTTP, Unbound: true}},
+//		...
+//	})
+//	mux.Handle("/", authenticate(p.Handler("api")))
+//
+// A listener with [Listener].Unbound set is bound by nobody: the proxy opens
+// no socket for it and it is served only where a Handler is mounted; its
+// Address and Port must be empty. A Proxy whose listeners are all unbound is
+// just handlers. Unbound is a field of its own rather than a special port
+// because Port 0 already means an ephemeral port. A bound listener can be
+// mounted too, and is then served in both places.
+//
+// The handler loads the snapshot for every request, like the proxy's own
+// ports: a Config applied while requests run reaches the next request, and
+// a handler made for a name the Config does not hold yet serves it from
+// the Apply that adds it. While the name is not served (absent from the
+// Config in effect, or refused by Apply) requests are answered 404 with
+// reason no_route, the answer of a port without a matching route: a 503
+// would invite retries of a request no backend will ever serve.
+//
+// TLS, HTTP/2 and h2c are the mounting server's. A request is taken as HTTPS
+// (X-Forwarded-Proto, the scheme of redirects, the Secure attribute of
+// session cookies) when the server saw TLS (r.TLS is set) or the listener's
+// Protocol is HTTPS, which says TLS ended in front of the server. An unbound
+// listener carries no Certificates and no ClientValidation: the server's
+// tls.Config holds them. A mounted handler serves exactly its listener, so
+// it picks no listener by Host and makes no 421 check against SNI; those
+// belong to ports shared by several listeners. It does not answer an
+// "Upgrade: h2c" request itself (an upgrade to h2c takes over the
+// connection, which a handler does not own; net/http's server serves h2c
+// with prior knowledge when its Protocols enable UnencryptedHTTP2), so such
+// a request is forwarded like any other upgrade request. Protocol upgrades
+// such as WebSocket need a server that lets the handler hijack the
+// connection (net/http's does over HTTP/1.1).
+//
+// Mounted requests are logged and counted like the others: the access log
+// names the listener, rauta_http_requests_total counts them by route,
+// backend, method and code, and rauta_gateway_responses_total the gateway's
+// own answers by reason. rauta_active_connections counts only the proxy's own ports; the
+// mounting server's connections are its own to count. [Proxy.Shutdown]
+// waits only for the proxy's own ports: shut the mounting server down
+// first, then the proxy; a mounted handler answers 503 (reason shut_down)
+// once the proxy is shut down.
 //
 // # Rate limits
 //

@@ -22,11 +22,13 @@ import (
 	"github.com/rauta/rauta/router"
 )
 
-// portHandler serves the requests of one bound port.
+// portHandler serves the requests of one bound port, or, with listener
+// set, those of one listener mounted by Proxy.Handler.
 type portHandler struct {
-	p   *Proxy
-	key string
-	tls bool
+	p        *Proxy
+	key      string
+	tls      bool
+	listener string
 }
 
 // exchange is the state of one request as it goes through the proxy.
@@ -113,15 +115,25 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	snap := p.snap.Load()
-	pt := snap.ports[h.key]
+	var pt *portTable
+	if h.listener != "" {
+		pt = snap.served[h.listener]
+	} else {
+		pt = snap.ports[h.key]
+	}
 	trustedClient := len(p.opts.TrustedProxies) > 0 && p.trusted(clientIP(r.RemoteAddr))
 	x.requestID = p.requestID(w, r, trustedClient)
 	x.traceID = p.traceContext(r)
+	if h.listener != "" && p.down.Load() {
+		x.fail(w, http.StatusServiceUnavailable, ReasonShutDown, "shut down\n")
+		return
+	}
 	if pt == nil {
 		x.fail(w, http.StatusNotFound, ReasonNoRoute, "no route\n")
 		return
 	}
-	if r.ProtoMajor == 1 && isH2CUpgrade(r) {
+	secure := h.tls || (h.listener != "" && (pt.https || r.TLS != nil))
+	if h.listener == "" && r.ProtoMajor == 1 && isH2CUpgrade(r) {
 		if p.serveH2CUpgrade(w, r, h) {
 			x.status, x.wrote = http.StatusSwitchingProtocols, true
 			return
@@ -134,9 +146,13 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Header:   r.Header,
 		RawQuery: r.URL.RawQuery,
 	}
-	rreq.Listener = pt.listenerFor(r.Host)
+	if h.listener != "" {
+		rreq.Listener = h.listener
+	} else {
+		rreq.Listener = pt.listenerFor(r.Host)
+	}
 	x.listener = rreq.Listener
-	if r.TLS != nil && len(pt.listeners) > 1 && r.TLS.ServerName != "" && pt.listenerFor(r.TLS.ServerName) != rreq.Listener {
+	if h.listener == "" && r.TLS != nil && len(pt.listeners) > 1 && r.TLS.ServerName != "" && pt.listenerFor(r.TLS.ServerName) != rreq.Listener {
 		// The connection was set up for another listener's hostname
 		// (HTTP/2 connection reuse across names, or a client sending a
 		// Host unlike its SNI): RFC 9110 section 15.5.20.
@@ -166,7 +182,7 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	info := filters.RequestInfo{Scheme: filters.SchemeHTTP, ListenerPort: pt.port}
-	if h.tls {
+	if secure {
 		info.Scheme = filters.SchemeHTTPS
 	}
 	if res.PathMatch.Type == router.PathPrefix {
@@ -179,7 +195,7 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	var ref *compiledRef
 	if cr.session != nil {
-		ref = p.pickSessionRef(cr, r, &x, res.MatchIndex, h.tls)
+		ref = p.pickSessionRef(cr, r, &x, res.MatchIndex, secure)
 	} else {
 		ref = cr.pickRef()
 	}
@@ -193,7 +209,7 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	p.forward(w, r, h.tls, cr, ref, &x, func(hdr http.Header) {
+	p.forward(w, r, secure, cr, ref, &x, func(hdr http.Header) {
 		ref.filters.Response(hdr, &refState)
 		cr.filters.Response(hdr, &ruleState)
 		if x.sess != nil {

@@ -89,6 +89,9 @@ func prefix(p string) []router.Match {
 // baseURL returns http://addr of a listener.
 func baseURL(t testing.TB, p *Proxy, listener string) string {
 	t.Helper()
+	if suiteMount != "" {
+		return mountedURL(t, p, listener)
+	}
 	a, ok := p.Addr(listener)
 	if !ok {
 		t.Fatalf("listener %q not bound", listener)

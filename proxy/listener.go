@@ -23,6 +23,9 @@ import (
 // Listeners with port 0 share one ephemeral port per address and protocol,
 // so an HTTP and an HTTPS listener asking for port 0 get a port each.
 func portKey(l *Listener) string {
+	if l.Unbound {
+		return unboundKey(l.Name)
+	}
 	k := net.JoinHostPort(l.Address, strconv.Itoa(l.Port))
 	if l.Port == 0 {
 		k += "/" + l.Protocol.String()
@@ -132,6 +135,7 @@ type portGroup struct {
 	key       string
 	protocol  ListenerProtocol
 	listeners []*Listener
+	unbound   bool // one Unbound listener, served by Proxy.Handler only
 }
 
 // groupListeners groups a Config's listeners by address:port. Listeners of
@@ -148,7 +152,7 @@ func groupListeners(ls []Listener) (map[string]*portGroup, map[string]error) {
 		g := groups[k]
 		switch {
 		case g == nil:
-			g = &portGroup{key: k, protocol: l.Protocol}
+			g = &portGroup{key: k, protocol: l.Protocol, unbound: l.Unbound}
 			groups[k] = g
 		case g.protocol != l.Protocol:
 			errs[l.Name] = fmt.Errorf("listener %q: protocol %v conflicts with %v on %s", l.Name, l.Protocol, g.protocol, k)
@@ -209,6 +213,9 @@ func (m *listenerManager) apply(groups map[string]*portGroup, errs map[string]er
 		}
 	}
 	for k, g := range groups {
+		if g.unbound {
+			continue
+		}
 		var certs []tlsconfig.Certificate
 		if g.protocol == HTTPS {
 			certs = certificatesFor(g, errs)

@@ -52,6 +52,9 @@ const (
 	// framing) or shorter than its Content-Length (400); the upstream
 	// request was cut off before its end.
 	ReasonBadBody
+	// ReasonShutDown: the Proxy is shut down; a handler mounted with
+	// Proxy.Handler answers 503.
+	ReasonShutDown
 	numReasons
 )
 
@@ -59,7 +62,7 @@ var reasonNames = [numReasons]string{
 	"none", "no_route", "bad_request", "filter", "invalid_backend",
 	"no_healthy_endpoint", "rate_limited", "upstream_error", "timeout", "panic",
 	"client_gone", "misdirected", "body_too_large", "request_timeout",
-	"bad_body",
+	"bad_body", "shut_down",
 }
 
 // String returns the reason's metric label.

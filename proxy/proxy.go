@@ -77,7 +77,8 @@ type Options struct {
 }
 
 // Proxy is a gateway's data plane: it serves a [Config] on its listeners
-// and swaps in a new one with [Proxy.Apply] without dropping requests.
+// (and, through [Proxy.Handler], in a program's own server) and swaps in a
+// new one with [Proxy.Apply] without dropping requests.
 //
 // A Proxy is safe for concurrent use.
 type Proxy struct {
@@ -92,6 +93,7 @@ type Proxy struct {
 	listeners listenerManager
 	backends  map[string]*backendState // by Backend.Name; guarded by applyMu
 	closed    bool
+	down      atomic.Bool // closed, for mounted handlers, which hold no lock
 	// limiters keeps rate-limit buckets across configurations, keyed by
 	// limit name (or place) and numbers; limitersUsed marks the ones the
 	// Apply in progress uses, limitNames and limitUsers the names it met
@@ -235,6 +237,7 @@ func (p *Proxy) Apply(cfg Config) error {
 		cfg:        &cfg,
 		generation: prev.generation + 1,
 		ports:      make(map[string]*portTable, len(groups)),
+		served:     make(map[string]*portTable, len(cfg.Listeners)),
 		backends:   backends,
 
 		listenerPolicies: lpol,
@@ -293,6 +296,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	p.closed = true
+	p.down.Store(true)
 	p.applyMu.Unlock()
 
 	p.health.stop()

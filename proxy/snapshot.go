@@ -14,7 +14,10 @@ type snapshot struct {
 	cfg        *Config
 	generation uint64
 	ports      map[string]*portTable
-	backends   map[string]*backendState
+	// served maps the name of every listener served to its table, for
+	// Proxy.Handler.
+	served   map[string]*portTable
+	backends map[string]*backendState
 	// listenerPolicies holds the limits of the listeners that have any.
 	listenerPolicies map[string]*listenerPolicy
 }
@@ -117,7 +120,7 @@ type compiledRef struct {
 func (p *Proxy) compileRoutes(snap *snapshot, cfg *Config, groups map[string]*portGroup, aerr *ApplyError) {
 	portOf := make(map[string]string, len(cfg.Listeners)) // listener name -> port key
 	for k, g := range groups {
-		if _, bound := p.listeners.ports[k]; !bound {
+		if _, bound := p.listeners.ports[k]; !bound && !g.unbound {
 			continue
 		}
 		for _, l := range g.listeners {
@@ -171,7 +174,7 @@ func (p *Proxy) compileRoutes(snap *snapshot, cfg *Config, groups map[string]*po
 	}
 
 	for k, g := range groups {
-		if _, bound := p.listeners.ports[k]; !bound {
+		if _, bound := p.listeners.ports[k]; !bound && !g.unbound {
 			continue
 		}
 		pt := &portTable{https: g.protocol == HTTPS}
@@ -185,6 +188,7 @@ func (p *Proxy) compileRoutes(snap *snapshot, cfg *Config, groups map[string]*po
 		}
 		for _, l := range g.listeners {
 			pt.listeners = append(pt.listeners, portListener{name: l.Name, hostname: strings.ToLower(strings.TrimSuffix(l.Hostname, ".")), pol: snap.listenerPolicies[l.Name]})
+			snap.served[l.Name] = pt
 		}
 		sortListeners(pt.listeners)
 		t, err := router.Compile(perPort[k])
