@@ -316,7 +316,11 @@ func (c *conn) waitForRequest(first bool) bool {
 		c.state.Store(stateIdle)
 		s.connState(c.rwc, http.StateIdle)
 	}
-	if s.shutting.Load() {
+	// Shutting down, an idle connection is closed at once; a new one is
+	// left its grace period to send its first request (the sweeper closes
+	// it after newConnGrace), whether Shutdown began before or after this
+	// goroutine got here.
+	if s.shutting.Load() && !first {
 		return false
 	}
 	if c.bufr.Buffered() == 0 {
