@@ -66,8 +66,8 @@ func ReadChunkEnd(br *bufio.Reader) error {
 //
 // The size has at most 16 digits and must fit in an int64, as net/http
 // requires. Extensions must follow the grammar and are then ignored;
-// whitespace after the size with no extension is refused, as the grammar
-// has no place for it.
+// whitespace at the end of the line (after the size or an extension
+// name) is refused, as the grammar has no place for it.
 func ParseChunkLine(line []byte) (int64, bool) {
 	i := 0
 	var n uint64
@@ -104,11 +104,11 @@ ext:
 		if j == 0 {
 			return 0, false
 		}
-		rest = skipOWS(rest[j:])
-		if len(rest) == 0 || rest[0] != '=' {
-			continue
+		rest = rest[j:]
+		if eq := skipOWS(rest); len(eq) == 0 || eq[0] != '=' {
+			continue // whitespace here must precede a ";" or "="
 		}
-		rest = skipOWS(rest[1:])
+		rest = skipOWS(skipOWS(rest)[1:])
 		if len(rest) > 0 && rest[0] == '"' {
 			j = quotedLen(rest)
 		} else {

@@ -187,7 +187,7 @@ func TestParseChunkLine(t *testing.T) {
 		{"1;a", 1, true}, {"1 ;a", 1, true}, {"1; a = b", 1, true}, {"1;a=\"\"", 1, true}, {"1;a=\"\\\"\"", 1, true}, {"5 ; ext=1", 5, true},
 		{"", 0, false}, {"x", 0, false}, {"1 ", 0, false}, {"5\t", 0, false}, {"1;", 0, false}, {"1;a=", 0, false}, {"1;a b", 0, false},
 		{";ext", 0, false}, {"5x", 0, false}, {"0x5", 0, false}, {" 5", 0, false}, {"1;a\x01", 0, false}, {"1;a=\"\x7f\"", 0, false},
-		{"8000000000000000", 0, false}, {"10000000000000000", 0, false}, {"1;a=\"x", 0, false}, {"1,2", 0, false},
+		{"8000000000000000", 0, false}, {"10000000000000000", 0, false}, {"1;a=\"x", 0, false}, {"1,2", 0, false}, {"0;a ", 0, false}, {"0;a=b ", 0, false}, {"0;a ;b", 0, true},
 	} {
 		n, ok := ParseChunkLine([]byte(c.in))
 		if ok != c.okay || ok && n != c.n {
