@@ -464,10 +464,7 @@ func (x *exchange) readBody(p []byte) (int, error) {
 	}
 	switch x.kind {
 	case bodyLength:
-		if int64(len(p)) > x.remaining {
-			p = p[:x.remaining]
-		}
-		n, err := x.br.Read(p)
+		n, err := h1wire.ReadAtMost(x.br, p, x.remaining)
 		x.remaining -= int64(n)
 		if x.remaining == 0 {
 			return n, io.EOF
@@ -493,10 +490,7 @@ func (x *exchange) readChunked(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 	}
-	if int64(len(p)) > x.remaining {
-		p = p[:x.remaining]
-	}
-	n, err := x.br.Read(p)
+	n, err := h1wire.ReadAtMost(x.br, p, x.remaining)
 	x.remaining -= int64(n)
 	if x.remaining == 0 {
 		x.cs = csDataEnd

@@ -113,10 +113,7 @@ func (b *body) readLocked(p []byte) (int, error) {
 }
 
 func (b *body) readLength(p []byte) (int, error) {
-	if int64(len(p)) > b.n {
-		p = p[:b.n]
-	}
-	n, err := b.br.Read(p)
+	n, err := h1wire.ReadAtMost(b.br, p, b.n)
 	b.n -= int64(n)
 	if b.n == 0 {
 		b.eof = true
@@ -163,11 +160,7 @@ func (b *body) readChunked(p []byte) (int, error) {
 			if n > 0 && b.br.Buffered() == 0 {
 				return n, nil
 			}
-			q := p[n:]
-			if int64(len(q)) > b.n {
-				q = q[:b.n]
-			}
-			m, err := b.br.Read(q)
+			m, err := h1wire.ReadAtMost(b.br, p[n:], b.n)
 			n += m
 			b.n -= int64(m)
 			if err != nil {

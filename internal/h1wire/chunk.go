@@ -40,6 +40,15 @@ func ReadChunkSize(br *bufio.Reader) (size int64, lineLen int, err error) {
 	return size, n, nil
 }
 
+// ReadAtMost reads into p at most n bytes (the rest of a body or of a
+// chunk) from br, with one Read.
+func ReadAtMost(br *bufio.Reader, p []byte, n int64) (int, error) {
+	if int64(len(p)) > n {
+		p = p[:n]
+	}
+	return br.Read(p)
+}
+
 // ReadChunkEnd reads the CRLF that ends a chunk's data. Anything else is
 // ErrBadChunk; the end of input is io.ErrUnexpectedEOF.
 func ReadChunkEnd(br *bufio.Reader) error {

@@ -256,3 +256,14 @@ func TestParseLength(t *testing.T) {
 		}
 	}
 }
+
+func TestReadAtMost(t *testing.T) {
+	br := bufio.NewReader(strings.NewReader("abcdef"))
+	p := make([]byte, 4)
+	if n, err := ReadAtMost(br, p, 2); n != 2 || err != nil || string(p[:n]) != "ab" {
+		t.Errorf("ReadAtMost(2) = %d, %v, %q", n, err, p[:n])
+	}
+	if n, err := ReadAtMost(br, p, 10); n != 4 || err != nil || string(p[:n]) != "cdef" {
+		t.Errorf("ReadAtMost(10) = %d, %v, %q", n, err, p[:n])
+	}
+}
