@@ -2,9 +2,7 @@ package pool
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,29 +10,19 @@ import (
 	"github.com/rauta/rauta/internal/h1wire"
 )
 
-// wireErr wraps an error of the wire format in ErrMalformedResponse, and
-// returns the errors of the connection as they are.
+// wireErr wraps an error of the wire format (one of h1wire's) in
+// ErrMalformedResponse, and returns the errors of the connection as they
+// are.
 func wireErr(err error) error {
 	switch err {
-	case nil, io.EOF, io.ErrUnexpectedEOF:
-		return err
 	case h1wire.ErrBlockTooLong, h1wire.ErrLineTooLong:
 		return malformed("header section larger than the configured limit")
-	}
-	if errors.Is(err, h1wire.ErrBadChunk) || isWireErr(err) {
+	case h1wire.ErrBareLF, h1wire.ErrBareCR, h1wire.ErrEmptyStart, h1wire.ErrObsFold,
+		h1wire.ErrFieldName, h1wire.ErrFieldValue, h1wire.ErrTrailerField,
+		h1wire.ErrBadChunk, h1wire.ErrChunkLineLong:
 		return malformed("%w", err)
 	}
 	return err
-}
-
-// isWireErr reports whether err is one of h1wire's errors of the format.
-func isWireErr(err error) bool {
-	switch err {
-	case h1wire.ErrBareLF, h1wire.ErrBareCR, h1wire.ErrEmptyStart, h1wire.ErrObsFold,
-		h1wire.ErrFieldName, h1wire.ErrFieldValue, h1wire.ErrTrailerField, h1wire.ErrChunkLineLong:
-		return true
-	}
-	return false
 }
 
 // respHead is a parsed response head before body framing is decided.
