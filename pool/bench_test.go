@@ -123,7 +123,6 @@ func BenchmarkReadResponse(b *testing.B) {
 		"X-Request-Id: 0123456789abcdef\r\nContent-Length: 64\r\n\r\n" + strings.Repeat("x", 64))
 	rd := bytes.NewReader(data)
 	br := bufio.NewReaderSize(rd, 4<<10)
-	sc := &scratch{}
 	req := &http.Request{Method: "GET", Header: http.Header{}}
 	buf := make([]byte, 128)
 	b.SetBytes(int64(len(data)))
@@ -131,7 +130,7 @@ func BenchmarkReadResponse(b *testing.B) {
 	for b.Loop() {
 		rd.Reset(data)
 		br.Reset(rd)
-		x := &exchange{br: br, sc: sc, maxHeader: 64 << 10}
+		x := &exchange{br: br, maxHeader: 64 << 10}
 		resp, err := x.readResponse(req, false)
 		if err != nil {
 			b.Fatal(err)

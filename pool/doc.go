@@ -85,14 +85,19 @@
 // Content-Length together with Transfer-Encoding; differing Content-Length
 // values (identical repeats are merged); lengths that are not plain
 // decimal; transfer-codings other than a single "chunked", or chunked in
-// HTTP/1.0; invalid or oversized chunk sizes and chunk data not followed by
-// CRLF; obsolete line folding; lines not ended by CRLF and bare CRs;
+// HTTP/1.0; chunk sizes that are not 1 to 16 hex digits fitting an int64,
+// chunk extensions that do not follow RFC 9112's grammar, and chunk data
+// not followed by CRLF; a trailer field Content-Length,
+// Transfer-Encoding, Trailer or Host; obsolete line folding; lines not ended by CRLF and bare CRs;
 // invalid field names (whitespace before the colon included) and control
 // characters in values; header or trailer sections larger than
 // [Config.MaxResponseHeaderBytes]; status lines that are not HTTP/1.x with
 // a three-digit code of at least 100; a 101 to a request without Upgrade;
 // more than 16 informational responses. A body cut short by the backend
 // closing the connection fails with io.ErrUnexpectedEOF.
+//
+// These wire rules are those of the package internal/h1wire, the same
+// that rauta's server applies to requests.
 //
 // Header values are substrings of one string per response head and keys
 // are canonicalised without allocating when already canonical, so parsing

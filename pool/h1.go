@@ -31,7 +31,6 @@ type conn struct {
 	tls      bool
 	br       *bufio.Reader
 	bw       *bufio.Writer
-	sc       scratch
 	tlsState *tls.ConnectionState
 	idleAt   time.Time
 	born     time.Time // when the connection was opened, for its lifetime

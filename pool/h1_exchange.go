@@ -2,7 +2,6 @@ package pool
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rauta/rauta/internal/h1wire"
 )
 
 // max1xx bounds the informational responses accepted before a final one.
@@ -57,7 +58,6 @@ type exchange struct {
 	h         *h1   // nil when parsing without a pool (fuzzing)
 	c         *conn // nil when parsing without a pool
 	br        *bufio.Reader
-	sc        *scratch
 	maxHeader int
 	stop      func() bool // unregisters the context's AfterFunc
 	deadline  bool        // a deadline from the context was set on the connection
@@ -88,11 +88,11 @@ func (h *h1) roundTrip(req *http.Request) (*http.Response, error) {
 			host = h.addr
 		}
 	}
-	if !validHost(host) {
+	if !h1wire.ValidHost(host) {
 		closeReqBody(req)
 		return nil, errorf(h.addr, "request", fmt.Errorf("invalid Host %q", clip(host)))
 	}
-	if req.Method != "" && !validFieldName(req.Method) {
+	if req.Method != "" && !h1wire.ValidToken(req.Method) {
 		closeReqBody(req)
 		return nil, errorf(h.addr, "request", fmt.Errorf("invalid method %q", clip(req.Method)))
 	}
@@ -154,7 +154,7 @@ func closeReqBody(req *http.Request) {
 // and the request is idempotent.
 func (h *h1) exchange(ctx context.Context, c *conn, req *http.Request, host string, body io.ReadCloser, touched *bool) (resp *http.Response, retry bool, err error) {
 	cfg := &h.p.cfg
-	x := &exchange{h: h, c: c, br: c.br, sc: &c.sc, maxHeader: cfg.MaxResponseHeaderBytes}
+	x := &exchange{h: h, c: c, br: c.br, maxHeader: cfg.MaxResponseHeaderBytes}
 	reused := c.uses > 0
 	c.uses++
 	read0, written0 := c.nread, c.nwritten
@@ -186,7 +186,7 @@ func (h *h1) exchange(ctx context.Context, c *conn, req *http.Request, host stri
 		chunked = true
 	}
 	upgrade := isUpgrade(req)
-	expect := body != nil && hasToken(req.Header["Expect"], "100-continue")
+	expect := body != nil && h1wire.HasToken(req.Header["Expect"], "100-continue")
 	async := body != nil && !upgrade && (expect || chunked || cl > syncBodyMax)
 
 	if err := writeHead(c.bw, req, host, cl, chunked); err != nil {
@@ -269,7 +269,7 @@ func (x *exchange) readResponse(req *http.Request, upgrade bool) (*http.Response
 	var hd respHead
 	var err error
 	for n := 0; ; n++ {
-		hd, err = readHead(x.br, x.sc, x.maxHeader)
+		hd, err = readHead(x.br, x.maxHeader)
 		if err != nil {
 			return nil, err
 		}
@@ -464,10 +464,7 @@ func (x *exchange) readBody(p []byte) (int, error) {
 	}
 	switch x.kind {
 	case bodyLength:
-		if int64(len(p)) > x.remaining {
-			p = p[:x.remaining]
-		}
-		n, err := x.br.Read(p)
+		n, err := h1wire.ReadAtMost(x.br, p, x.remaining)
 		x.remaining -= int64(n)
 		if x.remaining == 0 {
 			return n, io.EOF
@@ -493,10 +490,7 @@ func (x *exchange) readChunked(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 	}
-	if int64(len(p)) > x.remaining {
-		p = p[:x.remaining]
-	}
-	n, err := x.br.Read(p)
+	n, err := h1wire.ReadAtMost(x.br, p, x.remaining)
 	x.remaining -= int64(n)
 	if x.remaining == 0 {
 		x.cs = csDataEnd
@@ -531,36 +525,17 @@ func (x *exchange) advance(nonblock bool) error {
 			if nonblock && x.br.Buffered() < 2 {
 				return nil
 			}
-			b, err := x.br.Peek(2)
-			if err != nil {
-				return unexpected(err)
+			if err := h1wire.ReadChunkEnd(x.br); err != nil {
+				return unexpected(wireErr(err))
 			}
-			if b[0] != '\r' || b[1] != '\n' {
-				return malformed("chunk data not followed by CRLF")
-			}
-			x.br.Discard(2)
 			x.cs = csSize
 		case csSize:
-			if nonblock && !x.lineBuffered() {
+			if nonblock && !h1wire.LineBuffered(x.br) {
 				return nil
 			}
-			line, err := x.br.ReadSlice('\n')
-			if err == bufio.ErrBufferFull {
-				return malformed("chunk size line too long")
-			}
+			size, _, err := h1wire.ReadChunkSize(x.br)
 			if err != nil {
-				return unexpected(err)
-			}
-			if len(line) < 2 || line[len(line)-2] != '\r' {
-				return malformed("chunk size line not terminated by CRLF")
-			}
-			line = line[:len(line)-2]
-			if bytes.IndexByte(line, '\r') >= 0 {
-				return malformed("bare CR in chunk size line")
-			}
-			size, err := parseChunkSize(line)
-			if err != nil {
-				return err
+				return unexpected(wireErr(err))
 			}
 			if size == 0 {
 				x.cs = csTrailer
@@ -570,7 +545,7 @@ func (x *exchange) advance(nonblock bool) error {
 			x.cs = csData
 			return nil
 		case csTrailer:
-			if nonblock && !x.trailerBuffered() {
+			if nonblock && !h1wire.TrailerBuffered(x.br) {
 				return nil
 			}
 			if err := x.readTrailer(); err != nil {
@@ -584,46 +559,15 @@ func (x *exchange) advance(nonblock bool) error {
 }
 
 func unexpected(err error) error {
-	if err == io.EOF {
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
 		return fmt.Errorf("backend closed the connection inside a chunked body: %w", io.ErrUnexpectedEOF)
 	}
 	return err
 }
 
-func (x *exchange) lineBuffered() bool {
-	b, _ := x.br.Peek(x.br.Buffered())
-	return bytes.IndexByte(b, '\n') >= 0
-}
-
-func (x *exchange) trailerBuffered() bool {
-	b, _ := x.br.Peek(x.br.Buffered())
-	return bytes.HasPrefix(b, []byte("\r\n")) || bytes.Contains(b, []byte("\r\n\r\n"))
-}
-
-// readTrailer reads the trailer section into the response's Trailer map,
-// leaving out fields that could alter framing.
+// readTrailer reads the trailer section into the response's Trailer map.
 func (x *exchange) readTrailer() error {
-	if err := readBlock(x.br, x.sc, x.maxHeader); err != nil {
-		return unexpected(err)
-	}
-	if len(x.sc.ends) == 0 {
-		return nil
-	}
-	t, err := parseFields(string(x.sc.buf), x.sc.ends, nil)
-	if err != nil {
-		return err
-	}
-	delete(t, "Content-Length")
-	delete(t, "Transfer-Encoding")
-	delete(t, "Trailer")
-	if x.resp.Trailer == nil {
-		x.resp.Trailer = t
-		return nil
-	}
-	for k, vv := range t {
-		x.resp.Trailer[k] = vv
-	}
-	return nil
+	return unexpected(wireErr(h1wire.ReadTrailer(x.br, x.maxHeader, &x.resp.Trailer)))
 }
 
 // drain discards the rest of an unread body when it is at most drainMax

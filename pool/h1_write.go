@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/rauta/rauta/internal/h1wire"
 )
 
 // syncBodyMax is the largest request body (with a known length) written in
@@ -41,11 +43,11 @@ func writeHead(bw *bufio.Writer, req *http.Request, host string, cl int64, chunk
 		if skipRequestField(k) {
 			continue
 		}
-		if !validFieldName(k) {
+		if !h1wire.ValidToken(k) {
 			return fmt.Errorf("invalid request header field name %q", clip(k))
 		}
 		for _, v := range vv {
-			if !validFieldValue(v) {
+			if !h1wire.ValidFieldValue(v) {
 				return fmt.Errorf("invalid value for request header field %q", clip(k))
 			}
 			bw.WriteString(k)
@@ -54,7 +56,7 @@ func writeHead(bw *bufio.Writer, req *http.Request, host string, cl int64, chunk
 			bw.WriteString("\r\n")
 		}
 	}
-	if req.Close && !hasToken(req.Header["Connection"], "close") {
+	if req.Close && !h1wire.HasToken(req.Header["Connection"], "close") {
 		bw.WriteString("Connection: close\r\n")
 	}
 	switch {
@@ -64,7 +66,7 @@ func writeHead(bw *bufio.Writer, req *http.Request, host string, cl int64, chunk
 			bw.WriteString("Trailer: ")
 			first := true
 			for k := range req.Trailer {
-				if !validFieldName(k) || skipRequestField(k) {
+				if !h1wire.ValidToken(k) || skipRequestField(k) {
 					return fmt.Errorf("invalid request trailer field name %q", clip(k))
 				}
 				if !first {
@@ -134,17 +136,6 @@ func writeTarget(bw *bufio.Writer, u *url.URL) error {
 
 // validTarget refuses spaces, controls and DEL in a request target.
 func validTarget(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c <= ' ' || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// validHost refuses characters that could split the request line or a
-// header in a Host value.
-func validHost(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c <= ' ' || c == 0x7f {
 			return false
@@ -229,11 +220,11 @@ func writeBody(bw *bufio.Writer, body io.Reader, n int64, trailer http.Header) (
 	}
 	bw.WriteString("0\r\n")
 	for k, vv := range trailer {
-		if !validFieldName(k) || skipRequestField(k) {
+		if !h1wire.ValidToken(k) || skipRequestField(k) {
 			return fmt.Errorf("invalid request trailer field name %q", clip(k)), nil
 		}
 		for _, v := range vv {
-			if !validFieldValue(v) {
+			if !h1wire.ValidFieldValue(v) {
 				return fmt.Errorf("invalid value for request trailer field %q", clip(k)), nil
 			}
 			bw.WriteString(k)
@@ -263,7 +254,7 @@ func idempotent(req *http.Request) bool {
 // isUpgrade reports whether req asks for a protocol switch (WebSocket and
 // other Upgrades), which only HTTP/1.1 can carry.
 func isUpgrade(req *http.Request) bool {
-	return len(req.Header["Upgrade"]) > 0 && hasToken(req.Header["Connection"], "upgrade")
+	return len(req.Header["Upgrade"]) > 0 && h1wire.HasToken(req.Header["Connection"], "upgrade")
 }
 
 var errBodyNotSent = errors.New("request body not sent: the backend answered before 100 Continue")

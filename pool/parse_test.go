@@ -15,13 +15,15 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/rauta/rauta/internal/h1wire"
 )
 
 // parseResponse runs the response parser over data, as the transport does
 // on a connection, and reads the whole body.
 func parseResponse(data []byte, method string, maxHeader int) (*http.Response, []byte, error) {
 	br := bufio.NewReaderSize(bytes.NewReader(data), 4<<10)
-	x := &exchange{br: br, sc: &scratch{}, maxHeader: maxHeader}
+	x := &exchange{br: br, maxHeader: maxHeader}
 	req := &http.Request{Method: method, URL: &url.URL{Path: "/"}, Header: http.Header{}}
 	resp, err := x.readResponse(req, false)
 	if err != nil {
@@ -51,7 +53,7 @@ func TestParseAccepted(t *testing.T) {
 			200, http.Header{"Content-Length": {"2"}, "X-Multi": {"a", "b"}}, "ok"},
 		{"chunked with extensions and trailer", "GET",
 			"HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\nTrailer: T\r\n\r\n" +
-				"5;name=\"v\"\r\nhello\r\nA \r\n, world!!!\r\n0\r\nT: done\r\n\r\n",
+				"5;name=\"v\"\r\nhello\r\nA ; x\r\n, world!!!\r\n0\r\nT: done\r\n\r\n",
 			200, http.Header{}, "hello, world!!!"},
 		{"until close", "GET", "HTTP/1.1 200 OK\r\n\r\nall of it", 200, http.Header{}, "all of it"},
 		{"HTTP/1.0", "GET", "HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx", 200, http.Header{"Content-Length": {"1"}}, "x"},
@@ -99,6 +101,9 @@ var malformedResponses = []struct{ name, in string }{
 	{"chunk size junk", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5 x\r\nhello\r\n0\r\n\r\n"},
 	{"chunk without CRLF", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n"},
 	{"chunk size bare LF", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n"},
+	{"chunk size trailing space", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5 \r\nhello\r\n0\r\n\r\n"},
+	{"chunk extension without name", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;=1\r\nhello\r\n0\r\n\r\n"},
+	{"Content-Length in trailer", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nContent-Length: 5\r\n\r\n"},
 	{"control in chunk extension", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;a=\x01\r\nhello\r\n0\r\n\r\n"},
 	{"obs-fold", "HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 0\r\n\r\n"},
 	{"obs-fold tab", "HTTP/1.1 200 OK\r\nX-A: a\r\n\tb\r\nContent-Length: 0\r\n\r\n"},
@@ -165,45 +170,6 @@ func TestMalformedFromBackend(t *testing.T) {
 	}
 }
 
-func TestParseChunkSize(t *testing.T) {
-	tests := []struct {
-		in   string
-		want int64
-		ok   bool
-	}{
-		{"0", 0, true},
-		{"a", 10, true},
-		{"FF", 255, true},
-		{"00010", 16, true},
-		{"7fffffffffffffff", 0, false},
-		{"fffffffffffffff", 1<<60 - 1, true},
-		{"5;ext", 5, true},
-		{"5 ; ext=1", 5, true},
-		{"5\t", 5, true},
-		{"", 0, false},
-		{";ext", 0, false},
-		{"5x", 0, false},
-		{"0x5", 0, false},
-		{" 5", 0, false},
-	}
-	for _, tt := range tests {
-		got, err := parseChunkSize([]byte(tt.in))
-		if (err == nil) != tt.ok || got != tt.want {
-			t.Errorf("parseChunkSize(%q) = %d, %v; want %d, ok=%v", tt.in, got, err, tt.want, tt.ok)
-		}
-	}
-}
-
-func TestTokenTable(t *testing.T) {
-	const tchar = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	for c := 0; c < 256; c++ {
-		want := strings.IndexByte(tchar, byte(c)) >= 0
-		if got := isTokenByte(byte(c)); got != want {
-			t.Errorf("isTokenByte(%q) = %v", rune(c), got)
-		}
-	}
-}
-
 // serialize writes resp back with Content-Length framing and sorted fields.
 func serialize(resp *http.Response, body []byte) []byte {
 	var b bytes.Buffer
@@ -249,11 +215,11 @@ func FuzzReadResponse(f *testing.F) {
 			t.Fatal("Transfer-Encoding left in the header")
 		}
 		for k, vv := range resp.Header {
-			if !validFieldName(k) {
+			if !h1wire.ValidToken(k) {
 				t.Fatalf("invalid field name %q", k)
 			}
 			for _, v := range vv {
-				if !validFieldValue(v) || trimOWS(v) != v {
+				if !h1wire.ValidFieldValue(v) || h1wire.TrimOWS(v) != v {
 					t.Fatalf("invalid value %q for %q", v, k)
 				}
 			}

@@ -2,12 +2,13 @@ package h1server
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
+
+	"github.com/rauta/rauta/internal/h1wire"
 )
 
 // errBodyTooLarge is returned by reads of a request body the server gave
@@ -112,10 +113,7 @@ func (b *body) readLocked(p []byte) (int, error) {
 }
 
 func (b *body) readLength(p []byte) (int, error) {
-	if int64(len(p)) > b.n {
-		p = p[:b.n]
-	}
-	n, err := b.br.Read(p)
+	n, err := h1wire.ReadAtMost(b.br, p, b.n)
 	b.n -= int64(n)
 	if b.n == 0 {
 		b.eof = true
@@ -137,18 +135,14 @@ func (b *body) readChunked(p []byte) (int, error) {
 	for {
 		switch b.state {
 		case csSize:
-			if n > 0 && !b.lineBuffered() {
+			if n > 0 && !h1wire.LineBuffered(b.br) {
 				return n, nil
 			}
-			line, err := readChunkLine(b.br)
+			size, lineLen, err := h1wire.ReadChunkSize(b.br)
 			if err != nil {
-				return n, err
+				return n, wireErr(err)
 			}
-			size, ok := parseChunkLine(line)
-			if !ok {
-				return n, errBadChunk
-			}
-			b.excess += int64(len(line)) + 2 - 16 - 2*min(size, 1<<40)
+			b.excess += int64(lineLen) - 16 - 2*min(size, 1<<40)
 			b.excess = max(b.excess, 0)
 			if b.excess > 16<<10 {
 				return n, errChunkOverhead
@@ -166,11 +160,7 @@ func (b *body) readChunked(p []byte) (int, error) {
 			if n > 0 && b.br.Buffered() == 0 {
 				return n, nil
 			}
-			q := p[n:]
-			if int64(len(q)) > b.n {
-				q = q[:b.n]
-			}
-			m, err := b.br.Read(q)
+			m, err := h1wire.ReadAtMost(b.br, p[n:], b.n)
 			n += m
 			b.n -= int64(m)
 			if err != nil {
@@ -186,178 +176,21 @@ func (b *body) readChunked(p []byte) (int, error) {
 			if n > 0 && b.br.Buffered() < 2 {
 				return n, nil
 			}
-			crlf, err := b.br.Peek(2)
-			if err != nil {
-				if err == io.EOF {
-					err = io.ErrUnexpectedEOF
-				}
-				return n, err
+			if err := h1wire.ReadChunkEnd(b.br); err != nil {
+				return n, wireErr(err)
 			}
-			if crlf[0] != '\r' || crlf[1] != '\n' {
-				return n, errBadChunk
-			}
-			b.br.Discard(2)
 			b.state = csSize
 		case csTrailer:
-			if n > 0 && !b.trailerBuffered() {
+			if n > 0 && !h1wire.TrailerBuffered(b.br) {
 				return n, nil
 			}
-			if err := b.readTrailer(); err != nil {
-				return n, err
+			if err := h1wire.ReadTrailer(b.br, b.trailerMax, &b.req.Trailer); err != nil {
+				return n, wireErr(err)
 			}
 			b.eof = true
 			return n, io.EOF
 		}
 	}
-}
-
-// lineBuffered reports whether a whole line is buffered.
-func (b *body) lineBuffered() bool {
-	buf, _ := b.br.Peek(b.br.Buffered())
-	return bytes.IndexByte(buf, '\n') >= 0
-}
-
-// trailerBuffered reports whether the end of the trailer section is
-// buffered.
-func (b *body) trailerBuffered() bool {
-	buf, _ := b.br.Peek(b.br.Buffered())
-	return bytes.HasPrefix(buf, []byte("\r\n")) || bytes.Contains(buf, []byte("\r\n\r\n"))
-}
-
-// readTrailer reads the trailer section into the request's Trailer.
-func (b *body) readTrailer() error {
-	if buf, _ := b.br.Peek(2); len(buf) == 2 && buf[0] == '\r' && buf[1] == '\n' {
-		b.br.Discard(2)
-		return nil
-	}
-	s, err := readBlock(b.br, b.trailerMax, b.trailerMax, false, nil)
-	if err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return err
-	}
-	if b.req.Trailer == nil {
-		b.req.Trailer = make(http.Header)
-	}
-	return parseFields(s, b.req.Trailer)
-}
-
-// readChunkLine reads one chunk-size line and returns it without its
-// CRLF. A line longer than the reader's buffer, a bare LF or a CR before
-// the end are errors.
-func readChunkLine(br *bufio.Reader) ([]byte, error) {
-	line, err := br.ReadSlice('\n')
-	if err != nil {
-		switch err {
-		case io.EOF:
-			err = io.ErrUnexpectedEOF
-		case bufio.ErrBufferFull:
-			err = errChunkLineLong
-		}
-		return nil, err
-	}
-	if len(line) < 2 || line[len(line)-2] != '\r' || bytes.IndexByte(line[:len(line)-2], '\r') >= 0 {
-		return nil, errBadChunk
-	}
-	return line[:len(line)-2], nil
-}
-
-// parseChunkLine parses chunk-size [ chunk-ext ]:
-//
-//	chunk-size = 1*HEXDIG
-//	chunk-ext  = *( BWS ";" BWS ext-name [ BWS "=" BWS ext-val ] )
-//	ext-val    = token / quoted-string
-//
-// The size must fit in an int64.
-func parseChunkLine(line []byte) (int64, bool) {
-	i := 0
-	var n uint64
-	for ; i < len(line); i++ {
-		c := line[i]
-		var d byte
-		switch {
-		case '0' <= c && c <= '9':
-			d = c - '0'
-		case 'a' <= c && c <= 'f':
-			d = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			d = c - 'A' + 10
-		default:
-			goto ext
-		}
-		if i == 16 {
-			return 0, false
-		}
-		n = n<<4 | uint64(d)
-	}
-ext:
-	if i == 0 || n > 1<<63-1 {
-		return 0, false
-	}
-	rest := line[i:]
-	for len(rest) > 0 {
-		rest = skipOWS(rest)
-		if len(rest) == 0 || rest[0] != ';' {
-			return 0, false
-		}
-		rest = skipOWS(rest[1:])
-		j := tokenLen(rest)
-		if j == 0 {
-			return 0, false
-		}
-		rest = skipOWS(rest[j:])
-		if len(rest) == 0 || rest[0] != '=' {
-			continue
-		}
-		rest = skipOWS(rest[1:])
-		if len(rest) > 0 && rest[0] == '"' {
-			j = quotedLen(rest)
-		} else {
-			j = tokenLen(rest)
-		}
-		if j == 0 {
-			return 0, false
-		}
-		rest = rest[j:]
-	}
-	return int64(n), true
-}
-
-func skipOWS(b []byte) []byte {
-	for len(b) > 0 && isOWS(b[0]) {
-		b = b[1:]
-	}
-	return b
-}
-
-// tokenLen returns the length of the token at the start of b.
-func tokenLen(b []byte) int {
-	i := 0
-	for i < len(b) && tokenChar[b[i]] {
-		i++
-	}
-	return i
-}
-
-// quotedLen returns the length of the quoted-string at the start of b, or
-// 0 if it is not one.
-func quotedLen(b []byte) int {
-	for i := 1; i < len(b); i++ {
-		switch c := b[i]; {
-		case c == '"':
-			return i + 1
-		case c == '\\':
-			i++
-			if i == len(b) || !(b[i] == '\t' || b[i] >= ' ' && b[i] != 0x7f) {
-				return 0
-			}
-		case c == '\t' || c >= ' ' && c != 0x7f:
-		default:
-			return 0
-		}
-	}
-	return 0
 }
 
 // drain reads and discards the rest of the body, at most limit bytes of

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rauta/rauta/internal/h1wire"
 )
 
 // Connection states, for Shutdown.
@@ -442,7 +444,7 @@ func (c *conn) readRequest() error {
 			c.bufr.Discard(2)
 		}
 	}
-	str, err := readBlock(c.bufr, s.maxRequestLine(), s.maxHeaderBytes(), true, c.armFn)
+	str, err := readHead(c.bufr, s.maxRequestLine(), s.maxHeaderBytes(), c.armFn)
 	if err != nil {
 		return err
 	}
@@ -488,7 +490,7 @@ func fillRequest(r *http.Request, hd *head, u *url.URL, h http.Header, br *bufio
 		if len(hd.trailer) > 0 {
 			r.Trailer = make(http.Header)
 			for _, v := range hd.trailer {
-				forEachToken(v, func(k string) { r.Trailer[http.CanonicalHeaderKey(k)] = nil })
+				h1wire.ForEachToken(v, func(k string) { r.Trailer[http.CanonicalHeaderKey(k)] = nil })
 			}
 		}
 	case hd.length > 0:

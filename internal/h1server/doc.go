@@ -75,7 +75,9 @@
 // int64, well-formed chunk extensions (ignored), CRLF after each chunk's
 // data, and at most 16 KiB of framing overhead beyond the data; a trailer
 // field Content-Length, Transfer-Encoding, Trailer or Host is refused.
-// Such errors surface as body read errors and close the connection. These
+// Such errors surface as body read errors and close the connection. The
+// rules of lines, fields, chunks, trailers, tokens and hosts are those of
+// the package internal/h1wire, which pool applies to responses too. These
 // rules are stricter than net/http's in the cases listed in the tests
 // (TestStricterThanNetHTTP); in every other case the parse agrees with
 // http.ReadRequest, as a differential fuzz test checks. One empty line is

@@ -216,7 +216,7 @@ func parseRaw(raw []byte, r io.Reader) (*parsed, error) {
 		cr.r = bytes.NewReader(raw)
 	}
 	br := bufio.NewReaderSize(cr, readBufferSize)
-	s, err := readBlock(br, DefaultMaxRequestLineBytes, 64<<10, true, nil)
+	s, err := readHead(br, DefaultMaxRequestLineBytes, 64<<10, nil)
 	if err != nil {
 		return nil, err
 	}

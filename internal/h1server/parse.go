@@ -2,13 +2,11 @@ package h1server
 
 import (
 	"bufio"
-	"bytes"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
 
-	"golang.org/x/net/http/httpguts"
+	"github.com/rauta/rauta/internal/h1wire"
 )
 
 // protoError is a request the server refuses: the status code it answers
@@ -54,142 +52,39 @@ var (
 	errBadTrailerField = badRequest("forbidden field in trailer")
 )
 
-// Head scanning --------------------------------------------------------
-
-// blockScan is the state of the search for the end of a header block. Its
-// offsets count from the first byte of the block.
-type blockScan struct {
-	pos       int  // bytes scanned
-	lineStart int  // offset of the line being scanned
-	prevCR    bool // the byte at pos-1 is CR
-	lines     int  // complete non-empty lines seen
-	end       int  // offset just past the terminating empty line, once found
+// wireErrors maps the errors of h1wire to the server's answers.
+var wireErrors = map[error]*protoError{
+	h1wire.ErrBareLF:        errBareLF,
+	h1wire.ErrBareCR:        errBareCR,
+	h1wire.ErrEmptyStart:    errEmptyRequest,
+	h1wire.ErrLineTooLong:   errLineTooLong,
+	h1wire.ErrBlockTooLong:  errHeaderTooLarge,
+	h1wire.ErrObsFold:       errObsFold,
+	h1wire.ErrFieldName:     errFieldName,
+	h1wire.ErrFieldValue:    errFieldValue,
+	h1wire.ErrTrailerField:  errBadTrailerField,
+	h1wire.ErrBadChunk:      errBadChunk,
+	h1wire.ErrChunkLineLong: errChunkLineLong,
 }
 
-// scan looks for line ends in win, which holds the block's bytes from
-// offset base. It reports whether the block is complete. Every LF must be
-// preceded by CR. With requestLine set, the first line is a request line
-// of at most lineMax bytes, and an empty first line is an error;
-// otherwise an empty first line ends an empty block (a trailer section).
-func (s *blockScan) scan(win []byte, base, lineMax, max int, requestLine bool) (bool, error) {
-	for {
-		rel := s.pos - base
-		i := bytes.IndexByte(win[rel:], '\n')
-		if i < 0 {
-			if len(win) > rel {
-				s.prevCR = win[len(win)-1] == '\r'
-			}
-			s.pos = base + len(win)
-			if requestLine && s.lines == 0 && s.pos-s.lineStart > lineMax+1 {
-				return false, errLineTooLong
-			}
-			if s.pos >= max {
-				return false, errHeaderTooLarge
-			}
-			return false, nil
-		}
-		nl := rel + i
-		cr := s.prevCR
-		if nl > rel {
-			cr = win[nl-1] == '\r'
-		}
-		if !cr {
-			return false, errBareLF
-		}
-		lineLen := base + nl - 1 - s.lineStart
-		next := base + nl + 1
-		if next > max {
-			if requestLine && s.lines == 0 && lineLen > lineMax {
-				return false, errLineTooLong
-			}
-			return false, errHeaderTooLarge
-		}
-		if lineLen == 0 {
-			if requestLine && s.lines == 0 {
-				return false, errEmptyRequest
-			}
-			s.end = next
-			return true, nil
-		}
-		if requestLine && s.lines == 0 && lineLen > lineMax {
-			return false, errLineTooLong
-		}
-		s.lines++
-		s.lineStart = next
-		s.pos = next
-		s.prevCR = false
+// wireErr returns the server's answer to an error of h1wire, and other
+// errors (those of the connection) as they are.
+func wireErr(err error) error {
+	if pe, ok := wireErrors[err]; ok {
+		return pe
 	}
+	return err
 }
 
-// readBlock reads a header block (a request line and header fields, or a
-// trailer section) up to and including the empty line that ends it, and
-// returns it as one string: the only allocation of a request head. Header
-// names and values are substrings of it. arm, if not nil, is called once
-// before the first read that may block.
-//
-// A block that fits in br's buffer is converted in place; a larger one is
-// gathered into a temporary slice. Bytes after the block stay in br.
-func readBlock(br *bufio.Reader, lineMax, max int, requestLine bool, arm func()) (string, error) {
-	var (
-		s     blockScan
-		big   []byte
-		armed bool
-	)
-	lineMax = min(lineMax, max)
-	for {
-		n := br.Buffered()
-		if n > 0 {
-			win, _ := br.Peek(n)
-			base := len(big)
-			done, err := s.scan(win, base, lineMax, max, requestLine)
-			if err != nil {
-				return "", err
-			}
-			if done {
-				k := s.end - base
-				var out string
-				if big == nil {
-					out = string(win[:k])
-				} else {
-					out = string(append(big, win[:k]...))
-				}
-				br.Discard(k)
-				return out, nil
-			}
-			if n == br.Size() {
-				big = append(big, win...)
-				br.Discard(n)
-			}
-		}
-		if !armed && arm != nil {
-			arm()
-			armed = true
-		}
-		before := br.Buffered()
-		if _, err := br.Peek(before + 1); err != nil {
-			// Peek fails only when no byte arrived.
-			if err == io.EOF && (s.pos > 0 || len(big) > 0 || before > 0) {
-				err = io.ErrUnexpectedEOF
-			}
-			return "", err
-		}
-	}
+// readHead reads a request head with h1wire.ReadBlock: a request line of
+// at most lineMax bytes and a head of at most max bytes. arm, if not nil,
+// is called once before the first read that may block.
+func readHead(br *bufio.Reader, lineMax, max int, arm func()) (string, error) {
+	s, err := h1wire.ReadBlock(br, lineMax, max, true, arm)
+	return s, wireErr(err)
 }
 
 // Character classes ----------------------------------------------------
-
-// tokenChar marks the bytes of an RFC 9110 token.
-var tokenChar = [256]bool{
-	'!': true, '#': true, '$': true, '%': true, '&': true, '\'': true, '*': true,
-	'+': true, '-': true, '.': true, '^': true, '_': true, '`': true, '|': true, '~': true,
-	'0': true, '1': true, '2': true, '3': true, '4': true, '5': true, '6': true, '7': true, '8': true, '9': true,
-	'A': true, 'B': true, 'C': true, 'D': true, 'E': true, 'F': true, 'G': true, 'H': true, 'I': true,
-	'J': true, 'K': true, 'L': true, 'M': true, 'N': true, 'O': true, 'P': true, 'Q': true, 'R': true,
-	'S': true, 'T': true, 'U': true, 'V': true, 'W': true, 'X': true, 'Y': true, 'Z': true,
-	'a': true, 'b': true, 'c': true, 'd': true, 'e': true, 'f': true, 'g': true, 'h': true, 'i': true,
-	'j': true, 'k': true, 'l': true, 'm': true, 'n': true, 'o': true, 'p': true, 'q': true, 'r': true,
-	's': true, 't': true, 'u': true, 'v': true, 'w': true, 'x': true, 'y': true, 'z': true,
-}
 
 // pathChar marks the bytes an origin-form path may hold without going
 // through url.ParseRequestURI: those url.URL.EscapedPath leaves alone
@@ -207,108 +102,11 @@ var pathChar = [256]bool{
 	's': true, 't': true, 'u': true, 'v': true, 'w': true, 'x': true, 'y': true, 'z': true,
 }
 
-// validValueByte reports whether c may appear in a field value: VCHAR,
-// obs-text, SP and HTAB. NUL, CR, LF, DEL and other controls may not.
-func validValueByte(c byte) bool {
-	return c == '\t' || (c >= ' ' && c != 0x7f)
-}
-
 // targetByte reports whether c may appear in a request target: visible
 // ASCII other than "#". Controls, space, DEL, non-ASCII bytes and a
 // fragment are refused.
 func targetByte(c byte) bool {
 	return c > ' ' && c < 0x7f && c != '#'
-}
-
-func isOWS(c byte) bool { return c == ' ' || c == '\t' }
-
-// trimOWS removes leading and trailing spaces and tabs.
-func trimOWS(s string) string {
-	for len(s) > 0 && isOWS(s[0]) {
-		s = s[1:]
-	}
-	for len(s) > 0 && isOWS(s[len(s)-1]) {
-		s = s[:len(s)-1]
-	}
-	return s
-}
-
-// Header names ---------------------------------------------------------
-
-// commonHeaders interns the canonical names of common fields, so that a
-// client sending them in another case costs no allocation. It is read-only.
-var commonHeaders = func() map[string]string {
-	names := []string{
-		"Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language", "Accept-Ranges",
-		"Access-Control-Request-Headers", "Access-Control-Request-Method",
-		"Authorization", "Cache-Control", "Connection", "Content-Disposition",
-		"Content-Encoding", "Content-Language", "Content-Length", "Content-Location",
-		"Content-Range", "Content-Type", "Cookie", "Date", "Dnt", "Early-Data", "Etag",
-		"Expect", "Forwarded", "From", "Grpc-Accept-Encoding", "Grpc-Encoding",
-		"Grpc-Timeout", "Host", "Http2-Settings", "If-Match", "If-Modified-Since",
-		"If-None-Match", "If-Range", "If-Unmodified-Since", "Keep-Alive", "Link",
-		"Max-Forwards", "Origin", "Pragma", "Priority", "Proxy-Authorization",
-		"Proxy-Connection", "Range", "Referer", "Sec-Ch-Ua", "Sec-Ch-Ua-Mobile",
-		"Sec-Ch-Ua-Platform", "Sec-Fetch-Dest", "Sec-Fetch-Mode", "Sec-Fetch-Site",
-		"Sec-Fetch-User", "Sec-Websocket-Extensions", "Sec-Websocket-Key",
-		"Sec-Websocket-Protocol", "Sec-Websocket-Version", "Te", "Traceparent",
-		"Tracestate", "Trailer", "Transfer-Encoding", "Upgrade",
-		"Upgrade-Insecure-Requests", "User-Agent", "Via", "X-Forwarded-For",
-		"X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip", "X-Request-Id",
-		"X-Requested-With",
-	}
-	m := make(map[string]string, len(names))
-	for _, n := range names {
-		m[n] = n
-	}
-	return m
-}()
-
-// canonicalName validates a field name and returns its canonical form
-// (as textproto.CanonicalMIMEHeaderKey would). A name already in canonical
-// form is returned as is, a substring of the block; a common name in
-// another case is interned; only other names allocate.
-func canonicalName(name string) (string, bool) {
-	if name == "" {
-		return "", false
-	}
-	canon := true
-	upper := true
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !tokenChar[c] {
-			return "", false
-		}
-		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
-			canon = false
-		}
-		upper = c == '-'
-	}
-	if canon {
-		return name, true
-	}
-	var stack [64]byte
-	var buf []byte
-	if len(name) <= len(stack) {
-		buf = stack[:len(name)]
-	} else {
-		buf = make([]byte, len(name))
-	}
-	upper = true
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if upper && 'a' <= c && c <= 'z' {
-			c -= 'a' - 'A'
-		} else if !upper && 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		buf[i] = c
-		upper = c == '-'
-	}
-	if s, ok := commonHeaders[string(buf)]; ok {
-		return s, true
-	}
-	return string(buf), true
 }
 
 // Request head ---------------------------------------------------------
@@ -352,16 +150,14 @@ func (f *fieldSink) add(key, v string) {
 // Transfer-Encoding, as net/http does).
 func parseHead(s string, hd *head, sink *fieldSink, u *url.URL) error {
 	// readBlock guarantees CRLF line ends, and a non-empty first line.
-	eol := strings.Index(s, "\r\n")
-	line := s[:eol]
-	rest := s[eol+2:]
+	line, rest := h1wire.StartLine(s)
 
 	sp1 := strings.IndexByte(line, ' ')
 	if sp1 < 0 {
 		return errRequestLine
 	}
 	hd.method = line[:sp1]
-	if !validMethod(hd.method) {
+	if !h1wire.ValidToken(hd.method) {
 		return errMethod
 	}
 	line = line[sp1+1:]
@@ -377,7 +173,7 @@ func parseHead(s string, hd *head, sink *fieldSink, u *url.URL) error {
 	case "HTTP/1.0":
 		hd.minor = 0
 	default:
-		if len(version) == 8 && strings.HasPrefix(version, "HTTP/") && isDigit(version[5]) && version[6] == '.' && isDigit(version[7]) {
+		if len(version) == 8 && strings.HasPrefix(version, "HTTP/") && h1wire.IsDigit(version[5]) && version[6] == '.' && h1wire.IsDigit(version[7]) {
 			return errVersionNotSupp
 		}
 		return errVersion
@@ -400,33 +196,14 @@ func parseHead(s string, hd *head, sink *fieldSink, u *url.URL) error {
 		connection, trailer          bool
 	)
 	for {
-		eol := strings.Index(rest, "\r\n")
-		line := rest[:eol]
-		rest = rest[eol+2:]
-		if line == "" {
+		key, v, next, err := h1wire.NextField(rest)
+		if err != nil {
+			return wireErr(err)
+		}
+		if key == "" {
 			break
 		}
-		if isOWS(line[0]) {
-			return errObsFold
-		}
-		colon := strings.IndexByte(line, ':')
-		if colon < 0 {
-			return errFieldName
-		}
-		key, ok := canonicalName(line[:colon])
-		if !ok {
-			return errFieldName
-		}
-		v := line[colon+1:]
-		for i := 0; i < len(v); i++ {
-			if !validValueByte(v[i]) {
-				if v[i] == '\r' {
-					return errBareCR
-				}
-				return errFieldValue
-			}
-		}
-		v = trimOWS(v)
+		rest = next
 		switch key {
 		case "Host":
 			nHost++
@@ -441,7 +218,7 @@ func parseHead(s string, hd *head, sink *fieldSink, u *url.URL) error {
 			if nLength > 1 {
 				return errManyLengths
 			}
-			n, ok := parseLength(v)
+			n, ok := h1wire.ParseLength(v)
 			if !ok {
 				return errContentLength
 			}
@@ -462,7 +239,7 @@ func parseHead(s string, hd *head, sink *fieldSink, u *url.URL) error {
 	case nHost > 1:
 		return errManyHosts
 	case nHost == 1:
-		if !validHost(hd.host) {
+		if !h1wire.ValidHost(hd.host) {
 			return errBadHost
 		}
 		hd.hasHost = true
@@ -492,7 +269,7 @@ func parseHead(s string, hd *head, sink *fieldSink, u *url.URL) error {
 	// Persistence (RFC 9112 section 9.3).
 	if connection {
 		for _, v := range sink.h["Connection"] {
-			forEachToken(v, func(t string) {
+			h1wire.ForEachToken(v, func(t string) {
 				if strings.EqualFold(t, "close") {
 					hd.close = true
 				} else if strings.EqualFold(t, "keep-alive") {
@@ -520,7 +297,7 @@ func parseHead(s string, hd *head, sink *fieldSink, u *url.URL) error {
 		vals := sink.h["Trailer"]
 		for _, v := range vals {
 			bad := false
-			forEachToken(v, func(t string) {
+			h1wire.ForEachToken(v, func(t string) {
 				switch k := http.CanonicalHeaderKey(t); k {
 				case "Transfer-Encoding", "Trailer", "Content-Length":
 					bad = true
@@ -551,7 +328,7 @@ func parseTarget(method, target string, u *url.URL) error {
 			}
 			host, port, ok = target[:end+1], target[end+2:], true
 		}
-		if !ok || host == "" || !validPort(port) || port == "" || strings.ContainsAny(host, "/?@") {
+		if !ok || host == "" || !h1wire.ValidPort(port) || port == "" || strings.ContainsAny(host, "/?@") {
 			return errTarget
 		}
 		pu, err := url.ParseRequestURI("http://" + target)
@@ -592,145 +369,9 @@ func parseTarget(method, target string, u *url.URL) error {
 	if err != nil {
 		return errTarget
 	}
-	if target[0] != '/' && (pu.User != nil || pu.Host == "" || !validHost(pu.Host)) {
+	if target[0] != '/' && (pu.User != nil || pu.Host == "" || !h1wire.ValidHost(pu.Host)) {
 		return errTarget
 	}
 	*u = *pu
 	return nil
-}
-
-// validMethod reports whether m is a token.
-func validMethod(m string) bool {
-	if m == "" {
-		return false
-	}
-	for i := 0; i < len(m); i++ {
-		if !tokenChar[m[i]] {
-			return false
-		}
-	}
-	return true
-}
-
-func isDigit(c byte) bool { return '0' <= c && c <= '9' }
-
-// parseLength parses a Content-Length value: 1*DIGIT, at most 2^63-1.
-// Signs, spaces, lists and hexadecimal are refused.
-func parseLength(v string) (int64, bool) {
-	if v == "" || len(v) > 19 {
-		return 0, false
-	}
-	var n uint64
-	for i := 0; i < len(v); i++ {
-		if !isDigit(v[i]) {
-			return 0, false
-		}
-		n = n*10 + uint64(v[i]-'0')
-	}
-	if n > 1<<63-1 {
-		return 0, false
-	}
-	return int64(n), true
-}
-
-// validHost checks a Host value: uri-host [ ":" port ], where the host is
-// a bracketed IP literal or a name of the characters net/http allows.
-func validHost(h string) bool {
-	if !httpguts.ValidHostHeader(h) {
-		return false
-	}
-	if strings.HasPrefix(h, "[") {
-		end := strings.IndexByte(h, ']')
-		if end < 0 || strings.ContainsAny(h[1:end], "[]") {
-			return false
-		}
-		rest := h[end+1:]
-		if rest == "" {
-			return true
-		}
-		return rest[0] == ':' && validPort(rest[1:])
-	}
-	if strings.ContainsAny(h, "[]") {
-		return false
-	}
-	_, port, ok := strings.Cut(h, ":")
-	if !ok {
-		return true
-	}
-	return validPort(port)
-}
-
-// validPort reports whether p is *DIGIT of at most five digits.
-func validPort(p string) bool {
-	if len(p) > 5 {
-		return false
-	}
-	for i := 0; i < len(p); i++ {
-		if !isDigit(p[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-// forEachToken calls f with each non-empty element of a comma-separated
-// list, trimmed of optional whitespace.
-func forEachToken(v string, f func(string)) {
-	for v != "" {
-		var t string
-		t, v, _ = strings.Cut(v, ",")
-		if t = trimOWS(t); t != "" {
-			f(t)
-		}
-	}
-}
-
-// hasToken reports whether a comma-separated header holds token, in any
-// case.
-func hasToken(vals []string, token string) bool {
-	found := false
-	for _, v := range vals {
-		forEachToken(v, func(t string) {
-			if strings.EqualFold(t, token) {
-				found = true
-			}
-		})
-	}
-	return found
-}
-
-// parseFields parses a trailer section (field lines and the empty line
-// that ends it) into h. It applies the same rules as request header
-// fields and refuses the fields that frame or route a message.
-func parseFields(s string, h http.Header) error {
-	for {
-		eol := strings.Index(s, "\r\n")
-		line := s[:eol]
-		s = s[eol+2:]
-		if line == "" {
-			return nil
-		}
-		if isOWS(line[0]) {
-			return errObsFold
-		}
-		colon := strings.IndexByte(line, ':')
-		if colon < 0 {
-			return errFieldName
-		}
-		key, ok := canonicalName(line[:colon])
-		if !ok {
-			return errFieldName
-		}
-		v := line[colon+1:]
-		for i := 0; i < len(v); i++ {
-			if !validValueByte(v[i]) {
-				return errFieldValue
-			}
-		}
-		switch key {
-		case "Content-Length", "Transfer-Encoding", "Trailer", "Host":
-			return errBadTrailerField
-		}
-		h[key] = append(h[key], trimOWS(v))
-	}
 }

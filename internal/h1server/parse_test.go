@@ -337,23 +337,6 @@ func TestParseRequestOverTCP(t *testing.T) {
 	}
 }
 
-func TestCanonicalName(t *testing.T) {
-	for _, name := range []string{"host", "HOST", "content-type", "X-FOO-bar", "x_y", "a", "Accept", "sec-websocket-key", "www-authenticate", strings.Repeat("a-", 40)} {
-		got, ok := canonicalName(name)
-		if !ok || got != http.CanonicalHeaderKey(name) {
-			t.Errorf("canonicalName(%q) = %q, %v; want %q", name, got, ok, http.CanonicalHeaderKey(name))
-		}
-	}
-	for _, name := range []string{"", "a b", "a:b", "é", "a\x00"} {
-		if _, ok := canonicalName(name); ok {
-			t.Errorf("canonicalName(%q) accepted", name)
-		}
-	}
-	if n := testing.AllocsPerRun(100, func() { canonicalName("content-type") }); n != 0 {
-		t.Errorf("interned name allocates %v times", n)
-	}
-}
-
 func TestParseTargetMatchesURL(t *testing.T) {
 	for _, target := range []string{"/", "/a/b", "/a?b=c&d", "/a?", "/a??", "//x", "/a;b=c", "/@:!$&'()*+,;=", "/a%20b", "/%2F", "/a'b", "/a\"b", "/{x}", "/a|b", "/a^b", "/a\\b", "/a?q=%zz"} {
 		var u url.URL
@@ -388,58 +371,9 @@ func TestReadBlockLimits(t *testing.T) {
 		{"", 100, 100, io.EOF},
 	} {
 		br := bufio.NewReaderSize(strings.NewReader(c.in), 16)
-		_, err := readBlock(br, c.lineMax, c.max, true, nil)
+		_, err := readHead(br, c.lineMax, c.max, nil)
 		if !errors.Is(err, c.want) {
 			t.Errorf("%q lineMax %d max %d: %v, want %v", c.in, c.lineMax, c.max, err, c.want)
-		}
-	}
-}
-
-func TestReadBlockLargeHead(t *testing.T) {
-	// A head larger than the reader's buffer takes the slow path and
-	// leaves the bytes after it in the reader.
-	head := "GET / HTTP/1.1\r\n" + hostA + strings.Repeat("X-Pad: "+strings.Repeat("p", 100)+"\r\n", 100) + "\r\n"
-	br := bufio.NewReaderSize(iotest.HalfReader(strings.NewReader(head+"REST")), 16)
-	got, err := readBlock(br, 1000, 1<<20, true, nil)
-	if err != nil || got != head {
-		t.Fatalf("readBlock: %v, equal %v", err, got == head)
-	}
-	rest, _ := io.ReadAll(br)
-	if string(rest) != "REST" {
-		t.Errorf("rest %q", rest)
-	}
-}
-
-func TestParseChunkLine(t *testing.T) {
-	for _, c := range []struct {
-		in   string
-		n    int64
-		okay bool
-	}{
-		{"0", 0, true}, {"a", 10, true}, {"FF", 255, true}, {"7fffffffffffffff", 1<<63 - 1, true},
-		{"1;a", 1, true}, {"1 ;a", 1, true}, {"1; a = b", 1, true}, {"1;a=\"\"", 1, true}, {"1;a=\"\\\"\"", 1, true},
-		{"", 0, false}, {"x", 0, false}, {"1 ", 0, false}, {"1;", 0, false}, {"1;a=", 0, false}, {"1;a b", 0, false},
-		{"8000000000000000", 0, false}, {"10000000000000000", 0, false}, {"1;a=\"x", 0, false}, {"1,2", 0, false},
-	} {
-		n, ok := parseChunkLine([]byte(c.in))
-		if ok != c.okay || ok && n != c.n {
-			t.Errorf("parseChunkLine(%q) = %d, %v; want %d, %v", c.in, n, ok, c.n, c.okay)
-		}
-	}
-}
-
-func TestParseLength(t *testing.T) {
-	for _, c := range []struct {
-		in   string
-		n    int64
-		okay bool
-	}{
-		{"0", 0, true}, {"123", 123, true}, {"9223372036854775807", 1<<63 - 1, true}, {"007", 7, true},
-		{"", 0, false}, {"9223372036854775808", 0, false}, {"-1", 0, false}, {"+1", 0, false}, {"1.0", 0, false}, {"99999999999999999999", 0, false},
-	} {
-		n, ok := parseLength(c.in)
-		if ok != c.okay || ok && n != c.n {
-			t.Errorf("parseLength(%q) = %d, %v; want %d, %v", c.in, n, ok, c.n, c.okay)
 		}
 	}
 }
@@ -456,7 +390,7 @@ func TestParseAllocs(t *testing.T) {
 		br.Reset(rd)
 		clear(sink.h)
 		sink.vals = sink.vals[:0]
-		s, err := readBlock(br, 1000, 1000, true, nil)
+		s, err := readHead(br, 1000, 1000, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

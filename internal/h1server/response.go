@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rauta/rauta/internal/h1wire"
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -88,7 +89,7 @@ func (w *response) WriteHeader(code int) {
 		switch k {
 		case "Content-Length":
 			if len(vv) > 0 {
-				if n, ok := parseLength(trimOWS(vv[0])); ok {
+				if n, ok := h1wire.ParseLength(h1wire.TrimOWS(vv[0])); ok {
 					w.cl = n
 				} else {
 					w.logf("h1server: invalid Content-Length %q", vv[0])
@@ -275,7 +276,7 @@ func (w *response) commit(final bool) {
 	if c.mustClose() {
 		w.closeAfter = true
 	}
-	if hasToken(w.connField, "close") {
+	if h1wire.HasToken(w.connField, "close") {
 		w.closeAfter = true
 	}
 	bw := c.wb.bw
@@ -372,7 +373,7 @@ func (w *response) writeTrailers(bw *bufio.Writer) {
 	var seen [8]string
 	nseen := 0
 	for _, v := range w.trailerField {
-		forEachToken(v, func(k string) {
+		h1wire.ForEachToken(v, func(k string) {
 			k = http.CanonicalHeaderKey(k)
 			if !httpguts.ValidHeaderFieldName(k) || !httpguts.ValidTrailerHeader(k) {
 				return
