@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/rauta/rauta/breaker"
 	"github.com/rauta/rauta/filters"
 	"github.com/rauta/rauta/maglev"
@@ -333,22 +335,10 @@ func removeHopHeaders(h http.Header) {
 
 // upgradeType returns the protocol a request asks to switch to, or "".
 func upgradeType(h http.Header) string {
-	if !headerHasToken(h["Connection"], "upgrade") {
+	if !httpguts.HeaderValuesContainsToken(h["Connection"], "upgrade") {
 		return ""
 	}
 	return h.Get("Upgrade")
-}
-
-// headerHasToken reports whether a comma-separated header holds token.
-func headerHasToken(vs []string, token string) bool {
-	for _, v := range vs {
-		for f := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(f), token) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // trusted reports whether a client's forwarding headers are believed.
@@ -381,7 +371,7 @@ func (p *Proxy) prepareOutbound(r *http.Request, tlsListener bool) (upgrade stri
 		h["Connection"] = []string{"Upgrade"}
 		h["Upgrade"] = []string{upgrade}
 	}
-	if headerHasToken(te, "trailers") {
+	if httpguts.HeaderValuesContainsToken(te, "trailers") {
 		h["Te"] = []string{"trailers"}
 	}
 	ip := clientIP(r.RemoteAddr)
@@ -763,7 +753,7 @@ func (p *Proxy) writeResponse(w http.ResponseWriter, r *http.Request, resp *http
 		}
 	}
 	for k, vv := range resp.Trailer {
-		if announced > 0 && headerHasToken(h["Trailer"], k) {
+		if announced > 0 && httpguts.HeaderValuesContainsToken(h["Trailer"], k) {
 			h[k] = vv
 		} else {
 			h[http.TrailerPrefix+k] = vv
@@ -809,5 +799,5 @@ func (p *Proxy) observe(r *http.Request, x *exchange) {
 
 // isH2CUpgrade reports whether an HTTP/1.1 request asks to upgrade to h2c.
 func isH2CUpgrade(r *http.Request) bool {
-	return strings.EqualFold(r.Header.Get("Upgrade"), "h2c") && len(r.Header["Http2-Settings"]) == 1 && headerHasToken(r.Header["Connection"], "upgrade")
+	return strings.EqualFold(r.Header.Get("Upgrade"), "h2c") && len(r.Header["Http2-Settings"]) == 1 && httpguts.HeaderValuesContainsToken(r.Header["Connection"], "upgrade")
 }
