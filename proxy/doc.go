@@ -127,8 +127,10 @@
 // A failure before any byte of the request was sent (connection refused, an
 // open breaker) is retried on other endpoints, up to three, for every
 // method. Without a [RetryPolicy] a request that failed after it was sent is
-// retried once when it is idempotent and has no body. A RetryPolicy adds
-// retries on the listed status codes, with exponential backoff and full
+// retried once when it is idempotent and has no body: its method is GET,
+// HEAD, OPTIONS, TRACE, PUT or DELETE, or it carries an Idempotency-Key
+// header (the rule package pool applies to its own retries). A RetryPolicy
+// adds retries on the listed status codes, with exponential backoff and full
 // jitter: the delay before retry n is uniform up to Backoff × 2^(n-1),
 // capped at MaxBackoff. The rule's values win, then the backend's
 // [BackendRetry], then 25ms and ten times the base. Retries that send a

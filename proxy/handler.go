@@ -19,6 +19,7 @@ import (
 
 	"github.com/rauta/rauta/breaker"
 	"github.com/rauta/rauta/filters"
+	"github.com/rauta/rauta/internal/httpsem"
 	"github.com/rauta/rauta/maglev"
 	"github.com/rauta/rauta/pool"
 	"github.com/rauta/rauta/router"
@@ -624,20 +625,12 @@ func (p *Proxy) retryable(r *http.Request, cr *compiledRule, notSent bool, err e
 	if errors.Is(err, context.DeadlineExceeded) && cr.retry == nil {
 		return false
 	}
-	return replayable(r) && (idempotent(r.Method) || cr.retry != nil)
+	return replayable(r) && (httpsem.Idempotent(r) || cr.retry != nil)
 }
 
 // replayable reports whether a request can be sent again: it has no body.
 func replayable(r *http.Request) bool {
 	return r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0
-}
-
-func idempotent(m string) bool {
-	switch m {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
-		return true
-	}
-	return false
 }
 
 func retryCode(rp *RetryPolicy, code int) bool {
