@@ -478,7 +478,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 		u.Host = ep.addr
 		x.endpoint = ep.addr
 		sent := time.Now()
-		resp, err, done := p.roundTrip(out, ep, ticket, cr.timeouts.BackendRequest)
+		resp, done, err := p.roundTrip(out, ep, ticket, cr.timeouts.BackendRequest)
 		x.upstream = time.Since(sent)
 		if err == nil {
 			bs.upstreamTime.Observe(x.upstream.Seconds())
@@ -588,7 +588,7 @@ const defaultRetries = 1
 // roundTrip sends one attempt to an endpoint and reports its outcome to
 // the endpoint's breaker. done must be called once the response is
 // finished with (it is a no-op on error).
-func (p *Proxy) roundTrip(out *http.Request, ep *endpointState, ticket breaker.Ticket, timeout time.Duration) (*http.Response, error, func()) {
+func (p *Proxy) roundTrip(out *http.Request, ep *endpointState, ticket breaker.Ticket, timeout time.Duration) (resp *http.Response, done func(), err error) {
 	req := out
 	var cancel context.CancelFunc
 	if timeout > 0 {
@@ -596,7 +596,7 @@ func (p *Proxy) roundTrip(out *http.Request, ep *endpointState, ticket breaker.T
 		ctx, cancel = context.WithTimeout(out.Context(), timeout)
 		req = out.WithContext(ctx)
 	}
-	resp, err := ep.rt.RoundTrip(req)
+	resp, err = ep.rt.RoundTrip(req)
 	if err != nil {
 		if cancel != nil {
 			cancel()
@@ -606,13 +606,13 @@ func (p *Proxy) roundTrip(out *http.Request, ep *endpointState, ticket breaker.T
 		} else {
 			ep.done(ticket, false)
 		}
-		return nil, err, noop
+		return nil, noop, err
 	}
 	ep.done(ticket, resp.StatusCode < 500 || !ep.count5xx)
 	if cancel == nil {
-		return resp, nil, noop
+		return resp, noop, nil
 	}
-	return resp, nil, cancel
+	return resp, cancel, nil
 }
 
 func noop() {}
