@@ -40,9 +40,14 @@
 // limit refuses, 500 for a rule whose backend references are invalid, 502
 // when the backend fails, 503 when no endpoint can be picked (or every
 // endpoint tried is at its connection limit), 504 when a route timeout
-// expires. Each is counted in rauta_gateway_responses_total
-// by reason. A panic while serving a request is recovered, logged, counted
-// and answered with 500.
+// expires. Each is counted in rauta_gateway_responses_total by reason, and
+// the access log names the same reason: no_route, bad_request, filter (a
+// redirect or CORS preflight answered by a filter), invalid_backend,
+// no_healthy_endpoint, rate_limited, upstream_error, timeout, panic,
+// client_gone, misdirected (421), body_too_large, request_timeout or
+// bad_body (docs/operating.md tells what to look at for each). A panic
+// while serving a request is recovered, logged, counted and answered with
+// 500.
 //
 // # Rate limits
 //

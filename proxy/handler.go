@@ -42,7 +42,7 @@ type exchange struct {
 	endpoint  string
 	upstream  time.Duration
 	status    int
-	reason    Reason
+	reason    reason
 	wrote     bool
 	retries   int
 	respBytes int64
@@ -65,7 +65,7 @@ var (
 )
 
 // fail answers a request from the gateway itself.
-func (x *exchange) fail(w http.ResponseWriter, code int, reason Reason, msg string) {
+func (x *exchange) fail(w http.ResponseWriter, code int, reason reason, msg string) {
 	x.status, x.reason = code, reason
 	if x.wrote {
 		return
@@ -86,7 +86,7 @@ func (x *exchange) fail(w http.ResponseWriter, code int, reason Reason, msg stri
 // handler is aborted, so that the server sends nothing (an HTTP/2 stream
 // is reset) rather than the empty 200 of a handler that wrote nothing.
 func (x *exchange) gone() {
-	x.status, x.reason = 499, ReasonClientGone
+	x.status, x.reason = 499, reasonClientGone
 	panic(http.ErrAbortHandler)
 }
 
@@ -106,11 +106,11 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if x.wrote {
 				// The response is under way: abort it so the client sees
 				// a broken response rather than a truncated success.
-				x.reason = ReasonPanic
+				x.reason = reasonPanic
 				p.observe(r, &x)
 				panic(http.ErrAbortHandler)
 			}
-			x.fail(w, http.StatusInternalServerError, ReasonPanic, "internal error\n")
+			x.fail(w, http.StatusInternalServerError, reasonPanic, "internal error\n")
 		}
 		p.observe(r, &x)
 	}()
@@ -121,7 +121,7 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.requestID = p.requestID(w, r, trustedClient)
 	x.traceID = p.traceContext(r)
 	if pt == nil {
-		x.fail(w, http.StatusNotFound, ReasonNoRoute, "no route\n")
+		x.fail(w, http.StatusNotFound, reasonNoRoute, "no route\n")
 		return
 	}
 	if r.ProtoMajor == 1 && isH2CUpgrade(r) {
@@ -143,16 +143,16 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// The connection was set up for another listener's hostname
 		// (HTTP/2 connection reuse across names, or a client sending a
 		// Host unlike its SNI): RFC 9110 section 15.5.20.
-		x.fail(w, http.StatusMisdirectedRequest, ReasonMisdirected, "misdirected request\n")
+		x.fail(w, http.StatusMisdirectedRequest, reasonMisdirected, "misdirected request\n")
 		return
 	}
 	res, err := pt.table.Match(&rreq)
 	if err != nil {
 		if errors.Is(err, router.ErrBadPath) {
-			x.fail(w, http.StatusBadRequest, ReasonBadRequest, "bad request path\n")
+			x.fail(w, http.StatusBadRequest, reasonBadRequest, "bad request path\n")
 			return
 		}
-		x.fail(w, http.StatusNotFound, ReasonNoRoute, "no route\n")
+		x.fail(w, http.StatusNotFound, reasonNoRoute, "no route\n")
 		return
 	}
 	cr := res.Rule.Value.(*compiledRule)
@@ -187,7 +187,7 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ref = cr.pickRef()
 	}
 	if ref == nil || ref.backend == nil {
-		x.fail(w, http.StatusInternalServerError, ReasonInvalidBackend, "no valid backend\n")
+		x.fail(w, http.StatusInternalServerError, reasonInvalidBackend, "no valid backend\n")
 		return
 	}
 	x.backend = ref.backend.name
@@ -216,7 +216,7 @@ func runChain(c *filters.Chain, w http.ResponseWriter, r *http.Request, info fil
 	if !c.Request(sw, r, info, st) {
 		return false
 	}
-	x.status, x.reason, x.wrote = sw.code, ReasonFilter, true
+	x.status, x.reason, x.wrote = sw.code, reasonFilter, true
 	if x.status == 0 {
 		x.status = http.StatusOK
 	}
@@ -471,7 +471,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 			ep, ticket = lb.pick(hash, hasKey, tried)
 		}
 		if ep == nil {
-			x.fail(w, http.StatusServiceUnavailable, ReasonNoHealthyEndpoint, "no healthy upstream\n")
+			x.fail(w, http.StatusServiceUnavailable, reasonNoHealthyEndpoint, "no healthy upstream\n")
 			return
 		}
 		tried = ep
@@ -492,7 +492,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 				if r.Context().Err() != nil {
 					x.gone()
 				}
-				x.fail(w, http.StatusGatewayTimeout, ReasonTimeout, "upstream request timeout\n")
+				x.fail(w, http.StatusGatewayTimeout, reasonTimeout, "upstream request timeout\n")
 				return
 			}
 			if notSent {
@@ -515,17 +515,17 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 				continue
 			}
 			if errors.Is(err, context.DeadlineExceeded) {
-				x.fail(w, http.StatusGatewayTimeout, ReasonTimeout, "upstream request timeout\n")
+				x.fail(w, http.StatusGatewayTimeout, reasonTimeout, "upstream request timeout\n")
 				return
 			}
 			if errors.Is(err, pool.ErrEndpointBusy) {
 				// Every endpoint tried is at its connection limit
 				// (ConnectionLimits.MaxPerEndpoint).
-				x.fail(w, http.StatusServiceUnavailable, ReasonNoHealthyEndpoint, "upstream busy\n")
+				x.fail(w, http.StatusServiceUnavailable, reasonNoHealthyEndpoint, "upstream busy\n")
 				return
 			}
 			p.log.Debug("upstream error", "backend", bs.name, "endpoint", ep.addr, "error", err)
-			x.fail(w, http.StatusBadGateway, ReasonUpstreamError, "upstream error\n")
+			x.fail(w, http.StatusBadGateway, reasonUpstreamError, "upstream error\n")
 			return
 		}
 		if cr.retry != nil && attempt+1 < attempts && retryCode(cr.retry, resp.StatusCode) && replayable(r) && p.allowRetry(bs) {
@@ -536,7 +536,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 			p.metrics.retries.WithLabelValues(cr.routeLabel).Inc()
 			p.backoff(ctx, cr, bs, attempt)
 			if ctx.Err() != nil {
-				x.fail(w, http.StatusGatewayTimeout, ReasonTimeout, "upstream request timeout\n")
+				x.fail(w, http.StatusGatewayTimeout, reasonTimeout, "upstream request timeout\n")
 				return
 			}
 			continue
@@ -727,7 +727,7 @@ func (p *Proxy) writeResponse(w http.ResponseWriter, r *http.Request, resp *http
 		if n > 0 {
 			x.respBytes += int64(n)
 			if _, werr := w.Write(buf[:n]); werr != nil {
-				x.reason = ReasonClientGone
+				x.reason = reasonClientGone
 				return
 			}
 			if flush {
@@ -741,7 +741,7 @@ func (p *Proxy) writeResponse(w http.ResponseWriter, r *http.Request, resp *http
 			// The backend failed mid-body: abort the client response so it
 			// is not mistaken for a complete one.
 			p.log.Debug("upstream body error", "error", rerr)
-			x.reason = ReasonUpstreamError
+			x.reason = reasonUpstreamError
 			panic(http.ErrAbortHandler)
 		}
 	}
@@ -782,7 +782,7 @@ func (p *Proxy) observe(r *http.Request, x *exchange) {
 		}
 		p.alog.log(&rec)
 	}
-	if x.reason != ReasonNone {
+	if x.reason != reasonNone {
 		p.metrics.gateway.WithLabelValues(x.reason.String()).Inc()
 	}
 	code := codeLabel(x.status)

@@ -465,7 +465,7 @@ func (p *Proxy) refuse(w http.ResponseWriter, x *exchange, l *limiter, wait time
 	h["Retry-After"] = []string{s}
 	h["Ratelimit-Policy"] = l.policy
 	h["Ratelimit"] = []string{sfString(l.name) + ";r=0;t=" + s}
-	x.fail(w, http.StatusTooManyRequests, ReasonRateLimited, "rate limited\n")
+	x.fail(w, http.StatusTooManyRequests, reasonRateLimited, "rate limited\n")
 	p.rateLimited.WithLabelValues(l.name, x.route).Inc()
 }
 

@@ -177,11 +177,11 @@ func (p *Proxy) failBody(w http.ResponseWriter, r *http.Request, x *exchange, ca
 	}
 	switch cause {
 	case bodyTooLarge:
-		x.fail(w, http.StatusRequestEntityTooLarge, ReasonBodyTooLarge, "request body too large\n")
+		x.fail(w, http.StatusRequestEntityTooLarge, reasonBodyTooLarge, "request body too large\n")
 	case bodyTimeout:
-		x.fail(w, http.StatusRequestTimeout, ReasonRequestTimeout, "request body timeout\n")
+		x.fail(w, http.StatusRequestTimeout, reasonRequestTimeout, "request body timeout\n")
 	default:
-		x.fail(w, http.StatusBadRequest, ReasonBadBody, "malformed request body\n")
+		x.fail(w, http.StatusBadRequest, reasonBadBody, "malformed request body\n")
 	}
 }
 
