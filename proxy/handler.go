@@ -32,8 +32,8 @@ type portHandler struct {
 	tls bool
 }
 
-// exchange is the state of one request as it goes through the proxy.
-type exchange struct {
+// requestState is the state of one request as it goes through the proxy.
+type requestState struct {
 	start     time.Time
 	listener  string
 	route     string
@@ -65,7 +65,7 @@ var (
 )
 
 // fail answers a request from the gateway itself.
-func (x *exchange) fail(w http.ResponseWriter, code int, reason reason, msg string) {
+func (x *requestState) fail(w http.ResponseWriter, code int, reason reason, msg string) {
 	x.status, x.reason = code, reason
 	if x.wrote {
 		return
@@ -85,14 +85,14 @@ func (x *exchange) fail(w http.ResponseWriter, code int, reason reason, msg stri
 // gone ends a request whose client went away (499 in the log): the
 // handler is aborted, so that the server sends nothing (an HTTP/2 stream
 // is reset) rather than the empty 200 of a handler that wrote nothing.
-func (x *exchange) gone() {
+func (x *requestState) gone() {
 	x.status, x.reason = 499, reasonClientGone
 	panic(http.ErrAbortHandler)
 }
 
 func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := h.p
-	x := exchange{start: time.Now()}
+	x := requestState{start: time.Now()}
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -208,11 +208,11 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // runChain runs the request side of a filter chain and reports whether the
 // chain answered the request itself (a redirect, a CORS preflight), noting
 // the status it answered with.
-func runChain(c *filters.Chain, w http.ResponseWriter, r *http.Request, info filters.RequestInfo, st *filters.State, x *exchange) bool {
+func runChain(c *filters.Chain, w http.ResponseWriter, r *http.Request, info filters.RequestInfo, st *filters.State, x *requestState) bool {
 	if c.Passthrough() {
 		return false
 	}
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &codeRecorder{ResponseWriter: w}
 	if !c.Request(sw, r, info, st) {
 		return false
 	}
@@ -223,13 +223,13 @@ func runChain(c *filters.Chain, w http.ResponseWriter, r *http.Request, info fil
 	return true
 }
 
-// statusWriter notes the final status written through it.
-type statusWriter struct {
+// codeRecorder notes the final status code written through it.
+type codeRecorder struct {
 	http.ResponseWriter
 	code int
 }
 
-func (s *statusWriter) WriteHeader(code int) {
+func (s *codeRecorder) WriteHeader(code int) {
 	if s.code == 0 && code >= 200 {
 		s.code = code
 	}
@@ -237,7 +237,7 @@ func (s *statusWriter) WriteHeader(code int) {
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer.
-func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+func (s *codeRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // requestPath returns the request path as it came on the wire, without the
 // query. It avoids re-escaping r.URL.Path.
@@ -412,7 +412,7 @@ func (p *Proxy) prepareOutbound(r *http.Request, tlsListener bool) (upgrade stri
 
 // forward sends the request to an endpoint of the reference's backend,
 // retrying as the rule allows, and streams the response back.
-func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool, cr *compiledRule, ref *compiledRef, x *exchange, respFilters func(http.Header)) {
+func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool, cr *compiledRule, ref *compiledRef, x *requestState, respFilters func(http.Header)) {
 	bs := ref.backend
 	lb := bs.lb.Load()
 	var hash uint64
@@ -691,7 +691,7 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b 
 
 // writeResponse copies the upstream response to the client: headers without
 // hop-by-hop fields, response filters applied, body streamed, trailers.
-func (p *Proxy) writeResponse(w http.ResponseWriter, r *http.Request, resp *http.Response, upgrade string, x *exchange, respFilters func(http.Header)) {
+func (p *Proxy) writeResponse(w http.ResponseWriter, r *http.Request, resp *http.Response, upgrade string, x *requestState, respFilters func(http.Header)) {
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		p.tunnel(w, r, resp, upgrade, x)
@@ -755,7 +755,7 @@ func (p *Proxy) writeResponse(w http.ResponseWriter, r *http.Request, resp *http
 }
 
 // observe records a finished request in the metrics and the access log.
-func (p *Proxy) observe(r *http.Request, x *exchange) {
+func (p *Proxy) observe(r *http.Request, x *requestState) {
 	if p.alog != nil && p.alog.want(x.status, x.reason) {
 		rec := accessRecord{
 			start:     x.start,
