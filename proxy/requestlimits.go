@@ -194,7 +194,7 @@ func (p *Proxy) startResponse(w http.ResponseWriter, x *requestState) {
 	if x.writeTimeout > 0 {
 		rc.SetWriteDeadline(time.Now().Add(x.writeTimeout))
 	}
-	if x.body != nil && x.body.deadline && p.opts.StdlibServer && x.body.eof.Load() {
+	if x.body != nil && x.body.deadline && p.opts.Server == ServerNetHTTP && x.body.eof.Load() {
 		rc.SetReadDeadline(time.Time{})
 	}
 }
