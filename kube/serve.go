@@ -65,9 +65,6 @@ type ServeOptions struct {
 	// OnStart, if set, is called with the admin listener's address (nil
 	// without one) once it is bound, before the controller starts.
 	OnStart func(adminAddr net.Addr)
-	// OnController, if set, is called with the controller before it runs
-	// (tests use it to watch its Stats).
-	OnController func(*Controller)
 }
 
 // Serve runs rauta in a cluster until ctx is done: a proxy.Proxy, a
@@ -111,9 +108,6 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	c, err := New(cfg, copts)
 	if err != nil {
 		return err
-	}
-	if opts.OnController != nil {
-		opts.OnController(c)
 	}
 	timeout := cmp.Or(opts.ShutdownTimeout, DefaultShutdownTimeout)
 
