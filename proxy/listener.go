@@ -306,7 +306,7 @@ func (m *listenerManager) release(bp *boundPort) {
 	m.mu.Unlock()
 	timeout := m.p.opts.ShutdownTimeout
 	if timeout <= 0 {
-		timeout = defaultShutdownTimeout
+		timeout = DefaultShutdownTimeout
 	}
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -380,8 +380,6 @@ type Limits struct {
 	// RequestLimits.MaxBodyBytes; default 0 (no limit).
 	MaxBodyBytes int64
 }
-
-const defaultShutdownTimeout = 30 * time.Second
 
 func (l Limits) withDefaults() Limits {
 	if l.ReadHeaderTimeout == 0 {

@@ -35,7 +35,7 @@ type Options struct {
 	// listeners the Proxy binds; the zero value is [ServerRauta].
 	Server ServerImpl
 	// ShutdownTimeout bounds how long a released listener waits for its
-	// requests to finish; zero means 30s.
+	// requests to finish; zero means [DefaultShutdownTimeout].
 	ShutdownTimeout time.Duration
 	// TrustedProxies lists the client networks whose X-Forwarded-For,
 	// X-Forwarded-Proto and X-Forwarded-Host headers are kept and appended
@@ -74,6 +74,15 @@ type Options struct {
 	// and idle timeouts; nil means time.Now.
 	SessionClock func() time.Time
 }
+
+// DefaultShutdownTimeout is the one default of rauta's graceful
+// shutdowns: how long a listener released by [Proxy.Apply] waits for its
+// requests to finish ([Options].ShutdownTimeout), and how long a process
+// run by admin.Run, filesource.Serve or kube.Serve gives the requests in
+// flight once it is told to stop. It leaves room within Kubernetes'
+// default 30 s termination grace period for the endpoint removal to reach
+// the clients before the Pod is killed.
+const DefaultShutdownTimeout = 15 * time.Second
 
 // ServerImpl selects the HTTP server implementations behind a Proxy's
 // listeners ([Options].Server), one choice for every protocol: rauta's own
