@@ -500,7 +500,7 @@ type RunOptions struct {
 	// Logger receives the logs; nil means slog.Default().
 	Logger *slog.Logger
 	// ShutdownTimeout bounds the proxy's and the admin listener's
-	// shutdowns.
+	// shutdowns; zero means proxy.DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
 	// OnStart, if set, is called with the admin listener's address (nil
 	// without one) before run starts.
@@ -516,6 +516,9 @@ func Run(ctx context.Context, opts RunOptions, run func(context.Context) error) 
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = proxy.DefaultShutdownTimeout
 	}
 	var stopping atomic.Bool
 	adminCtx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))

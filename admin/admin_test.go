@@ -371,3 +371,51 @@ func TestConfigWithBackendPolicies(t *testing.T) {
 type wallClock struct{}
 
 func (wallClock) Now() time.Time { return time.Now() }
+
+// TestRunShutdownTimeoutDefault checks that Run without a ShutdownTimeout
+// gives requests in flight proxy.DefaultShutdownTimeout to finish, not no
+// time at all.
+func TestRunShutdownTimeoutDefault(t *testing.T) {
+	arrived := make(chan struct{})
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(arrived)
+		time.Sleep(200 * time.Millisecond)
+		io.WriteString(w, "done")
+	}))
+	defer backend.Close()
+	cfg, _ := testConfig(t, backend.Listener.Addr().String())
+	p := newProxy(t, cfg)
+	addr, _ := p.Addr("default/gw/http")
+	type result struct {
+		code int
+		err  error
+	}
+	got := make(chan result, 1)
+	err := Run(context.Background(), RunOptions{Proxy: p, Ready: func() bool { return true }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		func(context.Context) error {
+			go func() {
+				req, _ := http.NewRequest("GET", "http://"+addr.String()+"/", nil)
+				req.Header.Set("X-Canary", "yes") // the rule whose only backend is backend
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					got <- result{err: err}
+					return
+				}
+				resp.Body.Close()
+				got <- result{code: resp.StatusCode}
+			}()
+			select {
+			case <-arrived:
+			case r := <-got:
+				t.Errorf("request answered before reaching the backend: %d, %v", r.code, r.err)
+				got <- r
+			}
+			return context.Canceled // as a source returns when ctx is done
+		})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if r := <-got; r.err != nil || r.code != 200 {
+		t.Fatalf("request in flight at shutdown: %d, %v; want 200", r.code, r.err)
+	}
+}

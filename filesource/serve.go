@@ -12,9 +12,6 @@ import (
 	"github.com/rauta/rauta/proxy"
 )
 
-// DefaultShutdownTimeout bounds the graceful shutdown of [Serve].
-const DefaultShutdownTimeout = 15 * time.Second
-
 // ServeOptions configure [Serve].
 type ServeOptions struct {
 	// Path is the configuration file or directory; required.
@@ -35,7 +32,7 @@ type ServeOptions struct {
 	// DefaultInterval.
 	Interval time.Duration
 	// ShutdownTimeout bounds the wait for requests in flight once ctx is
-	// done; zero means DefaultShutdownTimeout.
+	// done; zero means proxy.DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
 	// OnReport, if set, is called after every load with the new report.
 	OnReport func(Report)
@@ -64,7 +61,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	if popts.Logger == nil {
 		popts.Logger = log
 	}
-	timeout := orDefault(opts.ShutdownTimeout, DefaultShutdownTimeout)
+	timeout := orDefault(opts.ShutdownTimeout, proxy.DefaultShutdownTimeout)
 	p := proxy.New(popts)
 	src, err := New(Options{
 		Path:      opts.Path,

@@ -114,6 +114,9 @@
 // that name rauta does not manage is left alone.
 //
 // [Serve] puts a Controller, a proxy and the admin endpoints together; it
-// is what `rauta serve` runs in a cluster. deploy/ holds the manifests and
-// the RBAC role the controller needs.
+// is what `rauta serve` runs in a cluster. A program that needs the
+// Controller itself (its [Controller.Stats], say) builds the same thing
+// from the parts: [New] with its own proxy.Proxy, then admin.Run with
+// [Controller.Run]. deploy/ holds the manifests and the RBAC role the
+// controller needs.
 package kube

@@ -33,9 +33,6 @@ func RESTConfig(path string) (*rest.Config, error) {
 	return cfg, nil
 }
 
-// DefaultShutdownTimeout bounds the graceful shutdown of [Serve].
-const DefaultShutdownTimeout = 15 * time.Second
-
 // ServeOptions configure [Serve].
 type ServeOptions struct {
 	// Config reaches the cluster; nil means RESTConfig(Kubeconfig).
@@ -60,14 +57,11 @@ type ServeOptions struct {
 	// Logger receives the logs; nil means slog.Default().
 	Logger *slog.Logger
 	// ShutdownTimeout bounds the wait for requests in flight once ctx is
-	// done; zero means DefaultShutdownTimeout.
+	// done; zero means proxy.DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
 	// OnStart, if set, is called with the admin listener's address (nil
 	// without one) once it is bound, before the controller starts.
 	OnStart func(adminAddr net.Addr)
-	// OnController, if set, is called with the controller before it runs
-	// (tests use it to watch its Stats).
-	OnController func(*Controller)
 }
 
 // Serve runs rauta in a cluster until ctx is done: a proxy.Proxy, a
@@ -112,10 +106,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	if err != nil {
 		return err
 	}
-	if opts.OnController != nil {
-		opts.OnController(c)
-	}
-	timeout := cmp.Or(opts.ShutdownTimeout, DefaultShutdownTimeout)
+	timeout := cmp.Or(opts.ShutdownTimeout, proxy.DefaultShutdownTimeout)
 
 	err = admin.Run(ctx, admin.RunOptions{
 		Proxy:           p,

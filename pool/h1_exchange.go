@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rauta/rauta/internal/h1wire"
+	"github.com/rauta/rauta/internal/httpsem"
 )
 
 // max1xx bounds the informational responses accepted before a final one.
@@ -240,7 +241,7 @@ func (h *h1) exchange(ctx context.Context, c *conn, req *http.Request, host stri
 		x.abort()
 		nothing := c.nread == read0
 		retry = reused && nothing && ctx.Err() == nil && !isTimeout(err) && x.aw == nil &&
-			(c.nwritten == written0 || idempotent(req))
+			(c.nwritten == written0 || httpsem.Idempotent(req))
 		switch {
 		case x.ctxErr(err) != nil:
 			err = x.ctxErr(err)

@@ -237,20 +237,6 @@ func writeBody(bw *bufio.Writer, body io.Reader, n int64, trailer http.Header) (
 	return nil, werr
 }
 
-// idempotent reports whether a request may be repeated without changing
-// its effect (RFC 9110 section 9.2.2), or says so with an Idempotency-Key.
-func idempotent(req *http.Request) bool {
-	switch req.Method {
-	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
-		return true
-	}
-	_, ok := req.Header["Idempotency-Key"]
-	if !ok {
-		_, ok = req.Header["X-Idempotency-Key"]
-	}
-	return ok
-}
-
 // isUpgrade reports whether req asks for a protocol switch (WebSocket and
 // other Upgrades), which only HTTP/1.1 can carry.
 func isUpgrade(req *http.Request) bool {

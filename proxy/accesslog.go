@@ -78,7 +78,7 @@ type accessRecord struct {
 	client    string
 	requestID string
 	traceID   string
-	reason    Reason
+	reason    reason
 	proto     string
 	userAgent string
 }
@@ -106,11 +106,11 @@ func newAccessLogger(cfg AccessLog, dropped prometheus.Counter) *accessLogger {
 }
 
 // want reports whether a request with this status and reason is logged.
-func (a *accessLogger) want(status int, reason Reason) bool {
+func (a *accessLogger) want(status int, reason reason) bool {
 	if a.cfg.OnlyErrors && status < 400 {
 		return false
 	}
-	if status >= 500 && reason != ReasonNone {
+	if status >= 500 && reason != reasonNone {
 		return true
 	}
 	if r := a.cfg.SampleRatio; r > 0 && r < 1 && rand.Float64() >= r {
@@ -179,7 +179,7 @@ func (a *accessLogger) run() {
 			slog.String("request_id", rec.requestID),
 			slog.String("trace_id", rec.traceID),
 		)
-		if rec.reason != ReasonNone {
+		if rec.reason != reasonNone {
 			r.AddAttrs(slog.String("reason", rec.reason.String()))
 		}
 		h.Handle(ctx, r)

@@ -114,13 +114,13 @@ func BenchmarkProxyHTTP1(b *testing.B) {
 	never := RateLimit{Rate: 1e8, Burst: 1 << 20}
 	for _, tc := range []struct {
 		name     string
-		stdlib   bool
+		server   ServerImpl
 		listener []RateLimit
 		route    []RateLimit
 		rule     []RateLimit
 	}{
 		{name: "h1server"},
-		{name: "net-http", stdlib: true},
+		{name: "net-http", server: ServerNetHTTP},
 		{name: "h1server-ratelimit-rule", rule: []RateLimit{never}},
 		{name: "h1server-ratelimit-3-levels",
 			listener: []RateLimit{{Name: "gw", Rate: 1e8, Burst: 1 << 20}},
@@ -129,7 +129,7 @@ func BenchmarkProxyHTTP1(b *testing.B) {
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			backend := cannedBackend(b)
-			p := newTestProxy(b, Options{StdlibServer: tc.stdlib})
+			p := newTestProxy(b, Options{Server: tc.server})
 			cfg := simpleConfig(map[string][]string{"b": {backend}},
 				Rule{Matches: prefix("/"), Backends: []BackendRef{{Backend: "b", Weight: 1}}, RateLimits: tc.rule})
 			cfg.Listeners[0].RateLimits = tc.listener

@@ -89,10 +89,10 @@ func (a *accessRecords) find(t *testing.T, path string) map[string]any {
 
 // bodyFaultProxy starts a proxy whose route /slow/ has a 300ms request
 // read timeout, forwarding to one backend over HTTP/1.1 or h2c.
-func bodyFaultProxy(t *testing.T, stdlib, h2c bool, backend string) (*Proxy, *accessRecords) {
+func bodyFaultProxy(t *testing.T, server ServerImpl, h2c bool, backend string) (*Proxy, *accessRecords) {
 	t.Helper()
 	logs := &accessRecords{}
-	p := newTestProxy(t, Options{StdlibServer: stdlib, AccessLog: AccessLog{Logger: slog.New(slog.NewJSONHandler(&logs.buf, nil))}})
+	p := newTestProxy(t, Options{Server: server, AccessLog: AccessLog{Logger: slog.New(slog.NewJSONHandler(&logs.buf, nil))}})
 	cfg := simpleConfig(map[string][]string{"b": {backend}},
 		Rule{Matches: prefix("/slow/"), Backends: []BackendRef{{Backend: "b", Weight: 1}}, RequestLimits: RequestLimits{ReadTimeout: 300 * time.Millisecond}},
 		Rule{Matches: prefix("/"), Backends: []BackendRef{{Backend: "b", Weight: 1}}})
@@ -148,15 +148,15 @@ func TestRequestBodyFaultsHTTP1(t *testing.T) {
 	}
 	for _, srv := range []struct {
 		name   string
-		stdlib bool
-	}{{"h1server", false}, {"net-http", true}} {
+		server ServerImpl
+	}{{"h1server", ServerRauta}, {"net-http", ServerNetHTTP}} {
 		for _, up := range []struct {
 			name string
 			h2c  bool
 		}{{"to-h1", false}, {"to-h2c", true}} {
 			t.Run(srv.name+"/"+up.name, func(t *testing.T) {
 				backend := newBodyFaultBackend(t)
-				p, logs := bodyFaultProxy(t, srv.stdlib, up.h2c, backend.addr)
+				p, logs := bodyFaultProxy(t, srv.server, up.h2c, backend.addr)
 				addr, _ := p.Addr("gw/http")
 				for _, f := range faults {
 					t.Run(f.name, func(t *testing.T) {
@@ -226,15 +226,15 @@ func TestRequestBodyFaultsHTTP1(t *testing.T) {
 func TestRequestBodyFaultsHTTP2(t *testing.T) {
 	for _, srv := range []struct {
 		name   string
-		stdlib bool
-	}{{"h1server", false}, {"net-http", true}} {
+		server ServerImpl
+	}{{"h1server", ServerRauta}, {"net-http", ServerNetHTTP}} {
 		for _, up := range []struct {
 			name string
 			h2c  bool
 		}{{"to-h1", false}, {"to-h2c", true}} {
 			t.Run(srv.name+"/"+up.name, func(t *testing.T) {
 				backend := newBodyFaultBackend(t)
-				p, logs := bodyFaultProxy(t, srv.stdlib, up.h2c, backend.addr)
+				p, logs := bodyFaultProxy(t, srv.server, up.h2c, backend.addr)
 				addr, _ := p.Addr("gw/http")
 				h := dialH2(t, addr.String())
 
@@ -361,11 +361,11 @@ func (h *h2Conn) status(t *testing.T, id uint32) int {
 // own read timeout (Limits.ReadTimeout, no request limits) is answered 408
 // and its upstream request cut off, with both server options.
 func TestServerReadTimeoutBody(t *testing.T) {
-	for _, stdlib := range []bool{false, true} {
-		t.Run("stdlib="+strconv.FormatBool(stdlib), func(t *testing.T) {
+	for _, server := range []ServerImpl{ServerRauta, ServerNetHTTP} {
+		t.Run(server.String(), func(t *testing.T) {
 			backend := newBodyFaultBackend(t)
 			logs := &accessRecords{}
-			p := newTestProxy(t, Options{StdlibServer: stdlib, Limits: Limits{ReadTimeout: 300 * time.Millisecond},
+			p := newTestProxy(t, Options{Server: server, Limits: Limits{ReadTimeout: 300 * time.Millisecond},
 				AccessLog: AccessLog{Logger: slog.New(slog.NewJSONHandler(&logs.buf, nil))}})
 			cfg := simpleConfig(map[string][]string{"b": {backend.addr}}, Rule{Matches: prefix("/"), Backends: []BackendRef{{Backend: "b", Weight: 1}}})
 			if err := p.Apply(cfg); err != nil {

@@ -40,9 +40,15 @@
 // limit refuses, 500 for a rule whose backend references are invalid, 502
 // when the backend fails, 503 when no endpoint can be picked (or every
 // endpoint tried is at its connection limit), 504 when a route timeout
-// expires. Each is counted in rauta_gateway_responses_total
-// by reason. A panic while serving a request is recovered, logged, counted
-// and answered with 500.
+// expires. Each is counted in rauta_gateway_responses_total by reason, and
+// the access log names the same reason: no_route, bad_request, filter (a
+// redirect or CORS preflight answered by a filter), invalid_backend,
+// no_healthy_endpoint, rate_limited, upstream_error, timeout, panic,
+// client_gone, misdirected (421), body_too_large, request_timeout,
+// bad_body or shut_down (a mounted handler after Shutdown;
+// docs/operating.md tells what to look at for each). A panic
+// while serving a request is recovered, logged, counted and answered with
+// 500.
 //
 // # Mounting the proxy in your own server
 //
@@ -178,8 +184,10 @@
 // A failure before any byte of the request was sent (connection refused, an
 // open breaker) is retried on other endpoints, up to three, for every
 // method. Without a [RetryPolicy] a request that failed after it was sent is
-// retried once when it is idempotent and has no body. A RetryPolicy adds
-// retries on the listed status codes, with exponential backoff and full
+// retried once when it is idempotent and has no body: its method is GET,
+// HEAD, OPTIONS, TRACE, PUT or DELETE, or it carries an Idempotency-Key
+// header (the rule package pool applies to its own retries). A RetryPolicy
+// adds retries on the listed status codes, with exponential backoff and full
 // jitter: the delay before retry n is uniform up to Backoff × 2^(n-1),
 // capped at MaxBackoff. The rule's values win, then the backend's
 // [BackendRetry], then 25ms and ten times the base. Retries that send a

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -346,5 +347,69 @@ func TestRetryOnBackendTimeout(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || string(body) != "ok" || calls.Load() != 3 {
 		t.Errorf("got %d %q after %d attempts, want 200 ok after 3", resp.StatusCode, body, calls.Load())
+	}
+}
+
+// TestRetryIdempotencyKey checks the single default retry of a request that
+// failed after it was sent: a POST carrying an Idempotency-Key is retried
+// like a GET, a POST without one is not (the backend may have acted on it).
+func TestRetryIdempotencyKey(t *testing.T) {
+	var mu sync.Mutex
+	hits := map[string]int{}
+	// The first request to each path is read, then its connection closed
+	// without an answer; later ones are answered.
+	flaky := newHTTPTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits[r.URL.Path]++
+		first := hits[r.URL.Path] == 1
+		mu.Unlock()
+		if first {
+			c, _, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			c.Close()
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	p := newTestProxy(t, Options{})
+	cfg := simpleConfig(map[string][]string{"f": {flaky.addr()}},
+		Rule{Matches: prefix("/"), Backends: []BackendRef{{Backend: "f", Weight: 1}}})
+	cfg.Backends[0].CircuitBreaker = &CircuitBreaker{Disabled: true}
+	if err := p.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	base := baseURL(t, p, "gw/http")
+	tests := []struct {
+		method, path, key string
+		code, hits        int
+	}{
+		{http.MethodPost, "/keyed", "order-1", 200, 2},
+		{http.MethodPost, "/unkeyed", "", 502, 1},
+		{http.MethodGet, "/get", "", 200, 2},
+		{http.MethodPatch, "/patch-keyed", "patch-1", 200, 2},
+	}
+	for _, tt := range tests {
+		req, err := http.NewRequest(tt.method, base+tt.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tt.key != "" {
+			req.Header.Set("Idempotency-Key", tt.key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		mu.Lock()
+		n := hits[tt.path]
+		mu.Unlock()
+		if resp.StatusCode != tt.code || n != tt.hits {
+			t.Errorf("%s %s (Idempotency-Key %q): %d after %d backend hits, want %d after %d",
+				tt.method, tt.path, tt.key, resp.StatusCode, n, tt.code, tt.hits)
+		}
 	}
 }

@@ -15,8 +15,11 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/rauta/rauta/breaker"
 	"github.com/rauta/rauta/filters"
+	"github.com/rauta/rauta/internal/httpsem"
 	"github.com/rauta/rauta/maglev"
 	"github.com/rauta/rauta/pool"
 	"github.com/rauta/rauta/router"
@@ -31,8 +34,8 @@ type portHandler struct {
 	listener string
 }
 
-// exchange is the state of one request as it goes through the proxy.
-type exchange struct {
+// requestState is the state of one request as it goes through the proxy.
+type requestState struct {
 	start     time.Time
 	listener  string
 	route     string
@@ -41,7 +44,7 @@ type exchange struct {
 	endpoint  string
 	upstream  time.Duration
 	status    int
-	reason    Reason
+	reason    reason
 	wrote     bool
 	retries   int
 	respBytes int64
@@ -64,7 +67,7 @@ var (
 )
 
 // fail answers a request from the gateway itself.
-func (x *exchange) fail(w http.ResponseWriter, code int, reason Reason, msg string) {
+func (x *requestState) fail(w http.ResponseWriter, code int, reason reason, msg string) {
 	x.status, x.reason = code, reason
 	if x.wrote {
 		return
@@ -84,14 +87,14 @@ func (x *exchange) fail(w http.ResponseWriter, code int, reason Reason, msg stri
 // gone ends a request whose client went away (499 in the log): the
 // handler is aborted, so that the server sends nothing (an HTTP/2 stream
 // is reset) rather than the empty 200 of a handler that wrote nothing.
-func (x *exchange) gone() {
-	x.status, x.reason = 499, ReasonClientGone
+func (x *requestState) gone() {
+	x.status, x.reason = 499, reasonClientGone
 	panic(http.ErrAbortHandler)
 }
 
 func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := h.p
-	x := exchange{start: time.Now()}
+	x := requestState{start: time.Now()}
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -105,11 +108,11 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if x.wrote {
 				// The response is under way: abort it so the client sees
 				// a broken response rather than a truncated success.
-				x.reason = ReasonPanic
+				x.reason = reasonPanic
 				p.observe(r, &x)
 				panic(http.ErrAbortHandler)
 			}
-			x.fail(w, http.StatusInternalServerError, ReasonPanic, "internal error\n")
+			x.fail(w, http.StatusInternalServerError, reasonPanic, "internal error\n")
 		}
 		p.observe(r, &x)
 	}()
@@ -125,11 +128,11 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.requestID = p.requestID(w, r, trustedClient)
 	x.traceID = p.traceContext(r)
 	if h.listener != "" && p.down.Load() {
-		x.fail(w, http.StatusServiceUnavailable, ReasonShutDown, "shut down\n")
+		x.fail(w, http.StatusServiceUnavailable, reasonShutDown, "shut down\n")
 		return
 	}
 	if pt == nil {
-		x.fail(w, http.StatusNotFound, ReasonNoRoute, "no route\n")
+		x.fail(w, http.StatusNotFound, reasonNoRoute, "no route\n")
 		return
 	}
 	secure := h.tls || (h.listener != "" && (pt.https || r.TLS != nil))
@@ -156,16 +159,16 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// The connection was set up for another listener's hostname
 		// (HTTP/2 connection reuse across names, or a client sending a
 		// Host unlike its SNI): RFC 9110 section 15.5.20.
-		x.fail(w, http.StatusMisdirectedRequest, ReasonMisdirected, "misdirected request\n")
+		x.fail(w, http.StatusMisdirectedRequest, reasonMisdirected, "misdirected request\n")
 		return
 	}
 	res, err := pt.table.Match(&rreq)
 	if err != nil {
 		if errors.Is(err, router.ErrBadPath) {
-			x.fail(w, http.StatusBadRequest, ReasonBadRequest, "bad request path\n")
+			x.fail(w, http.StatusBadRequest, reasonBadRequest, "bad request path\n")
 			return
 		}
-		x.fail(w, http.StatusNotFound, ReasonNoRoute, "no route\n")
+		x.fail(w, http.StatusNotFound, reasonNoRoute, "no route\n")
 		return
 	}
 	cr := res.Rule.Value.(*compiledRule)
@@ -200,7 +203,7 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ref = cr.pickRef()
 	}
 	if ref == nil || ref.backend == nil {
-		x.fail(w, http.StatusInternalServerError, ReasonInvalidBackend, "no valid backend\n")
+		x.fail(w, http.StatusInternalServerError, reasonInvalidBackend, "no valid backend\n")
 		return
 	}
 	x.backend = ref.backend.name
@@ -221,28 +224,28 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // runChain runs the request side of a filter chain and reports whether the
 // chain answered the request itself (a redirect, a CORS preflight), noting
 // the status it answered with.
-func runChain(c *filters.Chain, w http.ResponseWriter, r *http.Request, info filters.RequestInfo, st *filters.State, x *exchange) bool {
+func runChain(c *filters.Chain, w http.ResponseWriter, r *http.Request, info filters.RequestInfo, st *filters.State, x *requestState) bool {
 	if c.Passthrough() {
 		return false
 	}
-	sw := &statusWriter{ResponseWriter: w}
+	sw := &codeRecorder{ResponseWriter: w}
 	if !c.Request(sw, r, info, st) {
 		return false
 	}
-	x.status, x.reason, x.wrote = sw.code, ReasonFilter, true
+	x.status, x.reason, x.wrote = sw.code, reasonFilter, true
 	if x.status == 0 {
 		x.status = http.StatusOK
 	}
 	return true
 }
 
-// statusWriter notes the final status written through it.
-type statusWriter struct {
+// codeRecorder notes the final status code written through it.
+type codeRecorder struct {
 	http.ResponseWriter
 	code int
 }
 
-func (s *statusWriter) WriteHeader(code int) {
+func (s *codeRecorder) WriteHeader(code int) {
 	if s.code == 0 && code >= 200 {
 		s.code = code
 	}
@@ -250,7 +253,7 @@ func (s *statusWriter) WriteHeader(code int) {
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer.
-func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+func (s *codeRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // requestPath returns the request path as it came on the wire, without the
 // query. It avoids re-escaping r.URL.Path.
@@ -349,22 +352,10 @@ func removeHopHeaders(h http.Header) {
 
 // upgradeType returns the protocol a request asks to switch to, or "".
 func upgradeType(h http.Header) string {
-	if !headerHasToken(h["Connection"], "upgrade") {
+	if !httpguts.HeaderValuesContainsToken(h["Connection"], "upgrade") {
 		return ""
 	}
 	return h.Get("Upgrade")
-}
-
-// headerHasToken reports whether a comma-separated header holds token.
-func headerHasToken(vs []string, token string) bool {
-	for _, v := range vs {
-		for f := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(f), token) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // trusted reports whether a client's forwarding headers are believed.
@@ -397,7 +388,7 @@ func (p *Proxy) prepareOutbound(r *http.Request, tlsListener bool) (upgrade stri
 		h["Connection"] = []string{"Upgrade"}
 		h["Upgrade"] = []string{upgrade}
 	}
-	if headerHasToken(te, "trailers") {
+	if httpguts.HeaderValuesContainsToken(te, "trailers") {
 		h["Te"] = []string{"trailers"}
 	}
 	ip := clientIP(r.RemoteAddr)
@@ -437,7 +428,7 @@ func (p *Proxy) prepareOutbound(r *http.Request, tlsListener bool) (upgrade stri
 
 // forward sends the request to an endpoint of the reference's backend,
 // retrying as the rule allows, and streams the response back.
-func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool, cr *compiledRule, ref *compiledRef, x *exchange, respFilters func(http.Header)) {
+func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool, cr *compiledRule, ref *compiledRef, x *requestState, respFilters func(http.Header)) {
 	bs := ref.backend
 	lb := bs.lb.Load()
 	var hash uint64
@@ -496,14 +487,14 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 			ep, ticket = lb.pick(hash, hasKey, tried)
 		}
 		if ep == nil {
-			x.fail(w, http.StatusServiceUnavailable, ReasonNoHealthyEndpoint, "no healthy upstream\n")
+			x.fail(w, http.StatusServiceUnavailable, reasonNoHealthyEndpoint, "no healthy upstream\n")
 			return
 		}
 		tried = ep
 		u.Host = ep.addr
 		x.endpoint = ep.addr
 		sent := time.Now()
-		resp, err, done := p.roundTrip(out, ep, ticket, cr.timeouts.BackendRequest)
+		resp, done, err := p.roundTrip(out, ep, ticket, cr.timeouts.BackendRequest)
 		x.upstream = time.Since(sent)
 		if err == nil {
 			bs.upstreamTime.Observe(x.upstream.Seconds())
@@ -517,7 +508,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 				if r.Context().Err() != nil {
 					x.gone()
 				}
-				x.fail(w, http.StatusGatewayTimeout, ReasonTimeout, "upstream request timeout\n")
+				x.fail(w, http.StatusGatewayTimeout, reasonTimeout, "upstream request timeout\n")
 				return
 			}
 			if notSent {
@@ -540,17 +531,17 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 				continue
 			}
 			if errors.Is(err, context.DeadlineExceeded) {
-				x.fail(w, http.StatusGatewayTimeout, ReasonTimeout, "upstream request timeout\n")
+				x.fail(w, http.StatusGatewayTimeout, reasonTimeout, "upstream request timeout\n")
 				return
 			}
 			if errors.Is(err, pool.ErrEndpointBusy) {
 				// Every endpoint tried is at its connection limit
 				// (ConnectionLimits.MaxPerEndpoint).
-				x.fail(w, http.StatusServiceUnavailable, ReasonNoHealthyEndpoint, "upstream busy\n")
+				x.fail(w, http.StatusServiceUnavailable, reasonNoHealthyEndpoint, "upstream busy\n")
 				return
 			}
 			p.log.Debug("upstream error", "backend", bs.name, "endpoint", ep.addr, "error", err)
-			x.fail(w, http.StatusBadGateway, ReasonUpstreamError, "upstream error\n")
+			x.fail(w, http.StatusBadGateway, reasonUpstreamError, "upstream error\n")
 			return
 		}
 		if cr.retry != nil && attempt+1 < attempts && retryCode(cr.retry, resp.StatusCode) && replayable(r) && p.allowRetry(bs) {
@@ -561,7 +552,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 			p.metrics.retries.WithLabelValues(cr.routeLabel).Inc()
 			p.backoff(ctx, cr, bs, attempt)
 			if ctx.Err() != nil {
-				x.fail(w, http.StatusGatewayTimeout, ReasonTimeout, "upstream request timeout\n")
+				x.fail(w, http.StatusGatewayTimeout, reasonTimeout, "upstream request timeout\n")
 				return
 			}
 			continue
@@ -613,7 +604,7 @@ const defaultRetries = 1
 // roundTrip sends one attempt to an endpoint and reports its outcome to
 // the endpoint's breaker. done must be called once the response is
 // finished with (it is a no-op on error).
-func (p *Proxy) roundTrip(out *http.Request, ep *endpointState, ticket breaker.Ticket, timeout time.Duration) (*http.Response, error, func()) {
+func (p *Proxy) roundTrip(out *http.Request, ep *endpointState, ticket breaker.Ticket, timeout time.Duration) (resp *http.Response, done func(), err error) {
 	req := out
 	var cancel context.CancelFunc
 	if timeout > 0 {
@@ -621,7 +612,7 @@ func (p *Proxy) roundTrip(out *http.Request, ep *endpointState, ticket breaker.T
 		ctx, cancel = context.WithTimeout(out.Context(), timeout)
 		req = out.WithContext(ctx)
 	}
-	resp, err := ep.rt.RoundTrip(req)
+	resp, err = ep.rt.RoundTrip(req)
 	if err != nil {
 		if cancel != nil {
 			cancel()
@@ -631,13 +622,13 @@ func (p *Proxy) roundTrip(out *http.Request, ep *endpointState, ticket breaker.T
 		} else {
 			ep.done(ticket, false)
 		}
-		return nil, err, noop
+		return nil, noop, err
 	}
 	ep.done(ticket, resp.StatusCode < 500 || !ep.count5xx)
 	if cancel == nil {
-		return resp, nil, noop
+		return resp, noop, nil
 	}
-	return resp, nil, cancel
+	return resp, cancel, nil
 }
 
 func noop() {}
@@ -650,20 +641,12 @@ func (p *Proxy) retryable(r *http.Request, cr *compiledRule, notSent bool, err e
 	if errors.Is(err, context.DeadlineExceeded) && cr.retry == nil {
 		return false
 	}
-	return replayable(r) && (idempotent(r.Method) || cr.retry != nil)
+	return replayable(r) && (httpsem.Idempotent(r) || cr.retry != nil)
 }
 
 // replayable reports whether a request can be sent again: it has no body.
 func replayable(r *http.Request) bool {
 	return r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0
-}
-
-func idempotent(m string) bool {
-	switch m {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
-		return true
-	}
-	return false
 }
 
 func retryCode(rp *RetryPolicy, code int) bool {
@@ -724,7 +707,7 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b 
 
 // writeResponse copies the upstream response to the client: headers without
 // hop-by-hop fields, response filters applied, body streamed, trailers.
-func (p *Proxy) writeResponse(w http.ResponseWriter, r *http.Request, resp *http.Response, upgrade string, x *exchange, respFilters func(http.Header)) {
+func (p *Proxy) writeResponse(w http.ResponseWriter, r *http.Request, resp *http.Response, upgrade string, x *requestState, respFilters func(http.Header)) {
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		p.tunnel(w, r, resp, upgrade, x)
@@ -760,7 +743,7 @@ func (p *Proxy) writeResponse(w http.ResponseWriter, r *http.Request, resp *http
 		if n > 0 {
 			x.respBytes += int64(n)
 			if _, werr := w.Write(buf[:n]); werr != nil {
-				x.reason = ReasonClientGone
+				x.reason = reasonClientGone
 				return
 			}
 			if flush {
@@ -774,12 +757,12 @@ func (p *Proxy) writeResponse(w http.ResponseWriter, r *http.Request, resp *http
 			// The backend failed mid-body: abort the client response so it
 			// is not mistaken for a complete one.
 			p.log.Debug("upstream body error", "error", rerr)
-			x.reason = ReasonUpstreamError
+			x.reason = reasonUpstreamError
 			panic(http.ErrAbortHandler)
 		}
 	}
 	for k, vv := range resp.Trailer {
-		if announced > 0 && headerHasToken(h["Trailer"], k) {
+		if announced > 0 && httpguts.HeaderValuesContainsToken(h["Trailer"], k) {
 			h[k] = vv
 		} else {
 			h[http.TrailerPrefix+k] = vv
@@ -788,7 +771,7 @@ func (p *Proxy) writeResponse(w http.ResponseWriter, r *http.Request, resp *http
 }
 
 // observe records a finished request in the metrics and the access log.
-func (p *Proxy) observe(r *http.Request, x *exchange) {
+func (p *Proxy) observe(r *http.Request, x *requestState) {
 	if p.alog != nil && p.alog.want(x.status, x.reason) {
 		rec := accessRecord{
 			start:     x.start,
@@ -815,7 +798,7 @@ func (p *Proxy) observe(r *http.Request, x *exchange) {
 		}
 		p.alog.log(&rec)
 	}
-	if x.reason != ReasonNone {
+	if x.reason != reasonNone {
 		p.metrics.gateway.WithLabelValues(x.reason.String()).Inc()
 	}
 	code := codeLabel(x.status)
@@ -825,5 +808,5 @@ func (p *Proxy) observe(r *http.Request, x *exchange) {
 
 // isH2CUpgrade reports whether an HTTP/1.1 request asks to upgrade to h2c.
 func isH2CUpgrade(r *http.Request) bool {
-	return strings.EqualFold(r.Header.Get("Upgrade"), "h2c") && len(r.Header["Http2-Settings"]) == 1 && headerHasToken(r.Header["Connection"], "upgrade")
+	return strings.EqualFold(r.Header.Get("Upgrade"), "h2c") && len(r.Header["Http2-Settings"]) == 1 && httpguts.HeaderValuesContainsToken(r.Header["Connection"], "upgrade")
 }

@@ -95,7 +95,7 @@ func newFastServer(p *Proxy, g *portGroup, h http.Handler, lim Limits, tc *tls.C
 	return srv, nil
 }
 
-// newStdlibServer serves with net/http (Options.StdlibServer).
+// newStdlibServer serves with net/http (ServerNetHTTP).
 func newStdlibServer(p *Proxy, g *portGroup, h http.Handler, lim Limits, tc *tls.Config) server {
 	srv := &http.Server{
 		Handler:           h,
@@ -278,14 +278,18 @@ func (m *listenerManager) bind(g *portGroup) (*boundPort, error) {
 		}
 	}
 	var srv server
-	if p.opts.StdlibServer {
-		srv = newStdlibServer(p, g, handler, lim, tc)
-	} else {
+	switch p.opts.Server {
+	case ServerRauta:
 		srv, err = newFastServer(p, g, handler, lim, tc)
 		if err != nil {
 			ln.Close()
 			return nil, err
 		}
+	case ServerNetHTTP:
+		srv = newStdlibServer(p, g, handler, lim, tc)
+	default:
+		ln.Close()
+		return nil, fmt.Errorf("listener %s: Options.Server is %v, neither ServerRauta nor ServerNetHTTP", g.key, p.opts.Server)
 	}
 	if tc != nil {
 		ln = tls.NewListener(ln, tc)
@@ -309,7 +313,7 @@ func (m *listenerManager) release(bp *boundPort) {
 	m.mu.Unlock()
 	timeout := m.p.opts.ShutdownTimeout
 	if timeout <= 0 {
-		timeout = defaultShutdownTimeout
+		timeout = DefaultShutdownTimeout
 	}
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -383,8 +387,6 @@ type Limits struct {
 	// RequestLimits.MaxBodyBytes; default 0 (no limit).
 	MaxBodyBytes int64
 }
-
-const defaultShutdownTimeout = 30 * time.Second
 
 func (l Limits) withDefaults() Limits {
 	if l.ReadHeaderTimeout == 0 {

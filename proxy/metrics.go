@@ -8,53 +8,53 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Reason says why the gateway answered a request itself instead of a
+// reason says why the gateway answered a request itself instead of a
 // backend. It labels the rauta_gateway_responses_total metric and access
 // logs.
-type Reason uint8
+type reason uint8
 
 // Reasons for answers made by the gateway.
 const (
-	// ReasonNone means a backend answered.
-	ReasonNone Reason = iota
-	// ReasonNoRoute: no route matched (404).
-	ReasonNoRoute
-	// ReasonBadRequest: the request was malformed, e.g. its path (400).
-	ReasonBadRequest
-	// ReasonFilter: a filter answered (a redirect, a CORS preflight).
-	ReasonFilter
-	// ReasonInvalidBackend: the rule's backend reference is invalid (500).
-	ReasonInvalidBackend
-	// ReasonNoHealthyEndpoint: no endpoint could be picked (503): every
+	// reasonNone means a backend answered.
+	reasonNone reason = iota
+	// reasonNoRoute: no route matched (404).
+	reasonNoRoute
+	// reasonBadRequest: the request was malformed, e.g. its path (400).
+	reasonBadRequest
+	// reasonFilter: a filter answered (a redirect, a CORS preflight).
+	reasonFilter
+	// reasonInvalidBackend: the rule's backend reference is invalid (500).
+	reasonInvalidBackend
+	// reasonNoHealthyEndpoint: no endpoint could be picked (503): every
 	// endpoint fails its health check, has its breaker open, or is at its
 	// connection limit.
-	ReasonNoHealthyEndpoint
-	// ReasonRateLimited: a rate limit refused the request (429).
-	ReasonRateLimited
-	// ReasonUpstreamError: the backend failed (502).
-	ReasonUpstreamError
-	// ReasonTimeout: a route timeout expired (504).
-	ReasonTimeout
-	// ReasonPanic: serving the request panicked (500).
-	ReasonPanic
-	// ReasonClientGone: the client went away before the answer.
-	ReasonClientGone
-	// ReasonMisdirected: an HTTPS request whose Host belongs to another
+	reasonNoHealthyEndpoint
+	// reasonRateLimited: a rate limit refused the request (429).
+	reasonRateLimited
+	// reasonUpstreamError: the backend failed (502).
+	reasonUpstreamError
+	// reasonTimeout: a route timeout expired (504).
+	reasonTimeout
+	// reasonPanic: serving the request panicked (500).
+	reasonPanic
+	// reasonClientGone: the client went away before the answer.
+	reasonClientGone
+	// reasonMisdirected: an HTTPS request whose Host belongs to another
 	// listener than the one its TLS server name (SNI) selected (421).
-	ReasonMisdirected
-	// ReasonBodyTooLarge: the request body is larger than its
+	reasonMisdirected
+	// reasonBodyTooLarge: the request body is larger than its
 	// RequestLimits.MaxBodyBytes (413).
-	ReasonBodyTooLarge
-	// ReasonRequestTimeout: the request body did not arrive within its
+	reasonBodyTooLarge
+	// reasonRequestTimeout: the request body did not arrive within its
 	// RequestLimits.ReadTimeout (408).
-	ReasonRequestTimeout
-	// ReasonBadBody: the request body is malformed (broken chunked
+	reasonRequestTimeout
+	// reasonBadBody: the request body is malformed (broken chunked
 	// framing) or shorter than its Content-Length (400); the upstream
 	// request was cut off before its end.
-	ReasonBadBody
-	// ReasonShutDown: the Proxy is shut down; a handler mounted with
+	reasonBadBody
+	// reasonShutDown: the Proxy is shut down; a handler mounted with
 	// Proxy.Handler answers 503.
-	ReasonShutDown
+	reasonShutDown
 	numReasons
 )
 
@@ -66,7 +66,7 @@ var reasonNames = [numReasons]string{
 }
 
 // String returns the reason's metric label.
-func (r Reason) String() string {
+func (r reason) String() string {
 	if r < numReasons {
 		return reasonNames[r]
 	}

@@ -156,8 +156,8 @@ func TestClientValidation(t *testing.T) {
 		{"insecure fallback: certificate of another CA", AllowInsecureFallback, &certB, 200},
 		{"insecure fallback: no certificate", AllowInsecureFallback, nil, 200},
 	}
-	for _, stdlib := range []bool{false, true} {
-		p := newTestProxy(t, Options{StdlibServer: stdlib})
+	for _, impl := range []ServerImpl{ServerRauta, ServerNetHTTP} {
+		p := newTestProxy(t, Options{Server: impl})
 		for _, tt := range tests {
 			v := &ClientValidation{Name: "ns/ca-a", CACertificates: caA.pem, Mode: tt.mode}
 			if err := p.Apply(mtlsConfig("127.0.0.1", server, v, addrOf(backend))); err != nil {
@@ -167,7 +167,7 @@ func TestClientValidation(t *testing.T) {
 			var asked bool
 			got, err := try(mtlsClient(t, "svc.example.org", server, tt.client, &asked), "https://"+addr.String()+"/")
 			if got != tt.want || !asked {
-				t.Errorf("stdlib %t, %s: status %d (error %v), asked for a certificate %t; want %d, asked", stdlib, tt.name, got, err, asked, tt.want)
+				t.Errorf("server %v, %s: status %d (error %v), asked for a certificate %t; want %d, asked", impl, tt.name, got, err, asked, tt.want)
 			}
 		}
 	}

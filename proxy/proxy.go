@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,13 +31,11 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Limits bound what clients can make the proxy hold.
 	Limits Limits
-	// StdlibServer serves listeners with net/http's server instead of
-	// rauta's own HTTP/1.1 server (HTTP/2 is served by x/net/http2 either
-	// way). The default server does less work per request; this switch
-	// exists to compare them and as a fallback.
-	StdlibServer bool
+	// Server selects the HTTP server implementations that serve the
+	// listeners the Proxy binds; the zero value is [ServerRauta].
+	Server ServerImpl
 	// ShutdownTimeout bounds how long a released listener waits for its
-	// requests to finish; zero means 30s.
+	// requests to finish; zero means [DefaultShutdownTimeout].
 	ShutdownTimeout time.Duration
 	// TrustedProxies lists the client networks whose X-Forwarded-For,
 	// X-Forwarded-Proto and X-Forwarded-Host headers are kept and appended
@@ -74,6 +73,49 @@ type Options struct {
 	// SessionClock tells session persistence the time, for its absolute
 	// and idle timeouts; nil means time.Now.
 	SessionClock func() time.Time
+}
+
+// DefaultShutdownTimeout is the one default of rauta's graceful
+// shutdowns: how long a listener released by [Proxy.Apply] waits for its
+// requests to finish ([Options].ShutdownTimeout), and how long a process
+// run by admin.Run, filesource.Serve or kube.Serve gives the requests in
+// flight once it is told to stop. It leaves room within Kubernetes'
+// default 30 s termination grace period for the endpoint removal to reach
+// the clients before the Pod is killed.
+const DefaultShutdownTimeout = 15 * time.Second
+
+// ServerImpl selects the HTTP server implementations behind a Proxy's
+// listeners ([Options].Server), one choice for every protocol: rauta's own
+// servers where it has them, or the Go project's. Either serves the same
+// request path with the same [Limits]; they differ in the work done per
+// request and connection. An unknown value makes [Proxy.Apply] fail when
+// it binds a listener.
+type ServerImpl uint8
+
+const (
+	// ServerRauta, the default, serves HTTP/1.1 with rauta's own server
+	// (package internal/h1server), which reuses its buffers and does less
+	// work per request than net/http's, and HTTP/2 (h2 over TLS, and h2c
+	// with prior knowledge or Upgrade) with golang.org/x/net/http2. A
+	// protocol for which rauta gains a server of its own is served by it
+	// under this value.
+	ServerRauta ServerImpl = iota
+	// ServerNetHTTP serves HTTP/1.1 and HTTP/2 with the standard library's
+	// net/http.Server. It is the fallback should rauta's own server
+	// misbehave with some client, and the baseline its benchmarks are
+	// measured against.
+	ServerNetHTTP
+)
+
+// String returns "rauta" or "net/http".
+func (s ServerImpl) String() string {
+	switch s {
+	case ServerRauta:
+		return "rauta"
+	case ServerNetHTTP:
+		return "net/http"
+	}
+	return "ServerImpl(" + strconv.Itoa(int(s)) + ")"
 }
 
 // Proxy is a gateway's data plane: it serves a [Config] on its listeners

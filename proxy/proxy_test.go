@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -56,5 +57,20 @@ func TestMetricsRecorded(t *testing.T) {
 		if got[name] != 3 {
 			t.Errorf("%s = %v, want 3", name, got[name])
 		}
+	}
+}
+
+// TestServerImplUnknown checks that a Proxy whose Options.Server is none of
+// the ServerImpl values refuses to bind a listener, saying why.
+func TestServerImplUnknown(t *testing.T) {
+	backend := echoBackend(t, "b")
+	p := newTestProxy(t, Options{Server: ServerNetHTTP + 1})
+	err := p.Apply(simpleConfig(map[string][]string{"b": {addrOf(backend)}},
+		Rule{Matches: prefix("/"), Backends: []BackendRef{{Backend: "b", Weight: 1}}}))
+	if err == nil || !strings.Contains(err.Error(), "Options.Server is ServerImpl(2)") {
+		t.Fatalf("Apply with an unknown Options.Server: %v, want an error naming Options.Server", err)
+	}
+	if _, ok := p.Addr("gw/http"); ok {
+		t.Error("a listener was bound although Options.Server is unknown")
 	}
 }

@@ -399,7 +399,7 @@ func (pt *portTable) policyOf(listener string) *listenerPolicy {
 
 // admit applies the rate limits and request limits that cover a routed
 // request. It answers the request and reports false when one refuses it.
-func (p *Proxy) admit(w http.ResponseWriter, r *http.Request, pt *portTable, cr *compiledRule, x *exchange) bool {
+func (p *Proxy) admit(w http.ResponseWriter, r *http.Request, pt *portTable, cr *compiledRule, x *requestState) bool {
 	pol := pt.policyOf(x.listener)
 	var ll []*limiter
 	var lreq RequestLimits
@@ -455,7 +455,7 @@ func refundAll(ll, rl []*limiter, r *http.Request) {
 // refuse answers 429 for limiter l: Retry-After, and the RateLimit-Policy
 // and RateLimit fields of [RateLimitDraft] naming l. Admitted responses do
 // not carry the fields.
-func (p *Proxy) refuse(w http.ResponseWriter, x *exchange, l *limiter, wait time.Duration) {
+func (p *Proxy) refuse(w http.ResponseWriter, x *requestState, l *limiter, wait time.Duration) {
 	secs := int64(1)
 	if wait > time.Second {
 		secs = int64(min(wait, 1<<62)+time.Second-1) / int64(time.Second)
@@ -465,7 +465,7 @@ func (p *Proxy) refuse(w http.ResponseWriter, x *exchange, l *limiter, wait time
 	h["Retry-After"] = []string{s}
 	h["Ratelimit-Policy"] = l.policy
 	h["Ratelimit"] = []string{sfString(l.name) + ";r=0;t=" + s}
-	x.fail(w, http.StatusTooManyRequests, ReasonRateLimited, "rate limited\n")
+	x.fail(w, http.StatusTooManyRequests, reasonRateLimited, "rate limited\n")
 	p.rateLimited.WithLabelValues(l.name, x.route).Inc()
 }
 

@@ -465,7 +465,7 @@ func BenchmarkAdmit(b *testing.B) {
 	cr := res.Rule.Value.(*compiledRule)
 	r, _ := http.NewRequest(http.MethodGet, "http://bench.example/", nil)
 	r.RemoteAddr = "192.0.2.7:41000"
-	x := exchange{listener: req.Listener}
+	x := requestState{listener: req.Listener}
 	b.ReportAllocs()
 	for b.Loop() {
 		if !p.admit(nil, r, pt, cr, &x) {

@@ -107,7 +107,7 @@ func isNetErr(err error) bool {
 // with Options.Limits under it). It answers 413 and reports false for a
 // body whose Content-Length is over the limit; otherwise it arms the read
 // deadline and wraps the body, if there is one, in a limitedBody.
-func (p *Proxy) limitRequest(w http.ResponseWriter, r *http.Request, req RequestLimits, x *exchange) bool {
+func (p *Proxy) limitRequest(w http.ResponseWriter, r *http.Request, req RequestLimits, x *requestState) bool {
 	maxBody := req.MaxBodyBytes
 	if maxBody == 0 {
 		maxBody = p.opts.Limits.MaxBodyBytes
@@ -142,7 +142,7 @@ func (p *Proxy) limitRequest(w http.ResponseWriter, r *http.Request, req Request
 // bodyFailed answers a request whose upstream attempt failed because
 // reading its body failed, when it did, and reports whether it did. Such a
 // request is never retried: its body is spent.
-func (p *Proxy) bodyFailed(w http.ResponseWriter, r *http.Request, x *exchange) bool {
+func (p *Proxy) bodyFailed(w http.ResponseWriter, r *http.Request, x *requestState) bool {
 	if x.body == nil {
 		return false
 	}
@@ -168,7 +168,7 @@ func (p *Proxy) bodyFailed(w http.ResponseWriter, r *http.Request, x *exchange) 
 // failBody answers 413, 408 or 400, or aborts the response of a client
 // gone (499 in the log). An HTTP/1 connection is closed afterwards: the
 // rest of the body is not worth reading.
-func (p *Proxy) failBody(w http.ResponseWriter, r *http.Request, x *exchange, cause uint32) {
+func (p *Proxy) failBody(w http.ResponseWriter, r *http.Request, x *requestState, cause uint32) {
 	if cause == bodyGone {
 		x.gone()
 	}
@@ -177,24 +177,26 @@ func (p *Proxy) failBody(w http.ResponseWriter, r *http.Request, x *exchange, ca
 	}
 	switch cause {
 	case bodyTooLarge:
-		x.fail(w, http.StatusRequestEntityTooLarge, ReasonBodyTooLarge, "request body too large\n")
+		x.fail(w, http.StatusRequestEntityTooLarge, reasonBodyTooLarge, "request body too large\n")
 	case bodyTimeout:
-		x.fail(w, http.StatusRequestTimeout, ReasonRequestTimeout, "request body timeout\n")
+		x.fail(w, http.StatusRequestTimeout, reasonRequestTimeout, "request body timeout\n")
 	default:
-		x.fail(w, http.StatusBadRequest, ReasonBadBody, "malformed request body\n")
+		x.fail(w, http.StatusBadRequest, reasonBadBody, "malformed request body\n")
 	}
 }
 
 // startResponse runs as the response head is written: the write deadline
-// of a WriteTimeout starts now, and with net/http's server a read deadline
-// no longer needed is cleared (its connection reader would otherwise take
-// the deadline for a client gone).
-func (p *Proxy) startResponse(w http.ResponseWriter, x *exchange) {
+// of a WriteTimeout starts now, and a read deadline no longer needed (the
+// body has been read whole) is cleared. net/http's server needs that — its
+// connection reader would otherwise take the deadline for a client gone —
+// whether it is the proxy's own (ServerNetHTTP) or a program's own server
+// in front of Proxy.Handler; for the other servers clearing it is harmless.
+func (p *Proxy) startResponse(w http.ResponseWriter, x *requestState) {
 	rc := http.NewResponseController(w)
 	if x.writeTimeout > 0 {
 		rc.SetWriteDeadline(time.Now().Add(x.writeTimeout))
 	}
-	if x.body != nil && x.body.deadline && p.opts.StdlibServer && x.body.eof.Load() {
+	if x.body != nil && x.body.deadline && x.body.eof.Load() {
 		rc.SetReadDeadline(time.Time{})
 	}
 }

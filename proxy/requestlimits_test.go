@@ -48,15 +48,16 @@ func (br *bodyRecorder) counts(path string) (whole, broken int) {
 
 // serverCases are the client protocols and proxy servers request limits
 // are tested with: rauta's HTTP/1.1 server and x/net's HTTP/2 server, and
-// net/http's for both (Options.StdlibServer).
+// net/http's for both (ServerNetHTTP).
 var serverCases = []struct {
-	name       string
-	h2, stdlib bool
+	name   string
+	h2     bool
+	server ServerImpl
 }{
-	{"h1", false, false},
-	{"h2", true, false},
-	{"h1-net-http", false, true},
-	{"h2-net-http", true, true},
+	{"h1", false, ServerRauta},
+	{"h2", true, ServerRauta},
+	{"h1-net-http", false, ServerNetHTTP},
+	{"h2-net-http", true, ServerNetHTTP},
 }
 
 // clientFor returns a client speaking HTTP/1.1 or, with h2, HTTP/2 with
@@ -99,10 +100,10 @@ func post(t *testing.T, c *http.Client, url string, body []byte, chunked bool) (
 // and HTTP/2.
 func TestMaxBodyBytes(t *testing.T) {
 	for _, tc := range serverCases {
-		h2, stdlib := tc.h2, tc.stdlib
+		h2, server := tc.h2, tc.server
 		t.Run(tc.name, func(t *testing.T) {
 			rec, backend := newBodyRecorder(t)
-			p := newTestProxy(t, Options{StdlibServer: stdlib, Limits: Limits{MaxBodyBytes: 30}})
+			p := newTestProxy(t, Options{Server: server, Limits: Limits{MaxBodyBytes: 30}})
 			rule := func(path string, max int64) Rule {
 				return Rule{Matches: prefix(path), Backends: []BackendRef{{Backend: "a", Weight: 1}}, RequestLimits: RequestLimits{MaxBodyBytes: max}}
 			}
@@ -179,10 +180,10 @@ func (b *stalledBody) Close() error {
 // aborted: the backend never sees a whole body. Over HTTP/1.1 and HTTP/2.
 func TestRequestReadTimeout(t *testing.T) {
 	for _, tc := range serverCases {
-		h2, stdlib := tc.h2, tc.stdlib
+		h2, server := tc.h2, tc.server
 		t.Run(tc.name, func(t *testing.T) {
 			rec, backend := newBodyRecorder(t)
-			p := newTestProxy(t, Options{StdlibServer: stdlib})
+			p := newTestProxy(t, Options{Server: server})
 			cfg := simpleConfig(map[string][]string{"a": {backend}},
 				Rule{Matches: prefix("/"), Backends: []BackendRef{{Backend: "a", Weight: 1}}})
 			cfg.Routes[0].RequestLimits.ReadTimeout = 300 * time.Millisecond
@@ -221,7 +222,7 @@ func TestRequestReadTimeout(t *testing.T) {
 // off. Over HTTP/1.1 and HTTP/2.
 func TestRequestWriteTimeout(t *testing.T) {
 	for _, tc := range serverCases {
-		h2, stdlib := tc.h2, tc.stdlib
+		h2, server := tc.h2, tc.server
 		t.Run(tc.name, func(t *testing.T) {
 			backend := newHTTPTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				// A slow first byte does not count against the timeout.
@@ -236,7 +237,7 @@ func TestRequestWriteTimeout(t *testing.T) {
 					}
 				}
 			}))
-			p := newTestProxy(t, Options{StdlibServer: stdlib, Limits: Limits{WriteTimeout: 100 * time.Millisecond}})
+			p := newTestProxy(t, Options{Server: server, Limits: Limits{WriteTimeout: 100 * time.Millisecond}})
 			cfg := simpleConfig(map[string][]string{"a": {backend.addr()}},
 				Rule{Matches: prefix("/"), Backends: []BackendRef{{Backend: "a", Weight: 1}}})
 			cfg.Listeners[0].RequestLimits.WriteTimeout = 300 * time.Millisecond

@@ -298,7 +298,7 @@ func validCookiePath(p string) bool {
 // pickSessionRef picks the backend reference of a request to a rule with
 // session persistence: the one a valid token names, else one by weight.
 // It leaves in x what the response needs to issue a token.
-func (p *Proxy) pickSessionRef(cr *compiledRule, r *http.Request, x *exchange, match int, secure bool) *compiledRef {
+func (p *Proxy) pickSessionRef(cr *compiledRule, r *http.Request, x *requestState, match int, secure bool) *compiledRef {
 	now := p.sessions.now().UnixNano()
 	pin := sessionPin{now: now, path: cr.session.path(match), secure: secure}
 	ref := p.sessions.find(cr, r, &pin)
@@ -511,7 +511,7 @@ func (s *sessionPin) pinned(avoid *endpointState) (*endpointState, breaker.Ticke
 // pinned anew (its endpoint gone, refused or failed), or, with an idle
 // timeout, when the token's last use is older than the idle granularity.
 // x.backend and x.endpoint name where the response came from.
-func (s *sessionSealer) issue(h http.Header, x *exchange) {
+func (s *sessionSealer) issue(h http.Header, x *requestState) {
 	pin := x.sess
 	if pin == nil || pin.policy == nil || x.endpoint == "" {
 		return

@@ -728,7 +728,7 @@ func BenchmarkSessionToken(b *testing.B) {
 		cr = res.Rule.Value.(*compiledRule)
 	}
 	r, _ := http.NewRequest("GET", "http://x/", nil)
-	x := exchange{backend: "default/svc:8080", endpoint: "10.0.0.2:8080"}
+	x := requestState{backend: "default/svc:8080", endpoint: "10.0.0.2:8080"}
 	p.pickSessionRef(cr, r, &x, 0, false)
 	h := http.Header{}
 	p.sessions.issue(h, &x)
@@ -786,7 +786,7 @@ func FuzzSessionToken(f *testing.F) {
 		for _, v := range []string{string(junk), base64.RawURLEncoding.EncodeToString(junk), base64.RawURLEncoding.EncodeToString(sealed)} {
 			r, _ := http.NewRequest("GET", "http://x/", nil)
 			r.Header["Cookie"] = []string{DefaultSessionName + "=" + v}
-			var x exchange
+			var x requestState
 			if p.pickSessionRef(cr, r, &x, -1, false) == nil {
 				t.Fatal("no reference picked")
 			}

@@ -66,17 +66,17 @@ func (t *tunnelSet) closeAll(ctx context.Context) {
 // connection is hijacked, the backend's 101 response written to it, and
 // bytes are copied both ways until either side closes. A tunnel depends on
 // no snapshot, so it survives configuration changes.
-func (p *Proxy) tunnel(w http.ResponseWriter, r *http.Request, resp *http.Response, upgrade string, x *exchange) {
+func (p *Proxy) tunnel(w http.ResponseWriter, r *http.Request, resp *http.Response, upgrade string, x *requestState) {
 	back, ok := resp.Body.(io.ReadWriteCloser)
 	if !ok || upgrade == "" || !strings.EqualFold(resp.Header.Get("Upgrade"), upgrade) {
-		x.fail(w, http.StatusBadGateway, ReasonUpstreamError, "upstream switched protocols unexpectedly\n")
+		x.fail(w, http.StatusBadGateway, reasonUpstreamError, "upstream switched protocols unexpectedly\n")
 		return
 	}
 	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		// HTTP/2 clients cannot be hijacked; upgrades need HTTP/1.1.
 		back.Close()
-		x.fail(w, http.StatusBadGateway, ReasonUpstreamError, "upgrade not possible on this connection\n")
+		x.fail(w, http.StatusBadGateway, reasonUpstreamError, "upgrade not possible on this connection\n")
 		return
 	}
 	x.status, x.wrote = http.StatusSwitchingProtocols, true

@@ -131,7 +131,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	interval := fs.Duration("poll-interval", filesource.DefaultInterval, "time between checks of the configuration files")
-	shutdown := fs.Duration("shutdown-timeout", filesource.DefaultShutdownTimeout, "how long requests in flight may take to finish at shutdown")
+	shutdown := fs.Duration("shutdown-timeout", proxy.DefaultShutdownTimeout, "how long requests in flight may take to finish at shutdown")
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig `path` for running in a cluster (without --config); empty means $KUBECONFIG, ~/.kube/config or in-cluster")
 	leaseNS := fs.String("lease-namespace", "", "namespace of the leader-election Lease (default rauta-system)")
 	identity := fs.String("identity", "", "this replica's identity in the Leases (leader election, replica count) and Events (default: hostname and a random suffix)")

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rauta/rauta/proxy"
 )
 
 const operatingDoc = "../../docs/operating.md"
@@ -94,22 +93,3 @@ func TestDocAccessLogFields(t *testing.T) {
 	}
 }
 
-// TestDocReasons checks that every reason label of
-// rauta_gateway_responses_total is explained.
-func TestDocReasons(t *testing.T) {
-	b, err := os.ReadFile(operatingDoc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(b)
-	n := 0
-	for r := proxy.Reason(0); !strings.HasPrefix(r.String(), "Reason("); r++ {
-		n++
-		if !strings.Contains(doc, "`"+r.String()+"`") {
-			t.Errorf("reason %q is not documented", r)
-		}
-	}
-	if n < 5 {
-		t.Errorf("only %d reasons", n)
-	}
-}
