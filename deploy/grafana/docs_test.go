@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
 )
 
 const operatingDoc = "../../docs/operating.md"
@@ -92,4 +91,3 @@ func TestDocAccessLogFields(t *testing.T) {
 		}
 	}
 }
-
