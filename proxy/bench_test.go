@@ -172,7 +172,7 @@ func BenchmarkRouteAndPick(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		req := routerRequest("bench.example", "/api/users/42", "GET")
-		req.Listener = pt.listenerFor(req.Host)
+		req.Listener = pt.listenerFor(req.Host).nameOrEmpty()
 		res, err := pt.table.Match(&req)
 		if err != nil {
 			b.Fatal(err)

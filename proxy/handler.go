@@ -149,13 +149,16 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Header:   r.Header,
 		RawQuery: r.URL.RawQuery,
 	}
+	var pl *portListener // the listener serving the request, nil for none
 	if h.listener != "" {
+		pl = pt.named(h.listener)
 		rreq.Listener = h.listener
 	} else {
-		rreq.Listener = pt.listenerFor(r.Host)
+		pl = pt.listenerFor(r.Host)
+		rreq.Listener = pl.nameOrEmpty()
 	}
 	x.listener = rreq.Listener
-	if h.listener == "" && r.TLS != nil && len(pt.listeners) > 1 && r.TLS.ServerName != "" && pt.listenerFor(r.TLS.ServerName) != rreq.Listener {
+	if h.listener == "" && r.TLS != nil && len(pt.listeners) > 1 && r.TLS.ServerName != "" && pt.listenerFor(r.TLS.ServerName) != pl {
 		// The connection was set up for another listener's hostname
 		// (HTTP/2 connection reuse across names, or a client sending a
 		// Host unlike its SNI): RFC 9110 section 15.5.20.
@@ -180,7 +183,7 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		setEscapedPath(r.URL, res.Path)
 	}
 
-	if !p.admit(w, r, pt, cr, &x) {
+	if !p.admit(w, r, pl, cr, &x) {
 		return
 	}
 

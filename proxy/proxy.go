@@ -365,7 +365,7 @@ func (p *Proxy) Explain(listener string, req router.Request) ([]router.Candidate
 		if pt == nil {
 			return nil, fmt.Errorf("listener %q is not serving", listener)
 		}
-		req.Listener = pt.listenerFor(req.Host)
+		req.Listener = pt.listenerFor(req.Host).nameOrEmpty()
 		return pt.table.Explain(&req)
 	}
 	return nil, fmt.Errorf("no listener %q", listener)

@@ -384,27 +384,13 @@ func (l RequestLimits) over(base RequestLimits) RequestLimits {
 	return l
 }
 
-// policyOf returns the policy of a listener of the port, or nil.
-func (pt *portTable) policyOf(listener string) *listenerPolicy {
-	if len(pt.listeners) == 1 {
-		return pt.listeners[0].pol
-	}
-	for i := range pt.listeners {
-		if pt.listeners[i].name == listener {
-			return pt.listeners[i].pol
-		}
-	}
-	return nil
-}
-
 // admit applies the rate limits and request limits that cover a routed
 // request. It answers the request and reports false when one refuses it.
-func (p *Proxy) admit(w http.ResponseWriter, r *http.Request, pt *portTable, cr *compiledRule, x *requestState) bool {
-	pol := pt.policyOf(x.listener)
+func (p *Proxy) admit(w http.ResponseWriter, r *http.Request, pl *portListener, cr *compiledRule, x *requestState) bool {
 	var ll []*limiter
 	var lreq RequestLimits
-	if pol != nil {
-		ll, lreq = pol.limits, pol.req
+	if pl != nil && pl.pol != nil {
+		ll, lreq = pl.pol.limits, pl.pol.req
 	}
 	if len(ll)+len(cr.limiters) > 0 {
 		// The time now, not the request's start: a request delayed before

@@ -457,7 +457,8 @@ func BenchmarkAdmit(b *testing.B) {
 		pt = v
 	}
 	req := routerRequest("bench.example", "/", "GET")
-	req.Listener = pt.listenerFor(req.Host)
+	pl := pt.listenerFor(req.Host)
+	req.Listener = pl.nameOrEmpty()
 	res, err := pt.table.Match(&req)
 	if err != nil {
 		b.Fatal(err)
@@ -468,7 +469,7 @@ func BenchmarkAdmit(b *testing.B) {
 	x := requestState{listener: req.Listener}
 	b.ReportAllocs()
 	for b.Loop() {
-		if !p.admit(nil, r, pt, cr, &x) {
+		if !p.admit(nil, r, pl, cr, &x) {
 			b.Fatal("refused")
 		}
 	}

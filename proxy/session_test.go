@@ -100,7 +100,7 @@ func tokenTimes(t testing.TB, p *Proxy, path, tok string) (start, last time.Time
 	t.Helper()
 	for _, pt := range p.snap.Load().ports {
 		req := routerRequest("x", path, "GET")
-		req.Listener = pt.listenerFor(req.Host)
+		req.Listener = pt.listenerFor(req.Host).nameOrEmpty()
 		res, err := pt.table.Match(&req)
 		if err != nil {
 			t.Fatal(err)
@@ -662,7 +662,7 @@ func TestSessionNoStateWithoutPersistence(t *testing.T) {
 	}
 	for _, pt := range p.snap.Load().ports {
 		req := routerRequest("x", "/", "GET")
-		req.Listener = pt.listenerFor(req.Host)
+		req.Listener = pt.listenerFor(req.Host).nameOrEmpty()
 		res, err := pt.table.Match(&req)
 		if err != nil {
 			t.Fatal(err)
@@ -720,7 +720,7 @@ func BenchmarkSessionToken(b *testing.B) {
 	var cr *compiledRule
 	for _, pt := range p.snap.Load().ports {
 		req := routerRequest("x", "/", "GET")
-		req.Listener = pt.listenerFor(req.Host)
+		req.Listener = pt.listenerFor(req.Host).nameOrEmpty()
 		res, err := pt.table.Match(&req)
 		if err != nil {
 			b.Fatal(err)
@@ -767,7 +767,7 @@ func FuzzSessionToken(f *testing.F) {
 	var cr *compiledRule
 	for _, pt := range p.snap.Load().ports {
 		req := routerRequest("x", "/", "GET")
-		req.Listener = pt.listenerFor(req.Host)
+		req.Listener = pt.listenerFor(req.Host).nameOrEmpty()
 		res, err := pt.table.Match(&req)
 		if err != nil {
 			f.Fatal(err)

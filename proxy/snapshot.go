@@ -40,18 +40,38 @@ type portListener struct {
 
 // listenerFor returns the listener of a shared port that serves host: the
 // exact hostname, else the longest matching wildcard, else the listener
-// without a hostname. With one listener it is that one.
-func (pt *portTable) listenerFor(host string) string {
+// without a hostname. With one listener it is that one. It returns nil when
+// none serves host.
+func (pt *portTable) listenerFor(host string) *portListener {
 	if len(pt.listeners) == 1 {
-		return pt.listeners[0].name
+		return &pt.listeners[0]
 	}
 	host = stripPort(host)
-	for _, l := range pt.listeners {
-		if hostMatches(l.hostname, host) {
-			return l.name
+	for i := range pt.listeners {
+		if hostMatches(pt.listeners[i].hostname, host) {
+			return &pt.listeners[i]
 		}
 	}
-	return ""
+	return nil
+}
+
+// named returns the listener of the port called name, or nil.
+func (pt *portTable) named(name string) *portListener {
+	for i := range pt.listeners {
+		if pt.listeners[i].name == name {
+			return &pt.listeners[i]
+		}
+	}
+	return nil
+}
+
+// nameOrEmpty returns the listener's name; "" for nil (no listener serves the
+// request's host).
+func (l *portListener) nameOrEmpty() string {
+	if l == nil {
+		return ""
+	}
+	return l.name
 }
 
 // stripPort removes a port and a trailing dot from a Host header value.
