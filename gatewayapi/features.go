@@ -6,7 +6,7 @@ import (
 
 // gatewayAPIVersion is the Gateway API release whose types and rules the
 // translator implements.
-const gatewayAPIVersion = "v1.6.3"
+const gatewayAPIVersion = "v1.7.0"
 
 // supportedFeatures returns the features rauta claims in GatewayClass
 // status, sorted by name as the specification requires. Each is implemented
@@ -48,8 +48,6 @@ func supportedFeatures() []gatewayv1.SupportedFeature {
 		"HTTPRouteRequestPercentageMirror",
 		"HTTPRouteRequestTimeout",
 		"HTTPRouteResponseHeaderModification",
-		"HTTPRouteRetry",
-		"HTTPRouteRetryBackendTimeout",
 		"HTTPRouteRetryConnectionError",
 		"HTTPRouteSchemeRedirect",
 		"ListenerSet",

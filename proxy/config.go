@@ -359,6 +359,10 @@ type SessionPersistence struct {
 	// PermanentCookie gives the cookie a Max-Age of AbsoluteTimeout
 	// instead of making it a session cookie.
 	PermanentCookie bool `json:"permanentCookie,omitempty"`
+	// CookiePath is the cookie's Path attribute (Type SessionCookie
+	// only); empty derives it from the path of the rule's match that the
+	// request took (its prefix, "/" when nothing narrower is safe).
+	CookiePath string `json:"cookiePath,omitempty"`
 }
 
 // BackendProtocol is the protocol spoken to a backend's endpoints.
