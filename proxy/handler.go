@@ -517,9 +517,10 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 			if notSent {
 				// Nothing reached the backend: trying another endpoint
 				// costs no backend work, so it is outside the retry
-				// budget, bounded by the number of endpoints.
+				// budget, bounded by the number of endpoints. A policy
+				// of zero attempts disables it too.
 				bs.connectErrors.Inc()
-				if notSentRetries < min(len(lb.eps), maxConnectRetries) {
+				if notSentRetries < min(len(lb.eps), maxConnectRetries) && attempts > 1 {
 					notSentRetries++
 					attempt--
 					x.retries++
