@@ -427,7 +427,7 @@ func TestRetryZeroAttempts(t *testing.T) {
 	cfg := simpleConfig(map[string][]string{"a": {addrOf(a), dead}},
 		Rule{Matches: prefix("/none"), Backends: []BackendRef{{Backend: "a", Weight: 1}}, Retry: &RetryPolicy{Attempts: 0}},
 		Rule{Matches: prefix("/"), Backends: []BackendRef{{Backend: "a", Weight: 1}}})
-	cfg.Backends[0].CircuitBreaker = &CircuitBreaker{Disabled: true}
+	cfg.Backends[0].CircuitBreaker = &upstream.CircuitBreaker{Disabled: true}
 	if err := p.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
