@@ -338,18 +338,22 @@ func (c *Cluster) apiServer() *process {
 	return nil
 }
 
-// StopAPIServer stops kube-apiserver (SIGTERM, then SIGKILL after 10s),
-// leaving etcd and the data running: clients see connections refused
-// until [Cluster.StartAPIServer].
+// StopAPIServer kills kube-apiserver (SIGKILL, as a crash or a lost node
+// would: its graceful shutdown waits for its watches), leaving etcd and
+// the data: clients see connections refused until
+// [Cluster.StartAPIServer].
 func (c *Cluster) StopAPIServer() error {
 	p := c.apiServer()
 	if p == nil {
 		return errors.New("testcluster: kube-apiserver is not running")
 	}
-	if err := c.stopProc(p); err != nil {
-		return fmt.Errorf("testcluster: %w", err)
+	_ = syscall.Kill(p.cmd.Process.Pid, syscall.SIGKILL)
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("testcluster: kube-apiserver (pid %d) survived SIGKILL", p.cmd.Process.Pid)
 	}
-	return nil
 }
 
 // StartAPIServer starts kube-apiserver again after [Cluster.StopAPIServer],
