@@ -427,8 +427,8 @@ type Limits struct {
 }
 
 // DefaultMaxConnsPerListener is the default Limits.MaxConnsPerListener:
-// with idle HTTP/1 connections of about 14 KiB, 20,000 of them hold under
-// 300 MiB. Raise it, with the process's open-file limit, for more.
+// at about 14 KiB per idle HTTP/1 connection, 20,000 of them hold about
+// 275 MiB. Raise it, with the process's open-file limit, for more.
 const DefaultMaxConnsPerListener = 20000
 
 func (l Limits) withDefaults() Limits {
