@@ -230,7 +230,7 @@ func TestBodyReadTimeout(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode, time.Since(start)
 	}
-	if code, took := post("/stalls", 2*time.Second); code != http.StatusRequestTimeout || took > 1900*time.Millisecond {
+	if code, took := post("/stalls", 5*time.Second); code != http.StatusRequestTimeout || took > 4500*time.Millisecond {
 		t.Errorf("stalled body: %d after %v; want 408 before the rest of the body", code, took)
 	}
 	if whole, _ := backend.seen("/stalls"); whole != 0 {
