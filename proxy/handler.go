@@ -519,7 +519,12 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 				// costs no backend work, so it is outside the retry
 				// budget, bounded by the number of endpoints.
 				bs.connectErrors.Inc()
-				if notSentRetries < min(len(lb.eps), maxConnectRetries) {
+				// The request may go to another endpoint whatever its
+				// method, but only with its body whole: an attempt
+				// that read from it (into a connection found dead
+				// before a byte left) spent it.
+				notSent = x.unspent()
+				if notSent && notSentRetries < min(len(lb.eps), maxConnectRetries) {
 					notSentRetries++
 					attempt--
 					x.retries++
