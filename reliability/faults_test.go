@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -134,7 +135,9 @@ type row struct {
 // answer or false success, on any failed GET while a healthy endpoint
 // remains, on any failed request during the rollout, the configuration
 // changes and the client aborts, and if the WebSocket is not alive at the
-// end. $FAULT_DURATION sets the load's time per fault (default 10s, 4s
+// end. $FAULTS_RUN, a regular expression, selects faults by name;
+// $FAULTS_LOG names a file for the proxy's debug and access logs.
+// $FAULT_DURATION sets the load's time per fault (default 10s, 4s
 // with -short); with $FAULTS_REPORT naming a Markdown file, the table is
 // written into it between the markers <!-- faults:begin --> and
 // <!-- faults:end -->.
@@ -155,7 +158,21 @@ func TestFaults(t *testing.T) {
 		"app-h2": {startServer(t, stampHandler("healthy-h2-1"), true).addr, startServer(t, stampHandler("healthy-h2-2"), true).addr},
 		"ws":     {startServer(t, stampHandler("ws"), false).addr},
 	}}
-	s.p = proxy.New(proxy.Options{Logger: slog.New(slog.DiscardHandler)})
+	opts := proxy.Options{Logger: slog.New(slog.DiscardHandler)}
+	if path := os.Getenv("FAULTS_LOG"); path != "" {
+		// The proxy's debug log and the access log of its failed
+		// requests, for looking into a failing row.
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		h := slog.NewJSONHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug})
+		opts.Logger = slog.New(h)
+		opts.AccessLog = proxy.AccessLog{Logger: slog.New(h), OnlyErrors: true}
+	}
+	only := regexp.MustCompile(os.Getenv("FAULTS_RUN"))
+	s.p = proxy.New(opts)
 	defer func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -194,6 +211,9 @@ func TestFaults(t *testing.T) {
 
 	var rows []*row
 	for _, f := range faults() {
+		if !only.MatchString(f.name) {
+			continue
+		}
 		r := s.run(t, f)
 		rows = append(rows, r)
 		t.Logf("%-48s %s", f.name, r.summary())

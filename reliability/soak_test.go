@@ -374,6 +374,7 @@ func TestSoak(t *testing.T) {
 		}
 	}
 	wg.Wait()
+	takeSample("loadend")
 	if err := held.echo(10 * time.Second); err != nil {
 		t.Errorf("the held WebSocket is not alive at the end: %v", err)
 	}
