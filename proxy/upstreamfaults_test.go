@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rauta/rauta/upstream"
 )
 
 // TestUpstreamFailsDuringRequestBody has a backend reset its connection
@@ -205,7 +207,7 @@ func TestNotSentRetryKeepsBody(t *testing.T) {
 				p := newTestProxy(t, Options{Server: server})
 				cfg := simpleConfig(map[string][]string{"b": {dead, backend.addr}},
 					Rule{Matches: prefix("/"), Backends: []BackendRef{{Backend: "b", Weight: 1}}})
-				cfg.Backends[0].CircuitBreaker = &CircuitBreaker{Disabled: true}
+				cfg.Backends[0].CircuitBreaker = &upstream.CircuitBreaker{Disabled: true}
 				if err := p.Apply(cfg); err != nil {
 					t.Fatal(err)
 				}

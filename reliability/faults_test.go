@@ -23,6 +23,7 @@ import (
 	"github.com/rauta/rauta/filters"
 	"github.com/rauta/rauta/proxy"
 	"github.com/rauta/rauta/router"
+	"github.com/rauta/rauta/upstream"
 )
 
 const listenerName = "faults/http"
@@ -78,15 +79,25 @@ func (s *suite) config(gen int, eps map[string][]string) proxy.Config {
 		name  string
 		proto proxy.BackendProtocol
 	}{{"app", proxy.BackendHTTP1}, {"app-h2", proxy.BackendH2C}, {"ws", proxy.BackendHTTP1}} {
-		cfg.Backends = append(cfg.Backends, proxy.Backend{Name: b.name, Protocol: b.proto, Endpoints: endpoints(eps[b.name])})
+		cfg.Backends = append(cfg.Backends, proxy.Backend{
+			Spec:     upstream.Spec{Name: b.name, Endpoints: endpoints(eps[b.name])},
+			Protocol: b.proto,
+			// The Gateway API's default retryConstraint: retries up to
+			// 20% of the requests of the last 10s, and 10 per second
+			// whatever the share. (The proxy's own default bounds the
+			// retries in flight to 20% of the requests in flight, at
+			// least 3: a burst of failures as a fault begins exceeds
+			// it; docs/reliability.md says how often.)
+			Retry: proxy.BackendRetry{Budget: &proxy.RetryBudget{Percent: 20, Interval: 10 * time.Second, MinRetries: 10, MinRetriesInterval: time.Second}},
+		})
 	}
 	return cfg
 }
 
-func endpoints(addrs []string) []proxy.Endpoint {
-	var eps []proxy.Endpoint
+func endpoints(addrs []string) []upstream.Endpoint {
+	var eps []upstream.Endpoint
 	for _, a := range addrs {
-		eps = append(eps, proxy.Endpoint{Address: a})
+		eps = append(eps, upstream.Endpoint{Address: a})
 	}
 	return eps
 }
