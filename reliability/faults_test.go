@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -149,9 +150,9 @@ type row struct {
 // end. $FAULTS_RUN, a regular expression, selects faults by name;
 // $FAULTS_LOG names a file for the proxy's debug and access logs.
 // $FAULT_DURATION sets the load's time per fault (default 10s, 4s
-// with -short); with $FAULTS_REPORT naming a Markdown file, the table is
-// written into it between the markers <!-- faults:begin --> and
-// <!-- faults:end -->.
+// with -short); with $FAULTS_REPORT naming a Markdown file (relative
+// paths are taken from the repository root), the table is written into it
+// between the markers <!-- faults:begin --> and <!-- faults:end -->.
 func TestFaults(t *testing.T) {
 	per := 10 * time.Second
 	if testing.Short() {
@@ -228,6 +229,9 @@ func TestFaults(t *testing.T) {
 		r := s.run(t, f)
 		rows = append(rows, r)
 		t.Logf("%-48s %s", f.name, r.summary())
+		if len(r.t.errors) > 0 {
+			t.Logf("%-48s first transport errors: %q", "", r.t.errors)
+		}
 	}
 	wsStop()
 	<-wsDone
@@ -341,7 +345,7 @@ func faults() []fault {
 					return "error: " + err.Error()
 				}
 				cmd.Wait()
-				return "1 process killed after " + (s.per / 3).String() + "; its endpoint stays listed"
+				return "1 process killed after " + (s.per / 3).Round(100*time.Millisecond).String() + "; its endpoint stays listed"
 			}
 		},
 	}, {
@@ -597,7 +601,12 @@ func (s *suite) aborts(ctx context.Context, upload bool) string {
 // writeReport writes the table into the Markdown file at path, between
 // the markers <!-- faults:begin --> and <!-- faults:end -->.
 func writeReport(t *testing.T, path string, per time.Duration, rows []*row, wsLine string) {
-	old, err := os.ReadFile(path)
+	file := path
+	if !filepath.IsAbs(file) {
+		// Relative to the repository root, not to this package.
+		file = filepath.Join("..", file)
+	}
+	old, err := os.ReadFile(file)
 	if err != nil {
 		t.Errorf("FAULTS_REPORT: %v", err)
 		return
@@ -625,7 +634,7 @@ func writeReport(t *testing.T, path string, per time.Duration, rows []*row, wsLi
 	}
 	b.WriteString("\n" + wsLine + "\n")
 	out := string(old[:i]) + begin + b.String() + string(old[j:])
-	if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte(out), 0o644); err != nil {
 		t.Error(err)
 	}
 }

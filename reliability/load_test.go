@@ -43,6 +43,7 @@ type tally struct {
 	mismatch     int
 	falseSuccess int
 	examples     []string
+	errors       []string // the first transport errors, for the log
 }
 
 const (
@@ -181,6 +182,11 @@ func (l *load) one(c *http.Client, t *tally) {
 		if errors.Is(err, context.DeadlineExceeded) {
 			reason = "client timeout"
 		}
+		t.mu.Lock()
+		if len(t.errors) < 3 {
+			t.errors = append(t.errors, method+" "+err.Error())
+		}
+		t.mu.Unlock()
 		t.note(kind, false, reason, false, false, "")
 		return
 	}
