@@ -521,7 +521,12 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 				// budget, bounded by the number of endpoints. A policy
 				// of zero attempts disables it too.
 				bs.connectErrors.Inc()
-				if notSentRetries < min(lb.Len(), maxConnectRetries) && attempts > 1 {
+				// The request may go to another endpoint whatever its
+				// method, but only with its body whole: an attempt
+				// that read from it (into a connection found dead
+				// before a byte left) spent it.
+				notSent = x.unspent()
+				if notSent && notSentRetries < min(lb.Len(), maxConnectRetries) && attempts > 1 {
 					notSentRetries++
 					attempt--
 					x.retries++
