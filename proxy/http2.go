@@ -39,8 +39,9 @@ type HTTP2Limits struct {
 	SettingsPerSecond int
 	// PingsPerSecond bounds PING frames ("ping_flood"); default 100.
 	PingsPerSecond int
-	// WindowUpdatesPerSecond bounds WINDOW_UPDATE frames beyond two per
-	// DATA frame sent ("window_update_flood"); default 1000.
+	// WindowUpdatesPerSecond bounds WINDOW_UPDATE frames other than those
+	// that give back, by at least 1 KiB or in full, window the server's
+	// DATA used ("window_update_flood"); default 1000.
 	WindowUpdatesPerSecond int
 	// PrioritiesPerSecond bounds PRIORITY frames ("priority_flood");
 	// default 100.

@@ -108,6 +108,7 @@ type conn struct {
 	peerTable      uint32
 	tableChanged   bool
 	sendWindow     int64
+	sendHigh       int64 // the largest sendWindow has been
 	// The receive window of the connection: what the client may still
 	// send, and what was consumed but not yet granted again.
 	recvWindow  int64
@@ -155,6 +156,7 @@ func newConn(s *Server, c net.Conn, opts *ServeConnOpts) *conn {
 		peerInitWindow: 65535,
 		peerMaxFrame:   16384,
 		sendWindow:     65535,
+		sendHigh:       65535,
 		recvWindow:     connWindow,
 		maxList:        s.maxHeaderList(),
 		maxFrames:      s.maxBlockFrames(),
@@ -503,7 +505,18 @@ func (c *conn) applySettingLocked(st http2.Setting) error {
 func (c *conn) processWindowUpdate(f *http2.WindowUpdateFrame) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.windowUps.take(time.Now().UnixNano(), rate(c.srv.WindowUpdatesPerSecond, DefaultWindowUpdatesPerSecond)) {
+	// A WINDOW_UPDATE that gives back what the server's DATA used (to a
+	// window below the largest it has been, by at least 1 KiB or back to
+	// that size) is free; others spend the flood budget.
+	window, high := c.sendWindow, &c.sendHigh
+	if s := c.streams[f.StreamID]; s != nil {
+		window, high = s.sendWindow, &s.sendHigh
+		*high = max(*high, int64(c.peerInitWindow))
+	}
+	incr := int64(f.Increment)
+	useful := window < *high && (incr >= 1<<10 || window+incr >= *high)
+	*high = max(*high, window+incr)
+	if !useful && !c.windowUps.take(time.Now().UnixNano(), rate(c.srv.WindowUpdatesPerSecond, DefaultWindowUpdatesPerSecond)) {
 		return limitErr(WindowUpdateFlood)
 	}
 	if f.StreamID == 0 {
@@ -588,10 +601,12 @@ func (c *conn) processData(f *http2.DataFrame) error {
 		s.returnLocked(pad)
 	}
 	s.recvd += int64(len(data))
-	if s.declLen >= 0 && (s.recvd > s.declLen || f.StreamEnded() && s.recvd != s.declLen) {
+	if s.declLen >= 0 && s.recvd > s.declLen {
+		// More than declared: the stream is reset at once.
 		c.returnConnLocked(int64(len(data)))
 		s.setBodyErrLocked(errBodyLength)
-		return http2.StreamError{StreamID: id, Code: errCodeProtocol}
+		c.resetStreamLocked(id, errCodeProtocol)
+		return nil
 	}
 	if s.bodyClosed {
 		c.returnConnLocked(int64(len(data)))
@@ -601,10 +616,21 @@ func (c *conn) processData(f *http2.DataFrame) error {
 		s.rcond.Signal()
 	}
 	if f.StreamEnded() {
-		s.setBodyErrLocked(io.EOF)
-		c.endRemoteLocked(s)
+		c.endBodyLocked(s)
 	}
 	return nil
+}
+
+// endBodyLocked ends a request body at the client's END_STREAM. A body
+// shorter than its content-length fails the handler's reads, whose
+// answer (400 from a proxy) still reaches the client, as with x/net.
+func (c *conn) endBodyLocked(s *stream) {
+	if s.declLen >= 0 && s.recvd != s.declLen {
+		s.setBodyErrLocked(errBodyLength)
+	} else {
+		s.setBodyErrLocked(io.EOF)
+	}
+	c.endRemoteLocked(s)
 }
 
 // returnConnLocked gives n bytes of the connection's receive window back

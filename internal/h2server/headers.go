@@ -2,7 +2,6 @@ package h2server
 
 import (
 	"errors"
-	"io"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -200,10 +199,6 @@ func (c *conn) trailersLocked(s *stream, hb *headerBlock) error {
 			return http2.StreamError{StreamID: s.id, Code: errCodeProtocol}
 		}
 	}
-	if s.declLen >= 0 && s.recvd != s.declLen {
-		s.setBodyErrLocked(errBodyLength)
-		return http2.StreamError{StreamID: s.id, Code: errCodeProtocol}
-	}
 	if s.trailer != nil {
 		for _, f := range hb.fields {
 			k := c.canonical(f.Name)
@@ -212,8 +207,7 @@ func (c *conn) trailersLocked(s *stream, hb *headerBlock) error {
 			}
 		}
 	}
-	s.setBodyErrLocked(io.EOF)
-	c.endRemoteLocked(s)
+	c.endBodyLocked(s)
 	return nil
 }
 

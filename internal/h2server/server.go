@@ -82,8 +82,8 @@ const (
 	SettingsFlood
 	// PingFlood: more PING frames than PingsPerSecond; ENHANCE_YOUR_CALM.
 	PingFlood
-	// WindowUpdateFlood: more WINDOW_UPDATE frames than
-	// WindowUpdatesPerSecond (each DATA frame sent allows two more);
+	// WindowUpdateFlood: more WINDOW_UPDATE frames that do not give back
+	// window the server's DATA used than WindowUpdatesPerSecond;
 	// ENHANCE_YOUR_CALM.
 	WindowUpdateFlood
 	// PriorityFlood: more PRIORITY frames than PrioritiesPerSecond;
@@ -174,8 +174,9 @@ type Server struct {
 	SettingsPerSecond int
 	// PingsPerSecond bounds PING frames (PingFlood).
 	PingsPerSecond int
-	// WindowUpdatesPerSecond bounds WINDOW_UPDATE frames beyond two per
-	// DATA frame the server sent (WindowUpdateFlood).
+	// WindowUpdatesPerSecond bounds WINDOW_UPDATE frames other than those
+	// that give back, by at least 1 KiB or in full, window the server's
+	// DATA used (WindowUpdateFlood).
 	WindowUpdatesPerSecond int
 	// PrioritiesPerSecond bounds PRIORITY frames (PriorityFlood).
 	PrioritiesPerSecond int
@@ -396,11 +397,4 @@ func (b *budget) take(now int64, perSecond float64) bool {
 	}
 	b.tokens--
 	return true
-}
-
-// add grants n tokens, up to the burst.
-func (b *budget) add(n, perSecond float64) {
-	if b.last != 0 {
-		b.tokens = min(perSecond, b.tokens+n)
-	}
 }

@@ -48,6 +48,7 @@ type stream struct {
 
 	// The response.
 	sendWindow  int64
+	sendHigh    int64 // the largest sendWindow has been
 	hdrs        []hdrBlock
 	finalQueued bool
 	out         []byte

@@ -1,6 +1,7 @@
 package h2server
 
 import (
+	"runtime"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -26,6 +27,12 @@ func (c *conn) writeLoop() {
 			c.mu.Unlock()
 			return
 		}
+		// Let handlers that are about to queue frames (woken together,
+		// or finishing at once) do so, so that they share this round's
+		// write.
+		c.mu.Unlock()
+		runtime.Gosched()
+		c.mu.Lock()
 		c.wbuf.Reset()
 		spare = c.fillLocked(spare)
 		finish := c.closing && len(c.ctrl) == 0 && (len(c.ready) == 0 || c.fatal)
@@ -126,7 +133,6 @@ func (c *conn) writeStreamLocked(s *stream) {
 		return
 	}
 	quantum := streamQuantum
-	wuRate := rate(c.srv.WindowUpdatesPerSecond, DefaultWindowUpdatesPerSecond)
 	for s.outOff < len(s.out) && quantum > 0 {
 		n := int64(min(len(s.out)-s.outOff, int(c.peerMaxFrame), quantum))
 		n = min(n, s.sendWindow, c.sendWindow)
@@ -140,7 +146,6 @@ func (c *conn) writeStreamLocked(s *stream) {
 		s.sendWindow -= n
 		c.sendWindow -= n
 		quantum -= int(n)
-		c.windowUps.add(2, wuRate)
 		if end {
 			c.endLocalLocked(s)
 			return
