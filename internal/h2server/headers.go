@@ -109,6 +109,10 @@ func (c *conn) fragment(frag []byte, end bool) error {
 		}
 	}
 	if _, err := c.dec.Write(frag); err != nil {
+		if errors.Is(err, hpack.ErrStringLength) {
+			// One string longer than the whole header list may be.
+			return limitErr(HPACKBomb)
+		}
 		return connError{code: http2.ErrCodeCompression, limit: numLimits}
 	}
 	if hb.bomb {

@@ -160,7 +160,8 @@ type event struct {
 	headers []hpack.HeaderField
 }
 
-// await reads frames, acknowledging SETTINGS, until stream id ends (END_STREAM
+// await reads frames (acknowledging nothing: writes may come from
+// another goroutine) until stream id ends (END_STREAM
 // or RST_STREAM), a GOAWAY, or the connection ends. id 0 waits for GOAWAY
 // or the end.
 func (rc *rawConn) await(id uint32) event {
@@ -173,10 +174,6 @@ func (rc *rawConn) await(id uint32) event {
 			return ev
 		}
 		switch f := f.(type) {
-		case *http2.SettingsFrame:
-			if !f.IsAck() {
-				rc.fr.WriteSettingsAck()
-			}
 		case *http2.GoAwayFrame:
 			ev.goAway, ev.code = true, f.ErrCode
 			return ev

@@ -75,6 +75,7 @@ const (
 	// size (CVE-2024-27316); ENHANCE_YOUR_CALM.
 	ContinuationFlood
 	// HPACKBomb: a header block that decodes to more than four times
+	// MaxHeaderListSize, or holds one string longer than
 	// MaxHeaderListSize; ENHANCE_YOUR_CALM.
 	HPACKBomb
 	// SettingsFlood: more SETTINGS frames than SettingsPerSecond;
