@@ -341,6 +341,7 @@ func (c *conn) newRequest(hb *headerBlock) (*http.Request, error) {
 		}
 		r.ContentLength = int64(n)
 		if len(v) > 1 {
+			// Equal values: one is kept, as x/net and net/http do.
 			h["Content-Length"] = v[:1]
 		}
 	}
