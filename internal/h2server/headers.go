@@ -204,10 +204,13 @@ func (c *conn) trailersLocked(s *stream, hb *headerBlock) error {
 		}
 	}
 	if s.trailer != nil {
+		// Kept aside: they reach req.Trailer on the goroutine that
+		// reads the body to its end, as net/http's contract wants (the
+		// map may be read before then, to declare trailers upstream).
 		for _, f := range hb.fields {
 			k := c.canonical(f.Name)
 			if _, ok := s.trailer[k]; ok {
-				s.trailer[k] = append(s.trailer[k], f.Value)
+				s.gotTrailers = append(s.gotTrailers, hpack.HeaderField{Name: k, Value: f.Value})
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"runtime"
@@ -43,6 +44,7 @@ type stream struct {
 	declLen       int64 // content-length, or -1
 	recvd         int64
 	trailer       http.Header
+	gotTrailers   []hpack.HeaderField // canonical names, for trailer
 	needsContinue bool
 	rcond         sync.Cond
 
@@ -230,6 +232,12 @@ func (b *requestBody) Read(p []byte) (int, error) {
 		c.returnConnLocked(int64(n))
 		s.returnLocked(int64(n))
 		return n, nil
+	}
+	if s.inErr == io.EOF && s.gotTrailers != nil {
+		for _, f := range s.gotTrailers {
+			s.trailer[f.Name] = append(s.trailer[f.Name], f.Value)
+		}
+		s.gotTrailers = nil
 	}
 	return 0, s.inErr
 }
