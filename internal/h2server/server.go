@@ -104,13 +104,13 @@ const (
 	// HeaderListSize: a request whose header list exceeds
 	// MaxHeaderListSize was answered 431.
 	HeaderListSize
-	// HandshakeTimeout: the client preface and SETTINGS did not arrive
+	// HandshakeTimeoutLimit: the client preface and SETTINGS did not arrive
 	// within HandshakeTimeout; the connection is closed (with GOAWAY
 	// PROTOCOL_ERROR once the preface was read).
 	HandshakeTimeoutLimit
-	// IdleTimeout: no stream for IdleTimeout; GOAWAY NO_ERROR.
+	// IdleTimeoutLimit: no stream for IdleTimeout; GOAWAY NO_ERROR.
 	IdleTimeoutLimit
-	numLimits
+	numLimits // the number of limits
 )
 
 var limitNames = [numLimits]string{
