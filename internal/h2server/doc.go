@@ -32,9 +32,12 @@
 // A request body fails, so that a proxy aborts its upstream request,
 // rather than ending early: with an http2.StreamError when the client
 // resets the stream (or the connection fails), with an error when its
-// DATA do not add up to its content-length (the stream is reset with
-// PROTOCOL_ERROR), with os.ErrDeadlineExceeded past the deadline set with
-// http.ResponseController.SetReadDeadline.
+// DATA exceed its content-length (the stream is also reset with
+// PROTOCOL_ERROR and the context cancelled) or end short of it (the
+// handler's answer, a 400 say, still goes out, as with x/net's server),
+// with os.ErrDeadlineExceeded past the deadline set with
+// http.ResponseController.SetReadDeadline. Request trailers reach
+// r.Trailer (the fields it declared) when a read returns io.EOF.
 //
 // # Flow control
 //
@@ -57,7 +60,8 @@
 // over 0x7e or "#" refuse it), a :method that is not a token, a
 // :authority with userinfo or not a valid host, a Host field that differs
 // from :authority or appears twice, content-length fields that differ or
-// are not digits, and DATA that do not add up to the content-length.
+// are not digits, a non-zero content-length on a request that ends with
+// its HEADERS, and DATA beyond the content-length.
 // Multiple Cookie fields are joined with "; " (RFC 9113 section 8.2.3).
 //
 // # Limits
