@@ -627,8 +627,11 @@ func (p *Proxy) roundTrip(out *http.Request, ep *upstream.Member, ticket breaker
 		if cancel != nil {
 			cancel()
 		}
-		if errors.Is(err, pool.ErrEndpointBusy) {
-			ep.Cancel(ticket) // a local limit, not the endpoint failing
+		if errors.Is(err, pool.ErrEndpointBusy) || out.Context().Err() != nil && !errors.Is(err, context.DeadlineExceeded) {
+			// A local limit, or the client gone (or its request body
+			// broken, which cancels an HTTP/2 request): not the
+			// endpoint failing.
+			ep.Cancel(ticket)
 		} else {
 			ep.Done(ticket, false)
 		}
