@@ -138,6 +138,15 @@
 // the choice to the server. rauta_rate_limited_requests_total counts the
 // refusals by limit and route.
 //
+// # Connection limits
+//
+// [Limits] bound what clients hold proxy-wide: MaxConnsPerListener
+// connections per bound port (default [DefaultMaxConnsPerListener]) and,
+// when set, MaxConnsPerClient per client IP address. A connection past
+// either is closed as soon as it is accepted, before a byte is read, and
+// counted in rauta_connections_refused_total. The Limits documentation
+// gives the memory a connection can hold.
+//
 // # Request limits
 //
 // [RequestLimits] bound a request's body size (413), the time to receive
