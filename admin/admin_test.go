@@ -332,7 +332,7 @@ func TestConfigWithBackendPolicies(t *testing.T) {
 	b.LoadBalancer = proxy.LoadBalancer{Policy: proxy.Maglev, Key: proxy.HashKey{Source: proxy.KeyQuery, Name: "user"}}
 	b.HealthCheck = &proxy.HealthCheck{Kind: proxy.HealthHTTP, Path: "/healthz", Interval: time.Hour,
 		ExpectedStatuses: []proxy.StatusRange{{Start: 200, End: 299}, {Start: 404}}}
-	b.CircuitBreaker = &proxy.CircuitBreaker{Count5xx: true, Config: breaker.Config{
+	b.CircuitBreaker = &proxy.CircuitBreaker{Count5xx: true, Options: breaker.Options{
 		MinRequests: 5, OpenTimeout: 3 * time.Second, Now: time.Now, OnStateChange: func(from, to breaker.State) {}}}
 	b.Connections = proxy.ConnectionLimits{MaxPerEndpoint: 10, IdleTimeout: time.Minute, MaxRequests: 100, MaxLifetime: time.Hour}
 	b.Retry = proxy.BackendRetry{Backoff: 20 * time.Millisecond, MaxBackoff: time.Second,
@@ -361,7 +361,7 @@ func TestConfigWithBackendPolicies(t *testing.T) {
 		t.Fatalf("/debug/config: %v\n%s", err, body)
 	}
 	be := got.Config.Backends[0]
-	if be.CircuitBreaker["config"] == nil || len(be.Connections) != 4 || be.Retry.Budget["minRetries"] == nil ||
+	if be.CircuitBreaker["options"] == nil || len(be.Connections) != 4 || be.Retry.Budget["minRetries"] == nil ||
 		be.HealthCheck["expectedStatuses"] == nil {
 		t.Errorf("/debug/config lacks backend policies:\n%s", body)
 	}

@@ -157,7 +157,7 @@ func buildLB(eps []*endpointState, weights map[string]uint32, lb LoadBalancer) (
 		for i, e := range eps {
 			mb[i] = maglev.Backend{Name: e.addr, Weight: w[i]}
 		}
-		mt, err := maglev.Build(mb, maglev.Config{Size: maglevSize(len(eps))})
+		mt, err := maglev.Build(mb, maglev.Options{Size: maglevSize(len(eps))})
 		if err != nil {
 			return nil, err
 		}
@@ -470,9 +470,9 @@ func (p *Proxy) newEndpoint(bs *backendState, addr string) (*endpointState, erro
 	cb := bs.spec.CircuitBreaker
 	e.count5xx = cb != nil && cb.Count5xx
 	if cb == nil || !cb.Disabled {
-		var cfg breaker.Config
+		var cfg breaker.Options
 		if cb != nil {
-			cfg = cb.Config
+			cfg = cb.Options
 		}
 		gauge := p.metrics.breakerState.WithLabelValues(bs.name, addr)
 		user := cfg.OnStateChange

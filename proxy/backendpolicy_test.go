@@ -397,7 +397,7 @@ func TestConnectionLimitsMaxPerEndpoint(t *testing.T) {
 		Rule{Matches: prefix("/one"), Backends: []BackendRef{{Backend: "one", Weight: 1}}},
 		Rule{Matches: prefix("/two"), Backends: []BackendRef{{Backend: "two", Weight: 1}}})
 	limits := ConnectionLimits{MaxPerEndpoint: 1}
-	cb := &CircuitBreaker{Config: breaker.Config{MinRequests: 1}}
+	cb := &CircuitBreaker{Options: breaker.Options{MinRequests: 1}}
 	cfg.Backends = []Backend{
 		{Name: "one", Endpoints: []Endpoint{{Address: one.addr()}}, Connections: limits, CircuitBreaker: cb},
 		{Name: "two", Endpoints: []Endpoint{{Address: x.addr()}, {Address: y.addr()}}, Connections: limits},
@@ -741,7 +741,7 @@ func TestConfigJSONWithPolicies(t *testing.T) {
 	var back struct {
 		Backends []struct {
 			CircuitBreaker struct {
-				Config map[string]any `json:"config"`
+				Options map[string]any `json:"options"`
 			} `json:"circuitBreaker"`
 			Connections  map[string]any `json:"connections"`
 			Retry        map[string]any `json:"retry"`
@@ -753,7 +753,7 @@ func TestConfigJSONWithPolicies(t *testing.T) {
 		t.Fatal(err)
 	}
 	be := back.Backends[0]
-	if fmt.Sprint(be.CircuitBreaker.Config) != "map[minRequests:5 openTimeout:3e+09 window:1e+10]" ||
+	if fmt.Sprint(be.CircuitBreaker.Options) != "map[minRequests:5 openTimeout:3e+09 window:1e+10]" ||
 		len(be.Connections) != 4 || be.Retry["budget"] == nil || be.HealthCheck["expectedStatuses"] == nil ||
 		fmt.Sprint(be.LoadBalancer["key"]) != "map[name:user source:Query]" {
 		t.Errorf("JSON: %s", b)
@@ -778,7 +778,7 @@ func policyConfig(endpoint string) Config {
 	b.LoadBalancer = LoadBalancer{Policy: Maglev, Key: HashKey{Source: KeyQuery, Name: "user"}}
 	b.HealthCheck = &HealthCheck{Kind: HealthHTTP, Path: "/healthz", Interval: time.Second,
 		ExpectedStatuses: []StatusRange{{Start: 200, End: 299}, {Start: 404}}}
-	b.CircuitBreaker = &CircuitBreaker{Count5xx: true, Config: breaker.Config{
+	b.CircuitBreaker = &CircuitBreaker{Count5xx: true, Options: breaker.Options{
 		Window: 10 * time.Second, MinRequests: 5, OpenTimeout: 3 * time.Second,
 		Now: time.Now, OnStateChange: func(from, to breaker.State) {}}}
 	b.Connections = ConnectionLimits{MaxPerEndpoint: 10, IdleTimeout: time.Minute, MaxRequests: 100, MaxLifetime: time.Hour}
@@ -801,7 +801,7 @@ func TestBackendPolicyMetrics(t *testing.T) {
 		case "mg":
 			cfg.Backends[i].LoadBalancer.Policy = Maglev
 		case "dead":
-			cfg.Backends[i].CircuitBreaker = &CircuitBreaker{Config: breaker.Config{MinRequests: 1, OpenTimeout: 50 * time.Millisecond}}
+			cfg.Backends[i].CircuitBreaker = &CircuitBreaker{Options: breaker.Options{MinRequests: 1, OpenTimeout: 50 * time.Millisecond}}
 		}
 	}
 	if err := p.Apply(cfg); err != nil {

@@ -84,11 +84,11 @@ func TestMaglevRemovalMovesOnlyItsKeys(t *testing.T) {
 			less = append(less, maglev.Backend{Name: a, Weight: 1})
 		}
 	}
-	tf, err := maglev.Build(full, maglev.Config{Size: m})
+	tf, err := maglev.Build(full, maglev.Options{Size: m})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tl, err := maglev.Build(less, maglev.Config{Size: m})
+	tl, err := maglev.Build(less, maglev.Options{Size: m})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,7 +48,7 @@ type Options struct {
 	// Pool configures the upstream connection pools. A backend's
 	// [ConnectionLimits] override its limits for that backend's
 	// endpoints.
-	Pool pool.Config
+	Pool pool.Options
 	// RetryBudget is the fraction of a backend's active requests that may
 	// be retries at any moment; zero means 0.2. At least three concurrent
 	// retries per backend are always allowed. A backend's own

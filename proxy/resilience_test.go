@@ -188,7 +188,7 @@ func TestBreakerEjectsAndRecovers(t *testing.T) {
 	}))
 	good := echoBackend(t, "good")
 	p := newTestProxy(t, Options{})
-	cb := &CircuitBreaker{Count5xx: true, Config: breaker.Config{MinRequests: 4, FailureThreshold: 0.5, OpenTimeout: 300 * time.Millisecond, Window: 5 * time.Second}}
+	cb := &CircuitBreaker{Count5xx: true, Options: breaker.Options{MinRequests: 4, FailureThreshold: 0.5, OpenTimeout: 300 * time.Millisecond, Window: 5 * time.Second}}
 	cfg := simpleConfig(nil, Rule{Matches: prefix("/mixed"), Backends: []BackendRef{{Backend: "mixed", Weight: 1}}},
 		Rule{Matches: prefix("/only-bad"), Backends: []BackendRef{{Backend: "only-bad", Weight: 1}}})
 	cfg.Backends = []Backend{
@@ -440,7 +440,7 @@ func TestBackend5xxPassedThrough(t *testing.T) {
 	}))
 	p := newTestProxy(t, Options{})
 	cfg := simpleConfig(map[string][]string{"b": {bad.addr()}}, Rule{Backends: []BackendRef{{Backend: "b", Weight: 1}}})
-	cfg.Backends[0].CircuitBreaker = &CircuitBreaker{Config: breaker.Config{MinRequests: 2}}
+	cfg.Backends[0].CircuitBreaker = &CircuitBreaker{Options: breaker.Options{MinRequests: 2}}
 	if err := p.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}

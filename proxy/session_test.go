@@ -824,7 +824,7 @@ func TestSessionEndpointRefused(t *testing.T) {
 			b.HealthCheck = &HealthCheck{Kind: HealthHTTP, Interval: 20 * time.Millisecond, UnhealthyThreshold: 1}
 		}},
 		{"breaker", func(b *Backend) {
-			b.CircuitBreaker = &CircuitBreaker{Count5xx: true, Config: breaker.Config{MinRequests: 1, FailureThreshold: 0.01, OpenTimeout: time.Minute}}
+			b.CircuitBreaker = &CircuitBreaker{Count5xx: true, Options: breaker.Options{MinRequests: 1, FailureThreshold: 0.01, OpenTimeout: time.Minute}}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
