@@ -247,7 +247,7 @@ func TestServe(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, ln, h, time.Second) }()
+	go func() { done <- serve(ctx, ln, h, time.Second) }()
 	resp, err := http.Get("http://" + ln.Addr().String() + "/readyz")
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("GET /readyz: %v %v", resp, err)
@@ -386,8 +386,8 @@ func TestRunShutdownTimeoutDefault(t *testing.T) {
 		err  error
 	}
 	got := make(chan result, 1)
-	err := Run(context.Background(), RunOptions{Proxy: p, Ready: func() bool { return true }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
-		func(context.Context) error {
+	err := Run(context.Background(), RunOptions{Proxy: p, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		sourceFunc(func(context.Context) error {
 			go func() {
 				req, _ := http.NewRequest("GET", "http://"+addr.String()+"/", nil)
 				req.Header.Set("X-Canary", "yes") // the rule whose only backend is backend
@@ -406,7 +406,7 @@ func TestRunShutdownTimeoutDefault(t *testing.T) {
 				got <- r
 			}
 			return context.Canceled // as a source returns when ctx is done
-		})
+		}))
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -414,3 +414,9 @@ func TestRunShutdownTimeoutDefault(t *testing.T) {
 		t.Fatalf("request in flight at shutdown: %d, %v; want 200", r.code, r.err)
 	}
 }
+
+// sourceFunc is a Source that is always ready and runs itself.
+type sourceFunc func(context.Context) error
+
+func (f sourceFunc) Run(ctx context.Context) error { return f(ctx) }
+func (sourceFunc) Ready() bool                     { return true }
