@@ -170,53 +170,53 @@ type Breaker struct {
 	mu sync.Mutex // serialises transitions and window advances
 }
 
-// New returns a closed Breaker configured by cfg, or an error naming the
+// New returns a closed Breaker configured by opts, or an error naming the
 // first invalid field.
-func New(cfg Options) (*Breaker, error) {
-	if cfg.Window == 0 {
-		cfg.Window = DefaultWindow
+func New(opts Options) (*Breaker, error) {
+	if opts.Window == 0 {
+		opts.Window = DefaultWindow
 	}
-	if cfg.Buckets == 0 {
-		cfg.Buckets = DefaultBuckets
+	if opts.Buckets == 0 {
+		opts.Buckets = DefaultBuckets
 	}
-	if cfg.FailureThreshold == 0 {
-		cfg.FailureThreshold = DefaultFailureThreshold
+	if opts.FailureThreshold == 0 {
+		opts.FailureThreshold = DefaultFailureThreshold
 	}
-	if cfg.MinRequests == 0 {
-		cfg.MinRequests = DefaultMinRequests
+	if opts.MinRequests == 0 {
+		opts.MinRequests = DefaultMinRequests
 	}
-	if cfg.OpenTimeout == 0 {
-		cfg.OpenTimeout = DefaultOpenTimeout
+	if opts.OpenTimeout == 0 {
+		opts.OpenTimeout = DefaultOpenTimeout
 	}
-	if cfg.HalfOpenProbes == 0 {
-		cfg.HalfOpenProbes = DefaultHalfOpenProbes
+	if opts.HalfOpenProbes == 0 {
+		opts.HalfOpenProbes = DefaultHalfOpenProbes
 	}
 	switch {
-	case cfg.Buckets < 0 || cfg.Buckets > MaxBuckets:
-		return nil, fmt.Errorf("breaker: Buckets %d: must be in [1, %d]: %w", cfg.Buckets, MaxBuckets, ErrInvalidOptions)
-	case cfg.Window < time.Duration(cfg.Buckets):
-		return nil, fmt.Errorf("breaker: Window %v: must be at least 1ns per bucket (%d buckets): %w", cfg.Window, cfg.Buckets, ErrInvalidOptions)
-	case math.IsNaN(cfg.FailureThreshold) || cfg.FailureThreshold < 0 || cfg.FailureThreshold > 1:
-		return nil, fmt.Errorf("breaker: FailureThreshold %v: must be in (0, 1]: %w", cfg.FailureThreshold, ErrInvalidOptions)
-	case cfg.MinRequests < 0:
-		return nil, fmt.Errorf("breaker: MinRequests %d: must be >= 1: %w", cfg.MinRequests, ErrInvalidOptions)
-	case cfg.OpenTimeout < 0:
-		return nil, fmt.Errorf("breaker: OpenTimeout %v: must be > 0: %w", cfg.OpenTimeout, ErrInvalidOptions)
-	case cfg.HalfOpenProbes < 0 || cfg.HalfOpenProbes > MaxHalfOpenProbes:
-		return nil, fmt.Errorf("breaker: HalfOpenProbes %d: must be in [1, %d]: %w", cfg.HalfOpenProbes, MaxHalfOpenProbes, ErrInvalidOptions)
+	case opts.Buckets < 0 || opts.Buckets > MaxBuckets:
+		return nil, fmt.Errorf("breaker: Buckets %d: must be in [1, %d]: %w", opts.Buckets, MaxBuckets, ErrInvalidOptions)
+	case opts.Window < time.Duration(opts.Buckets):
+		return nil, fmt.Errorf("breaker: Window %v: must be at least 1ns per bucket (%d buckets): %w", opts.Window, opts.Buckets, ErrInvalidOptions)
+	case math.IsNaN(opts.FailureThreshold) || opts.FailureThreshold < 0 || opts.FailureThreshold > 1:
+		return nil, fmt.Errorf("breaker: FailureThreshold %v: must be in (0, 1]: %w", opts.FailureThreshold, ErrInvalidOptions)
+	case opts.MinRequests < 0:
+		return nil, fmt.Errorf("breaker: MinRequests %d: must be >= 1: %w", opts.MinRequests, ErrInvalidOptions)
+	case opts.OpenTimeout < 0:
+		return nil, fmt.Errorf("breaker: OpenTimeout %v: must be > 0: %w", opts.OpenTimeout, ErrInvalidOptions)
+	case opts.HalfOpenProbes < 0 || opts.HalfOpenProbes > MaxHalfOpenProbes:
+		return nil, fmt.Errorf("breaker: HalfOpenProbes %d: must be in [1, %d]: %w", opts.HalfOpenProbes, MaxHalfOpenProbes, ErrInvalidOptions)
 	}
 	b := &Breaker{
-		ring:         make([]atomic.Uint64, cfg.Buckets),
+		ring:         make([]atomic.Uint64, opts.Buckets),
 		now:          time.Now,
-		slice:        int64(cfg.Window) / int64(cfg.Buckets),
-		thresholdPPM: uint64(math.Round(cfg.FailureThreshold * 1e6)),
-		minRequests:  uint64(cfg.MinRequests),
-		openTimeout:  int64(cfg.OpenTimeout),
-		probes:       uint64(cfg.HalfOpenProbes),
-		onChange:     cfg.OnStateChange,
+		slice:        int64(opts.Window) / int64(opts.Buckets),
+		thresholdPPM: uint64(math.Round(opts.FailureThreshold * 1e6)),
+		minRequests:  uint64(opts.MinRequests),
+		openTimeout:  int64(opts.OpenTimeout),
+		probes:       uint64(opts.HalfOpenProbes),
+		onChange:     opts.OnStateChange,
 	}
-	if cfg.Now != nil {
-		b.now = cfg.Now
+	if opts.Now != nil {
+		b.now = opts.Now
 	}
 	b.epoch = b.now()
 	b.st.Store(pack(Closed, 1))

@@ -101,13 +101,13 @@ type Table struct {
 // Filling takes about M·ln M probes of the table (times log N heap steps
 // when weights differ), sorting N·log N comparisons. Build does not modify
 // backends.
-func Build(backends []Backend, cfg Options) (*Table, error) {
-	m := cfg.Size
+func Build(backends []Backend, opts Options) (*Table, error) {
+	m := opts.Size
 	if m == 0 {
 		m = DefaultSize
 	}
 	if m < 2 || m > MaxSize || !isPrime(m) {
-		return nil, fmt.Errorf("maglev: Options.Size %d: %w", cfg.Size, ErrInvalidSize)
+		return nil, fmt.Errorf("maglev: Options.Size %d: %w", opts.Size, ErrInvalidSize)
 	}
 	if len(backends) == 0 {
 		return nil, fmt.Errorf("maglev: backends: %w", ErrNoBackends)

@@ -140,11 +140,11 @@ type Pool struct {
 	jtimer    *time.Timer
 }
 
-// New returns an empty pool with cfg's limits.
-func New(cfg Options) *Pool {
-	cfg = cfg.withDefaults()
-	p := &Pool{cfg: cfg, eps: make(map[Key]*Endpoint)}
-	p.dialer.KeepAlive = cfg.KeepAlive
+// New returns an empty pool with the limits of opts.
+func New(opts Options) *Pool {
+	opts = opts.withDefaults()
+	p := &Pool{cfg: opts, eps: make(map[Key]*Endpoint)}
+	p.dialer.KeepAlive = opts.KeepAlive
 	return p
 }
 
