@@ -34,6 +34,7 @@ import (
 
 	"github.com/rauta/rauta/gatewayapi"
 	"github.com/rauta/rauta/proxy"
+	"github.com/rauta/rauta/upstream"
 )
 
 // gatewayGroupVersion is the Gateway API group version rauta reads.
@@ -747,7 +748,7 @@ func (c *Controller) updateEndpoints(keys []serviceKey) {
 		for _, b := range bes {
 			got := gatewayapi.Endpoints(svc, b.port, eps)
 			if got == nil {
-				got = []proxy.Endpoint{}
+				got = []upstream.Endpoint{}
 			}
 			if slices.Equal(got, c.current.Backends[b.index].Endpoints) {
 				continue

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rauta/rauta/gatewayapi"
 	"github.com/rauta/rauta/proxy"
+	"github.com/rauta/rauta/upstream"
 )
 
 var (
@@ -673,7 +674,7 @@ func TestSpecChanged(t *testing.T) {
 
 func TestIndexBackends(t *testing.T) {
 	c := &Controller{current: proxy.Config{Backends: []proxy.Backend{
-		{Name: "ns/web:80"}, {Name: "ns/web:8443"}, {Name: "other/api:9000"}, {Name: "odd"}, {Name: "ns/bad:port"},
+		{Spec: upstream.Spec{Name: "ns/web:80"}}, {Spec: upstream.Spec{Name: "ns/web:8443"}}, {Spec: upstream.Spec{Name: "other/api:9000"}}, {Spec: upstream.Spec{Name: "odd"}}, {Spec: upstream.Spec{Name: "ns/bad:port"}},
 	}}}
 	c.indexBackends()
 	want := map[serviceKey][]svcBackend{

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rauta/rauta/filters"
 	"github.com/rauta/rauta/router"
+	"github.com/rauta/rauta/upstream"
 )
 
 // TestGatewayAnswers checks the status codes the gateway itself answers
@@ -38,10 +39,10 @@ func TestGatewayAnswers(t *testing.T) {
 				Timeouts: Timeouts{BackendRequest: 200 * time.Millisecond}},
 		}}},
 		Backends: []Backend{
-			{Name: "a", Endpoints: []Endpoint{{Address: addrOf(a)}}},
-			{Name: "empty"},
-			{Name: "dead", Endpoints: []Endpoint{{Address: dead}}, CircuitBreaker: &CircuitBreaker{Disabled: true}},
-			{Name: "slow", Endpoints: []Endpoint{{Address: slow.addr()}}},
+			{Spec: upstream.Spec{Name: "a", Endpoints: []upstream.Endpoint{{Address: addrOf(a)}}}},
+			{Spec: upstream.Spec{Name: "empty"}},
+			{Spec: upstream.Spec{Name: "dead", Endpoints: []upstream.Endpoint{{Address: dead}}, CircuitBreaker: &upstream.CircuitBreaker{Disabled: true}}},
+			{Spec: upstream.Spec{Name: "slow", Endpoints: []upstream.Endpoint{{Address: slow.addr()}}}},
 		},
 	}
 	if err := p.Apply(cfg); err != nil {
@@ -280,7 +281,7 @@ func TestRetryCodes(t *testing.T) {
 	cfg := simpleConfig(map[string][]string{"f": {flaky.addr()}},
 		Rule{Matches: prefix("/"), Backends: []BackendRef{{Backend: "f", Weight: 1}},
 			Retry: &RetryPolicy{Attempts: 2, Codes: []int{503}, Backoff: time.Millisecond}})
-	cfg.Backends[0].CircuitBreaker = &CircuitBreaker{Disabled: true}
+	cfg.Backends[0].CircuitBreaker = &upstream.CircuitBreaker{Disabled: true}
 	if err := p.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -377,7 +378,7 @@ func TestRetryIdempotencyKey(t *testing.T) {
 	p := newTestProxy(t, Options{})
 	cfg := simpleConfig(map[string][]string{"f": {flaky.addr()}},
 		Rule{Matches: prefix("/"), Backends: []BackendRef{{Backend: "f", Weight: 1}}})
-	cfg.Backends[0].CircuitBreaker = &CircuitBreaker{Disabled: true}
+	cfg.Backends[0].CircuitBreaker = &upstream.CircuitBreaker{Disabled: true}
 	if err := p.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -410,6 +411,39 @@ func TestRetryIdempotencyKey(t *testing.T) {
 		if resp.StatusCode != tt.code || n != tt.hits {
 			t.Errorf("%s %s (Idempotency-Key %q): %d after %d backend hits, want %d after %d",
 				tt.method, tt.path, tt.key, resp.StatusCode, n, tt.code, tt.hits)
+		}
+	}
+}
+
+// TestRetryZeroAttempts shows a retry policy of zero attempts disabling
+// every retry (Gateway API v1.7: an explicit zero MUST disable retries):
+// a connection refused is answered 502 instead of being tried on the other
+// endpoint, while the same backend under a rule without a policy fails
+// over and always answers 200.
+func TestRetryZeroAttempts(t *testing.T) {
+	a := echoBackend(t, "a")
+	dead := deadAddr(t)
+	p := newTestProxy(t, Options{})
+	cfg := simpleConfig(map[string][]string{"a": {addrOf(a), dead}},
+		Rule{Matches: prefix("/none"), Backends: []BackendRef{{Backend: "a", Weight: 1}}, Retry: &RetryPolicy{Attempts: 0}},
+		Rule{Matches: prefix("/"), Backends: []BackendRef{{Backend: "a", Weight: 1}}})
+	cfg.Backends[0].CircuitBreaker = &upstream.CircuitBreaker{Disabled: true}
+	if err := p.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	base := baseURL(t, p, "gw/http")
+	codes := map[int]int{}
+	for range 20 {
+		code, _, _ := get(t, http.DefaultClient, base+"/none")
+		codes[code]++
+	}
+	// Round robin over two endpoints sends some of the 20 to the dead one.
+	if codes[502] == 0 || codes[200] == 0 || codes[502]+codes[200] != 20 {
+		t.Errorf("zero attempts: answers %v, want some 502 (no failover) and the rest 200", codes)
+	}
+	for i := range 20 {
+		if code, _, _ := get(t, http.DefaultClient, base+"/other"); code != 200 {
+			t.Fatalf("without a policy, request %d: %d, want 200 (failover)", i, code)
 		}
 	}
 }

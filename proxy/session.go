@@ -19,6 +19,7 @@ import (
 
 	"github.com/rauta/rauta/breaker"
 	"github.com/rauta/rauta/router"
+	"github.com/rauta/rauta/upstream"
 )
 
 // Session persistence (GEP-1619).
@@ -126,10 +127,10 @@ type sessionPolicy struct {
 // carries from the pick to the response.
 type sessionPin struct {
 	policy *sessionPolicy
-	ref    int            // index of the reference in the rule
-	ep     *endpointState // named by a valid token; nil when pinning anew
-	start  int64          // session start, Unix nanoseconds
-	last   int64          // the token's last use
+	ref    int              // index of the reference in the rule
+	ep     *upstream.Member // named by a valid token; nil when pinning anew
+	start  int64            // session start, Unix nanoseconds
+	last   int64            // the token's last use
 	now    int64
 	path   string // cookie Path
 	secure bool
@@ -161,6 +162,14 @@ func validateSession(sp *SessionPersistence) error {
 	}
 	if sp.IdleTimeout < 0 {
 		return fmt.Errorf("idleTimeout: must not be negative, got %v", sp.IdleTimeout)
+	}
+	if sp.CookiePath != "" {
+		if sp.Type != SessionCookie {
+			return errors.New("cookiePath: only for a cookie session")
+		}
+		if !ValidCookiePath(sp.CookiePath) {
+			return fmt.Errorf("cookiePath: %q does not start with '/' or holds a control character, a non-ASCII byte or ';'", sp.CookiePath)
+		}
 	}
 	if sp.PermanentCookie && sp.AbsoluteTimeout == 0 {
 		return errors.New("permanentCookie: requires absoluteTimeout, the cookie's Max-Age")
@@ -273,7 +282,7 @@ func sessionPaths(ms []router.Match) []string {
 		default:
 			v = ""
 		}
-		if !validCookiePath(v) {
+		if !ValidCookiePath(v) {
 			v = "/"
 		}
 		out[i] = v
@@ -281,9 +290,10 @@ func sessionPaths(ms []router.Match) []string {
 	return out
 }
 
-// validCookiePath reports whether p can be a cookie's Path attribute
-// (RFC 6265 section 4.1.1) without escaping.
-func validCookiePath(p string) bool {
+// ValidCookiePath reports whether p can be a cookie's Path attribute
+// (RFC 6265 section 4.1.1) without escaping: it starts with '/' and holds
+// no control character, no byte above 0x7e and no ';'.
+func ValidCookiePath(p string) bool {
 	if !strings.HasPrefix(p, "/") {
 		return false
 	}
@@ -414,10 +424,10 @@ func (s *sessionSealer) open(cr *compiledRule, src *sessionSource, tok string, b
 	pin.policy, pin.ref = ref.session, i
 	pin.start, pin.last = pin.now, pin.now
 	pin.ep = nil
-	t := ref.backend.lb.Load()
-	if ep := findEndpoint(t, addr); ep != nil && ep.healthy.Load() {
+	t := ref.backend.up.Table()
+	if ep := t.Find(addr); ep != nil && ep.Healthy() {
 		pin.ep, pin.start, pin.last = ep, start, last
-	} else if ref.weight == 0 || len(t.eps) == 0 {
+	} else if ref.weight == 0 || t.Len() == 0 {
 		// The session is broken and its reference takes no new
 		// sessions: the request is balanced over the references anew.
 		return nil
@@ -475,33 +485,14 @@ func tokenRefIs(ref *compiledRef, src *sessionSource, backend []byte) bool {
 	return ref.session != nil && ref.session.src == src && ref.backend != nil && ref.backend.name == string(backend)
 }
 
-// findEndpoint returns the endpoint of t with address addr, or nil. The
-// endpoints of an lbTable are sorted by address.
-func findEndpoint(t *lbTable, addr []byte) *endpointState {
-	eps := t.eps
-	i, j := 0, len(eps)
-	for i < j {
-		h := int(uint(i+j) >> 1)
-		if eps[h].addr < string(addr) {
-			i = h + 1
-		} else {
-			j = h
-		}
-	}
-	if i < len(eps) && eps[i].addr == string(addr) && !eps[i].removed.Load() {
-		return eps[i]
-	}
-	return nil
-}
-
 // pinned returns the endpoint a valid token pinned the request to, with
 // its breaker ticket, when this is the request's first attempt and the
 // endpoint admits it; otherwise nil, and the caller picks.
-func (s *sessionPin) pinned(avoid *endpointState) (*endpointState, breaker.Ticket) {
-	if s == nil || s.ep == nil || avoid != nil || s.ep.removed.Load() {
+func (s *sessionPin) pinned(avoid *upstream.Member) (*upstream.Member, breaker.Ticket) {
+	if s == nil || s.ep == nil || avoid != nil || s.ep.Removed() {
 		return nil, breaker.Ticket{}
 	}
-	if tk, ok := s.ep.admit(); ok {
+	if tk, ok := s.ep.Admit(); ok {
 		return s.ep, tk
 	}
 	return nil, breaker.Ticket{}
@@ -518,7 +509,7 @@ func (s *sessionSealer) issue(h http.Header, x *requestState) {
 	}
 	pol := pin.policy
 	start := pin.start
-	if pin.ep == nil || pin.ep.addr != x.endpoint {
+	if pin.ep == nil || pin.ep.Addr() != x.endpoint {
 		start = pin.now
 	} else if pol.refresh == 0 || pin.now-pin.last < int64(pol.refresh) {
 		return
@@ -535,12 +526,16 @@ func (s *sessionSealer) issue(h http.Header, x *requestState) {
 		return
 	}
 	var b strings.Builder
-	b.Grow(len(pol.spec.Name) + len(enc) + len(pin.path) + 64)
+	path := pin.path
+	if pol.spec.CookiePath != "" {
+		path = pol.spec.CookiePath
+	}
+	b.Grow(len(pol.spec.Name) + len(enc) + len(path) + 64)
 	b.WriteString(pol.spec.Name)
 	b.WriteByte('=')
 	b.Write(enc)
 	b.WriteString("; Path=")
-	b.WriteString(pin.path)
+	b.WriteString(path)
 	if pol.spec.PermanentCookie {
 		left := int64(pol.spec.AbsoluteTimeout) - (pin.now - start)
 		secs := max((left+int64(time.Second)-1)/int64(time.Second), 1)
