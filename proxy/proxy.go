@@ -49,7 +49,7 @@ type Options struct {
 	// Pool configures the upstream connection pools. A backend's
 	// [ConnectionLimits] override its limits for that backend's
 	// endpoints.
-	Pool pool.Config
+	Pool pool.Options
 	// RetryBudget is the fraction of a backend's active requests that may
 	// be retries at any moment; zero means 0.2. At least three concurrent
 	// retries per backend are always allowed. A backend's own
@@ -79,7 +79,7 @@ type Options struct {
 // DefaultShutdownTimeout is the one default of rauta's graceful
 // shutdowns: how long a listener released by [Proxy.Apply] waits for its
 // requests to finish ([Options].ShutdownTimeout), and how long a process
-// run by admin.Run, filesource.Serve or kube.Serve gives the requests in
+// run by admin.Run gives the requests in
 // flight once it is told to stop. It leaves room within Kubernetes'
 // default 30 s termination grace period for the endpoint removal to reach
 // the clients before the Pod is killed.
