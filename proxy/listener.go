@@ -354,14 +354,16 @@ func (m *listenerManager) addr(key string) (net.Addr, bool) {
 // a request it also holds an 8 KiB write buffer, 4 KiB of held-back
 // response body and 4 KiB of scratch space (taken from pools, given back
 // when the connection goes idle), and the request head, at most
-// MaxHeaderBytes: about 100 KiB at the defaults. An HTTP/2 connection
-// holds at most 1 MiB of unread request body (the connection's flow-control
-// window, whatever its streams), a frame buffer as large as the largest
-// frame received (at most MaxReadFrameSize), a 4 KiB write buffer, and per
-// open stream (at most MaxConcurrentStreams) its header fields (at most
-// MaxHeaderBytes) and its handler's goroutine: about 2.1 MiB plus 80 KiB
-// per stream at the defaults. MaxConnsPerListener times these bounds the
-// memory clients can hold on a port.
+// MaxHeaderBytes: about 100 KiB at the defaults. An HTTP/2 connection of
+// rauta's server (ServerRauta) holds at most 1 MiB of unread request body
+// (its connection flow-control window, whatever its streams), a 16 KiB
+// read buffer, a frame buffer as large as the largest frame received (at
+// most MaxReadFrameSize), and per open stream (at most
+// MaxConcurrentStreams) its header fields (at most MaxHeaderBytes), at
+// most 64 KiB of response queued for writing and its handler's goroutine:
+// about 2.1 MiB plus 140 KiB per stream at the defaults.
+// MaxConnsPerListener times these bounds the memory clients can hold on a
+// port.
 type Limits struct {
 	// ReadHeaderTimeout bounds reading a request's headers (slowloris):
 	// a connection that has not sent a whole request head this long after
