@@ -99,6 +99,9 @@ type metrics struct {
 	panics             prometheus.Counter
 	mirrors            *prometheus.CounterVec
 	accessLogDropped   prometheus.Counter
+	// grpc is labelled by route, rule (its name, else its index) and
+	// gRPC status name, never by the service or method a client sends.
+	grpc *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -177,13 +180,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "rauta_access_log_dropped_total",
 			Help: "Access log records dropped because the writer fell behind.",
 		}),
+		grpc: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rauta_grpc_responses_total",
+			Help: "gRPC calls (requests with Content-Type application/grpc) finished, by route, rule and gRPC status (the backend's, or the gateway's own answer's).",
+		}, []string{"route", "rule", "grpc_status"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.requests, m.duration, m.upstreamDuration, m.gateway,
 			m.connectErrors, m.retries, m.breakerState, m.endpointHealthy,
 			m.breakerTransitions, m.healthTransitions, m.lbPolicy,
 			m.activeConns, m.generation, m.lastApply, m.applyErrors, m.panics,
-			m.mirrors, m.accessLogDropped)
+			m.mirrors, m.accessLogDropped, m.grpc)
 	}
 	return m
 }
