@@ -208,11 +208,11 @@ func TestGRPCGatewayAnswers(t *testing.T) {
 	for _, tc := range []struct {
 		path, status, message string
 	}{
-		{"/other.Other/Call", "12", "no route"},               // UNIMPLEMENTED
-		{"/down.Down/Call", "14", "no healthy upstream"},      // UNAVAILABLE
-		{"/invalid.Invalid/Call", "14", "no valid backend"},   // UNAVAILABLE
-		{"/limited.Limited/Call", "8", "rate limited"},        // RESOURCE_EXHAUSTED
-		{"/echo.Echo/Slow", "4", "upstream request timeout"},  // DEADLINE_EXCEEDED
+		{"/other.Other/Call", "12", "no route"},              // UNIMPLEMENTED
+		{"/down.Down/Call", "14", "no healthy upstream"},     // UNAVAILABLE
+		{"/invalid.Invalid/Call", "14", "no valid backend"},  // UNAVAILABLE
+		{"/limited.Limited/Call", "8", "rate limited"},       // RESOURCE_EXHAUSTED
+		{"/echo.Echo/Slow", "4", "upstream request timeout"}, // DEADLINE_EXCEEDED
 	} {
 		r := grpcUnary(t, c, base+tc.path, "x")
 		if r.httpStatus != http.StatusOK || r.contentType != "application/grpc" || r.status != tc.status || r.message != tc.message || len(r.messages) != 0 {
