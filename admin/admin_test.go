@@ -19,6 +19,7 @@ import (
 	"github.com/rauta/rauta/proxy"
 	"github.com/rauta/rauta/router"
 	"github.com/rauta/rauta/tlsconfig"
+	"github.com/rauta/rauta/upstream"
 )
 
 // newProxy returns a proxy serving cfg when cfg is not nil.
@@ -56,7 +57,7 @@ func testConfig(t testing.TB, backend string) (*proxy.Config, []byte) {
 					Backends: []proxy.BackendRef{{Backend: "default/echo:80", Weight: 1}}},
 			},
 		}},
-		Backends: []proxy.Backend{{Name: "default/echo:80", Endpoints: []proxy.Endpoint{{Address: backend}}}},
+		Backends: []proxy.Backend{{Spec: upstream.Spec{Name: "default/echo:80", Endpoints: []upstream.Endpoint{{Address: backend}}}}},
 	}, keyPEM
 }
 
@@ -325,16 +326,16 @@ func TestPprofOffByDefault(t *testing.T) {
 
 // TestConfigWithBackendPolicies serves /debug/config for a configuration
 // whose backend has a circuit breaker with an OnStateChange func and a
-// Clock (which JSON cannot encode) and every other backend policy set.
+// Now func (which JSON cannot encode) and every other backend policy set.
 func TestConfigWithBackendPolicies(t *testing.T) {
 	cfg, _ := testConfig(t, "127.0.0.1:1")
 	b := &cfg.Backends[0]
-	b.LoadBalancer = proxy.LoadBalancer{Policy: proxy.Maglev, Key: proxy.HashKey{Source: proxy.KeyQuery, Name: "user"}}
-	b.HealthCheck = &proxy.HealthCheck{Kind: proxy.HealthHTTP, Path: "/healthz", Interval: time.Hour,
-		ExpectedStatuses: []proxy.StatusRange{{Start: 200, End: 299}, {Start: 404}}}
-	b.CircuitBreaker = &proxy.CircuitBreaker{Count5xx: true, Config: breaker.Config{
-		MinRequests: 5, OpenTimeout: 3 * time.Second, Clock: wallClock{}, OnStateChange: func(from, to breaker.State) {}}}
-	b.Connections = proxy.ConnectionLimits{MaxPerEndpoint: 10, IdleTimeout: time.Minute, MaxRequests: 100, MaxLifetime: time.Hour}
+	b.LoadBalancer = upstream.LoadBalancer{Policy: upstream.Maglev, Key: upstream.HashKey{Source: upstream.KeyQuery, Name: "user"}}
+	b.HealthCheck = &upstream.HealthCheck{Kind: upstream.HealthHTTP, Path: "/healthz", Interval: time.Hour,
+		ExpectedStatuses: []upstream.StatusRange{{Start: 200, End: 299}, {Start: 404}}}
+	b.CircuitBreaker = &upstream.CircuitBreaker{Count5xx: true, Config: breaker.Config{
+		MinRequests: 5, OpenTimeout: 3 * time.Second, Now: time.Now, OnStateChange: func(from, to breaker.State) {}}}
+	b.Connections = upstream.ConnectionLimits{MaxPerEndpoint: 10, IdleTimeout: time.Minute, MaxRequests: 100, MaxLifetime: time.Hour}
 	b.Retry = proxy.BackendRetry{Backoff: 20 * time.Millisecond, MaxBackoff: time.Second,
 		Budget: &proxy.RetryBudget{Percent: 20, Interval: 10 * time.Second, MinRetries: 3, MinRetriesInterval: time.Second}}
 	h, err := NewHandler(Options{Proxy: newProxy(t, cfg)})
@@ -366,11 +367,6 @@ func TestConfigWithBackendPolicies(t *testing.T) {
 		t.Errorf("/debug/config lacks backend policies:\n%s", body)
 	}
 }
-
-// wallClock is a breaker.Clock.
-type wallClock struct{}
-
-func (wallClock) Now() time.Time { return time.Now() }
 
 // TestRunShutdownTimeoutDefault checks that Run without a ShutdownTimeout
 // gives requests in flight proxy.DefaultShutdownTimeout to finish, not no

@@ -11,6 +11,7 @@ import (
 	"github.com/rauta/rauta/admin"
 	"github.com/rauta/rauta/proxy"
 	"github.com/rauta/rauta/router"
+	"github.com/rauta/rauta/upstream"
 )
 
 func Example() {
@@ -40,8 +41,8 @@ func Example() {
 			},
 		}},
 		Backends: []proxy.Backend{
-			{Name: "default/api:80", Endpoints: []proxy.Endpoint{{Address: "127.0.0.1:9001"}}},
-			{Name: "default/web:80", Endpoints: []proxy.Endpoint{{Address: "127.0.0.1:9002"}}},
+			{Spec: upstream.Spec{Name: "default/api:80", Endpoints: []upstream.Endpoint{{Address: "127.0.0.1:9001"}}}},
+			{Spec: upstream.Spec{Name: "default/web:80", Endpoints: []upstream.Endpoint{{Address: "127.0.0.1:9002"}}}},
 		},
 	})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rauta/rauta/proxy"
+	"github.com/rauta/rauta/upstream"
 )
 
 // Origin says where a setting in effect comes from: the object of the
@@ -233,7 +234,7 @@ func explainPolicy(cfg *proxy.Config, listener string, route *proxy.Route, ruleI
 	for _, lv := range slices.Backward(levels) {
 		for _, lim := range lv.limits {
 			rl := RateLimitInEffect{Origin: lv.origin, Name: lim.Name, Rate: lim.Rate, Burst: lim.Burst, Window: durationOrEmpty(lim.Window)}
-			if lim.Key.Source != proxy.KeyNone {
+			if lim.Key.Source != upstream.KeyNone {
 				rl.Key = describeKey(lim.Key)
 			}
 			pe.RateLimits = append(pe.RateLimits, rl)
@@ -279,10 +280,10 @@ func explainPolicy(cfg *proxy.Config, listener string, route *proxy.Route, ruleI
 		b := &cfg.Backends[i]
 		be.Policies = b.Policies
 		be.LoadBalancer = b.LoadBalancer.Policy.String()
-		if b.LoadBalancer.Policy == proxy.Maglev {
+		if b.LoadBalancer.Policy == upstream.Maglev {
 			key := b.LoadBalancer.Key
-			if key.Source == proxy.KeyNone {
-				key.Source = proxy.KeyClientAddress // Maglev's default
+			if key.Source == upstream.KeyNone {
+				key.Source = upstream.KeyClientAddress // Maglev's default
 			}
 			be.HashKey = describeKey(key)
 		}
@@ -335,7 +336,7 @@ func sessionInEffect(o Origin, s *proxy.SessionPersistence) *SessionInEffect {
 }
 
 // healthCheckInEffect describes a health check, defaults applied.
-func healthCheckInEffect(hc *proxy.HealthCheck) *HealthCheckInEffect {
+func healthCheckInEffect(hc *upstream.HealthCheck) *HealthCheckInEffect {
 	out := &HealthCheckInEffect{
 		Kind:               hc.Kind.String(),
 		Interval:           cmp.Or(hc.Interval, 5*time.Second).String(),
@@ -343,7 +344,7 @@ func healthCheckInEffect(hc *proxy.HealthCheck) *HealthCheckInEffect {
 		HealthyThreshold:   cmp.Or(hc.HealthyThreshold, 2),
 		UnhealthyThreshold: cmp.Or(hc.UnhealthyThreshold, 3),
 	}
-	if hc.Kind == proxy.HealthHTTP {
+	if hc.Kind == upstream.HealthHTTP {
 		out.Path, out.Host = cmp.Or(hc.Path, "/"), hc.Host
 		out.ExpectedStatuses = []string{"200-399"}
 		if len(hc.ExpectedStatuses) > 0 {
@@ -361,17 +362,17 @@ func healthCheckInEffect(hc *proxy.HealthCheck) *HealthCheckInEffect {
 }
 
 // describeKey names the part of a request a key reads.
-func describeKey(k proxy.HashKey) string {
+func describeKey(k upstream.HashKey) string {
 	switch k.Source {
-	case proxy.KeyNone:
+	case upstream.KeyNone:
 		return ""
-	case proxy.KeyClientAddress:
+	case upstream.KeyClientAddress:
 		return "client address"
-	case proxy.KeyHeader:
+	case upstream.KeyHeader:
 		return "header " + k.Name
-	case proxy.KeyCookie:
+	case upstream.KeyCookie:
 		return "cookie " + k.Name
-	case proxy.KeyQuery:
+	case upstream.KeyQuery:
 		return "query parameter " + k.Name
 	}
 	return k.Source.String()

@@ -11,6 +11,7 @@ import (
 	"github.com/rauta/rauta/breaker"
 	"github.com/rauta/rauta/proxy"
 	"github.com/rauta/rauta/router"
+	"github.com/rauta/rauta/upstream"
 )
 
 // policyConfig sets every policy knob of the Config at every level.
@@ -36,7 +37,7 @@ func policyConfig(backend string) *proxy.Config {
 						{Backend: "default/spare:80", Weight: 1},
 					},
 					Retry:              &proxy.RetryPolicy{Attempts: 2, Codes: []int{503}, Backoff: 10 * time.Millisecond, MaxBackoff: time.Second},
-					RateLimits:         []proxy.RateLimit{{Name: "TrafficPolicy default/api-limit", Rate: 1, Burst: 3, Key: proxy.HashKey{Source: proxy.KeyHeader, Name: "X-User"}}},
+					RateLimits:         []proxy.RateLimit{{Name: "TrafficPolicy default/api-limit", Rate: 1, Burst: 3, Key: upstream.HashKey{Source: upstream.KeyHeader, Name: "X-User"}}},
 					RequestLimits:      proxy.RequestLimits{MaxBodyBytes: 1 << 20},
 					SessionPersistence: &proxy.SessionPersistence{Type: proxy.SessionCookie, Name: "api-session", AbsoluteTimeout: time.Hour, IdleTimeout: 10 * time.Minute, PermanentCookie: true},
 					Policies:           []string{"TrafficPolicy default/api-limit", "HTTPRoute default/web"},
@@ -49,20 +50,22 @@ func policyConfig(backend string) *proxy.Config {
 		}},
 		Backends: []proxy.Backend{
 			{
-				Name: "default/echo:80", Endpoints: []proxy.Endpoint{{Address: backend}},
-				LoadBalancer: proxy.LoadBalancer{Policy: proxy.Maglev, Key: proxy.HashKey{Source: proxy.KeyQuery, Name: "user"}},
-				HealthCheck: &proxy.HealthCheck{Kind: proxy.HealthHTTP, Path: "/healthz", Host: "echo.internal", Interval: 2 * time.Second,
-					UnhealthyThreshold: 2, ExpectedStatuses: []proxy.StatusRange{{Start: 200, End: 204}, {Start: 301}}},
-				CircuitBreaker: &proxy.CircuitBreaker{Count5xx: true, Config: breaker.Config{
-					Window: 10 * time.Second, FailureThreshold: 0.3, MinRequests: 20, OpenTimeout: 30 * time.Second, HalfOpenProbes: 2}},
-				Connections:        proxy.ConnectionLimits{MaxPerEndpoint: 10, IdleTimeout: time.Minute, MaxRequests: 100, MaxLifetime: 5 * time.Minute},
+				Spec: upstream.Spec{
+					Name:         "default/echo:80",
+					Endpoints:    []upstream.Endpoint{{Address: backend}},
+					LoadBalancer: upstream.LoadBalancer{Policy: upstream.Maglev, Key: upstream.HashKey{Source: upstream.KeyQuery, Name: "user"}},
+					HealthCheck: &upstream.HealthCheck{Kind: upstream.HealthHTTP, Path: "/healthz", Host: "echo.internal", Interval: 2 * time.Second,
+						UnhealthyThreshold: 2, ExpectedStatuses: []upstream.StatusRange{{Start: 200, End: 204}, {Start: 301}}},
+					CircuitBreaker: &upstream.CircuitBreaker{Count5xx: true, Config: breaker.Config{
+						Window: 10 * time.Second, FailureThreshold: 0.3, MinRequests: 20, OpenTimeout: 30 * time.Second, HalfOpenProbes: 2}},
+					Connections: upstream.ConnectionLimits{MaxPerEndpoint: 10, IdleTimeout: time.Minute, MaxRequests: 100, MaxLifetime: 5 * time.Minute},
+				},
 				Retry:              proxy.BackendRetry{Backoff: 25 * time.Millisecond, MaxBackoff: 250 * time.Millisecond, Budget: &proxy.RetryBudget{Percent: 20, Interval: 10 * time.Second, MinRetries: 3, MinRetriesInterval: time.Second}},
 				SessionPersistence: &proxy.SessionPersistence{Type: proxy.SessionHeader, Name: "X-Session"},
 				Policies:           []string{"BackendPolicy default/echo", "XBackendTrafficPolicy default/budget"},
 			},
 			{
-				Name: "default/spare:80", Endpoints: []proxy.Endpoint{{Address: backend}},
-				CircuitBreaker:     &proxy.CircuitBreaker{Disabled: true},
+				Spec:               upstream.Spec{Name: "default/spare:80", Endpoints: []upstream.Endpoint{{Address: backend}}, CircuitBreaker: &upstream.CircuitBreaker{Disabled: true}},
 				SessionPersistence: &proxy.SessionPersistence{Type: proxy.SessionHeader, Name: "X-Spare-Session", IdleTimeout: time.Minute},
 				Policies:           []string{"BackendPolicy default/spare"},
 			},

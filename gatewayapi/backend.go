@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/rauta/rauta/proxy"
+	"github.com/rauta/rauta/upstream"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -92,9 +93,9 @@ func (t *translator) resolveRouteBackend(routeKind gatewayv1.Kind, routeNS, rout
 		}
 		return key, nil
 	}
-	b := &proxy.Backend{Name: name, Endpoints: Endpoints(svc, port, t.slices[nn{ns, svc.Name}])}
+	b := &proxy.Backend{Spec: upstream.Spec{Name: name, Endpoints: Endpoints(svc, port, t.slices[nn{ns, svc.Name}])}}
 	if b.Endpoints == nil {
-		b.Endpoints = []proxy.Endpoint{}
+		b.Endpoints = []upstream.Endpoint{}
 	}
 	switch {
 	case pol != nil:

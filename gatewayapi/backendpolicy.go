@@ -7,6 +7,7 @@ import (
 
 	rautav1alpha1 "github.com/rauta/rauta/apis/v1alpha1"
 	"github.com/rauta/rauta/proxy"
+	"github.com/rauta/rauta/upstream"
 	"golang.org/x/net/http/httpguts"
 	corev1 "k8s.io/api/core/v1"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -219,12 +220,12 @@ func backendPolicy(spec *rautav1alpha1.BackendPolicySpec, b *proxy.Backend) erro
 		const field = "spec.loadBalancer"
 		switch lb.Type {
 		case "", rautav1alpha1.RoundRobin:
-			b.LoadBalancer.Policy = proxy.RoundRobin
+			b.LoadBalancer.Policy = upstream.RoundRobin
 			if lb.HashKey != nil {
 				return fmt.Errorf("%s.hashKey: only allowed with type Maglev", field)
 			}
 		case rautav1alpha1.Maglev:
-			b.LoadBalancer.Policy = proxy.Maglev
+			b.LoadBalancer.Policy = upstream.Maglev
 		default:
 			return fmt.Errorf("%s.type: %q is not RoundRobin or Maglev", field, lb.Type)
 		}
@@ -299,20 +300,20 @@ func backendPolicy(spec *rautav1alpha1.BackendPolicySpec, b *proxy.Backend) erro
 const maxInt32 = 1<<31 - 1
 
 // hashKey converts a BackendPolicy hash key.
-func hashKey(k *rautav1alpha1.HashKey, field string) (proxy.HashKey, error) {
-	var out proxy.HashKey
+func hashKey(k *rautav1alpha1.HashKey, field string) (upstream.HashKey, error) {
+	var out upstream.HashKey
 	switch k.Type {
 	case rautav1alpha1.ClientAddress:
 		if k.Name != "" {
 			return out, fmt.Errorf("%s.name: not allowed for type ClientAddress", field)
 		}
-		return proxy.HashKey{Source: proxy.KeyClientAddress}, nil
+		return upstream.HashKey{Source: upstream.KeyClientAddress}, nil
 	case rautav1alpha1.Header:
-		out.Source = proxy.KeyHeader
+		out.Source = upstream.KeyHeader
 	case rautav1alpha1.Cookie:
-		out.Source = proxy.KeyCookie
+		out.Source = upstream.KeyCookie
 	case rautav1alpha1.QueryParameter:
-		out.Source = proxy.KeyQuery
+		out.Source = upstream.KeyQuery
 	default:
 		return out, fmt.Errorf("%s.type: %q is not ClientAddress, Header, Cookie or QueryParameter", field, k.Type)
 	}
@@ -329,17 +330,17 @@ func hashKey(k *rautav1alpha1.HashKey, field string) (proxy.HashKey, error) {
 }
 
 // healthCheck converts a BackendPolicy health check.
-func healthCheck(hc *rautav1alpha1.HealthCheck) (*proxy.HealthCheck, error) {
+func healthCheck(hc *rautav1alpha1.HealthCheck) (*upstream.HealthCheck, error) {
 	const field = "spec.healthCheck"
-	h := &proxy.HealthCheck{}
+	h := &upstream.HealthCheck{}
 	switch hc.Type {
 	case rautav1alpha1.HealthCheckTCP:
-		h.Kind = proxy.HealthTCP
+		h.Kind = upstream.HealthTCP
 		if hc.HTTP != nil {
 			return nil, fmt.Errorf("%s.http: only allowed with type HTTP", field)
 		}
 	case rautav1alpha1.HealthCheckHTTP:
-		h.Kind = proxy.HealthHTTP
+		h.Kind = upstream.HealthHTTP
 	case "":
 		return nil, fmt.Errorf("%s.type: required (TCP or HTTP)", field)
 	default:
@@ -384,7 +385,7 @@ func healthCheck(hc *rautav1alpha1.HealthCheck) (*proxy.HealthCheck, error) {
 			if err := inRange(f+".start", r.Start, 100, 599); err != nil {
 				return nil, err
 			}
-			sr := proxy.StatusRange{Start: int(r.Start)}
+			sr := upstream.StatusRange{Start: int(r.Start)}
 			if r.End != nil {
 				if err := inRange(f+".end", *r.End, 100, 599); err != nil {
 					return nil, err
@@ -401,9 +402,9 @@ func healthCheck(hc *rautav1alpha1.HealthCheck) (*proxy.HealthCheck, error) {
 }
 
 // circuitBreaker converts a BackendPolicy circuit breaker.
-func circuitBreaker(c *rautav1alpha1.CircuitBreaker) (*proxy.CircuitBreaker, error) {
+func circuitBreaker(c *rautav1alpha1.CircuitBreaker) (*upstream.CircuitBreaker, error) {
 	const field = "spec.circuitBreaker"
-	cb := &proxy.CircuitBreaker{Disabled: deref(c.Disabled), Count5xx: deref(c.Count5xx)}
+	cb := &upstream.CircuitBreaker{Disabled: deref(c.Disabled), Count5xx: deref(c.Count5xx)}
 	if p := c.ErrorRatePercent; p != nil {
 		if err := inRange(field+".errorRatePercent", *p, 1, 100); err != nil {
 			return nil, err

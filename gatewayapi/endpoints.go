@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/rauta/rauta/proxy"
+	"github.com/rauta/rauta/upstream"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -27,7 +27,7 @@ const serviceNameLabel = "kubernetes.io/service-name"
 //
 // It is the fast path for EndpointSlice churn: a source calls it and hands
 // the result to the proxy without translating everything again.
-func Endpoints(svc *corev1.Service, port int32, eps []discoveryv1.EndpointSlice) []proxy.Endpoint {
+func Endpoints(svc *corev1.Service, port int32, eps []discoveryv1.EndpointSlice) []upstream.Endpoint {
 	if svc == nil {
 		return nil
 	}
@@ -35,7 +35,7 @@ func Endpoints(svc *corev1.Service, port int32, eps []discoveryv1.EndpointSlice)
 	if sp == nil {
 		return nil
 	}
-	var ready, terminating []proxy.Endpoint
+	var ready, terminating []upstream.Endpoint
 	for i := range eps {
 		s := &eps[i]
 		if s.Namespace != "" && s.Namespace != svc.Namespace {
@@ -53,7 +53,7 @@ func Endpoints(svc *corev1.Service, port int32, eps []discoveryv1.EndpointSlice)
 		}
 		for _, ep := range s.Endpoints {
 			c := ep.Conditions
-			var list *[]proxy.Endpoint
+			var list *[]upstream.Endpoint
 			switch {
 			case c.Ready == nil || *c.Ready:
 				list = &ready
@@ -67,7 +67,7 @@ func Endpoints(svc *corev1.Service, port int32, eps []discoveryv1.EndpointSlice)
 				if err != nil {
 					continue
 				}
-				*list = append(*list, proxy.Endpoint{Address: net.JoinHostPort(ip.String(), strconv.Itoa(int(target)))})
+				*list = append(*list, upstream.Endpoint{Address: net.JoinHostPort(ip.String(), strconv.Itoa(int(target)))})
 			}
 		}
 	}
@@ -78,8 +78,8 @@ func Endpoints(svc *corev1.Service, port int32, eps []discoveryv1.EndpointSlice)
 	if len(out) == 0 {
 		return nil
 	}
-	slices.SortFunc(out, func(a, b proxy.Endpoint) int { return cmp.Compare(a.Address, b.Address) })
-	return slices.CompactFunc(out, func(a, b proxy.Endpoint) bool { return a.Address == b.Address })
+	slices.SortFunc(out, func(a, b upstream.Endpoint) int { return cmp.Compare(a.Address, b.Address) })
+	return slices.CompactFunc(out, func(a, b upstream.Endpoint) bool { return a.Address == b.Address })
 }
 
 // servicePort returns the port of svc numbered port, or nil.

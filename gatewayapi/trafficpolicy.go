@@ -6,6 +6,7 @@ import (
 
 	rautav1alpha1 "github.com/rauta/rauta/apis/v1alpha1"
 	"github.com/rauta/rauta/proxy"
+	"github.com/rauta/rauta/upstream"
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -111,7 +112,7 @@ func trafficPolicy(spec *rautav1alpha1.TrafficPolicySpec) (trafficSettings, erro
 				if k.Name != "" {
 					return out, fmt.Errorf("%s.key.name: not allowed for type ClientAddress", field)
 				}
-				r.Key = proxy.HashKey{Source: proxy.KeyClientAddress}
+				r.Key = upstream.HashKey{Source: upstream.KeyClientAddress}
 			case rautav1alpha1.RateLimitByHeader:
 				switch {
 				case k.Name == "":
@@ -121,7 +122,7 @@ func trafficPolicy(spec *rautav1alpha1.TrafficPolicySpec) (trafficSettings, erro
 				case !httpguts.ValidHeaderFieldName(k.Name):
 					return out, fmt.Errorf("%s.key.name: %q is not a valid header name", field, k.Name)
 				}
-				r.Key = proxy.HashKey{Source: proxy.KeyHeader, Name: k.Name}
+				r.Key = upstream.HashKey{Source: upstream.KeyHeader, Name: k.Name}
 			default:
 				return out, fmt.Errorf("%s.key.type: %q is not ClientAddress or Header", field, k.Type)
 			}

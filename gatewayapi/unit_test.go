@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/rauta/rauta/proxy"
+	"github.com/rauta/rauta/upstream"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -245,10 +246,10 @@ func TestEndpoints(t *testing.T) {
 	ep := func(ready, serving, terminating *bool, addrs ...string) discoveryv1.Endpoint {
 		return discoveryv1.Endpoint{Addresses: addrs, Conditions: discoveryv1.EndpointConditions{Ready: ready, Serving: serving, Terminating: terminating}}
 	}
-	eps := func(addrs ...string) []proxy.Endpoint {
-		var out []proxy.Endpoint
+	eps := func(addrs ...string) []upstream.Endpoint {
+		var out []upstream.Endpoint
 		for _, a := range addrs {
-			out = append(out, proxy.Endpoint{Address: a})
+			out = append(out, upstream.Endpoint{Address: a})
 		}
 		return out
 	}
@@ -263,7 +264,7 @@ func TestEndpoints(t *testing.T) {
 		name   string
 		port   int32
 		slices []discoveryv1.EndpointSlice
-		want   []proxy.Endpoint
+		want   []upstream.Endpoint
 	}{
 		{"no such port", 99, []discoveryv1.EndpointSlice{slice("a", nil, ep(nil, nil, nil, "10.0.0.1"))}, nil},
 		{"ready nil and true, not ready skipped", 80, []discoveryv1.EndpointSlice{

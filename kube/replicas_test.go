@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/rauta/rauta/proxy"
+	"github.com/rauta/rauta/upstream"
 )
 
 // lease returns a Lease of the view's tests: renewed at renew (zero: never)
@@ -493,7 +494,7 @@ func TestControllerReplicas(t *testing.T) {
 			RateLimits: []proxy.RateLimit{{Rate: 0.001, Burst: 4}},
 			Rules:      []proxy.Rule{{Backends: []proxy.BackendRef{{Backend: "web", Weight: 1}}}},
 		}},
-		Backends: []proxy.Backend{{Name: "web", Endpoints: []proxy.Endpoint{{Address: "10.213.0.1:8080"}}}},
+		Backends: []proxy.Backend{{Spec: upstream.Spec{Name: "web", Endpoints: []upstream.Endpoint{{Address: "10.213.0.1:8080"}}}}},
 	}))
 	addr, ok := pa.Addr("web")
 	if !ok {

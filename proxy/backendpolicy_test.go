@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rauta/rauta/breaker"
+	"github.com/rauta/rauta/upstream"
 )
 
 // metricValue returns the value of the series of a gathered metric whose
@@ -58,7 +59,7 @@ func TestMaglevAffinityByQuery(t *testing.T) {
 	}
 	p := newTestProxy(t, Options{})
 	cfg := simpleConfig(map[string][]string{"m": eps}, Rule{Backends: []BackendRef{{Backend: "m", Weight: 1}}})
-	cfg.Backends[0].LoadBalancer = LoadBalancer{Policy: Maglev, Key: HashKey{Source: KeyQuery, Name: "user"}}
+	cfg.Backends[0].LoadBalancer = upstream.LoadBalancer{Policy: upstream.Maglev, Key: upstream.HashKey{Source: upstream.KeyQuery, Name: "user"}}
 	if err := p.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +105,7 @@ func TestRateLimitKeyQuery(t *testing.T) {
 	p := newTestProxy(t, Options{})
 	cfg := simpleConfig(map[string][]string{"a": {addrOf(a)}}, Rule{
 		Backends:   []BackendRef{{Backend: "a", Weight: 1}},
-		RateLimits: []RateLimit{{Rate: 0.001, Burst: 2, Key: HashKey{Source: KeyQuery, Name: "tenant"}}},
+		RateLimits: []RateLimit{{Rate: 0.001, Burst: 2, Key: upstream.HashKey{Source: upstream.KeyQuery, Name: "tenant"}}},
 	})
 	if err := p.Apply(cfg); err != nil {
 		t.Fatal(err)
@@ -137,8 +138,8 @@ func TestHealthCheckExpectedStatuses(t *testing.T) {
 	a := healthBackend(t, "a", http.StatusNotFound)
 	b := healthBackend(t, "b", http.StatusOK)
 	p := newTestProxy(t, Options{})
-	check := func(statuses ...StatusRange) *HealthCheck {
-		return &HealthCheck{Kind: HealthHTTP, Path: "/healthz", Interval: 20 * time.Millisecond,
+	check := func(statuses ...upstream.StatusRange) *upstream.HealthCheck {
+		return &upstream.HealthCheck{Kind: upstream.HealthHTTP, Path: "/healthz", Interval: 20 * time.Millisecond,
 			HealthyThreshold: 1, UnhealthyThreshold: 1, ExpectedStatuses: statuses}
 	}
 	cfg := simpleConfig(nil,
@@ -146,12 +147,12 @@ func TestHealthCheckExpectedStatuses(t *testing.T) {
 		Rule{Matches: prefix("/expect-4xx"), Backends: []BackendRef{{Backend: "expect-4xx", Weight: 1}}},
 		Rule{Matches: prefix("/expect-2xx-5xx"), Backends: []BackendRef{{Backend: "expect-2xx-5xx", Weight: 1}}},
 		Rule{Matches: prefix("/default"), Backends: []BackendRef{{Backend: "default", Weight: 1}}})
-	eps := []Endpoint{{Address: a.addr()}, {Address: b.addr()}}
+	eps := []upstream.Endpoint{{Address: a.addr()}, {Address: b.addr()}}
 	cfg.Backends = []Backend{
-		{Name: "expect-404", Endpoints: eps, HealthCheck: check(StatusRange{Start: 200}, StatusRange{Start: 404})},
-		{Name: "expect-4xx", Endpoints: eps, HealthCheck: check(StatusRange{Start: 200}, StatusRange{Start: 400, End: 499})},
-		{Name: "expect-2xx-5xx", Endpoints: eps, HealthCheck: check(StatusRange{Start: 200, End: 299}, StatusRange{Start: 500, End: 599})},
-		{Name: "default", Endpoints: eps, HealthCheck: check()},
+		{Spec: upstream.Spec{Name: "expect-404", Endpoints: eps, HealthCheck: check(upstream.StatusRange{Start: 200}, upstream.StatusRange{Start: 404})}},
+		{Spec: upstream.Spec{Name: "expect-4xx", Endpoints: eps, HealthCheck: check(upstream.StatusRange{Start: 200}, upstream.StatusRange{Start: 400, End: 499})}},
+		{Spec: upstream.Spec{Name: "expect-2xx-5xx", Endpoints: eps, HealthCheck: check(upstream.StatusRange{Start: 200, End: 299}, upstream.StatusRange{Start: 500, End: 599})}},
+		{Spec: upstream.Spec{Name: "default", Endpoints: eps, HealthCheck: check()}},
 	}
 	if err := p.Apply(cfg); err != nil {
 		t.Fatal(err)
@@ -217,7 +218,7 @@ func TestHealthCheckEjectionTime(t *testing.T) {
 	b := echoBackend(t, "b")
 	p := newTestProxy(t, Options{})
 	cfg := simpleConfig(map[string][]string{"ab": {a.addr(), addrOf(b)}}, Rule{Backends: []BackendRef{{Backend: "ab", Weight: 1}}})
-	cfg.Backends[0].HealthCheck = &HealthCheck{Kind: HealthHTTP, Path: "/healthz", Interval: interval,
+	cfg.Backends[0].HealthCheck = &upstream.HealthCheck{Kind: upstream.HealthHTTP, Path: "/healthz", Interval: interval,
 		HealthyThreshold: healthy, UnhealthyThreshold: unhealthy}
 	if err := p.Apply(cfg); err != nil {
 		t.Fatal(err)
@@ -328,7 +329,7 @@ func TestConnectionLimitsMaxRequests(t *testing.T) {
 	be := newConnBackend(t, "a")
 	p := newTestProxy(t, Options{})
 	cfg := simpleConfig(map[string][]string{"a": {be.addr()}}, Rule{Backends: []BackendRef{{Backend: "a", Weight: 1}}})
-	cfg.Backends[0].Connections = ConnectionLimits{MaxRequests: 3}
+	cfg.Backends[0].Connections = upstream.ConnectionLimits{MaxRequests: 3}
 	if err := p.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -350,7 +351,7 @@ func TestConnectionLimitsMaxLifetime(t *testing.T) {
 	be := newConnBackend(t, "a")
 	p := newTestProxy(t, Options{})
 	cfg := simpleConfig(map[string][]string{"a": {be.addr()}}, Rule{Backends: []BackendRef{{Backend: "a", Weight: 1}}})
-	cfg.Backends[0].Connections = ConnectionLimits{MaxLifetime: life}
+	cfg.Backends[0].Connections = upstream.ConnectionLimits{MaxLifetime: life}
 	if err := p.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -396,11 +397,11 @@ func TestConnectionLimitsMaxPerEndpoint(t *testing.T) {
 	cfg := simpleConfig(nil,
 		Rule{Matches: prefix("/one"), Backends: []BackendRef{{Backend: "one", Weight: 1}}},
 		Rule{Matches: prefix("/two"), Backends: []BackendRef{{Backend: "two", Weight: 1}}})
-	limits := ConnectionLimits{MaxPerEndpoint: 1}
-	cb := &CircuitBreaker{Config: breaker.Config{MinRequests: 1}}
+	limits := upstream.ConnectionLimits{MaxPerEndpoint: 1}
+	cb := &upstream.CircuitBreaker{Config: breaker.Config{MinRequests: 1}}
 	cfg.Backends = []Backend{
-		{Name: "one", Endpoints: []Endpoint{{Address: one.addr()}}, Connections: limits, CircuitBreaker: cb},
-		{Name: "two", Endpoints: []Endpoint{{Address: x.addr()}, {Address: y.addr()}}, Connections: limits},
+		{Spec: upstream.Spec{Name: "one", Endpoints: []upstream.Endpoint{{Address: one.addr()}}, Connections: limits, CircuitBreaker: cb}},
+		{Spec: upstream.Spec{Name: "two", Endpoints: []upstream.Endpoint{{Address: x.addr()}, {Address: y.addr()}}, Connections: limits}},
 	}
 	if err := p.Apply(cfg); err != nil {
 		t.Fatal(err)
@@ -460,7 +461,7 @@ func TestConnectionLimitsChangeInFlight(t *testing.T) {
 	be := newConnBackend(t, "a")
 	p := newTestProxy(t, Options{})
 	cfg := simpleConfig(map[string][]string{"a": {be.addr()}}, Rule{Backends: []BackendRef{{Backend: "a", Weight: 1}}})
-	cfg.Backends[0].Connections = ConnectionLimits{MaxPerEndpoint: 1, MaxRequests: 100}
+	cfg.Backends[0].Connections = upstream.ConnectionLimits{MaxPerEndpoint: 1, MaxRequests: 100}
 	if err := p.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -472,7 +473,7 @@ func TestConnectionLimitsChangeInFlight(t *testing.T) {
 	}()
 	<-be.started
 	cfg2 := simpleConfig(map[string][]string{"a": {be.addr()}}, Rule{Backends: []BackendRef{{Backend: "a", Weight: 1}}})
-	cfg2.Backends[0].Connections = ConnectionLimits{MaxPerEndpoint: 4, MaxRequests: 1}
+	cfg2.Backends[0].Connections = upstream.ConnectionLimits{MaxPerEndpoint: 4, MaxRequests: 1}
 	if err := p.Apply(cfg2); err != nil {
 		t.Fatal(err)
 	}
@@ -666,26 +667,26 @@ func TestBackendValidation(t *testing.T) {
 		want string
 	}{
 		{"status below 100", func(b *Backend) {
-			b.HealthCheck = &HealthCheck{Kind: HealthHTTP, ExpectedStatuses: []StatusRange{{Start: 99}}}
+			b.HealthCheck = &upstream.HealthCheck{Kind: upstream.HealthHTTP, ExpectedStatuses: []upstream.StatusRange{{Start: 99}}}
 		}, "healthCheck.expectedStatuses[0].start: 99 is not a status code (100 to 599)"},
 		{"end before start", func(b *Backend) {
-			b.HealthCheck = &HealthCheck{Kind: HealthHTTP, ExpectedStatuses: []StatusRange{{Start: 200}, {Start: 300, End: 299}}}
+			b.HealthCheck = &upstream.HealthCheck{Kind: upstream.HealthHTTP, ExpectedStatuses: []upstream.StatusRange{{Start: 200}, {Start: 300, End: 299}}}
 		}, "healthCheck.expectedStatuses[1].end: 299 must be between start (300) and 599"},
 		{"end over 599", func(b *Backend) {
-			b.HealthCheck = &HealthCheck{Kind: HealthHTTP, ExpectedStatuses: []StatusRange{{Start: 500, End: 600}}}
+			b.HealthCheck = &upstream.HealthCheck{Kind: upstream.HealthHTTP, ExpectedStatuses: []upstream.StatusRange{{Start: 500, End: 600}}}
 		}, "healthCheck.expectedStatuses[0].end: 600"},
 		{"statuses on a TCP check", func(b *Backend) {
-			b.HealthCheck = &HealthCheck{Kind: HealthTCP, ExpectedStatuses: []StatusRange{{Start: 200}}}
+			b.HealthCheck = &upstream.HealthCheck{Kind: upstream.HealthTCP, ExpectedStatuses: []upstream.StatusRange{{Start: 200}}}
 		}, "healthCheck.expectedStatuses: only HTTP health checks"},
-		{"negative interval", func(b *Backend) { b.HealthCheck = &HealthCheck{Interval: -time.Second} }, "healthCheck.interval: must not be negative"},
+		{"negative interval", func(b *Backend) { b.HealthCheck = &upstream.HealthCheck{Interval: -time.Second} }, "healthCheck.interval: must not be negative"},
 		{"query key without a name", func(b *Backend) {
-			b.LoadBalancer = LoadBalancer{Policy: Maglev, Key: HashKey{Source: KeyQuery}}
+			b.LoadBalancer = upstream.LoadBalancer{Policy: upstream.Maglev, Key: upstream.HashKey{Source: upstream.KeyQuery}}
 		}, "loadBalancer.key.name: required for source Query"},
 		{"bad header name", func(b *Backend) {
-			b.LoadBalancer = LoadBalancer{Policy: Maglev, Key: HashKey{Source: KeyHeader, Name: "X User"}}
+			b.LoadBalancer = upstream.LoadBalancer{Policy: upstream.Maglev, Key: upstream.HashKey{Source: upstream.KeyHeader, Name: "X User"}}
 		}, `loadBalancer.key.name "X User": must be a header name`},
-		{"unknown key source", func(b *Backend) { b.LoadBalancer.Key.Source = KeySource(9) }, "loadBalancer.key.source: unknown value"},
-		{"unknown policy", func(b *Backend) { b.LoadBalancer.Policy = LBPolicy(7) }, "loadBalancer.policy: unknown value"},
+		{"unknown key source", func(b *Backend) { b.LoadBalancer.Key.Source = upstream.KeySource(9) }, "loadBalancer.key.source: unknown value"},
+		{"unknown policy", func(b *Backend) { b.LoadBalancer.Policy = upstream.LBPolicy(7) }, "loadBalancer.policy: unknown value"},
 		{"negative max connections", func(b *Backend) { b.Connections.MaxPerEndpoint = -1 }, "connections.maxPerEndpoint: must not be negative"},
 		{"negative lifetime", func(b *Backend) { b.Connections.MaxLifetime = -time.Second }, "connections.maxLifetime: must not be negative"},
 		{"negative backoff", func(b *Backend) { b.Retry.Backoff = -1 }, "retry.backoff: must not be negative"},
@@ -767,11 +768,6 @@ func TestConfigJSONWithPolicies(t *testing.T) {
 	}
 }
 
-// wallClock is a breaker.Clock for a configuration that carries one.
-type wallClock struct{}
-
-func (wallClock) Now() time.Time { return time.Now() }
-
 // policyConfig is a configuration with every backend policy set, served on
 // an ephemeral port.
 func policyConfig(endpoint string) Config {
@@ -780,13 +776,13 @@ func policyConfig(endpoint string) Config {
 		Retry:    &RetryPolicy{Attempts: 2, Codes: []int{503}, Backoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond},
 	})
 	b := &cfg.Backends[0]
-	b.LoadBalancer = LoadBalancer{Policy: Maglev, Key: HashKey{Source: KeyQuery, Name: "user"}}
-	b.HealthCheck = &HealthCheck{Kind: HealthHTTP, Path: "/healthz", Interval: time.Second,
-		ExpectedStatuses: []StatusRange{{Start: 200, End: 299}, {Start: 404}}}
-	b.CircuitBreaker = &CircuitBreaker{Count5xx: true, Config: breaker.Config{
+	b.LoadBalancer = upstream.LoadBalancer{Policy: upstream.Maglev, Key: upstream.HashKey{Source: upstream.KeyQuery, Name: "user"}}
+	b.HealthCheck = &upstream.HealthCheck{Kind: upstream.HealthHTTP, Path: "/healthz", Interval: time.Second,
+		ExpectedStatuses: []upstream.StatusRange{{Start: 200, End: 299}, {Start: 404}}}
+	b.CircuitBreaker = &upstream.CircuitBreaker{Count5xx: true, Config: breaker.Config{
 		Window: 10 * time.Second, MinRequests: 5, OpenTimeout: 3 * time.Second,
-		Clock: wallClock{}, OnStateChange: func(from, to breaker.State) {}}}
-	b.Connections = ConnectionLimits{MaxPerEndpoint: 10, IdleTimeout: time.Minute, MaxRequests: 100, MaxLifetime: time.Hour}
+		Now: time.Now, OnStateChange: func(from, to breaker.State) {}}}
+	b.Connections = upstream.ConnectionLimits{MaxPerEndpoint: 10, IdleTimeout: time.Minute, MaxRequests: 100, MaxLifetime: time.Hour}
 	b.Retry = BackendRetry{Backoff: 20 * time.Millisecond, MaxBackoff: time.Second,
 		Budget: &RetryBudget{Percent: 20, Interval: 10 * time.Second, MinRetries: 3, MinRetriesInterval: time.Second}}
 	b.Policies = []string{"BackendPolicy ns/app"}
@@ -804,9 +800,9 @@ func TestBackendPolicyMetrics(t *testing.T) {
 	for i := range cfg.Backends {
 		switch cfg.Backends[i].Name {
 		case "mg":
-			cfg.Backends[i].LoadBalancer.Policy = Maglev
+			cfg.Backends[i].LoadBalancer.Policy = upstream.Maglev
 		case "dead":
-			cfg.Backends[i].CircuitBreaker = &CircuitBreaker{Config: breaker.Config{MinRequests: 1, OpenTimeout: 50 * time.Millisecond}}
+			cfg.Backends[i].CircuitBreaker = &upstream.CircuitBreaker{Config: breaker.Config{MinRequests: 1, OpenTimeout: 50 * time.Millisecond}}
 		}
 	}
 	if err := p.Apply(cfg); err != nil {
@@ -842,7 +838,7 @@ func TestBackendPolicyMetrics(t *testing.T) {
 			continue
 		}
 		if b.Name == "mg" {
-			b.LoadBalancer.Policy = RoundRobin
+			b.LoadBalancer.Policy = upstream.RoundRobin
 		}
 		next = append(next, b)
 	}

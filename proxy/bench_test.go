@@ -7,6 +7,8 @@ import (
 	"net"
 	"strconv"
 	"testing"
+
+	"github.com/rauta/rauta/upstream"
 )
 
 // cannedBackend is a loopback HTTP/1.1 server that answers every request
@@ -124,7 +126,7 @@ func BenchmarkProxyHTTP1(b *testing.B) {
 		{name: "h1server-ratelimit-rule", rule: []RateLimit{never}},
 		{name: "h1server-ratelimit-3-levels",
 			listener: []RateLimit{{Name: "gw", Rate: 1e8, Burst: 1 << 20}},
-			route:    []RateLimit{{Name: "route", Rate: 1e8, Burst: 1 << 20, Key: HashKey{Source: KeyClientAddress}}},
+			route:    []RateLimit{{Name: "route", Rate: 1e8, Burst: 1 << 20, Key: upstream.HashKey{Source: upstream.KeyClientAddress}}},
 			rule:     []RateLimit{never}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
@@ -179,8 +181,8 @@ func BenchmarkRouteAndPick(b *testing.B) {
 		}
 		cr := res.Rule.Value.(*compiledRule)
 		ref := cr.pickRef()
-		ep, t := ref.backend.lb.Load().pick(0, false, nil)
-		ep.done(t, true)
+		ep, t := ref.backend.up.Table().Pick(0, false, nil)
+		ep.Done(t, true)
 	}
 }
 
@@ -192,7 +194,7 @@ func BenchmarkProxyH2(b *testing.B) {
 	cfg := Config{
 		Listeners: []Listener{{Name: "tls", Address: "127.0.0.1", Protocol: HTTPS, Certificates: []Certificate{selfSigned(b, "bench.example")}}},
 		Routes:    []Route{{Namespace: "ns", Name: "r", Listeners: []string{"tls"}, Rules: []Rule{{Backends: []BackendRef{{Backend: "b", Weight: 1}}}}}},
-		Backends:  []Backend{{Name: "b", Endpoints: []Endpoint{{Address: backend}}}},
+		Backends:  []Backend{{Spec: upstream.Spec{Name: "b", Endpoints: []upstream.Endpoint{{Address: backend}}}}},
 	}
 	if err := p.Apply(cfg); err != nil {
 		b.Fatal(err)

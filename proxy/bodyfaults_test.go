@@ -17,6 +17,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/rauta/rauta/upstream"
 )
 
 // bodyFaultBackend records, per path, the request bodies that reached it
@@ -100,7 +102,7 @@ func bodyFaultProxy(t *testing.T, server ServerImpl, h2c bool, backend string) (
 		cfg.Backends[0].Protocol = BackendH2C
 	}
 	// A second endpoint that would take a retry: it must get nothing.
-	cfg.Backends[0].Endpoints = append(cfg.Backends[0].Endpoints, Endpoint{Address: backend})
+	cfg.Backends[0].Endpoints = append(cfg.Backends[0].Endpoints, upstream.Endpoint{Address: backend})
 	if err := p.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}

@@ -6,9 +6,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/rauta/rauta/breaker"
 	"github.com/rauta/rauta/filters"
 	"github.com/rauta/rauta/router"
+	"github.com/rauta/rauta/upstream"
 )
 
 // Config is everything the proxy serves: listeners, the routes attached to
@@ -300,7 +300,7 @@ type RateLimit struct {
 	// KeyNone, otherwise one per client address, header, cookie or query
 	// parameter value, with bounded memory. Requests without the key share
 	// one bucket.
-	Key HashKey `json:"key,omitzero"`
+	Key upstream.HashKey `json:"key,omitzero"`
 }
 
 // RequestLimits bound what a client may send and how long it may take, for
@@ -400,31 +400,17 @@ func (p BackendProtocol) String() string {
 func (p BackendProtocol) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
 
 // Backend is an upstream service: a set of endpoints spoken to with one
-// protocol, and the policies that govern picking one.
+// protocol, and the policies that govern picking one. Its name,
+// endpoints and endpoint policies are an [upstream.Spec]: the backend's
+// state lives in an [upstream.Set] the proxy shares with its stream
+// forwarding, so both kinds of traffic see one set of breakers, health
+// and limits per backend.
 type Backend struct {
-	// Name identifies the backend, e.g. "namespace/service:port". State that
-	// must survive a configuration change (pools, breakers, health) is
-	// keyed by it and by endpoint address.
-	Name string `json:"name"`
-	// Protocol is the protocol spoken to the endpoints.
+	upstream.Spec
+	// Protocol is the protocol spoken to the endpoints over HTTP.
 	Protocol BackendProtocol `json:"protocol"`
 	// TLS configures TLS to the endpoints when Protocol is BackendTLS.
 	TLS *BackendTLSConfig `json:"tls,omitempty"`
-	// Endpoints are the addresses traffic is balanced over. They may also
-	// be replaced on their own with [Proxy.UpdateEndpoints].
-	Endpoints []Endpoint `json:"endpoints"`
-	// LoadBalancer picks an endpoint for each request.
-	LoadBalancer LoadBalancer `json:"loadBalancer,omitzero"`
-	// HealthCheck, if set, probes every endpoint actively; failing
-	// endpoints are taken out of the pick until they pass again.
-	HealthCheck *HealthCheck `json:"healthCheck,omitempty"`
-	// CircuitBreaker configures the per-endpoint circuit breakers (passive
-	// health and outlier ejection). Nil uses the breaker package's defaults;
-	// set Disabled to turn them off.
-	CircuitBreaker *CircuitBreaker `json:"circuitBreaker,omitempty"`
-	// Connections bound the connections to each endpoint; zero fields
-	// use [Options].Pool.
-	Connections ConnectionLimits `json:"connections,omitzero"`
 	// Retry is the backoff and budget of retries to the backend.
 	Retry BackendRetry `json:"retry,omitzero"`
 	// SessionPersistence, if set, pins a client's requests to one of the
@@ -433,29 +419,6 @@ type Backend struct {
 	// Policies name the policies whose settings the backend carries; see
 	// [Listener].Policies.
 	Policies []string `json:"policies,omitempty"`
-}
-
-// ConnectionLimits bound the connections to each endpoint of a backend.
-// Zero fields use [Options].Pool. They govern HTTP/1.1 connections (also
-// the HTTP/1.1 side of an HTTP/2 backend: upgrades and ALPN fallback);
-// HTTP/2 connections multiplex requests and follow Options.Pool. Changing
-// them takes effect at once without interrupting requests in flight.
-// Backends sharing an endpoint (same address, protocol and TLS settings)
-// share its connections, under the smaller value of each limit they set.
-type ConnectionLimits struct {
-	// MaxPerEndpoint bounds the open HTTP/1.1 connections to one
-	// endpoint; a request finding it at the limit goes to another
-	// endpoint, or is answered 503 (after Options.Pool.ConnWaitTimeout,
-	// if set, without a connection freed).
-	MaxPerEndpoint int `json:"maxPerEndpoint,omitempty"`
-	// IdleTimeout closes a connection idle this long.
-	IdleTimeout time.Duration `json:"idleTimeout,omitempty"`
-	// MaxRequests closes a connection after it carried this many
-	// requests.
-	MaxRequests int `json:"maxRequests,omitempty"`
-	// MaxLifetime closes a connection this long after it was opened,
-	// once its request in progress is done.
-	MaxLifetime time.Duration `json:"maxLifetime,omitempty"`
 }
 
 // BackendRetry is how requests to a backend are retried, whatever rule
@@ -501,174 +464,6 @@ type BackendTLSConfig struct {
 	// for a client certificate (a Gateway's spec.tls.backend). Changing it
 	// gives the backend's endpoints new connection pools.
 	ClientCertificate *Certificate `json:"clientCertificate,omitempty"`
-}
-
-// Endpoint is one address of a backend.
-type Endpoint struct {
-	// Address is "ip:port".
-	Address string `json:"address"`
-	// Weight is the endpoint's relative share; zero means 1.
-	Weight uint32 `json:"weight,omitempty"`
-}
-
-// LBPolicy selects how a backend's endpoints are picked.
-type LBPolicy uint8
-
-// Load-balancing policies.
-const (
-	// RoundRobin cycles through the endpoints in proportion to their
-	// weights.
-	RoundRobin LBPolicy = iota
-	// Maglev hashes a key of the request (see [HashKey]) onto a Maglev
-	// table, so that requests with the same key reach the same endpoint
-	// while the endpoint set is stable (session affinity), and few keys
-	// move when it changes.
-	Maglev
-)
-
-// String returns "RoundRobin" or "Maglev".
-func (p LBPolicy) String() string {
-	switch p {
-	case RoundRobin:
-		return "RoundRobin"
-	case Maglev:
-		return "Maglev"
-	}
-	return "LBPolicy(" + strconv.Itoa(int(p)) + ")"
-}
-
-// MarshalText implements encoding.TextMarshaler.
-func (p LBPolicy) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
-
-// KeySource is the part of a request a [HashKey] reads.
-type KeySource uint8
-
-// Key sources.
-const (
-	// KeyNone reads nothing: every request has the same key.
-	KeyNone KeySource = iota
-	// KeyClientAddress is the client's IP address (without the port).
-	KeyClientAddress
-	// KeyHeader is the first value of the header named by HashKey.Name.
-	KeyHeader
-	// KeyCookie is the value of the cookie named by HashKey.Name.
-	KeyCookie
-	// KeyQuery is the first value of the query parameter named by
-	// HashKey.Name.
-	KeyQuery
-)
-
-// String returns the source's name.
-func (s KeySource) String() string {
-	switch s {
-	case KeyNone:
-		return "None"
-	case KeyClientAddress:
-		return "ClientAddress"
-	case KeyHeader:
-		return "Header"
-	case KeyCookie:
-		return "Cookie"
-	case KeyQuery:
-		return "Query"
-	}
-	return "KeySource(" + strconv.Itoa(int(s)) + ")"
-}
-
-// MarshalText implements encoding.TextMarshaler.
-func (s KeySource) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
-
-// HashKey names the part of a request that keys a hash or a bucket.
-type HashKey struct {
-	// Source is where the key comes from.
-	Source KeySource `json:"source"`
-	// Name is the header, cookie or query parameter name for KeyHeader,
-	// KeyCookie and KeyQuery.
-	Name string `json:"name,omitempty"`
-}
-
-// LoadBalancer configures endpoint picking for a backend.
-type LoadBalancer struct {
-	// Policy is RoundRobin (the default) or Maglev.
-	Policy LBPolicy `json:"policy"`
-	// Key is what Maglev hashes. The zero value hashes the client address.
-	// A request without the key (no such header or cookie) is balanced
-	// round robin.
-	Key HashKey `json:"key,omitzero"`
-}
-
-// HealthCheckKind selects the probe of a [HealthCheck].
-type HealthCheckKind uint8
-
-// Health check kinds.
-const (
-	// HealthTCP connects to the endpoint and closes the connection.
-	HealthTCP HealthCheckKind = iota
-	// HealthHTTP sends GET Path and expects one of the
-	// HealthCheck.ExpectedStatuses (by default a 2xx or 3xx status).
-	HealthHTTP
-)
-
-// String returns "TCP" or "HTTP".
-func (k HealthCheckKind) String() string {
-	switch k {
-	case HealthTCP:
-		return "TCP"
-	case HealthHTTP:
-		return "HTTP"
-	}
-	return "HealthCheckKind(" + strconv.Itoa(int(k)) + ")"
-}
-
-// MarshalText implements encoding.TextMarshaler.
-func (k HealthCheckKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
-
-// HealthCheck configures active health checking of a backend's endpoints.
-type HealthCheck struct {
-	// Kind is the probe: a TCP connect or an HTTP GET.
-	Kind HealthCheckKind `json:"kind"`
-	// Path is the request path of an HTTP probe; empty means "/".
-	Path string `json:"path,omitempty"`
-	// Host is the Host header of an HTTP probe; empty uses the address.
-	Host string `json:"host,omitempty"`
-	// Interval is the time between probes; zero means 5s.
-	Interval time.Duration `json:"interval,omitempty"`
-	// Timeout bounds one probe; zero means 1s.
-	Timeout time.Duration `json:"timeout,omitempty"`
-	// HealthyThreshold is the number of consecutive passing probes that
-	// bring an unhealthy endpoint back; zero means 2.
-	HealthyThreshold int `json:"healthyThreshold,omitempty"`
-	// UnhealthyThreshold is the number of consecutive failing probes that
-	// take an endpoint out; zero means 3.
-	UnhealthyThreshold int `json:"unhealthyThreshold,omitempty"`
-	// ExpectedStatuses are the statuses that pass an HTTP probe; empty
-	// means 200 to 399.
-	ExpectedStatuses []StatusRange `json:"expectedStatuses,omitempty"`
-}
-
-// StatusRange is an inclusive range of HTTP status codes.
-type StatusRange struct {
-	// Start is the first status of the range.
-	Start int `json:"start"`
-	// End is the last; a zero End means Start.
-	End int `json:"end,omitempty"`
-}
-
-// CircuitBreaker configures the per-endpoint breakers of a backend.
-//
-// By default a breaker counts as failures only attempts that got no
-// response: connections refused or reset, TLS failures, timeouts. A 5xx
-// response is the application's answer, passed to the client as it is (and
-// retried if the rule's retry policy says so); set Count5xx to count it as
-// a failure too (outlier ejection by response status).
-type CircuitBreaker struct {
-	// Disabled turns the breakers off.
-	Disabled bool `json:"disabled,omitempty"`
-	// Count5xx counts responses with a 5xx status as failures.
-	Count5xx bool `json:"count5xx,omitempty"`
-	// Config is passed to the breaker package; its zero value uses the
-	// package defaults.
-	Config breaker.Config `json:"config,omitzero"`
 }
 
 // validate checks the parts of the Config that do not need compiling. It

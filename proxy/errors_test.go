@@ -13,6 +13,7 @@ import (
 
 	"github.com/rauta/rauta/filters"
 	"github.com/rauta/rauta/router"
+	"github.com/rauta/rauta/upstream"
 )
 
 // TestGatewayAnswers checks the status codes the gateway itself answers
@@ -38,10 +39,10 @@ func TestGatewayAnswers(t *testing.T) {
 				Timeouts: Timeouts{BackendRequest: 200 * time.Millisecond}},
 		}}},
 		Backends: []Backend{
-			{Name: "a", Endpoints: []Endpoint{{Address: addrOf(a)}}},
-			{Name: "empty"},
-			{Name: "dead", Endpoints: []Endpoint{{Address: dead}}, CircuitBreaker: &CircuitBreaker{Disabled: true}},
-			{Name: "slow", Endpoints: []Endpoint{{Address: slow.addr()}}},
+			{Spec: upstream.Spec{Name: "a", Endpoints: []upstream.Endpoint{{Address: addrOf(a)}}}},
+			{Spec: upstream.Spec{Name: "empty"}},
+			{Spec: upstream.Spec{Name: "dead", Endpoints: []upstream.Endpoint{{Address: dead}}, CircuitBreaker: &upstream.CircuitBreaker{Disabled: true}}},
+			{Spec: upstream.Spec{Name: "slow", Endpoints: []upstream.Endpoint{{Address: slow.addr()}}}},
 		},
 	}
 	if err := p.Apply(cfg); err != nil {
@@ -280,7 +281,7 @@ func TestRetryCodes(t *testing.T) {
 	cfg := simpleConfig(map[string][]string{"f": {flaky.addr()}},
 		Rule{Matches: prefix("/"), Backends: []BackendRef{{Backend: "f", Weight: 1}},
 			Retry: &RetryPolicy{Attempts: 2, Codes: []int{503}, Backoff: time.Millisecond}})
-	cfg.Backends[0].CircuitBreaker = &CircuitBreaker{Disabled: true}
+	cfg.Backends[0].CircuitBreaker = &upstream.CircuitBreaker{Disabled: true}
 	if err := p.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -377,7 +378,7 @@ func TestRetryIdempotencyKey(t *testing.T) {
 	p := newTestProxy(t, Options{})
 	cfg := simpleConfig(map[string][]string{"f": {flaky.addr()}},
 		Rule{Matches: prefix("/"), Backends: []BackendRef{{Backend: "f", Weight: 1}}})
-	cfg.Backends[0].CircuitBreaker = &CircuitBreaker{Disabled: true}
+	cfg.Backends[0].CircuitBreaker = &upstream.CircuitBreaker{Disabled: true}
 	if err := p.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}

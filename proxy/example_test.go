@@ -12,6 +12,7 @@ import (
 
 	"github.com/rauta/rauta/proxy"
 	"github.com/rauta/rauta/router"
+	"github.com/rauta/rauta/upstream"
 )
 
 // Example builds a configuration in Go, serves it, and swaps in a new one.
@@ -34,8 +35,7 @@ func Example() {
 			}},
 		}},
 		Backends: []proxy.Backend{{
-			Name:      "app",
-			Endpoints: []proxy.Endpoint{{Address: strings.TrimPrefix(backend.URL, "http://")}},
+			Spec: upstream.Spec{Name: "app", Endpoints: []upstream.Endpoint{{Address: strings.TrimPrefix(backend.URL, "http://")}}},
 		}},
 	}
 	if err := p.Apply(cfg); err != nil {
@@ -80,8 +80,7 @@ func ExampleRateLimit() {
 			Rules:      []proxy.Rule{{Backends: []proxy.BackendRef{{Backend: "app", Weight: 1}}}},
 		}},
 		Backends: []proxy.Backend{{
-			Name:      "app",
-			Endpoints: []proxy.Endpoint{{Address: strings.TrimPrefix(backend.URL, "http://")}},
+			Spec: upstream.Spec{Name: "app", Endpoints: []upstream.Endpoint{{Address: strings.TrimPrefix(backend.URL, "http://")}}},
 		}},
 	}
 	if err := p.Apply(cfg); err != nil {
@@ -111,13 +110,13 @@ func ExampleRateLimit() {
 // ExampleSessionPersistence pins a client to the endpoint that served its
 // first request, with a cookie sealed by the proxy.
 func ExampleSessionPersistence() {
-	var endpoints []proxy.Endpoint
+	var endpoints []upstream.Endpoint
 	for _, name := range []string{"one", "two", "three"} {
 		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			io.WriteString(w, name)
 		}))
 		defer s.Close()
-		endpoints = append(endpoints, proxy.Endpoint{Address: strings.TrimPrefix(s.URL, "http://")})
+		endpoints = append(endpoints, upstream.Endpoint{Address: strings.TrimPrefix(s.URL, "http://")})
 	}
 
 	p := proxy.New(proxy.Options{
@@ -136,7 +135,7 @@ func ExampleSessionPersistence() {
 				SessionPersistence: &proxy.SessionPersistence{Type: proxy.SessionCookie, Name: "cart-session"},
 			}},
 		}},
-		Backends: []proxy.Backend{{Name: "cart", Endpoints: endpoints}},
+		Backends: []proxy.Backend{{Spec: upstream.Spec{Name: "cart", Endpoints: endpoints}}},
 	}
 	if err := p.Apply(cfg); err != nil {
 		fmt.Println(err)

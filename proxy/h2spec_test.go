@@ -26,6 +26,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/rauta/rauta/tlsconfig"
+	"github.com/rauta/rauta/upstream"
 )
 
 // TestH2Spec runs the HTTP/2 conformance suite h2spec
@@ -161,7 +162,7 @@ func h2specProxy(t *testing.T, backend *httptest.Server, l Listener) int {
 			Namespace: "h2spec", Name: "all", Listeners: []string{l.Name},
 			Rules: []Rule{{Matches: prefix("/"), Backends: []BackendRef{{Backend: "h2spec/origin:80", Weight: 1}}}},
 		}},
-		Backends: []Backend{{Name: "h2spec/origin:80", Endpoints: []Endpoint{{Address: addrOf(backend)}}}},
+		Backends: []Backend{{Spec: upstream.Spec{Name: "h2spec/origin:80", Endpoints: []upstream.Endpoint{{Address: addrOf(backend)}}}}},
 	}
 	if err := p.Apply(cfg); err != nil {
 		t.Fatal(err)

@@ -23,6 +23,7 @@ import (
 	"github.com/rauta/rauta/maglev"
 	"github.com/rauta/rauta/pool"
 	"github.com/rauta/rauta/router"
+	"github.com/rauta/rauta/upstream"
 )
 
 // portHandler serves the requests of one bound port, or, with listener
@@ -312,20 +313,20 @@ func (cr *compiledRule) pickRef() *compiledRef {
 }
 
 // requestKey reads the key named by k from r.
-func requestKey(r *http.Request, k HashKey) (string, bool) {
+func requestKey(r *http.Request, k upstream.HashKey) (string, bool) {
 	switch k.Source {
-	case KeyClientAddress:
+	case upstream.KeyClientAddress:
 		return clientIP(r.RemoteAddr), true
-	case KeyHeader:
+	case upstream.KeyHeader:
 		v := r.Header.Get(k.Name)
 		return v, v != ""
-	case KeyCookie:
+	case upstream.KeyCookie:
 		c, err := r.Cookie(k.Name)
 		if err != nil {
 			return "", false
 		}
 		return c.Value, true
-	case KeyQuery:
+	case upstream.KeyQuery:
 		v, _ := router.QueryValue(r.URL.RawQuery, k.Name)
 		return v, v != ""
 	}
@@ -444,12 +445,12 @@ func (p *Proxy) prepareOutbound(r *http.Request, tlsListener bool) (upgrade stri
 // retrying as the rule allows, and streams the response back.
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool, cr *compiledRule, ref *compiledRef, x *requestState, respFilters func(http.Header)) {
 	bs := ref.backend
-	lb := bs.lb.Load()
+	lb := bs.up.Table()
 	var hash uint64
 	var hasKey bool
-	if lb.maglev != nil {
+	if lb.Maglev() != nil {
 		var k string
-		if k, hasKey = requestKey(r, lb.key); hasKey {
+		if k, hasKey = requestKey(r, lb.Key()); hasKey {
 			hash = maglev.HashString(k)
 		}
 	}
@@ -469,7 +470,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 	out.RequestURI = ""
 	u := &ob.u
 	u.Scheme = "http"
-	if bs.tlsConfig != nil {
+	if bs.up.TLS() != nil {
 		u.Scheme = "https"
 	}
 	out.URL = u
@@ -494,20 +495,20 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 	if cr.retry != nil {
 		attempts = 1 + cr.retry.Attempts
 	}
-	var tried *endpointState
+	var tried *upstream.Member
 	notSentRetries := 0
 	for attempt := 0; ; attempt++ {
 		ep, ticket := x.sess.pinned(tried)
 		if ep == nil {
-			ep, ticket = lb.pick(hash, hasKey, tried)
+			ep, ticket = lb.Pick(hash, hasKey, tried)
 		}
 		if ep == nil {
 			x.fail(w, http.StatusServiceUnavailable, reasonNoHealthyEndpoint, "no healthy upstream\n")
 			return
 		}
 		tried = ep
-		u.Host = ep.addr
-		x.endpoint = ep.addr
+		u.Host = ep.Addr()
+		x.endpoint = ep.Addr()
 		sent := time.Now()
 		resp, done, err := p.roundTrip(out, ep, ticket, cr.timeouts.BackendRequest)
 		x.upstream = time.Since(sent)
@@ -531,7 +532,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 				// costs no backend work, so it is outside the retry
 				// budget, bounded by the number of endpoints.
 				bs.connectErrors.Inc()
-				if notSentRetries < min(len(lb.eps), maxConnectRetries) {
+				if notSentRetries < min(lb.Len(), maxConnectRetries) {
 					notSentRetries++
 					attempt--
 					x.retries++
@@ -555,7 +556,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 				x.fail(w, http.StatusServiceUnavailable, reasonNoHealthyEndpoint, "upstream busy\n")
 				return
 			}
-			p.log.Debug("upstream error", "backend", bs.name, "endpoint", ep.addr, "error", err)
+			p.log.Debug("upstream error", "backend", bs.name, "endpoint", ep.Addr(), "error", err)
 			x.fail(w, http.StatusBadGateway, reasonUpstreamError, "upstream error\n")
 			return
 		}
@@ -619,7 +620,7 @@ const defaultRetries = 1
 // roundTrip sends one attempt to an endpoint and reports its outcome to
 // the endpoint's breaker. done must be called once the response is
 // finished with (it is a no-op on error).
-func (p *Proxy) roundTrip(out *http.Request, ep *endpointState, ticket breaker.Ticket, timeout time.Duration) (resp *http.Response, done func(), err error) {
+func (p *Proxy) roundTrip(out *http.Request, ep *upstream.Member, ticket breaker.Ticket, timeout time.Duration) (resp *http.Response, done func(), err error) {
 	req := out
 	var cancel context.CancelFunc
 	if timeout > 0 {
@@ -627,19 +628,19 @@ func (p *Proxy) roundTrip(out *http.Request, ep *endpointState, ticket breaker.T
 		ctx, cancel = context.WithTimeout(out.Context(), timeout)
 		req = out.WithContext(ctx)
 	}
-	resp, err = ep.rt.RoundTrip(req)
+	resp, err = ep.Transport().RoundTrip(req)
 	if err != nil {
 		if cancel != nil {
 			cancel()
 		}
 		if errors.Is(err, pool.ErrEndpointBusy) {
-			ep.cancel(ticket) // a local limit, not the endpoint failing
+			ep.Cancel(ticket) // a local limit, not the endpoint failing
 		} else {
-			ep.done(ticket, false)
+			ep.Done(ticket, false)
 		}
 		return nil, noop, err
 	}
-	ep.done(ticket, resp.StatusCode < 500 || !ep.count5xx)
+	ep.Done(ticket, resp.StatusCode < 500 || !ep.Count5xx())
 	if cancel == nil {
 		return resp, noop, nil
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rauta/rauta/router"
+	"github.com/rauta/rauta/upstream"
 )
 
 // quietLogger discards logs unless -v is given.
@@ -73,9 +74,9 @@ func simpleConfig(backends map[string][]string, rules ...Rule) Config {
 		Routes:    []Route{{Namespace: "default", Name: "r", Listeners: []string{"gw/http"}, Rules: rules}},
 	}
 	for name, addrs := range backends {
-		b := Backend{Name: name}
+		b := Backend{Spec: upstream.Spec{Name: name}}
 		for _, a := range addrs {
-			b.Endpoints = append(b.Endpoints, Endpoint{Address: a})
+			b.Endpoints = append(b.Endpoints, upstream.Endpoint{Address: a})
 		}
 		cfg.Backends = append(cfg.Backends, b)
 	}

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/rauta/rauta/maglev"
+	"github.com/rauta/rauta/upstream"
 )
 
 // TestMaglevRemovalMovesOnlyItsKeys is the consistency promise of the
@@ -22,7 +22,7 @@ func TestMaglevRemovalMovesOnlyItsKeys(t *testing.T) {
 	}
 	p := newTestProxy(t, Options{})
 	cfg := simpleConfig(map[string][]string{"m": addrs}, Rule{Backends: []BackendRef{{Backend: "m", Weight: 1}}})
-	cfg.Backends[0].LoadBalancer = LoadBalancer{Policy: Maglev, Key: HashKey{Source: KeyHeader, Name: "X-User"}}
+	cfg.Backends[0].LoadBalancer = upstream.LoadBalancer{Policy: upstream.Maglev, Key: upstream.HashKey{Source: upstream.KeyHeader, Name: "X-User"}}
 	if err := p.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -45,12 +45,14 @@ func TestMaglevRemovalMovesOnlyItsKeys(t *testing.T) {
 		}
 	}
 
+	tf := p.snap.Load().backends["m"].up.Table().Maglev()
+
 	// Remove e3.
 	const gone = "e3"
-	var rest []Endpoint
+	var rest []upstream.Endpoint
 	for i, a := range addrs {
 		if fmt.Sprint("e", i) != gone {
-			rest = append(rest, Endpoint{Address: a})
+			rest = append(rest, upstream.Endpoint{Address: a})
 		}
 	}
 	if err := p.UpdateEndpoints("m", rest); err != nil {
@@ -74,24 +76,10 @@ func TestMaglevRemovalMovesOnlyItsKeys(t *testing.T) {
 	}
 
 	// The table's disruption: the share of entries not owned by the
-	// removed endpoint that change owner, for the table size the proxy
-	// uses.
-	m := maglevSize(n)
-	var full, less []maglev.Backend
-	for i, a := range addrs {
-		full = append(full, maglev.Backend{Name: a, Weight: 1})
-		if fmt.Sprint("e", i) != gone {
-			less = append(less, maglev.Backend{Name: a, Weight: 1})
-		}
-	}
-	tf, err := maglev.Build(full, maglev.Config{Size: m})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tl, err := maglev.Build(less, maglev.Config{Size: m})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// removed endpoint that change owner, between the tables the proxy
+	// built before and after.
+	tl := p.snap.Load().backends["m"].up.Table().Maglev()
+	m := tf.Size()
 	removed := addrs[3]
 	var kept, changed int
 	for e := range m {

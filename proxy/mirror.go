@@ -37,24 +37,24 @@ func (p *Proxy) sendMirror(backend string, r *http.Request) (*http.Response, err
 		p.metrics.mirrors.WithLabelValues(backend, "failed").Inc()
 		return nil, fmt.Errorf("mirror backend %q is not configured", backend)
 	}
-	ep, ticket := bs.lb.Load().pick(0, false, nil)
+	ep, ticket := bs.up.Table().Pick(0, false, nil)
 	if ep == nil {
 		p.metrics.mirrors.WithLabelValues(backend, "failed").Inc()
 		return nil, fmt.Errorf("mirror backend %q: %w", backend, errNoMirrorEndpoint)
 	}
 	r.URL.Scheme = "http"
-	if bs.tlsConfig != nil {
+	if bs.up.TLS() != nil {
 		r.URL.Scheme = "https"
 	}
-	r.URL.Host = ep.addr
+	r.URL.Host = ep.Addr()
 	r.RequestURI = ""
-	resp, err := ep.rt.RoundTrip(r)
+	resp, err := ep.Transport().RoundTrip(r)
 	if err != nil {
-		ep.done(ticket, false)
+		ep.Done(ticket, false)
 		p.metrics.mirrors.WithLabelValues(backend, "failed").Inc()
 		return nil, err
 	}
-	ep.done(ticket, resp.StatusCode < 500 || !ep.count5xx)
+	ep.Done(ticket, resp.StatusCode < 500 || !ep.Count5xx())
 	p.metrics.mirrors.WithLabelValues(backend, "sent").Inc()
 	return resp, nil
 }

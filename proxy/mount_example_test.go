@@ -12,6 +12,7 @@ import (
 
 	"github.com/rauta/rauta/proxy"
 	"github.com/rauta/rauta/router"
+	"github.com/rauta/rauta/upstream"
 )
 
 // ExampleProxy_Handler mounts the proxy in a program's own http.Server,
@@ -36,8 +37,7 @@ func ExampleProxy_Handler() {
 			}},
 		}},
 		Backends: []proxy.Backend{{
-			Name:      "app",
-			Endpoints: []proxy.Endpoint{{Address: strings.TrimPrefix(backend.URL, "http://")}},
+			Spec: upstream.Spec{Name: "app", Endpoints: []upstream.Endpoint{{Address: strings.TrimPrefix(backend.URL, "http://")}}},
 		}},
 	})
 	if err != nil {

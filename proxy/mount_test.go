@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/rauta/rauta/upstream"
 )
 
 // mountedConfig is simpleConfig with its listener unbound.
@@ -200,15 +202,15 @@ func mountedRateLimit(t *testing.T, mode string) {
 }
 
 func mountedSession(t *testing.T, mode string) {
-	var eps []Endpoint
+	var eps []upstream.Endpoint
 	for i := range 3 {
 		name := fmt.Sprintf("e%d", i)
 		s := newHTTPTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) }))
-		eps = append(eps, Endpoint{Address: s.addr()})
+		eps = append(eps, upstream.Endpoint{Address: s.addr()})
 	}
 	p := newTestProxy(t, Options{})
 	cfg := mountedConfig(nil, Rule{Matches: prefix("/app/"), Backends: []BackendRef{{Backend: "svc", Weight: 1}}, SessionPersistence: &SessionPersistence{}})
-	cfg.Backends = []Backend{{Name: "svc", Endpoints: eps}}
+	cfg.Backends = []Backend{{Spec: upstream.Spec{Name: "svc", Endpoints: eps}}}
 	if err := p.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rauta/rauta/upstream"
 )
 
 // testCA is a certificate authority that issues client certificates.
@@ -123,7 +125,7 @@ func mtlsConfig(addr string, server Certificate, v *ClientValidation, backend st
 	return Config{
 		Listeners: []Listener{{Name: "gw/https", Address: addr, Protocol: HTTPS, Certificates: []Certificate{server}, ClientValidation: v}},
 		Routes:    []Route{{Namespace: "ns", Name: "r", Listeners: []string{"gw/https"}, Rules: []Rule{{Backends: []BackendRef{{Backend: "b", Weight: 1}}}}}},
-		Backends:  []Backend{{Name: "b", Endpoints: []Endpoint{{Address: backend}}}},
+		Backends:  []Backend{{Spec: upstream.Spec{Name: "b", Endpoints: []upstream.Endpoint{{Address: backend}}}}},
 	}
 }
 
@@ -308,8 +310,9 @@ func TestBackendClientCertificate(t *testing.T) {
 		return p.Apply(Config{
 			Listeners: []Listener{{Name: "l", Address: "127.0.0.1", Protocol: HTTP}},
 			Routes:    []Route{{Namespace: "ns", Name: "r", Listeners: []string{"l"}, Rules: []Rule{{Backends: []BackendRef{{Backend: "tls", Weight: 1}}}}}},
-			Backends: []Backend{{Name: "tls", Protocol: BackendTLS, Endpoints: []Endpoint{{Address: addrOf(srv)}},
-				TLS: &BackendTLSConfig{ServerName: "example.com", CACertificates: serverCA, ClientCertificate: c}}},
+			Backends: []Backend{{
+				Spec:     upstream.Spec{Name: "tls", Endpoints: []upstream.Endpoint{{Address: addrOf(srv)}}},
+				Protocol: BackendTLS, TLS: &BackendTLSConfig{ServerName: "example.com", CACertificates: serverCA, ClientCertificate: c}}},
 		})
 	}
 	steps := []struct {

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 
 	"github.com/rauta/rauta/tlsconfig"
+	"github.com/rauta/rauta/upstream"
 )
 
 func selfSigned(t testing.TB, hosts ...string) Certificate {
@@ -65,7 +66,7 @@ func TestHTTPSNIAndRotation(t *testing.T) {
 			{Name: "https-b", Address: "127.0.0.1", Protocol: HTTPS, Hostname: "*.b.example.com", Certificates: []Certificate{selfSigned(t, "*.b.example.com")}},
 		},
 		Routes:   []Route{{Namespace: "ns", Name: "r", Listeners: []string{"https-a", "https-b"}, Rules: []Rule{{Backends: []BackendRef{{Backend: "a", Weight: 1}}}}}},
-		Backends: []Backend{{Name: "a", Endpoints: []Endpoint{{Address: addrOf(a)}}}},
+		Backends: []Backend{{Spec: upstream.Spec{Name: "a", Endpoints: []upstream.Endpoint{{Address: addrOf(a)}}}}},
 	}
 	if err := p.Apply(cfg); err != nil {
 		t.Fatal(err)
@@ -235,9 +236,9 @@ func TestBackendProtocols(t *testing.T) {
 			{Matches: prefix("/badca"), Backends: []BackendRef{{Backend: "badca", Weight: 1}}},
 		}}},
 		Backends: []Backend{
-			{Name: "h2c", Protocol: BackendH2C, Endpoints: []Endpoint{{Address: addrOf(h2cSrv)}}},
-			{Name: "tls", Protocol: BackendTLS, TLS: &BackendTLSConfig{ServerName: "example.com", CACertificates: caPEM}, Endpoints: []Endpoint{{Address: addrOf(tlsSrv)}}},
-			{Name: "badca", Protocol: BackendTLS, TLS: &BackendTLSConfig{ServerName: "example.com", CACertificates: pemOf(t, selfSigned(t, "other"))}, Endpoints: []Endpoint{{Address: addrOf(tlsSrv)}}},
+			{Spec: upstream.Spec{Name: "h2c", Endpoints: []upstream.Endpoint{{Address: addrOf(h2cSrv)}}}, Protocol: BackendH2C},
+			{Spec: upstream.Spec{Name: "tls", Endpoints: []upstream.Endpoint{{Address: addrOf(tlsSrv)}}}, Protocol: BackendTLS, TLS: &BackendTLSConfig{ServerName: "example.com", CACertificates: caPEM}},
+			{Spec: upstream.Spec{Name: "badca", Endpoints: []upstream.Endpoint{{Address: addrOf(tlsSrv)}}}, Protocol: BackendTLS, TLS: &BackendTLSConfig{ServerName: "example.com", CACertificates: pemOf(t, selfSigned(t, "other"))}},
 		},
 	}
 	if err := p.Apply(cfg); err != nil {
@@ -420,8 +421,8 @@ func TestTrailersAnd1xx(t *testing.T) {
 	cfg := simpleConfig(nil, Rule{Matches: prefix("/hints"), Backends: []BackendRef{{Backend: "h1", Weight: 1}}},
 		Rule{Backends: []BackendRef{{Backend: "h2c", Weight: 1}}})
 	cfg.Backends = []Backend{
-		{Name: "h2c", Protocol: BackendH2C, Endpoints: []Endpoint{{Address: addrOf(h2cSrv)}}},
-		{Name: "h1", Endpoints: []Endpoint{{Address: addrOf(h2cSrv)}}},
+		{Spec: upstream.Spec{Name: "h2c", Endpoints: []upstream.Endpoint{{Address: addrOf(h2cSrv)}}}, Protocol: BackendH2C},
+		{Spec: upstream.Spec{Name: "h1", Endpoints: []upstream.Endpoint{{Address: addrOf(h2cSrv)}}}},
 	}
 	if err := p.Apply(cfg); err != nil {
 		t.Fatal(err)
@@ -480,7 +481,7 @@ func TestMisdirectedRequest(t *testing.T) {
 			{Namespace: "ns", Name: "r1", Listeners: []string{"https"}, Hostnames: []string{"example.org"}, Rules: []Rule{{Backends: []BackendRef{{Backend: "a", Weight: 1}}}}},
 			{Namespace: "ns", Name: "r2", Listeners: []string{"second", "wild"}, Rules: []Rule{{Backends: []BackendRef{{Backend: "a", Weight: 1}}}}},
 		},
-		Backends: []Backend{{Name: "a", Endpoints: []Endpoint{{Address: addrOf(a)}}}},
+		Backends: []Backend{{Spec: upstream.Spec{Name: "a", Endpoints: []upstream.Endpoint{{Address: addrOf(a)}}}}},
 	}
 	if err := p.Apply(cfg); err != nil {
 		t.Fatal(err)

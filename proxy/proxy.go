@@ -20,6 +20,7 @@ import (
 	"github.com/rauta/rauta/filters"
 	"github.com/rauta/rauta/pool"
 	"github.com/rauta/rauta/router"
+	"github.com/rauta/rauta/upstream"
 )
 
 // Options configure a [Proxy]. The zero value is usable.
@@ -147,7 +148,7 @@ type Proxy struct {
 	limitUsers   map[string]string
 	replicas     int
 	rateLimited  *prometheus.CounterVec
-	health       *healthChecker
+	upstreams    *upstream.Set
 	mirrors      *filters.Mirrorer
 	alog         *accessLogger
 
@@ -190,7 +191,7 @@ func New(opts Options) *Proxy {
 		p.log.Warn("pool metrics not registered", "error", err)
 	}
 	p.listeners = listenerManager{p: p, ports: make(map[string]*boundPort)}
-	p.health = newHealthChecker(p)
+	p.upstreams = p.newUpstreams()
 	p.snap.Store(&snapshot{ports: map[string]*portTable{}})
 	return p
 }
@@ -287,8 +288,7 @@ func (p *Proxy) Apply(cfg Config) error {
 	p.compileRoutes(snap, &cfg, groups, aerr)
 	p.endLimits()
 	p.snap.Store(snap)
-	p.retainPools()
-	p.health.sync(backends)
+	p.upstreams.Settle()
 
 	p.metrics.generation.Set(float64(snap.generation))
 	p.metrics.lastApply.SetToCurrentTime()
@@ -341,7 +341,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.down.Store(true)
 	p.applyMu.Unlock()
 
-	p.health.stop()
+	p.upstreams.Close()
 	err := p.listeners.shutdown(ctx)
 	p.tunnels.closeAll(ctx)
 	p.pools.Close()

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rauta/rauta/ratelimit"
+	"github.com/rauta/rauta/upstream"
 )
 
 // RateLimitDraft names the version of the IETF httpapi working group's
@@ -49,7 +50,7 @@ const maxRateLimitName = 256
 type limiter struct {
 	id     string // registry key
 	name   string // policy name in fields and metrics
-	key    HashKey
+	key    upstream.HashKey
 	rate   float64 // whole-gateway rate
 	burst  int     // whole-gateway burst
 	policy []string
@@ -159,7 +160,7 @@ func validateRateLimit(rl *RateLimit) error {
 	case rl.Window < 0:
 		return fmt.Errorf("window %v: must not be negative", rl.Window)
 	}
-	if err := rl.Key.validate(); err != nil {
+	if err := rl.Key.Validate(); err != nil {
 		return fmt.Errorf("key.%w", err)
 	}
 	if _, err := ratelimit.NewBucket(rl.Rate, rl.Burst); err != nil {
@@ -276,7 +277,7 @@ func (p *Proxy) limiterFor(sc limitScope, i int, rl *RateLimit) (*limiter, error
 	}
 	rate, burst := shareOf(rl.Rate, rl.Burst, l.shared)
 	var err error
-	if rl.Key.Source == KeyNone {
+	if rl.Key.Source == upstream.KeyNone {
 		l.bucket, err = ratelimit.NewBucket(rate, burst)
 	} else {
 		l.keyed, err = ratelimit.NewKeyed(ratelimit.KeyedConfig{Rate: rate, Burst: burst, MaxKeys: maxRateLimitKeys})

@@ -14,6 +14,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/rauta/rauta/upstream"
 )
 
 // hammer sends GETs to url from workers closed-loop clients (each sends
@@ -140,7 +142,7 @@ func TestRateLimitLevels(t *testing.T) {
 				rule("/free"),
 			}},
 		},
-		Backends: []Backend{{Name: "a", Endpoints: []Endpoint{{Address: addrOf(a)}}}},
+		Backends: []Backend{{Spec: upstream.Spec{Name: "a", Endpoints: []upstream.Endpoint{{Address: addrOf(a)}}}}},
 	}
 	if err := p.Apply(cfg); err != nil {
 		t.Fatal(err)
@@ -230,9 +232,9 @@ func TestRateLimitKeyed(t *testing.T) {
 	p := newTestProxy(t, Options{})
 	cfg := simpleConfig(map[string][]string{"a": {addrOf(a)}},
 		Rule{Matches: prefix("/user"), Backends: []BackendRef{{Backend: "a", Weight: 1}},
-			RateLimits: []RateLimit{{Rate: slow, Burst: 1, Key: HashKey{Source: KeyHeader, Name: "X-User"}}}},
+			RateLimits: []RateLimit{{Rate: slow, Burst: 1, Key: upstream.HashKey{Source: upstream.KeyHeader, Name: "X-User"}}}},
 		Rule{Matches: prefix("/client"), Backends: []BackendRef{{Backend: "a", Weight: 1}},
-			RateLimits: []RateLimit{{Rate: slow, Burst: 2, Key: HashKey{Source: KeyClientAddress}}}})
+			RateLimits: []RateLimit{{Rate: slow, Burst: 2, Key: upstream.HashKey{Source: upstream.KeyClientAddress}}}})
 	if err := p.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -387,10 +389,10 @@ func TestRateLimitValidation(t *testing.T) {
 			c.Routes[0].Rules[0].RateLimits = []RateLimit{{Rate: 1, Burst: 1, Window: -time.Second}}
 		}, false, `route default/r rule 0: rateLimits[0].window -1s: must not be negative`},
 		{"rule key name", func(c *Config) {
-			c.Routes[0].Rules[0].RateLimits = []RateLimit{{Rate: 1, Burst: 1, Key: HashKey{Source: KeyCookie}}}
+			c.Routes[0].Rules[0].RateLimits = []RateLimit{{Rate: 1, Burst: 1, Key: upstream.HashKey{Source: upstream.KeyCookie}}}
 		}, false, `route default/r rule 0: rateLimits[0].key.name: required for source Cookie`},
 		{"rule header name", func(c *Config) {
-			c.Routes[0].Rules[0].RateLimits = []RateLimit{{Rate: 1, Burst: 1, Key: HashKey{Source: KeyHeader, Name: "bad name"}}}
+			c.Routes[0].Rules[0].RateLimits = []RateLimit{{Rate: 1, Burst: 1, Key: upstream.HashKey{Source: upstream.KeyHeader, Name: "bad name"}}}
 		}, false, `route default/r rule 0: rateLimits[0].key.name "bad name": must be a header name`},
 		{"rule name", func(c *Config) {
 			c.Routes[0].Rules[0].RateLimits = []RateLimit{{Name: "é", Rate: 1, Burst: 1}}
@@ -448,7 +450,7 @@ func BenchmarkAdmit(b *testing.B) {
 	cfg := simpleConfig(map[string][]string{"b": {"127.0.0.1:1"}},
 		Rule{Matches: prefix("/"), Backends: []BackendRef{{Backend: "b", Weight: 1}}, RateLimits: []RateLimit{{Rate: 1e8, Burst: 1 << 20}}})
 	cfg.Listeners[0].RateLimits = []RateLimit{{Name: "gw", Rate: 1e8, Burst: 1 << 20}}
-	cfg.Routes[0].RateLimits = []RateLimit{{Name: "route", Rate: 1e8, Burst: 1 << 20, Key: HashKey{Source: KeyClientAddress}}}
+	cfg.Routes[0].RateLimits = []RateLimit{{Name: "route", Rate: 1e8, Burst: 1 << 20, Key: upstream.HashKey{Source: upstream.KeyClientAddress}}}
 	if err := p.Apply(cfg); err != nil {
 		b.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rauta/rauta/breaker"
+	"github.com/rauta/rauta/upstream"
 )
 
 // load runs GET requests from n goroutines until stop is closed and
@@ -188,12 +189,12 @@ func TestBreakerEjectsAndRecovers(t *testing.T) {
 	}))
 	good := echoBackend(t, "good")
 	p := newTestProxy(t, Options{})
-	cb := &CircuitBreaker{Count5xx: true, Config: breaker.Config{MinRequests: 4, FailureThreshold: 0.5, OpenTimeout: 300 * time.Millisecond, Window: 5 * time.Second}}
+	cb := &upstream.CircuitBreaker{Count5xx: true, Config: breaker.Config{MinRequests: 4, FailureThreshold: 0.5, OpenTimeout: 300 * time.Millisecond, Window: 5 * time.Second}}
 	cfg := simpleConfig(nil, Rule{Matches: prefix("/mixed"), Backends: []BackendRef{{Backend: "mixed", Weight: 1}}},
 		Rule{Matches: prefix("/only-bad"), Backends: []BackendRef{{Backend: "only-bad", Weight: 1}}})
 	cfg.Backends = []Backend{
-		{Name: "mixed", Endpoints: []Endpoint{{Address: bad.addr()}, {Address: addrOf(good)}}, CircuitBreaker: cb},
-		{Name: "only-bad", Endpoints: []Endpoint{{Address: bad.addr()}}, CircuitBreaker: cb},
+		{Spec: upstream.Spec{Name: "mixed", Endpoints: []upstream.Endpoint{{Address: bad.addr()}, {Address: addrOf(good)}}, CircuitBreaker: cb}},
+		{Spec: upstream.Spec{Name: "only-bad", Endpoints: []upstream.Endpoint{{Address: bad.addr()}}, CircuitBreaker: cb}},
 	}
 	if err := p.Apply(cfg); err != nil {
 		t.Fatal(err)
@@ -249,7 +250,7 @@ func TestActiveHealthCheck(t *testing.T) {
 	b := echoBackend(t, "b")
 	p := newTestProxy(t, Options{})
 	cfg := simpleConfig(map[string][]string{"ab": {a.addr(), addrOf(b)}}, Rule{Backends: []BackendRef{{Backend: "ab", Weight: 1}}})
-	cfg.Backends[0].HealthCheck = &HealthCheck{Kind: HealthHTTP, Path: "/healthz", Interval: 20 * time.Millisecond, HealthyThreshold: 1, UnhealthyThreshold: 1}
+	cfg.Backends[0].HealthCheck = &upstream.HealthCheck{Kind: upstream.HealthHTTP, Path: "/healthz", Interval: 20 * time.Millisecond, HealthyThreshold: 1, UnhealthyThreshold: 1}
 	if err := p.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +292,7 @@ func TestMaglevAffinity(t *testing.T) {
 	}
 	p := newTestProxy(t, Options{})
 	cfg := simpleConfig(map[string][]string{"m": bs}, Rule{Backends: []BackendRef{{Backend: "m", Weight: 1}}})
-	cfg.Backends[0].LoadBalancer = LoadBalancer{Policy: Maglev, Key: HashKey{Source: KeyHeader, Name: "X-User"}}
+	cfg.Backends[0].LoadBalancer = upstream.LoadBalancer{Policy: upstream.Maglev, Key: upstream.HashKey{Source: upstream.KeyHeader, Name: "X-User"}}
 	if err := p.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -411,7 +412,7 @@ func TestUpdateEndpointsFastPath(t *testing.T) {
 	}
 	base := baseURL(t, p, "gw/http")
 	gen := p.Generation()
-	if err := p.UpdateEndpoints("svc", []Endpoint{{Address: addrOf(b)}}); err != nil {
+	if err := p.UpdateEndpoints("svc", []upstream.Endpoint{{Address: addrOf(b)}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, body, _ := get(t, http.DefaultClient, base+"/"); body != "b" {
@@ -440,7 +441,7 @@ func TestBackend5xxPassedThrough(t *testing.T) {
 	}))
 	p := newTestProxy(t, Options{})
 	cfg := simpleConfig(map[string][]string{"b": {bad.addr()}}, Rule{Backends: []BackendRef{{Backend: "b", Weight: 1}}})
-	cfg.Backends[0].CircuitBreaker = &CircuitBreaker{Config: breaker.Config{MinRequests: 2}}
+	cfg.Backends[0].CircuitBreaker = &upstream.CircuitBreaker{Config: breaker.Config{MinRequests: 2}}
 	if err := p.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/rauta/rauta/breaker"
 	"github.com/rauta/rauta/router"
+	"github.com/rauta/rauta/upstream"
 )
 
 // Session persistence (GEP-1619).
@@ -126,10 +127,10 @@ type sessionPolicy struct {
 // carries from the pick to the response.
 type sessionPin struct {
 	policy *sessionPolicy
-	ref    int            // index of the reference in the rule
-	ep     *endpointState // named by a valid token; nil when pinning anew
-	start  int64          // session start, Unix nanoseconds
-	last   int64          // the token's last use
+	ref    int              // index of the reference in the rule
+	ep     *upstream.Member // named by a valid token; nil when pinning anew
+	start  int64            // session start, Unix nanoseconds
+	last   int64            // the token's last use
 	now    int64
 	path   string // cookie Path
 	secure bool
@@ -414,10 +415,10 @@ func (s *sessionSealer) open(cr *compiledRule, src *sessionSource, tok string, b
 	pin.policy, pin.ref = ref.session, i
 	pin.start, pin.last = pin.now, pin.now
 	pin.ep = nil
-	t := ref.backend.lb.Load()
-	if ep := findEndpoint(t, addr); ep != nil && ep.healthy.Load() {
+	t := ref.backend.up.Table()
+	if ep := t.Find(addr); ep != nil && ep.Healthy() {
 		pin.ep, pin.start, pin.last = ep, start, last
-	} else if ref.weight == 0 || len(t.eps) == 0 {
+	} else if ref.weight == 0 || t.Len() == 0 {
 		// The session is broken and its reference takes no new
 		// sessions: the request is balanced over the references anew.
 		return nil
@@ -475,33 +476,14 @@ func tokenRefIs(ref *compiledRef, src *sessionSource, backend []byte) bool {
 	return ref.session != nil && ref.session.src == src && ref.backend != nil && ref.backend.name == string(backend)
 }
 
-// findEndpoint returns the endpoint of t with address addr, or nil. The
-// endpoints of an lbTable are sorted by address.
-func findEndpoint(t *lbTable, addr []byte) *endpointState {
-	eps := t.eps
-	i, j := 0, len(eps)
-	for i < j {
-		h := int(uint(i+j) >> 1)
-		if eps[h].addr < string(addr) {
-			i = h + 1
-		} else {
-			j = h
-		}
-	}
-	if i < len(eps) && eps[i].addr == string(addr) && !eps[i].removed.Load() {
-		return eps[i]
-	}
-	return nil
-}
-
 // pinned returns the endpoint a valid token pinned the request to, with
 // its breaker ticket, when this is the request's first attempt and the
 // endpoint admits it; otherwise nil, and the caller picks.
-func (s *sessionPin) pinned(avoid *endpointState) (*endpointState, breaker.Ticket) {
-	if s == nil || s.ep == nil || avoid != nil || s.ep.removed.Load() {
+func (s *sessionPin) pinned(avoid *upstream.Member) (*upstream.Member, breaker.Ticket) {
+	if s == nil || s.ep == nil || avoid != nil || s.ep.Removed() {
 		return nil, breaker.Ticket{}
 	}
-	if tk, ok := s.ep.admit(); ok {
+	if tk, ok := s.ep.Admit(); ok {
 		return s.ep, tk
 	}
 	return nil, breaker.Ticket{}
@@ -518,7 +500,7 @@ func (s *sessionSealer) issue(h http.Header, x *requestState) {
 	}
 	pol := pin.policy
 	start := pin.start
-	if pin.ep == nil || pin.ep.addr != x.endpoint {
+	if pin.ep == nil || pin.ep.Addr() != x.endpoint {
 		start = pin.now
 	} else if pol.refresh == 0 || pin.now-pin.last < int64(pol.refresh) {
 		return

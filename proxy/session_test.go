@@ -12,6 +12,7 @@ import (
 
 	"github.com/rauta/rauta/breaker"
 	"github.com/rauta/rauta/router"
+	"github.com/rauta/rauta/upstream"
 )
 
 // fakeClock is a settable time source for session timeouts.
@@ -47,10 +48,10 @@ func newSessionRig(t *testing.T, opts Options, endpoints ...string) *sessionRig 
 }
 
 // eps returns the endpoints of the named backends' servers.
-func (r *sessionRig) eps(names ...string) []Endpoint {
-	var out []Endpoint
+func (r *sessionRig) eps(names ...string) []upstream.Endpoint {
+	var out []upstream.Endpoint
 	for _, n := range names {
-		out = append(out, Endpoint{Address: r.addrs[n]})
+		out = append(out, upstream.Endpoint{Address: r.addrs[n]})
 	}
 	return out
 }
@@ -134,7 +135,7 @@ func cookieRule(path string, sp *SessionPersistence, refs ...BackendRef) Rule {
 func TestSessionCookie(t *testing.T) {
 	r := newSessionRig(t, Options{}, "e0", "e1", "e2")
 	cfg := simpleConfig(nil, cookieRule("/app/", &SessionPersistence{}, BackendRef{Backend: "svc", Weight: 1}))
-	cfg.Backends = []Backend{{Name: "svc", Endpoints: r.eps("e0", "e1", "e2")}}
+	cfg.Backends = []Backend{{Spec: upstream.Spec{Name: "svc", Endpoints: r.eps("e0", "e1", "e2")}}}
 	r.apply(cfg)
 
 	first, h := r.get("/app/page")
@@ -172,7 +173,7 @@ func TestSessionCookie(t *testing.T) {
 func TestSessionHeader(t *testing.T) {
 	r := newSessionRig(t, Options{}, "e0", "e1", "e2")
 	cfg := simpleConfig(nil, cookieRule("/", &SessionPersistence{Type: SessionHeader, Name: "x-rauta-session"}, BackendRef{Backend: "svc", Weight: 1}))
-	cfg.Backends = []Backend{{Name: "svc", Endpoints: r.eps("e0", "e1", "e2")}}
+	cfg.Backends = []Backend{{Spec: upstream.Spec{Name: "svc", Endpoints: r.eps("e0", "e1", "e2")}}}
 	r.apply(cfg)
 
 	first, h := r.get("/")
@@ -220,9 +221,9 @@ func TestSessionEndpointChanges(t *testing.T) {
 		t.Run(how, func(t *testing.T) {
 			r := newSessionRig(t, Options{}, "e0", "e1", "e2", "e3")
 			cfg := simpleConfig(nil, cookieRule("/", &SessionPersistence{}, BackendRef{Backend: "svc", Weight: 1}))
-			cfg.Backends = []Backend{{Name: "svc", Endpoints: r.eps("e0", "e1", "e2")}}
+			cfg.Backends = []Backend{{Spec: upstream.Spec{Name: "svc", Endpoints: r.eps("e0", "e1", "e2")}}}
 			r.apply(cfg)
-			setEndpoints := func(eps []Endpoint) {
+			setEndpoints := func(eps []upstream.Endpoint) {
 				if how == "UpdateEndpoints" {
 					if err := r.p.UpdateEndpoints("svc", eps); err != nil {
 						t.Fatal(err)
@@ -230,7 +231,7 @@ func TestSessionEndpointChanges(t *testing.T) {
 					return
 				}
 				next := cfg
-				next.Backends = []Backend{{Name: "svc", Endpoints: eps}}
+				next.Backends = []Backend{{Spec: upstream.Spec{Name: "svc", Endpoints: eps}}}
 				r.apply(next)
 			}
 
@@ -290,7 +291,7 @@ func TestSessionTimeouts(t *testing.T) {
 		clk := newFakeClock()
 		r := newSessionRig(t, Options{SessionClock: clk.now}, "e0", "e1", "e2")
 		cfg := simpleConfig(nil, cookieRule("/", &SessionPersistence{AbsoluteTimeout: time.Minute, PermanentCookie: true}, BackendRef{Backend: "svc", Weight: 1}))
-		cfg.Backends = []Backend{{Name: "svc", Endpoints: r.eps("e0", "e1", "e2")}}
+		cfg.Backends = []Backend{{Spec: upstream.Spec{Name: "svc", Endpoints: r.eps("e0", "e1", "e2")}}}
 		r.apply(cfg)
 
 		t0 := clk.now()
@@ -320,7 +321,7 @@ func TestSessionTimeouts(t *testing.T) {
 		clk := newFakeClock()
 		r := newSessionRig(t, Options{SessionClock: clk.now}, "e0", "e1", "e2")
 		cfg := simpleConfig(nil, cookieRule("/", &SessionPersistence{IdleTimeout: 10 * time.Second}, BackendRef{Backend: "svc", Weight: 1}))
-		cfg.Backends = []Backend{{Name: "svc", Endpoints: r.eps("e0", "e1", "e2")}}
+		cfg.Backends = []Backend{{Spec: upstream.Spec{Name: "svc", Endpoints: r.eps("e0", "e1", "e2")}}}
 		r.apply(cfg)
 
 		t0 := clk.now()
@@ -380,7 +381,7 @@ func TestSessionBadTokens(t *testing.T) {
 	cfg := simpleConfig(nil,
 		cookieRule("/a", sp, BackendRef{Backend: "svc", Weight: 1}),
 		cookieRule("/b", sp, BackendRef{Backend: "svc", Weight: 1}))
-	cfg.Backends = []Backend{{Name: "svc", Endpoints: r.eps("e0", "e1", "e2")}}
+	cfg.Backends = []Backend{{Spec: upstream.Spec{Name: "svc", Endpoints: r.eps("e0", "e1", "e2")}}}
 	r.apply(cfg)
 
 	first, h := r.get("/a")
@@ -425,7 +426,7 @@ func TestSessionWeightedBackends(t *testing.T) {
 		return cookieRule("/", &SessionPersistence{}, BackendRef{Backend: "v1", Weight: w1}, BackendRef{Backend: "v2", Weight: w2})
 	}
 	cfg := simpleConfig(nil, rule(70, 30))
-	cfg.Backends = []Backend{{Name: "v1", Endpoints: r.eps("v1-0", "v1-1")}, {Name: "v2", Endpoints: r.eps("v2-0", "v2-1")}}
+	cfg.Backends = []Backend{{Spec: upstream.Spec{Name: "v1", Endpoints: r.eps("v1-0", "v1-1")}}, {Spec: upstream.Spec{Name: "v2", Endpoints: r.eps("v2-0", "v2-1")}}}
 	r.apply(cfg)
 
 	sessions := r.startSessions(200)
@@ -482,7 +483,7 @@ func TestSessionBackendLevel(t *testing.T) {
 		Rule{Matches: prefix("/a"), Backends: []BackendRef{{Backend: "svc", Weight: 1}}},
 		Rule{Matches: prefix("/b"), Backends: []BackendRef{{Backend: "svc", Weight: 1}}},
 		cookieRule("/c", &SessionPersistence{Name: "rule-session"}, BackendRef{Backend: "svc", Weight: 1}))
-	cfg.Backends = []Backend{{Name: "svc", Endpoints: r.eps("e0", "e1", "e2"), SessionPersistence: &SessionPersistence{Name: "svc-session"}}}
+	cfg.Backends = []Backend{{Spec: upstream.Spec{Name: "svc", Endpoints: r.eps("e0", "e1", "e2")}, SessionPersistence: &SessionPersistence{Name: "svc-session"}}}
 	r.apply(cfg)
 
 	first, h := r.get("/a/x")
@@ -513,7 +514,7 @@ func TestSessionRepinOnFailure(t *testing.T) {
 	dead := newKillable(t, "dead")
 	r.addrs["dead"] = dead.addr()
 	cfg := simpleConfig(nil, cookieRule("/", &SessionPersistence{}, BackendRef{Backend: "svc", Weight: 1}))
-	cfg.Backends = []Backend{{Name: "svc", Endpoints: r.eps("dead", "e1", "e2"), CircuitBreaker: &CircuitBreaker{Disabled: true}}}
+	cfg.Backends = []Backend{{Spec: upstream.Spec{Name: "svc", Endpoints: r.eps("dead", "e1", "e2"), CircuitBreaker: &upstream.CircuitBreaker{Disabled: true}}}}
 	r.apply(cfg)
 	var s session
 	for _, x := range r.startSessions(12) {
@@ -545,7 +546,7 @@ func TestSessionSecureCookie(t *testing.T) {
 	cfg := Config{
 		Listeners: []Listener{{Name: "tls", Address: "127.0.0.1", Protocol: HTTPS, Certificates: []Certificate{selfSigned(t, "s.example")}}},
 		Routes:    []Route{{Namespace: "ns", Name: "r", Listeners: []string{"tls"}, Rules: []Rule{cookieRule("/", &SessionPersistence{}, BackendRef{Backend: "b", Weight: 1})}}},
-		Backends:  []Backend{{Name: "b", Endpoints: []Endpoint{{Address: addrOf(a)}, {Address: addrOf(b)}}}},
+		Backends:  []Backend{{Spec: upstream.Spec{Name: "b", Endpoints: []upstream.Endpoint{{Address: addrOf(a)}, {Address: addrOf(b)}}}}},
 	}
 	if err := p.Apply(cfg); err != nil {
 		t.Fatal(err)
@@ -572,7 +573,7 @@ func TestSessionSharedKey(t *testing.T) {
 	e := []string{"e0", "e1", "e2"}
 	r1 := newSessionRig(t, Options{SessionKey: key}, e...)
 	cfg := simpleConfig(nil, cookieRule("/", &SessionPersistence{}, BackendRef{Backend: "svc", Weight: 1}))
-	cfg.Backends = []Backend{{Name: "svc", Endpoints: r1.eps(e...)}}
+	cfg.Backends = []Backend{{Spec: upstream.Spec{Name: "svc", Endpoints: r1.eps(e...)}}}
 	r1.apply(cfg)
 	r2 := &sessionRig{t: t, p: newTestProxy(t, Options{SessionKey: key}), c: r1.c}
 	r2.apply(cfg)
@@ -622,7 +623,7 @@ func TestSessionValidation(t *testing.T) {
 				Rule{Matches: prefix("/bad"), Backends: []BackendRef{{Backend: "a", Weight: 1}}, SessionPersistence: tc.rule},
 				Rule{Matches: prefix("/good"), Backends: []BackendRef{{Backend: "ok", Weight: 1}}})
 			cfg.Backends[0].SessionPersistence = tc.back
-			cfg.Backends = append(cfg.Backends, Backend{Name: "ok", Endpoints: []Endpoint{{Address: addrOf(a)}}})
+			cfg.Backends = append(cfg.Backends, Backend{Spec: upstream.Spec{Name: "ok", Endpoints: []upstream.Endpoint{{Address: addrOf(a)}}}})
 			err := p.Apply(cfg)
 			var aerr *ApplyError
 			if !errors.As(err, &aerr) || !strings.Contains(err.Error(), tc.want) {
@@ -821,10 +822,10 @@ func TestSessionEndpointRefused(t *testing.T) {
 		backend func(*Backend)
 	}{
 		{"health check", func(b *Backend) {
-			b.HealthCheck = &HealthCheck{Kind: HealthHTTP, Interval: 20 * time.Millisecond, UnhealthyThreshold: 1}
+			b.HealthCheck = &upstream.HealthCheck{Kind: upstream.HealthHTTP, Interval: 20 * time.Millisecond, UnhealthyThreshold: 1}
 		}},
 		{"breaker", func(b *Backend) {
-			b.CircuitBreaker = &CircuitBreaker{Count5xx: true, Config: breaker.Config{MinRequests: 1, FailureThreshold: 0.01, OpenTimeout: time.Minute}}
+			b.CircuitBreaker = &upstream.CircuitBreaker{Count5xx: true, Config: breaker.Config{MinRequests: 1, FailureThreshold: 0.01, OpenTimeout: time.Minute}}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -832,7 +833,7 @@ func TestSessionEndpointRefused(t *testing.T) {
 			sick := newSickBackend(t, "sick")
 			r.addrs["sick"] = sick.addr()
 			cfg := simpleConfig(nil, cookieRule("/", &SessionPersistence{}, BackendRef{Backend: "svc", Weight: 1}))
-			cfg.Backends = []Backend{{Name: "svc", Endpoints: r.eps("sick", "e1", "e2")}}
+			cfg.Backends = []Backend{{Spec: upstream.Spec{Name: "svc", Endpoints: r.eps("sick", "e1", "e2")}}}
 			tc.backend(&cfg.Backends[0])
 			r.apply(cfg)
 			var s session
@@ -853,7 +854,7 @@ func TestSessionEndpointRefused(t *testing.T) {
 				}
 			} else {
 				deadline := time.Now().Add(5 * time.Second)
-				for r.p.snap.Load().backends["svc"].endpoints[sick.addr()].healthy.Load() {
+				for r.p.snap.Load().backends["svc"].up.Table().Find([]byte(sick.addr())).Healthy() {
 					if time.Now().After(deadline) {
 						t.Fatal("the failing endpoint stayed healthy")
 					}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/rauta/rauta/proxy"
 	"github.com/rauta/rauta/router"
+	"github.com/rauta/rauta/upstream"
 )
 
 // metricKind is a Prometheus metric type.
@@ -170,8 +171,7 @@ func runProxy() (*exercised, error) {
 			}},
 		}},
 		Backends: []proxy.Backend{{
-			Name:      "default/app:80",
-			Endpoints: []proxy.Endpoint{{Address: strings.TrimPrefix(backend.URL, "http://")}},
+			Spec: upstream.Spec{Name: "default/app:80", Endpoints: []upstream.Endpoint{{Address: strings.TrimPrefix(backend.URL, "http://")}}},
 		}},
 	}
 	if err := p.Apply(cfg); err != nil {
