@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rauta/rauta/router"
+	"github.com/rauta/rauta/upstream"
 )
 
 // grpcFrame returns msg as one length-prefixed gRPC message.
@@ -176,8 +177,8 @@ func grpcConfig(addr string) Config {
 			},
 		}},
 		Backends: []Backend{
-			{Name: "grpc", Protocol: BackendH2C, Endpoints: []Endpoint{{Address: addr}}},
-			{Name: "empty", Protocol: BackendH2C, Endpoints: []Endpoint{}},
+			{Spec: upstream.Spec{Name: "grpc", Endpoints: []upstream.Endpoint{{Address: addr}}}, Protocol: BackendH2C},
+			{Spec: upstream.Spec{Name: "empty", Endpoints: []upstream.Endpoint{}}, Protocol: BackendH2C},
 		},
 	}
 }
