@@ -70,27 +70,27 @@ type Controller struct {
 	// dynKinds are the policy kinds read through the dynamic client.
 	dynKinds []*policyKind
 
-	classes   gwlisters.GatewayClassLister
-	gateways  gwlisters.GatewayLister
-	routes    gwlisters.HTTPRouteLister
+	classes  gwlisters.GatewayClassLister
+	gateways gwlisters.GatewayLister
+	routes   gwlisters.HTTPRouteLister
 	// grpcRoutes is nil when the cluster does not serve GRPCRoutes.
 	grpcRoutes gwlisters.GRPCRouteLister
-	grants    gwlisters.ReferenceGrantLister   // nil unless served
-	policies  gwlisters.BackendTLSPolicyLister // nil unless served
-	lsets     gwlisters.ListenerSetLister      // nil unless served
-	services  corelisters.ServiceLister
-	slices    cache.Indexer
-	nsLister  corelisters.NamespaceLister
-	refs      *refStore
-	fpSeed    maphash.Seed
-	writer    *statusWriter
-	infra     *infraWriter
-	replicas  *replicaCounter // nil when Options.DisableReplicaCount
-	started   atomic.Bool
-	ready     atomic.Bool
-	statusMu  sync.Mutex
-	lastState gatewayapi.Status
-	lastRes   *gatewayapi.Resources // translated into lastState
+	grants     gwlisters.ReferenceGrantLister   // nil unless served
+	policies   gwlisters.BackendTLSPolicyLister // nil unless served
+	lsets      gwlisters.ListenerSetLister      // nil unless served
+	services   corelisters.ServiceLister
+	slices     cache.Indexer
+	nsLister   corelisters.NamespaceLister
+	refs       *refStore
+	fpSeed     maphash.Seed
+	writer     *statusWriter
+	infra      *infraWriter
+	replicas   *replicaCounter // nil when Options.DisableReplicaCount
+	started    atomic.Bool
+	ready      atomic.Bool
+	statusMu   sync.Mutex
+	lastState  gatewayapi.Status
+	lastRes    *gatewayapi.Resources // translated into lastState
 
 	// Owned by the rebuild goroutine.
 	current   proxy.Config
