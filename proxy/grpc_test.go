@@ -1,9 +1,7 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"io"
 	"log/slog"
@@ -14,39 +12,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rauta/rauta/internal/grpctest"
 	"github.com/rauta/rauta/router"
 	"github.com/rauta/rauta/upstream"
 )
 
-// grpcFrame returns msg as one length-prefixed gRPC message.
-func grpcFrame(msg string) []byte {
-	b := make([]byte, 5+len(msg))
-	binary.BigEndian.PutUint32(b[1:5], uint32(len(msg)))
-	copy(b[5:], msg)
-	return b
-}
-
-// readGRPCFrame reads one length-prefixed gRPC message.
-func readGRPCFrame(r io.Reader) (string, error) {
-	var hdr [5]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return "", err
-	}
-	msg := make([]byte, binary.BigEndian.Uint32(hdr[1:]))
-	if _, err := io.ReadFull(r, msg); err != nil {
-		return "", err
-	}
-	return string(msg), nil
-}
+var (
+	grpcFrame     = grpctest.Frame
+	readGRPCFrame = grpctest.ReadFrame
+)
 
 // h2cClient speaks HTTP/2 with prior knowledge, as gRPC clients do. Its
 // connections are closed when the test ends, before the proxy shuts down.
 func h2cClient(t testing.TB) *http.Client {
-	tr := &http.Transport{}
-	tr.Protocols = new(http.Protocols)
-	tr.Protocols.SetUnencryptedHTTP2(true)
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr}
+	c := grpctest.H2CClient()
+	t.Cleanup(c.CloseIdleConnections)
+	return c
 }
 
 // grpcResult is what a gRPC client sees of a unary call.
@@ -62,42 +43,11 @@ type grpcResult struct {
 // grpcUnary makes a unary call with gRPC framing and reads the whole answer.
 func grpcUnary(t testing.TB, c *http.Client, url, msg string, hdr ...string) grpcResult {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(grpcFrame(msg)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/grpc")
-	req.Header.Set("Te", "trailers")
-	for i := 0; i+1 < len(hdr); i += 2 {
-		if hdr[i] == "Host" {
-			req.Host = hdr[i+1]
-			continue
-		}
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	start := time.Now()
-	resp, err := c.Do(req)
+	r, err := grpctest.Unary(c, url, msg, hdr...)
 	if err != nil {
 		t.Fatalf("POST %s: %v", url, err)
 	}
-	defer resp.Body.Close()
-	res := grpcResult{httpStatus: resp.StatusCode, contentType: resp.Header.Get("Content-Type")}
-	for {
-		m, err := readGRPCFrame(resp.Body)
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				t.Fatalf("POST %s: reading messages: %v", url, err)
-			}
-			break
-		}
-		res.messages = append(res.messages, m)
-	}
-	res.elapsed = time.Since(start)
-	res.status, res.message = resp.Trailer.Get("Grpc-Status"), resp.Trailer.Get("Grpc-Message")
-	if res.status == "" {
-		res.status, res.message = resp.Header.Get("Grpc-Status"), resp.Header.Get("Grpc-Message")
-	}
-	return res
+	return grpcResult{r.HTTPStatus, r.ContentType, r.Messages, r.Status, r.Message, r.Elapsed}
 }
 
 // grpcBackend is an h2c gRPC server on loopback with a few methods of
