@@ -185,11 +185,12 @@ type Route struct {
 	HostnameOrigins []string `json:"hostnameOrigins,omitempty"`
 	// Rules are the route's rules in order.
 	Rules []Rule `json:"rules"`
-	// GRPC marks a route that serves gRPC (a GRPCRoute): its rules' paths
-	// are "/service/method", and its requests are counted by gRPC status
-	// in rauta_grpc_responses_total. Whatever the route, the gateway's own
-	// answers to a gRPC request (Content-Type application/grpc) are gRPC
-	// answers.
+	// GRPC marks a route made from a GRPCRoute, whose rules match the
+	// paths "/service/method" of gRPC calls; it shows in the configuration
+	// (/debug/config) and changes nothing in serving. The proxy tells a
+	// gRPC call by its Content-Type (application/grpc), whatever route
+	// serves it: its own answers to one are gRPC answers, and it counts
+	// it by gRPC status in rauta_grpc_responses_total.
 	GRPC bool `json:"grpc,omitempty"`
 	// RateLimits limit the requests of all the route's rules together.
 	RateLimits []RateLimit `json:"rateLimits,omitempty"`
