@@ -93,12 +93,14 @@ type metrics struct {
 	healthTransitions  *prometheus.CounterVec
 	lbPolicy           *prometheus.GaugeVec
 	activeConns        *prometheus.GaugeVec
+	connsRefused       *prometheus.CounterVec
 	generation         prometheus.Gauge
 	lastApply          prometheus.Gauge
 	applyErrors        prometheus.Counter
 	panics             prometheus.Counter
 	mirrors            *prometheus.CounterVec
 	accessLogDropped   prometheus.Counter
+	http2Limits        *prometheus.CounterVec
 	// grpc is labelled by route, rule (its name, else its index) and
 	// gRPC status name, never by the service or method a client sends.
 	grpc *prometheus.CounterVec
@@ -156,6 +158,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "rauta_active_connections",
 			Help: "Open client connections, by listening address.",
 		}, []string{"address"}),
+		connsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rauta_connections_refused_total",
+			Help: "Client connections closed at accept, by listening address and the limit they were past (listener_limit: Limits.MaxConnsPerListener, client_limit: Limits.MaxConnsPerClient).",
+		}, []string{"address", "reason"}),
 		generation: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "rauta_config_generation",
 			Help: "Number of configurations applied since start.",
@@ -180,6 +186,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "rauta_access_log_dropped_total",
 			Help: "Access log records dropped because the writer fell behind.",
 		}),
+		http2Limits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rauta_http2_limits_total",
+			Help: "HTTP/2 limits enforced by rauta's own server (Limits.HTTP2), by limit: a connection closed or a stream refused.",
+		}, []string{"limit"}),
 		grpc: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rauta_grpc_responses_total",
 			Help: "gRPC calls (requests with Content-Type application/grpc) finished, by route, rule and gRPC status (the backend's, or the gateway's own answer's).",
@@ -189,8 +199,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		reg.MustRegister(m.requests, m.duration, m.upstreamDuration, m.gateway,
 			m.connectErrors, m.retries, m.breakerState, m.endpointHealthy,
 			m.breakerTransitions, m.healthTransitions, m.lbPolicy,
-			m.activeConns, m.generation, m.lastApply, m.applyErrors, m.panics,
-			m.mirrors, m.accessLogDropped, m.grpc)
+			m.activeConns, m.connsRefused, m.generation, m.lastApply, m.applyErrors, m.panics,
+			m.mirrors, m.accessLogDropped, m.http2Limits, m.grpc)
 	}
 	return m
 }
