@@ -1,6 +1,6 @@
 module github.com/rauta/rauta/bench/grpcload
 
-go 1.26.0
+go 1.27.0
 
 require (
 	github.com/rauta/rauta v0.0.0

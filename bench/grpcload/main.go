@@ -125,6 +125,7 @@ func run(duration time.Duration, conc, conns, size int) error {
 		for _, target := range []struct{ name, addr string }{{"direct", ln.Addr().String()}, {"rauta", gw.String()}} {
 			r, err := measure(mode, target.addr, duration, conc, conns, size)
 			if err != nil {
+				reportLimits(p)
 				return fmt.Errorf("%s %s: %w", mode, target.name, err)
 			}
 			results[mode+"/"+target.name] = row{r.ops, r.p50.Seconds(), r.p99.Seconds()}
@@ -132,6 +133,7 @@ func run(duration time.Duration, conc, conns, size int) error {
 		}
 	}
 	fmt.Println()
+	reportLimits(p)
 	for _, mode := range []string{"unary", "streaming"} {
 		d, g := results[mode+"/direct"], results[mode+"/rauta"]
 		fmt.Printf("%-10s rauta/direct: throughput %.2fx, p50 %.2fx, p99 %.2fx\n", mode, g.ops/d.ops, g.p50/d.p50, g.p99/d.p99)
@@ -205,17 +207,23 @@ func measure(mode, addr string, duration time.Duration, conc, conns, size int) (
 			st, err := cc.NewStream(ctx, &service.Streams[0], "/bench.Echo/Stream")
 			if err != nil {
 				errs.Add(1)
+				first.CompareAndSwap(nil, &err)
 				return
 			}
 			for ctx.Err() == nil {
 				in, out := msg, []byte(nil)
 				start := time.Now()
 				if err := st.SendMsg(&in); err != nil {
+					if ctx.Err() == nil {
+						errs.Add(1)
+						first.CompareAndSwap(nil, &err)
+					}
 					break
 				}
 				if err := st.RecvMsg(&out); err != nil {
 					if ctx.Err() == nil {
 						errs.Add(1)
+						first.CompareAndSwap(nil, &err)
 					}
 					break
 				}
@@ -224,11 +232,11 @@ func measure(mode, addr string, duration time.Duration, conc, conns, size int) (
 		})
 	}
 	wg.Wait()
-	if len(lat) == 0 {
-		return result{}, fmt.Errorf("no call completed (%d errors)", errs.Load())
-	}
 	if e := first.Load(); e != nil {
 		fmt.Fprintf(os.Stderr, "grpcload: %s %s: first error: %v\n", mode, addr, *e)
+	}
+	if len(lat) == 0 {
+		return result{}, fmt.Errorf("no call completed (%d errors)", errs.Load())
 	}
 	slices.Sort(lat)
 	measured := duration - duration/10
@@ -238,4 +246,23 @@ func measure(mode, addr string, duration time.Duration, conc, conns, size int) (
 		p99:    lat[len(lat)*99/100],
 		errors: errs.Load(),
 	}, nil
+}
+
+// reportLimits prints the HTTP/2 limits rauta's server enforced
+// (rauta_http2_limits_total), which end client connections.
+func reportLimits(p *proxy.Proxy) {
+	mfs, err := p.Registry().Gather()
+	if err != nil {
+		return
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "rauta_http2_limits_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				fmt.Printf("rauta_http2_limits_total{%s=%q} %v\n", l.GetName(), l.GetValue(), m.GetCounter().GetValue())
+			}
+		}
+	}
 }
