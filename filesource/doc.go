@@ -14,7 +14,7 @@
 // holds one object. Each object is one of:
 //
 //	gateway.networking.k8s.io/v1       GatewayClass, Gateway, ListenerSet, HTTPRoute,
-//	                                   ReferenceGrant, BackendTLSPolicy
+//	                                   GRPCRoute, ReferenceGrant, BackendTLSPolicy
 //	gateway.networking.k8s.io/v1beta1  GatewayClass, Gateway, HTTPRoute, ReferenceGrant
 //	v1                                 Service, Secret, ConfigMap, Namespace, and List
 //	                                   (whose items are any of these)

@@ -456,7 +456,7 @@ type kindInfo struct {
 	decode     func(res *gatewayapi.Resources, js []byte, namespace string) []error
 }
 
-const supportedKinds = "gateway.networking.k8s.io/v1 GatewayClass, Gateway, ListenerSet, HTTPRoute, ReferenceGrant, BackendTLSPolicy " +
+const supportedKinds = "gateway.networking.k8s.io/v1 GatewayClass, Gateway, ListenerSet, HTTPRoute, GRPCRoute, ReferenceGrant, BackendTLSPolicy " +
 	"(v1beta1 for GatewayClass, Gateway, HTTPRoute, ReferenceGrant); " +
 	"gateway.networking.x-k8s.io/v1alpha1 XBackendTrafficPolicy; gateway.rauta.io/v1alpha1 BackendPolicy, TrafficPolicy; " +
 	"v1 Service, Secret, ConfigMap, Namespace, List; discovery.k8s.io/v1 EndpointSlice"
@@ -477,6 +477,10 @@ func lookupKind(apiVersion, kind string) (kindInfo, bool) {
 			return kindInfo{gw, true, decodeInto(func(r *gatewayapi.Resources) *[]gatewayv1.Gateway { return &r.Gateways })}, true
 		case "HTTPRoute":
 			return kindInfo{gw, true, decodeInto(func(r *gatewayapi.Resources) *[]gatewayv1.HTTPRoute { return &r.HTTPRoutes })}, true
+		case "GRPCRoute":
+			if !beta {
+				return kindInfo{gw, true, decodeInto(func(r *gatewayapi.Resources) *[]gatewayv1.GRPCRoute { return &r.GRPCRoutes })}, true
+			}
 		case "ReferenceGrant":
 			return kindInfo{gw, true, decodeInto(func(r *gatewayapi.Resources) *[]gatewayv1.ReferenceGrant { return &r.ReferenceGrants })}, true
 		case "ListenerSet":

@@ -15,7 +15,7 @@ import (
 // meant for people: printed by `rauta validate`, logged on every reload and
 // served on the admin endpoint /debug/status.
 type ObjectStatus struct {
-	// Kind is GatewayClass, Gateway, ListenerSet, HTTPRoute,
+	// Kind is GatewayClass, Gateway, ListenerSet, HTTPRoute, GRPCRoute,
 	// BackendTLSPolicy, XBackendTrafficPolicy, BackendPolicy or
 	// TrafficPolicy.
 	Kind string `json:"kind"`
@@ -36,7 +36,7 @@ type ObjectStatus struct {
 	Summary string `json:"summary,omitempty"`
 	// Status is the object's computed status: a
 	// gatewayv1.GatewayClassStatus, GatewayStatus, ListenerSetStatus,
-	// HTTPRouteStatus or PolicyStatus.
+	// HTTPRouteStatus, GRPCRouteStatus or PolicyStatus.
 	Status any `json:"status,omitempty"`
 }
 
@@ -102,9 +102,9 @@ func problems(scope string, conds []metav1.Condition) []string {
 
 // Summarize turns the status computed from res into one ObjectStatus per
 // object: the objects of st in its order (GatewayClasses, Gateways,
-// ListenerSets, HTTPRoutes, BackendTLSPolicies, XBackendTrafficPolicies,
-// BackendPolicies, TrafficPolicies), followed by the GatewayClasses,
-// Gateways and HTTPRoutes of res that the translator ignored and the
+// ListenerSets, HTTPRoutes, GRPCRoutes, BackendTLSPolicies,
+// XBackendTrafficPolicies, BackendPolicies, TrafficPolicies), followed by
+// the GatewayClasses, Gateways, HTTPRoutes and GRPCRoutes of res that the translator ignored and the
 // policies of res it computed no status for (they attach to nothing
 // served). res may be nil.
 func Summarize(res *gatewayapi.Resources, st gatewayapi.Status) []ObjectStatus {
@@ -166,6 +166,19 @@ func Summarize(res *gatewayapi.Resources, st gatewayapi.Status) []ObjectStatus {
 		o.Summary = "accepted by " + strings.Join(parents, ", ")
 		out = append(out, o)
 	}
+	grpcRoutes := map[string]bool{}
+	for _, r := range st.GRPCRoutes {
+		grpcRoutes[r.Namespace+"/"+r.Name] = true
+		o := ObjectStatus{Kind: "GRPCRoute", Namespace: r.Namespace, Name: r.Name, Status: r.Status}
+		var parents []string
+		for _, p := range r.Status.Parents {
+			name := parentName(r.Namespace, p.ParentRef.Namespace, string(p.ParentRef.Name), p.ParentRef.SectionName)
+			parents = append(parents, name)
+			o.Problems = append(o.Problems, problems("parent "+name, p.Conditions)...)
+		}
+		o.Summary = "accepted by " + strings.Join(parents, ", ")
+		out = append(out, o)
+	}
 	policies := map[string]bool{}
 	for _, kind := range policyKinds(st) {
 		for _, p := range kind.list {
@@ -209,6 +222,13 @@ func Summarize(res *gatewayapi.Resources, st gatewayapi.Status) []ObjectStatus {
 		r := &res.HTTPRoutes[i]
 		if !routes[r.Namespace+"/"+r.Name] {
 			ignored = append(ignored, ObjectStatus{Kind: "HTTPRoute", Namespace: r.Namespace, Name: r.Name,
+				Ignored: "no parentRef names a Gateway handled by this controller"})
+		}
+	}
+	for i := range res.GRPCRoutes {
+		r := &res.GRPCRoutes[i]
+		if !grpcRoutes[r.Namespace+"/"+r.Name] {
+			ignored = append(ignored, ObjectStatus{Kind: "GRPCRoute", Namespace: r.Namespace, Name: r.Name,
 				Ignored: "no parentRef names a Gateway handled by this controller"})
 		}
 	}
@@ -331,6 +351,14 @@ func stampConditions(st *gatewayapi.Status, prev map[conditionKey]stampedConditi
 		for j := range r.Status.Parents {
 			p := &r.Status.Parents[j]
 			stamp("HTTPRoute "+r.Namespace+"/"+r.Name+" parent "+
+				parentName(r.Namespace, p.ParentRef.Namespace, string(p.ParentRef.Name), p.ParentRef.SectionName), p.Conditions)
+		}
+	}
+	for i := range st.GRPCRoutes {
+		r := &st.GRPCRoutes[i]
+		for j := range r.Status.Parents {
+			p := &r.Status.Parents[j]
+			stamp("GRPCRoute "+r.Namespace+"/"+r.Name+" parent "+
 				parentName(r.Namespace, p.ParentRef.Namespace, string(p.ParentRef.Name), p.ParentRef.SectionName), p.Conditions)
 		}
 	}

@@ -52,6 +52,8 @@ type Status struct {
 	// parentRef to a handled Gateway (or ListenerSet) appear, and their
 	// Status.Parents hold only the translator's entries.
 	HTTPRoutes []HTTPRouteStatus
+	// GRPCRoutes are sorted by namespace/name, chosen as HTTPRoutes are.
+	GRPCRoutes []GRPCRouteStatus
 	// BackendTLSPolicies are sorted by namespace/name; only policies that
 	// apply to a Service used by a handled route appear, with one ancestor
 	// entry per handled Gateway.
@@ -111,6 +113,18 @@ type HTTPRouteStatus struct {
 	Generation int64
 	// Status is the computed status: only this controller's parents.
 	Status gatewayv1.HTTPRouteStatus
+}
+
+// GRPCRouteStatus is the status of one GRPCRoute.
+type GRPCRouteStatus struct {
+	// Namespace is the route's namespace.
+	Namespace string
+	// Name is the route's name.
+	Name string
+	// Generation is the metadata.generation the status was computed from.
+	Generation int64
+	// Status is the computed status: only this controller's parents.
+	Status gatewayv1.GRPCRouteStatus
 }
 
 // PolicyStatus is the status of one policy (a BackendTLSPolicy, an

@@ -68,6 +68,8 @@ func decodeResources(data []byte) (*Resources, Options, error) {
 			err = appendDoc(doc, &res.ListenerSets)
 		case "HTTPRoute":
 			err = appendDoc(doc, &res.HTTPRoutes)
+		case "GRPCRoute":
+			err = appendDoc(doc, &res.GRPCRoutes)
 		case "ReferenceGrant":
 			err = appendDoc(doc, &res.ReferenceGrants)
 		case "BackendTLSPolicy":

@@ -22,6 +22,7 @@ const (
 	kindGateway     = gatewayv1.Kind("Gateway")
 	kindListenerSet = gatewayv1.Kind("ListenerSet")
 	kindHTTPRoute   = gatewayv1.Kind("HTTPRoute")
+	kindGRPCRoute   = gatewayv1.Kind("GRPCRoute")
 	kindService     = gatewayv1.Kind("Service")
 	kindSecret      = gatewayv1.Kind("Secret")
 	kindConfigMap   = gatewayv1.Kind("ConfigMap")
@@ -468,16 +469,18 @@ func (t *translator) validateListener(l *listenerState, ownerKind gatewayv1.Kind
 			if k.Group == nil {
 				grp = groupGateway
 			}
-			if l.supportedProtocol && grp == groupGateway && k.Kind == kindHTTPRoute {
+			if l.supportedProtocol && grp == groupGateway && (k.Kind == kindHTTPRoute || k.Kind == kindGRPCRoute) {
 				if !slices.ContainsFunc(l.kinds, func(x gatewayv1.RouteGroupKind) bool { return x.Kind == k.Kind }) {
-					l.kinds = append(l.kinds, gatewayv1.RouteGroupKind{Group: new(groupGateway), Kind: kindHTTPRoute})
+					l.kinds = append(l.kinds, gatewayv1.RouteGroupKind{Group: new(groupGateway), Kind: k.Kind})
 				}
 				continue
 			}
 			l.invalidKinds = append(l.invalidKinds, fmt.Sprintf("%s/%s", grp, k.Kind))
 		}
 	} else if l.supportedProtocol {
-		l.kinds = append(l.kinds, gatewayv1.RouteGroupKind{Group: new(groupGateway), Kind: kindHTTPRoute})
+		l.kinds = append(l.kinds,
+			gatewayv1.RouteGroupKind{Group: new(groupGateway), Kind: kindHTTPRoute},
+			gatewayv1.RouteGroupKind{Group: new(groupGateway), Kind: kindGRPCRoute})
 	}
 	if len(l.invalidKinds) > 0 {
 		l.refsReason = gatewayv1.ListenerReasonInvalidRouteKinds

@@ -22,6 +22,8 @@ type Resources struct {
 	ListenerSets []gatewayv1.ListenerSet
 	// HTTPRoutes are all HTTPRoutes.
 	HTTPRoutes []gatewayv1.HTTPRoute
+	// GRPCRoutes are all GRPCRoutes.
+	GRPCRoutes []gatewayv1.GRPCRoute
 	// ReferenceGrants permit references across namespaces.
 	ReferenceGrants []gatewayv1.ReferenceGrant
 	// BackendTLSPolicies configure TLS from the gateway to Services.

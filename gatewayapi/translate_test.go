@@ -56,6 +56,9 @@ func deepCopy(res *Resources) *Resources {
 	for i := range res.HTTPRoutes {
 		c.HTTPRoutes = append(c.HTTPRoutes, *res.HTTPRoutes[i].DeepCopy())
 	}
+	for i := range res.GRPCRoutes {
+		c.GRPCRoutes = append(c.GRPCRoutes, *res.GRPCRoutes[i].DeepCopy())
+	}
 	for i := range res.ReferenceGrants {
 		c.ReferenceGrants = append(c.ReferenceGrants, *res.ReferenceGrants[i].DeepCopy())
 	}
@@ -111,6 +114,7 @@ func shuffle(r *rand.Rand, res *Resources) {
 	perm(len(res.Gateways), func(i, j int) { res.Gateways[i], res.Gateways[j] = res.Gateways[j], res.Gateways[i] })
 	perm(len(res.ListenerSets), func(i, j int) { res.ListenerSets[i], res.ListenerSets[j] = res.ListenerSets[j], res.ListenerSets[i] })
 	perm(len(res.HTTPRoutes), func(i, j int) { res.HTTPRoutes[i], res.HTTPRoutes[j] = res.HTTPRoutes[j], res.HTTPRoutes[i] })
+	perm(len(res.GRPCRoutes), func(i, j int) { res.GRPCRoutes[i], res.GRPCRoutes[j] = res.GRPCRoutes[j], res.GRPCRoutes[i] })
 	perm(len(res.ReferenceGrants), func(i, j int) {
 		res.ReferenceGrants[i], res.ReferenceGrants[j] = res.ReferenceGrants[j], res.ReferenceGrants[i]
 	})

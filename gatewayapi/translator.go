@@ -50,7 +50,8 @@ type translator struct {
 	backendPolicies *backendPolicies
 	traffic         *trafficPolicies
 
-	routeStatus []HTTPRouteStatus
+	routeStatus     []HTTPRouteStatus
+	grpcRouteStatus []GRPCRouteStatus
 }
 
 func newTranslator(res *Resources, opts Options) *translator {
@@ -120,6 +121,7 @@ func (t *translator) run() Result {
 	t.translateRoutes()
 	r.Status.Gateways, r.Status.ListenerSets = t.gatewayStatuses()
 	r.Status.HTTPRoutes = t.routeStatus
+	r.Status.GRPCRoutes = t.grpcRouteStatus
 	r.Status.BackendTLSPolicies = t.policies.statuses()
 	r.Status.BackendPolicies = t.backendPolicies.rauta.statuses()
 	r.Status.XBackendTrafficPolicies = t.backendPolicies.x.statuses()

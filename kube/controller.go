@@ -70,25 +70,27 @@ type Controller struct {
 	// dynKinds are the policy kinds read through the dynamic client.
 	dynKinds []*policyKind
 
-	classes   gwlisters.GatewayClassLister
-	gateways  gwlisters.GatewayLister
-	routes    gwlisters.HTTPRouteLister
-	grants    gwlisters.ReferenceGrantLister   // nil unless served
-	policies  gwlisters.BackendTLSPolicyLister // nil unless served
-	lsets     gwlisters.ListenerSetLister      // nil unless served
-	services  corelisters.ServiceLister
-	slices    cache.Indexer
-	nsLister  corelisters.NamespaceLister
-	refs      *refStore
-	fpSeed    maphash.Seed
-	writer    *statusWriter
-	infra     *infraWriter
-	replicas  *replicaCounter // nil when Options.DisableReplicaCount
-	started   atomic.Bool
-	ready     atomic.Bool
-	statusMu  sync.Mutex
-	lastState gatewayapi.Status
-	lastRes   *gatewayapi.Resources // translated into lastState
+	classes  gwlisters.GatewayClassLister
+	gateways gwlisters.GatewayLister
+	routes   gwlisters.HTTPRouteLister
+	// grpcRoutes is nil when the cluster does not serve GRPCRoutes.
+	grpcRoutes gwlisters.GRPCRouteLister
+	grants     gwlisters.ReferenceGrantLister   // nil unless served
+	policies   gwlisters.BackendTLSPolicyLister // nil unless served
+	lsets      gwlisters.ListenerSetLister      // nil unless served
+	services   corelisters.ServiceLister
+	slices     cache.Indexer
+	nsLister   corelisters.NamespaceLister
+	refs       *refStore
+	fpSeed     maphash.Seed
+	writer     *statusWriter
+	infra      *infraWriter
+	replicas   *replicaCounter // nil when Options.DisableReplicaCount
+	started    atomic.Bool
+	ready      atomic.Bool
+	statusMu   sync.Mutex
+	lastState  gatewayapi.Status
+	lastRes    *gatewayapi.Resources // translated into lastState
 
 	// Owned by the rebuild goroutine.
 	current   proxy.Config
@@ -109,7 +111,7 @@ type svcBackend struct {
 
 // servedKinds records which optional Gateway API kinds the cluster serves.
 type servedKinds struct {
-	referenceGrants, backendTLSPolicies, listenerSets bool
+	referenceGrants, backendTLSPolicies, listenerSets, grpcRoutes bool
 }
 
 // stats are the controller's counters.
@@ -264,7 +266,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	c.log.Info("caches synced", "after", time.Since(began).Round(time.Millisecond).String(),
 		"listenerSets", c.served.listenerSets, "backendTLSPolicies", c.served.backendTLSPolicies,
-		"referenceGrants", c.served.referenceGrants, "policies", policies)
+		"referenceGrants", c.served.referenceGrants, "grpcRoutes", c.served.grpcRoutes, "policies", policies)
 
 	// The first rebuild is due at once.
 	c.co.markFull(time.Now().Add(-c.opts.MaxDelay))
@@ -336,6 +338,7 @@ func (c *Controller) discover() error {
 		referenceGrants:    have["referencegrants"],
 		backendTLSPolicies: have["backendtlspolicies"],
 		listenerSets:       have["listenersets"],
+		grpcRoutes:         have["grpcroutes"],
 	}
 	return nil
 }
@@ -431,6 +434,10 @@ func (c *Controller) setupInformers() error {
 	if c.served.listenerSets {
 		watchStatus(kindListenerSet, g.ListenerSets().Informer())
 		c.lsets = g.ListenerSets().Lister()
+	}
+	if c.served.grpcRoutes {
+		watchStatus(kindGRPCRoute, g.GRPCRoutes().Informer())
+		c.grpcRoutes = g.GRPCRoutes().Lister()
 	}
 
 	add(c.coreF.Core().V1().Services().Informer(), full)
@@ -638,6 +645,10 @@ func (c *Controller) snapshot(ctx context.Context) (*gatewayapi.Resources, finge
 	if c.lsets != nil {
 		l, _ := c.lsets.List(all)
 		res.ListenerSets = collect(l, 6, s, &fp)
+	}
+	if c.grpcRoutes != nil {
+		l, _ := c.grpcRoutes.List(all)
+		res.GRPCRoutes = collect(l, 15, s, &fp)
 	}
 	c.snapshotPolicies(res, &fp)
 	svcs, _ := c.services.List(all)
