@@ -344,6 +344,7 @@ func (t *translator) translateListeners(g *gatewayState) {
 					Protocol:      e.Protocol,
 					TLS:           e.TLS,
 					AllowedRoutes: e.AllowedRoutes,
+					Filters:       e.Filters,
 				},
 				ns:   s.ls.Namespace,
 				name: s.ls.Namespace + "/listenerset/" + s.ls.Name + "/" + string(e.Name),
@@ -450,6 +451,13 @@ func (t *translator) validateListener(l *listenerState, ownerKind gatewayv1.Kind
 	default:
 		l.acceptReason = gatewayv1.ListenerReasonUnsupportedProtocol
 		l.acceptMsg = fmt.Sprintf("%s: protocol %q is not supported (HTTP and HTTPS are)", field, sp.Protocol)
+	}
+	// Pre-routing filters (GatewayListenerFilters, experimental) would run
+	// before every route of the listener, ExternalAuth among them: a
+	// listener that asks for them is refused rather than served without.
+	if f := sp.Filters; f != nil && len(f.Requests) > 0 && l.acceptReason == "" {
+		l.acceptReason = gatewayv1.ListenerReasonUnsupportedValue
+		l.acceptMsg = fmt.Sprintf("%s: filters.requests: listener filters are not supported", field)
 	}
 
 	// Route kinds.

@@ -382,8 +382,9 @@ func (t *translator) translateRules(r *gatewayv1.HTTPRoute, gws []*gatewayState,
 			}
 		}
 		if rt := rr.Retry; rt != nil {
-			// Without attempts the count is the implementation's choice:
-			// one retry.
+			// Without attempts the count is the implementation's choice
+			// (the CRD's default): one retry. An explicit zero disables
+			// retries (v1.7), the proxy's default ones included.
 			rp := &proxy.RetryPolicy{Attempts: 1}
 			if rt.Attempts != nil {
 				rp.Attempts = *rt.Attempts
@@ -404,7 +405,7 @@ func (t *translator) translateRules(r *gatewayv1.HTTPRoute, gws []*gatewayState,
 			if rp.Attempts < 0 {
 				fail(gatewayv1.RouteReasonUnsupportedValue, "%s.retry.attempts: %d is negative", field, rp.Attempts)
 			}
-			if rp.Attempts > 0 {
+			if rp.Attempts >= 0 {
 				pr.Retry = rp
 			}
 		}
@@ -470,7 +471,7 @@ func validateMatches(r *gatewayv1.HTTPRoute, ms []router.Match) error {
 	if len(ms) == 0 {
 		return nil
 	}
-	_, err := router.Compile([]router.Route{{Namespace: r.Namespace, Name: r.Name, Rules: []router.Rule{{Matches: ms}}}})
+	err := router.Compile([]router.Route{{Namespace: r.Namespace, Name: r.Name, Rules: []router.Rule{{Matches: ms}}}}).Err()
 	var re *router.RouteError
 	if errors.As(err, &re) {
 		return fmt.Errorf("%s: %w", strings.TrimPrefix(re.Field, "rules[0].matches"), re.Err)

@@ -138,6 +138,15 @@
 // the choice to the server. rauta_rate_limited_requests_total counts the
 // refusals by limit and route.
 //
+// # Connection limits
+//
+// [Limits] bound what clients hold proxy-wide: MaxConnsPerListener
+// connections per bound port (default [DefaultMaxConnsPerListener]) and,
+// when set, MaxConnsPerClient per client IP address. A connection past
+// either is closed as soon as it is accepted, before a byte is read, and
+// counted in rauta_connections_refused_total. The Limits documentation
+// gives the memory a connection can hold.
+//
 // # Request limits
 //
 // [RequestLimits] bound a request's body size (413), the time to receive
@@ -186,7 +195,13 @@
 // method. Without a [RetryPolicy] a request that failed after it was sent is
 // retried once when it is idempotent and has no body: its method is GET,
 // HEAD, OPTIONS, TRACE, PUT or DELETE, or it carries an Idempotency-Key
-// header (the rule package pool applies to its own retries). A RetryPolicy
+// header (the rule package pool applies to its own retries). Such a request
+// may have been processed by the backend (a connection reset after it was
+// sent); rauta sends it again because its method or key says doing so is
+// safe. With a RetryPolicy, a request without a body that failed after it
+// was sent is retried whatever its method, up to Attempts times: the rule
+// asked for retries. A RetryPolicy of zero Attempts disables every retry,
+// the failover after a connection failure included. A RetryPolicy
 // adds retries on the listed status codes, with exponential backoff and full
 // jitter: the delay before retry n is uniform up to Backoff × 2^(n-1),
 // capped at MaxBackoff. The rule's values win, then the backend's
@@ -247,4 +262,15 @@
 // X-Forwarded-Proto and X-Forwarded-Host are set from the connection; a
 // client's own values are kept (and appended to) only when its address is
 // in [Options.TrustedProxies].
+//
+// # Watching it
+//
+// [Proxy.Registry] holds the Prometheus metrics (or [Options.Registerer]
+// receives them); [Options.AccessLog] logs every request with the reason of
+// any answer the gateway gave itself; [Proxy.Config] and
+// [Proxy.Generation] tell what is served; [Proxy.Explain] tells how a
+// request would be routed. Package admin serves all of these over HTTP
+// (/metrics, /readyz, /debug/config, /debug/route), and admin.Run runs a
+// proxy with a source of configuration (package filesource or kube) as a
+// process, shutting it down gracefully.
 package proxy

@@ -93,12 +93,14 @@ type metrics struct {
 	healthTransitions  *prometheus.CounterVec
 	lbPolicy           *prometheus.GaugeVec
 	activeConns        *prometheus.GaugeVec
+	connsRefused       *prometheus.CounterVec
 	generation         prometheus.Gauge
 	lastApply          prometheus.Gauge
 	applyErrors        prometheus.Counter
 	panics             prometheus.Counter
 	mirrors            *prometheus.CounterVec
 	accessLogDropped   prometheus.Counter
+	http2Limits        *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -153,6 +155,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "rauta_active_connections",
 			Help: "Open client connections, by listening address.",
 		}, []string{"address"}),
+		connsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rauta_connections_refused_total",
+			Help: "Client connections closed at accept, by listening address and the limit they were past (listener_limit: Limits.MaxConnsPerListener, client_limit: Limits.MaxConnsPerClient).",
+		}, []string{"address", "reason"}),
 		generation: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "rauta_config_generation",
 			Help: "Number of configurations applied since start.",
@@ -177,13 +183,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "rauta_access_log_dropped_total",
 			Help: "Access log records dropped because the writer fell behind.",
 		}),
+		http2Limits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rauta_http2_limits_total",
+			Help: "HTTP/2 limits enforced by rauta's own server (Limits.HTTP2), by limit: a connection closed or a stream refused.",
+		}, []string{"limit"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.requests, m.duration, m.upstreamDuration, m.gateway,
 			m.connectErrors, m.retries, m.breakerState, m.endpointHealthy,
 			m.breakerTransitions, m.healthTransitions, m.lbPolicy,
-			m.activeConns, m.generation, m.lastApply, m.applyErrors, m.panics,
-			m.mirrors, m.accessLogDropped)
+			m.activeConns, m.connsRefused, m.generation, m.lastApply, m.applyErrors, m.panics,
+			m.mirrors, m.accessLogDropped, m.http2Limits)
 	}
 	return m
 }

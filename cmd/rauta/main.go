@@ -37,6 +37,7 @@ import (
 
 	"k8s.io/klog/v2"
 
+	"github.com/rauta/rauta/admin"
 	"github.com/rauta/rauta/filesource"
 	"github.com/rauta/rauta/gatewayapi"
 	"github.com/rauta/rauta/kube"
@@ -140,6 +141,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	accessFormat := fs.String("access-log-format", "json", "access log format: json or text")
 	accessSample := fs.Float64("access-log-sample", 1, "share of requests logged, in (0, 1]; gateway errors are always logged")
 	accessErrors := fs.Bool("access-log-errors-only", false, "log only requests answered with 4xx or 5xx")
+	leaseDuration := fs.Duration("lease-duration", kube.DefaultLeaseDuration, "leader election: how long the status writer's Lease holds without renewal")
+	renewDeadline := fs.Duration("lease-renew-deadline", kube.DefaultRenewDeadline, "leader election: how long the leader tries to renew before it steps down")
+	retryPeriod := fs.Duration("lease-retry-period", kube.DefaultRetryPeriod, "leader election: time between attempts to acquire or renew the Lease")
+	maxConns := fs.Int("max-conns-per-listener", proxy.DefaultMaxConnsPerListener, "client connections open at once on each listening port; past it new ones are closed at accept; negative means no limit")
+	maxConnsClient := fs.Int("max-conns-per-client", 0, "client connections open at once from one IP address on each listening port; 0 means no limit")
 	sessionKey := fs.String("session-key-file", "", "`path` of the key that seals session persistence tokens: 32 bytes, raw or base64; replicas must share it (default: a random key per process)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
@@ -153,6 +159,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		log, err = newLogger(stderr, *logFormat, *logLevel)
 	}
 	var popts proxy.Options
+	popts.Limits.MaxConnsPerListener = *maxConns
+	popts.Limits.MaxConnsPerClient = *maxConnsClient
 	if err == nil {
 		popts.AccessLog, err = accessLogOptions(*accessLog, *accessFormat, *accessSample, *accessErrors, stdout, stderr)
 	}
@@ -164,35 +172,50 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
+	if popts.Logger == nil {
+		popts.Logger = log
+	}
+	p := proxy.New(popts)
+	run := admin.RunOptions{Proxy: p, Address: *adminAddr, Pprof: *pprofOn, Logger: log, ShutdownTimeout: *shutdown}
+	var src admin.Source
 	if tf.config == "" {
 		log.Info("rauta starting in cluster mode", "version", version(), "kubeconfig", *kubeconfig, "controllerName", topts.ControllerName)
 		klog.SetSlogLogger(log)
-		err = kube.Serve(ctx, kube.ServeOptions{
-			Kubeconfig: *kubeconfig,
-			Controller: kube.Options{
+		var c *kube.Controller
+		cfg, err := kube.RESTConfig(*kubeconfig)
+		if err == nil {
+			c, err = kube.New(cfg, kube.Options{
+				Proxy:          p,
 				Translate:      topts,
 				LeaseNamespace: *leaseNS,
 				Identity:       *identity,
-			},
-			Proxy:           popts,
-			AdminAddress:    *adminAddr,
-			Pprof:           *pprofOn,
-			Logger:          log,
-			ShutdownTimeout: *shutdown,
-		})
+				LeaseDuration:  *leaseDuration,
+				RenewDeadline:  *renewDeadline,
+				RetryPeriod:    *retryPeriod,
+				Logger:         log,
+			})
+		}
+		if err != nil {
+			log.Error("rauta stopped", "error", err)
+			return exitFailure
+		}
+		src, run.Status = c, func() any { return c.Status() }
 	} else {
 		log.Info("rauta starting", "version", version(), "config", tf.config, "controllerName", topts.ControllerName)
-		err = filesource.Serve(ctx, filesource.ServeOptions{
-			Path:            tf.config,
-			Translate:       topts,
-			Proxy:           popts,
-			AdminAddress:    *adminAddr,
-			Pprof:           *pprofOn,
-			Logger:          log,
-			Interval:        *interval,
-			ShutdownTimeout: *shutdown,
+		fsrc, err := filesource.New(filesource.Options{
+			Path:      tf.config,
+			Proxy:     p,
+			Translate: topts,
+			Logger:    log,
+			Interval:  *interval,
 		})
+		if err != nil {
+			log.Error("rauta stopped", "error", err)
+			return exitFailure
+		}
+		src, run.Status = fsrc, func() any { return fsrc.Report() }
 	}
+	err = admin.Run(ctx, run, src)
 	if err != nil {
 		log.Error("rauta stopped", "error", err)
 		return exitFailure

@@ -3,9 +3,10 @@
 // consistent hashing on a header, session persistence, health checks and
 // circuit breakers, a request body limit.
 //
-// From the root of the repository:
+// From the root of the repository (rauta needs Go 1.27; GOTOOLCHAIN makes
+// an older go command fetch it once, see README.md):
 //
-//	go run ./examples/policies
+//	GOTOOLCHAIN=go1.27.3 go run ./examples/policies
 //
 // It starts three backends on 127.0.0.1:19001, 19002 and 19003 (app-1,
 // app-2, app-3) that answer with their name and serve /healthz; then it runs
@@ -31,7 +32,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rauta/rauta/admin"
 	"github.com/rauta/rauta/filesource"
+	"github.com/rauta/rauta/proxy"
 )
 
 // backends are the example's endpoints, as backends.yaml names them.
@@ -72,11 +75,14 @@ func run(ctx context.Context, log *slog.Logger, out io.Writer, config, adminAddr
 		log.Info("backend listening", "backend", b.name, "address", b.addr)
 	}
 
+	// The gateway: a proxy, a Source feeding it the files, and admin.Run
+	// for the admin listener and the graceful shutdown.
+	p := proxy.New(proxy.Options{Logger: log})
 	printed := false
-	return filesource.Serve(ctx, filesource.ServeOptions{
-		Path:         config,
-		AdminAddress: adminAddr,
-		Logger:       log,
+	src, err := filesource.New(filesource.Options{
+		Path:   config,
+		Proxy:  p,
+		Logger: log,
 		OnReport: func(r filesource.Report) {
 			if r.Error == nil && !printed {
 				printed = true
@@ -84,6 +90,15 @@ func run(ctx context.Context, log *slog.Logger, out io.Writer, config, adminAddr
 			}
 		},
 	})
+	if err != nil {
+		return err
+	}
+	return admin.Run(ctx, admin.RunOptions{
+		Proxy:   p,
+		Address: adminAddr,
+		Status:  func() any { return src.Report() },
+		Logger:  log,
+	}, src)
 }
 
 // app is one backend: /healthz for the health checks, and its name for
