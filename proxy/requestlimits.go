@@ -62,6 +62,12 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 	switch {
 	case err == io.EOF:
 		b.eof.Store(true)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		// A body shorter than its Content-Length or cut inside a chunk:
+		// the client closed its side early. No close of ours makes a read
+		// end this way, so it stays the client's fault even when the
+		// upstream attempt closed the body meanwhile.
+		b.cause.CompareAndSwap(bodyOK, bodyBroken)
 	case err == nil || errors.Is(err, http.ErrBodyReadAfterClose) || b.closed.Load():
 		// A body closed on this side (its upstream attempt is over) is
 		// not the client's fault, whatever error the server's body
