@@ -142,15 +142,13 @@ func TestHeaderListSize(t *testing.T) {
 	}
 }
 
-// TestControlFloods sends SETTINGS, PING, WINDOW_UPDATE, PRIORITY and
-// empty DATA frames past their budgets.
+// TestControlFloods sends WINDOW_UPDATE, PRIORITY and empty DATA frames
+// past their budgets.
 func TestControlFloods(t *testing.T) {
 	tests := []struct {
 		limit Limit
 		send  func(rc *rawConn, i int) error
 	}{
-		{SettingsFlood, func(rc *rawConn, i int) error { return rc.fr.WriteSettings() }},
-		{PingFlood, func(rc *rawConn, i int) error { return rc.fr.WritePing(false, [8]byte{byte(i)}) }},
 		{WindowUpdateFlood, func(rc *rawConn, i int) error { return rc.fr.WriteWindowUpdate(0, 1) }},
 		{PriorityFlood, func(rc *rawConn, i int) error {
 			return rc.fr.WritePriority(uint32(2*i+101), http2.PriorityParam{StreamDep: 0, Weight: 1})
@@ -178,39 +176,159 @@ func TestControlFloods(t *testing.T) {
 	}
 }
 
-// TestUnreadAnswers sends PINGs without reading the acknowledgements: the
-// server stops queueing them and cuts the client off.
-func TestUnreadAnswers(t *testing.T) {
-	ts := startServer(t, &Server{PingsPerSecond: -1}, blockingHandler)
+// floodUnread sends frames (a thousand per write, made by frame) to the
+// server on a connection with a small receive buffer whose answers it
+// does not read, until limit l is counted; then it reads what the server
+// sent, which must end with GOAWAY ENHANCE_YOUR_CALM.
+func floodUnread(t *testing.T, ts *testServer, l Limit, first, frame func(fr *http2.Framer, i int)) {
+	t.Helper()
 	c, err := net.Dial("tcp", ts.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	c.(*net.TCPConn).SetReadBuffer(4 << 10)
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	io.WriteString(c, http2.ClientPreface)
-	http2.NewFramer(c, nil).WriteSettings()
-	// A thousand PINGs per write; the answers fill the socket buffers,
-	// then the server's queue.
-	var pings bytes.Buffer
-	fr := http2.NewFramer(&pings, nil)
-	for range 1000 {
-		fr.WritePing(false, [8]byte{})
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	var batch bytes.Buffer
+	fr := http2.NewFramer(&batch, nil)
+	fr.WriteSettings()
+	if first != nil {
+		first(fr, 0)
 	}
-	for i := 0; i < 5000 && ts.hits(ControlQueue) == 0; i++ {
-		if _, err := c.Write(pings.Bytes()); err != nil {
-			break
+	prelude := bytes.Clone(batch.Bytes())
+	batch.Reset()
+	for i := range 1000 {
+		frame(fr, i)
+	}
+	go func() {
+		io.WriteString(c, http2.ClientPreface)
+		c.Write(prelude)
+		// The answers fill the socket buffers, then the server's queue;
+		// a write blocked once the server stopped reading ends when the
+		// test closes c.
+		for i := 0; i < 5000 && ts.hits(l) == 0; i++ {
+			if _, err := c.Write(batch.Bytes()); err != nil {
+				return
+			}
 		}
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for ts.hits(ControlQueue) == 0 && time.Now().Before(deadline) {
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for ts.hits(l) == 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if n := ts.hits(ControlQueue); n != 1 {
-		t.Fatalf("ControlQueue counted %d times, want 1", n)
+	if n := ts.hits(l); n != 1 {
+		t.Fatalf("%v counted %d times, want 1", l, n)
+	}
+	rc := &rawConn{t: t, c: c, fr: http2.NewFramer(c, c), dec: hpack.NewDecoder(4096, nil)}
+	rc.fr.SetMaxReadFrameSize(1 << 20)
+	if ev := rc.await(0); !ev.goAway || ev.code != http2.ErrCodeEnhanceYourCalm {
+		t.Errorf("got %+v, want GOAWAY ENHANCE_YOUR_CALM", ev)
+	}
+	for _, other := range Limits() {
+		if n := ts.hits(other); other != l && n != 0 {
+			t.Errorf("%v counted %d times, want 0", other, n)
+		}
 	}
 	ts.checkServes(t)
+}
+
+// TestUnreadAcks sends PING and SETTINGS frames without reading the
+// acknowledgements: once MaxQueuedControlFrames of them wait to be
+// written, the server cuts the client off, and serves others.
+func TestUnreadAcks(t *testing.T) {
+	t.Run("ping", func(t *testing.T) {
+		ts := startServer(t, nil, blockingHandler)
+		floodUnread(t, ts, PingFlood, nil, func(fr *http2.Framer, i int) { fr.WritePing(false, [8]byte{byte(i)}) })
+	})
+	t.Run("settings", func(t *testing.T) {
+		ts := startServer(t, nil, blockingHandler)
+		floodUnread(t, ts, SettingsFlood, nil, func(fr *http2.Framer, i int) {
+			fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 65535 + uint32(i)})
+		})
+	})
+	t.Run("small queue", func(t *testing.T) {
+		ts := startServer(t, &Server{MaxQueuedControlFrames: 10}, blockingHandler)
+		floodUnread(t, ts, PingFlood, nil, func(fr *http2.Framer, i int) { fr.WritePing(false, [8]byte{byte(i)}) })
+	})
+}
+
+// TestUnreadResets sends DATA on a stream whose request ended, without
+// reading the RST_STREAM STREAM_CLOSED answers: ControlQueue.
+func TestUnreadResets(t *testing.T) {
+	ts := startServer(t, &Server{EmptyFramesPerSecond: -1}, okHandler)
+	rc := dialRaw(t, ts.addr)
+	rc.c.Close()
+	open := func(fr *http2.Framer, _ int) {
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: rc.block(get("/")...), EndHeaders: true, EndStream: true})
+	}
+	floodUnread(t, ts, ControlQueue, open, func(fr *http2.Framer, i int) { fr.WriteData(1, false, []byte("x")) })
+}
+
+// TestFastAcksRead pings, and sends SETTINGS, far faster than any rate a
+// limit per second would allow, reading every acknowledgement: the client
+// is never cut off, and its requests are answered.
+func TestFastAcksRead(t *testing.T) {
+	ts := startServer(t, nil, okHandler)
+	rc := dialRaw(t, ts.addr)
+	const n = 20000
+	sent := make(chan error, 1)
+	go func() {
+		var batch bytes.Buffer
+		fr := http2.NewFramer(&batch, nil)
+		for i := range n {
+			if i%10 == 0 {
+				fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 65535 + uint32(i)})
+			} else {
+				fr.WritePing(false, [8]byte{byte(i), byte(i >> 8)})
+			}
+			if batch.Len() > 1500 {
+				if _, err := rc.c.Write(batch.Bytes()); err != nil {
+					sent <- err
+					return
+				}
+				batch.Reset()
+			}
+		}
+		_, err := rc.c.Write(batch.Bytes())
+		sent <- err
+	}()
+	start := time.Now()
+	// The first SETTINGS acknowledgement answers dialRaw's.
+	var pings, settings int
+	for pings+settings < n+1 {
+		f, err := rc.fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("after %d PING and %d SETTINGS acknowledgements: %v", pings, settings, err)
+		}
+		switch f := f.(type) {
+		case *http2.PingFrame:
+			if f.IsAck() {
+				pings++
+			}
+		case *http2.SettingsFrame:
+			if f.IsAck() {
+				settings++
+			}
+		case *http2.GoAwayFrame:
+			t.Fatalf("GOAWAY %v after %d PING and %d SETTINGS acknowledgements", f.ErrCode, pings, settings)
+		}
+	}
+	if pings != n-n/10 || settings != n/10+1 {
+		t.Errorf("%d PING and %d SETTINGS acknowledgements, want %d and %d", pings, settings, n-n/10, n/10+1)
+	}
+	t.Logf("%d frames answered in %v", n, time.Since(start))
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	rc.request(1, true, get("/")...)
+	if ev := rc.await(1); ev.status != 200 {
+		t.Errorf("request after the pings: %+v", ev)
+	}
+	for _, l := range Limits() {
+		if n := ts.hits(l); n != 0 {
+			t.Errorf("%v counted %d times, want 0", l, n)
+		}
+	}
 }
 
 // TestTimeouts checks the handshake and idle timeouts.
