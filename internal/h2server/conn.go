@@ -109,6 +109,7 @@ type conn struct {
 	tableChanged   bool
 	sendWindow     int64
 	sendHigh       int64 // the largest sendWindow has been
+	dataFrames     int64 // DATA frames written, less small WINDOW_UPDATEs that gave back their window
 	// The receive window of the connection: what the client may still
 	// send, and what was consumed but not yet granted again.
 	recvWindow  int64
@@ -550,15 +551,20 @@ func (c *conn) processWindowUpdate(f *http2.WindowUpdateFrame) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	// A WINDOW_UPDATE that gives back what the server's DATA used (to a
-	// window below the largest it has been, by at least 1 KiB or back to
-	// that size) is free; others spend the flood budget.
-	window, high := c.sendWindow, &c.sendHigh
+	// window below the largest it has been, by at least 1 KiB, back to
+	// that size, or in a piece for a DATA frame the server wrote, as
+	// grpc-go gives back each message) is free; others spend the flood
+	// budget. Small pieces are bounded by the server's own DATA frames.
+	window, high, pieces := c.sendWindow, &c.sendHigh, &c.dataFrames
 	if s := c.streams[f.StreamID]; s != nil {
-		window, high = s.sendWindow, &s.sendHigh
+		window, high, pieces = s.sendWindow, &s.sendHigh, &s.dataFrames
 		*high = max(*high, int64(c.peerInitWindow))
 	}
 	incr := int64(f.Increment)
-	useful := window < *high && (incr >= 1<<10 || window+incr >= *high)
+	useful := window < *high && (incr >= 1<<10 || window+incr >= *high || *pieces > 0)
+	if useful && incr < 1<<10 && window+incr < *high {
+		*pieces--
+	}
 	*high = max(*high, window+incr)
 	if !useful && !c.windowUps.take(time.Now().UnixNano(), rate(c.srv.WindowUpdatesPerSecond, DefaultWindowUpdatesPerSecond)) {
 		return limitErr(WindowUpdateFlood)

@@ -149,6 +149,8 @@ func (c *conn) writeStreamLocked(s *stream) {
 		s.outOff += int(n)
 		s.sendWindow -= n
 		c.sendWindow -= n
+		s.dataFrames++
+		c.dataFrames++
 		quantum -= int(n)
 		if end {
 			c.endLocalLocked(s)
