@@ -176,21 +176,23 @@ func TestControlFloods(t *testing.T) {
 	}
 }
 
-// floodUnread sends frames (a thousand per write, made by frame) to the
-// server on a connection with a small receive buffer whose answers it
-// does not read, until limit l is counted; then it reads what the server
-// sent, which must end with GOAWAY ENHANCE_YOUR_CALM.
+// floodUnread sends frames (a thousand per write, made by frame, after
+// the preface, SETTINGS and first) to the server without reading its
+// answers, until limit l is counted; then it reads what the server sent,
+// which must end with GOAWAY ENHANCE_YOUR_CALM, and checks that another
+// connection is served. The connection is a net.Pipe, which buffers
+// nothing: the server's writer is held in Write from its first round on,
+// whatever the kernel's socket buffers (which on a loaded machine made a
+// loopback flood stall in retransmissions instead).
 func floodUnread(t *testing.T, ts *testServer, l Limit, first, frame func(fr *http2.Framer, i int)) {
 	t.Helper()
-	c, err := net.Dial("tcp", ts.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, sc := net.Pipe()
 	defer c.Close()
-	c.(*net.TCPConn).SetReadBuffer(4 << 10)
+	ts.wg.Go(func() { ts.srv.ServeConn(sc, nil) })
 	c.SetDeadline(time.Now().Add(60 * time.Second))
 	var batch bytes.Buffer
 	fr := http2.NewFramer(&batch, nil)
+	batch.WriteString(http2.ClientPreface)
 	fr.WriteSettings()
 	if first != nil {
 		first(fr, 0)
@@ -201,11 +203,9 @@ func floodUnread(t *testing.T, ts *testServer, l Limit, first, frame func(fr *ht
 		frame(fr, i)
 	}
 	go func() {
-		io.WriteString(c, http2.ClientPreface)
-		c.Write(prelude)
-		// The answers fill the socket buffers, then the server's queue;
-		// a write blocked once the server stopped reading ends when the
-		// test closes c.
+		if _, err := c.Write(prelude); err != nil {
+			return
+		}
 		for i := 0; i < 5000 && ts.hits(l) == 0; i++ {
 			if _, err := c.Write(batch.Bytes()); err != nil {
 				return
@@ -256,8 +256,8 @@ func TestUnreadAcks(t *testing.T) {
 // reading the RST_STREAM STREAM_CLOSED answers: ControlQueue.
 func TestUnreadResets(t *testing.T) {
 	ts := startServer(t, &Server{EmptyFramesPerSecond: -1}, okHandler)
-	rc := dialRaw(t, ts.addr)
-	rc.c.Close()
+	rc := &rawConn{t: t}
+	rc.enc = hpack.NewEncoder(&rc.hbuf)
 	open := func(fr *http2.Framer, _ int) {
 		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: rc.block(get("/")...), EndHeaders: true, EndStream: true})
 	}
@@ -377,4 +377,68 @@ func TestTimeouts(t *testing.T) {
 	if n := ts.hits(IdleTimeoutLimit); n != 1 {
 		t.Errorf("IdleTimeout counted %d times, want 1", n)
 	}
+}
+
+// TestSmallWindowUpdates gives back the connection window in pieces of
+// one DATA frame each, one frame behind, as grpc-go gives back each
+// message: these are free however many, while window updates that give
+// back nothing still spend WindowUpdatesPerSecond.
+func TestSmallWindowUpdates(t *testing.T) {
+	const chunks, size = 2000, 100
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		chunk := bytes.Repeat([]byte("g"), size)
+		for range chunks {
+			w.Write(chunk)
+			w.(http.Flusher).Flush()
+		}
+	})
+	ts := startServer(t, &Server{WindowUpdatesPerSecond: 10}, h)
+	rc := dialRaw(t, ts.addr)
+	// A stream window of one chunk: every DATA frame carries one.
+	rc.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: size})
+	rc.request(1, true, get("/")...)
+	var got, frames, behind int
+	for done := false; !done; {
+		f, err := rc.fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", got, err)
+		}
+		switch f := f.(type) {
+		case *http2.GoAwayFrame:
+			t.Fatalf("GOAWAY %v after %d bytes", f.ErrCode, got)
+		case *http2.RSTStreamFrame:
+			t.Fatalf("RST_STREAM %v after %d bytes", f.ErrCode, got)
+		case *http2.DataFrame:
+			n := len(f.Data())
+			got += n
+			done = f.StreamEnded()
+			if n == 0 {
+				continue
+			}
+			frames++
+			if n > size {
+				t.Fatalf("a DATA frame of %d bytes, over the stream window of %d", n, size)
+			}
+			if !done {
+				rc.fr.WriteWindowUpdate(1, uint32(n))
+			}
+			if behind > 0 {
+				rc.fr.WriteWindowUpdate(0, uint32(behind))
+			}
+			behind = n
+		}
+	}
+	if got != chunks*size || frames != chunks {
+		t.Errorf("got %d bytes in %d DATA frames, want %d in %d", got, frames, chunks*size, chunks)
+	}
+	if n := ts.hits(WindowUpdateFlood); n != 0 {
+		t.Fatalf("WindowUpdateFlood counted %d times, want 0", n)
+	}
+	// Small updates beyond the DATA frames written are a flood.
+	for i := range 100 {
+		if rc.fr.WriteWindowUpdate(0, 1) != nil {
+			t.Fatalf("write %d failed", i)
+		}
+	}
+	expectGoAway(t, ts, rc, http2.ErrCodeEnhanceYourCalm, WindowUpdateFlood)
 }
