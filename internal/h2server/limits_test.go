@@ -265,23 +265,31 @@ func TestUnreadResets(t *testing.T) {
 }
 
 // TestFastAcksRead pings, and sends SETTINGS, far faster than any rate a
-// limit per second would allow, reading every acknowledgement: the client
-// is never cut off, and its requests are answered.
+// limit per second would allow (tens of thousands a second), reading every
+// acknowledgement and keeping at most a few hundred frames unanswered: the
+// client is never cut off, and its requests are answered.
 func TestFastAcksRead(t *testing.T) {
 	ts := startServer(t, nil, okHandler)
 	rc := dialRaw(t, ts.addr)
-	const n = 20000
+	const n, window = 20000, 300
+	// credits holds a token per frame the client may still have
+	// unanswered; each acknowledgement read gives one back.
+	credits := make(chan struct{}, window)
+	for range window {
+		credits <- struct{}{}
+	}
 	sent := make(chan error, 1)
 	go func() {
 		var batch bytes.Buffer
 		fr := http2.NewFramer(&batch, nil)
 		for i := range n {
+			<-credits
 			if i%10 == 0 {
 				fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 65535 + uint32(i)})
 			} else {
 				fr.WritePing(false, [8]byte{byte(i), byte(i >> 8)})
 			}
-			if batch.Len() > 1500 {
+			if batch.Len() > 1500 || len(credits) == 0 {
 				if _, err := rc.c.Write(batch.Bytes()); err != nil {
 					sent <- err
 					return
@@ -304,9 +312,13 @@ func TestFastAcksRead(t *testing.T) {
 		case *http2.PingFrame:
 			if f.IsAck() {
 				pings++
+				credits <- struct{}{}
 			}
 		case *http2.SettingsFrame:
 			if f.IsAck() {
+				if settings > 0 {
+					credits <- struct{}{}
+				}
 				settings++
 			}
 		case *http2.GoAwayFrame:
