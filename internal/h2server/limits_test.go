@@ -454,3 +454,61 @@ func TestSmallWindowUpdates(t *testing.T) {
 	}
 	expectGoAway(t, ts, rc, http2.ErrCodeEnhanceYourCalm, WindowUpdateFlood)
 }
+
+// TestSettingsInitialWindowValues sends SETTINGS frames with several
+// SETTINGS_INITIAL_WINDOW_SIZE values, applied in one pass per frame: the
+// last value is the stream window, and a larger one before it that would
+// overflow a window is still a FLOW_CONTROL_ERROR.
+func TestSettingsInitialWindowValues(t *testing.T) {
+	const size = 1000
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/big":
+			w.Write(bytes.Repeat([]byte("w"), size))
+		case "/other":
+			io.WriteString(w, "ok")
+		default:
+			<-r.Context().Done()
+		}
+	})
+	ts := startServer(t, nil, h)
+	rc := dialRaw(t, ts.addr)
+	rc.fr.WriteSettings(
+		http2.Setting{ID: http2.SettingInitialWindowSize, Val: 5000},
+		http2.Setting{ID: http2.SettingInitialWindowSize, Val: 100},
+	)
+	rc.request(1, true, get("/big")...)
+	got := 0
+	for done := false; !done; {
+		f, err := rc.fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", got, err)
+		}
+		if d, ok := f.(*http2.DataFrame); ok && d.StreamID == 1 {
+			got += len(d.Data())
+			done = d.StreamEnded()
+			if got > 100 && got-len(d.Data()) < 100 {
+				t.Fatalf("%d bytes before the stream window was given back, want 100 (the last value)", got)
+			}
+			if got == 100 {
+				rc.fr.WriteWindowUpdate(1, size-100)
+			}
+		}
+	}
+	if got != size {
+		t.Fatalf("got %d bytes, want %d", got, size)
+	}
+
+	// A stream with a window one over its initial size; a frame that
+	// raises the initial size to the largest allowed, then back.
+	rc.request(3, true, get("/")...)
+	rc.fr.WriteWindowUpdate(3, 1)
+	rc.fr.WriteSettings(
+		http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1<<31 - 1},
+		http2.Setting{ID: http2.SettingInitialWindowSize, Val: 100},
+	)
+	if ev := rc.await(0); !ev.goAway || ev.code != http2.ErrCodeFlowControl {
+		t.Errorf("got %+v, want GOAWAY FLOW_CONTROL_ERROR", ev)
+	}
+	ts.checkServes(t)
+}
