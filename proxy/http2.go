@@ -34,11 +34,16 @@ type HTTP2Limits struct {
 	// 431 ("header_list_size"); one larger than four times that closes
 	// the connection (an HPACK bomb; "hpack_bomb").
 
-	// SettingsPerSecond bounds SETTINGS frames ("settings_flood");
-	// default 20.
-	SettingsPerSecond int
-	// PingsPerSecond bounds PING frames ("ping_flood"); default 100.
-	PingsPerSecond int
+	// MaxQueuedControlFrames bounds the control frames (SETTINGS and
+	// PING acknowledgements, RST_STREAM, WINDOW_UPDATE) queued for
+	// writing and not yet written; default 1000. SETTINGS and PING have
+	// no rate: a frame whose acknowledgement is written as fast as it
+	// arrives costs nothing, and gRPC clients ping for each burst of
+	// data they receive. A client that sends them faster than it reads
+	// the acknowledgements fills the queue and is cut off
+	// ("settings_flood", "ping_flood"; "control_queue" when the queue
+	// fills with RST_STREAM answering its stream errors).
+	MaxQueuedControlFrames int
 	// WindowUpdatesPerSecond bounds WINDOW_UPDATE frames other than those
 	// that give back, by at least 1 KiB or in full, window the server's
 	// DATA used ("window_update_flood"); default 1000.
@@ -53,8 +58,7 @@ type HTTP2Limits struct {
 	// HandshakeTimeout bounds the wait for a new connection's preface and
 	// first SETTINGS frame ("handshake_timeout"); default
 	// Limits.ReadHeaderTimeout. A connection idle for Limits.IdleTimeout
-	// is closed ("idle_timeout"). A client that does not read the answers
-	// to its frames is cut off ("control_queue").
+	// is closed ("idle_timeout").
 	HandshakeTimeout time.Duration
 }
 
@@ -77,8 +81,7 @@ func (p *Proxy) newH2Server(lim Limits) *h2server.Server {
 		MaxHeaderListSize:      uint32(lim.MaxHeaderBytes),
 		MaxHeaderBlockFrames:   l.MaxHeaderBlockFrames,
 		ResetsPerSecond:        l.ResetsPerSecond,
-		SettingsPerSecond:      l.SettingsPerSecond,
-		PingsPerSecond:         l.PingsPerSecond,
+		MaxQueuedControlFrames: l.MaxQueuedControlFrames,
 		WindowUpdatesPerSecond: l.WindowUpdatesPerSecond,
 		PrioritiesPerSecond:    l.PrioritiesPerSecond,
 		EmptyFramesPerSecond:   l.EmptyFramesPerSecond,

@@ -89,8 +89,6 @@ type conn struct {
 	gotSettings bool
 	prefaceRead bool
 	resets      budget
-	settings    budget
-	pings       budget
 	priorities  budget
 	empties     budget
 	canon       map[string]string
@@ -99,6 +97,8 @@ type conn struct {
 
 	mu       sync.Mutex
 	wcond    sync.Cond // the writer waits on it
+	taken    sync.Cond // the writer took the control frames queued
+	writing  bool      // the writer is in Write (or it failed)
 	streams  map[uint32]*stream
 	maxID    uint32 // highest client stream ID seen
 	handlers int    // handler goroutines running
@@ -109,6 +109,7 @@ type conn struct {
 	tableChanged   bool
 	sendWindow     int64
 	sendHigh       int64 // the largest sendWindow has been
+	dataFrames     int64 // DATA frames written, less small WINDOW_UPDATEs that gave back their window
 	// The receive window of the connection: what the client may still
 	// send, and what was consumed but not yet granted again.
 	recvWindow  int64
@@ -167,6 +168,7 @@ func newConn(s *Server, c net.Conn, opts *ServeConnOpts) *conn {
 		sc.tlsState = &st
 	}
 	sc.wcond.L = &sc.mu
+	sc.taken.L = &sc.mu
 	sc.br = bufio.NewReaderSize(c, readBufferSize)
 	sc.fr = http2.NewFramer(nil, sc.br)
 	sc.fr.SetMaxReadFrameSize(s.maxFrame())
@@ -226,9 +228,15 @@ func (c *conn) serve(opts *ServeConnOpts) {
 		var se http2.StreamError
 		if errors.As(err, &se) {
 			c.mu.Lock()
-			c.resetStreamLocked(se.StreamID, se.Code)
+			full := !c.roomLocked()
+			if !full {
+				c.resetStreamLocked(se.StreamID, se.Code)
+			}
 			c.mu.Unlock()
-			continue
+			if !full {
+				continue
+			}
+			err = limitErr(ControlQueue)
 		}
 		var ce connError
 		if errors.As(err, &ce) {
@@ -416,12 +424,9 @@ func (c *conn) process(f http2.Frame) error {
 		if f.IsAck() {
 			return nil
 		}
-		if !c.pings.take(time.Now().UnixNano(), rate(c.srv.PingsPerSecond, DefaultPingsPerSecond)) {
-			return limitErr(PingFlood)
-		}
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		return c.queueAnswerLocked(ctrlFrame{kind: ctrlPingAck, data: f.Data})
+		return c.queueAnswerLocked(ctrlFrame{kind: ctrlPingAck, data: f.Data}, PingFlood)
 	case *http2.PriorityFrame:
 		if !c.priorities.take(time.Now().UnixNano(), rate(c.srv.PrioritiesPerSecond, DefaultPrioritiesPerSecond)) {
 			return limitErr(PriorityFlood)
@@ -440,11 +445,26 @@ func (c *conn) process(f http2.Frame) error {
 	return nil
 }
 
+// roomLocked reports whether a control frame answering the client may be
+// queued: fewer than MaxQueuedControlFrames wait. A full queue that the
+// writer has not yet taken while it is not writing (it was not scheduled
+// yet) is waited for; one that fills while the writer is in Write, which
+// does not return while the client does not read, is not.
+func (c *conn) roomLocked() bool {
+	limit := c.srv.maxQueuedControl()
+	for len(c.ctrl) >= limit && !c.writing && !c.dead && !c.closing {
+		c.wcond.Signal()
+		c.taken.Wait()
+	}
+	return len(c.ctrl) < limit
+}
+
 // queueAnswerLocked queues a control frame that answers one of the
-// client's, unless too many wait already (a client that does not read).
-func (c *conn) queueAnswerLocked(f ctrlFrame) error {
-	if len(c.ctrl) >= maxControlQueue {
-		return limitErr(ControlQueue)
+// client's, unless MaxQueuedControlFrames wait already: the client sends
+// faster than it reads the answers, and limit l closes the connection.
+func (c *conn) queueAnswerLocked(f ctrlFrame, l Limit) error {
+	if !c.roomLocked() {
+		return limitErr(l)
 	}
 	c.queueCtrlLocked(f)
 	return nil
@@ -454,24 +474,32 @@ func (c *conn) processSettings(f *http2.SettingsFrame) error {
 	if f.IsAck() {
 		return nil
 	}
-	if !c.settings.take(time.Now().UnixNano(), rate(c.srv.SettingsPerSecond, DefaultSettingsPerSecond)) {
-		return limitErr(SettingsFlood)
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var err error
-	f.ForeachSetting(func(st http2.Setting) error {
-		err = c.applySettingLocked(st)
-		return err
+	var iw initialWindow
+	err := f.ForeachSetting(func(st http2.Setting) error {
+		return c.applySettingLocked(st, &iw)
 	})
+	if err == nil {
+		err = c.applyInitialWindowLocked(iw)
+	}
 	if err != nil {
 		return err
 	}
-	return c.queueAnswerLocked(ctrlFrame{kind: ctrlSettingsAck})
+	return c.queueAnswerLocked(ctrlFrame{kind: ctrlSettingsAck}, SettingsFlood)
 }
 
-// applySettingLocked applies one of the client's settings, in order.
-func (c *conn) applySettingLocked(st http2.Setting) error {
+// initialWindow gathers the SETTINGS_INITIAL_WINDOW_SIZE values of one
+// SETTINGS frame, applied together once the frame is read: the work of
+// a frame is one pass over the streams, however many values it holds.
+type initialWindow struct {
+	set       bool
+	peak, val uint32 // the largest value and the last
+}
+
+// applySettingLocked applies one of the client's settings, in order;
+// SETTINGS_INITIAL_WINDOW_SIZE is gathered into iw.
+func (c *conn) applySettingLocked(st http2.Setting, iw *initialWindow) error {
 	if err := st.Valid(); err != nil {
 		var ce http2.ConnectionError
 		if errors.As(err, &ce) {
@@ -484,21 +512,38 @@ func (c *conn) applySettingLocked(st http2.Setting) error {
 		c.peerTable = min(st.Val, maxEncoderTable)
 		c.tableChanged = true
 	case http2.SettingInitialWindowSize:
-		delta := int64(st.Val) - int64(c.peerInitWindow)
-		for _, s := range c.streams {
-			s.sendWindow += delta
-			if s.sendWindow > maxWindow {
-				return connError{code: http2.ErrCodeFlowControl, limit: numLimits}
-			}
-			if delta > 0 && s.blocked {
-				s.blocked = false
-				c.readyLocked(s)
-			}
+		if !iw.set || st.Val > iw.peak {
+			iw.peak = st.Val
 		}
-		c.peerInitWindow = int32(st.Val)
+		iw.set, iw.val = true, st.Val
 	case http2.SettingMaxFrameSize:
 		c.peerMaxFrame = st.Val
 	}
+	return nil
+}
+
+// applyInitialWindowLocked applies the SETTINGS_INITIAL_WINDOW_SIZE values
+// of one frame as if one after the other: each moves every stream's send
+// window by its difference from the one before, so the windows end moved
+// by the last value's difference, and overflow (a FLOW_CONTROL_ERROR) at
+// the largest value if at all.
+func (c *conn) applyInitialWindowLocked(iw initialWindow) error {
+	if !iw.set {
+		return nil
+	}
+	peak := int64(iw.peak) - int64(c.peerInitWindow)
+	delta := int64(iw.val) - int64(c.peerInitWindow)
+	for _, s := range c.streams {
+		if s.sendWindow+peak > maxWindow {
+			return connError{code: http2.ErrCodeFlowControl, limit: numLimits}
+		}
+		s.sendWindow += delta
+		if delta > 0 && s.blocked {
+			s.blocked = false
+			c.readyLocked(s)
+		}
+	}
+	c.peerInitWindow = int32(iw.val)
 	return nil
 }
 
@@ -506,15 +551,20 @@ func (c *conn) processWindowUpdate(f *http2.WindowUpdateFrame) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	// A WINDOW_UPDATE that gives back what the server's DATA used (to a
-	// window below the largest it has been, by at least 1 KiB or back to
-	// that size) is free; others spend the flood budget.
-	window, high := c.sendWindow, &c.sendHigh
+	// window below the largest it has been, by at least 1 KiB, back to
+	// that size, or in a piece for a DATA frame the server wrote, as
+	// grpc-go gives back each message) is free; others spend the flood
+	// budget. Small pieces are bounded by the server's own DATA frames.
+	window, high, pieces := c.sendWindow, &c.sendHigh, &c.dataFrames
 	if s := c.streams[f.StreamID]; s != nil {
-		window, high = s.sendWindow, &s.sendHigh
+		window, high, pieces = s.sendWindow, &s.sendHigh, &s.dataFrames
 		*high = max(*high, int64(c.peerInitWindow))
 	}
 	incr := int64(f.Increment)
-	useful := window < *high && (incr >= 1<<10 || window+incr >= *high)
+	useful := window < *high && (incr >= 1<<10 || window+incr >= *high || *pieces > 0)
+	if useful && incr < 1<<10 && window+incr < *high {
+		*pieces--
+	}
 	*high = max(*high, window+incr)
 	if !useful && !c.windowUps.take(time.Now().UnixNano(), rate(c.srv.WindowUpdatesPerSecond, DefaultWindowUpdatesPerSecond)) {
 		return limitErr(WindowUpdateFlood)
@@ -708,14 +758,19 @@ func (c *conn) upgrade(opts *ServeConnOpts) error {
 		return protoErr()
 	}
 	c.mu.Lock()
+	var iw initialWindow
 	for b := opts.Settings; len(b) >= 6; b = b[6:] {
 		st := http2.Setting{ID: http2.SettingID(uint16(b[0])<<8 | uint16(b[1])), Val: uint32(b[2])<<24 | uint32(b[3])<<16 | uint32(b[4])<<8 | uint32(b[5])}
-		if err := c.applySettingLocked(st); err != nil {
+		if err := c.applySettingLocked(st, &iw); err != nil {
 			c.mu.Unlock()
 			return err
 		}
 	}
+	err := c.applyInitialWindowLocked(iw)
 	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	up := opts.UpgradeRequest
 	req := &http.Request{
 		Method:     up.Method,

@@ -73,9 +73,16 @@
 // the connection with ENHANCE_YOUR_CALM (rapid reset, CVE-2023-44487).
 // Header blocks are bounded in frames and bytes (CONTINUATION flood,
 // CVE-2024-27316) and in decoded size (431 past MaxHeaderListSize, the
-// connection closed past four times that: an HPACK bomb). SETTINGS, PING,
-// WINDOW_UPDATE, PRIORITY and empty frames each have a budget per second;
-// answers the client does not read are bounded too. HandshakeTimeout and
+// connection closed past four times that: an HPACK bomb). WINDOW_UPDATE,
+// PRIORITY and empty frames each have a budget per second; a WINDOW_UPDATE
+// that gives back window the server's DATA used spends none (a small one
+// counts against the DATA frames written). SETTINGS and PING frames have
+// no rate: each costs its answer, so what is bounded is the control frames
+// queued for writing and not yet written (MaxQueuedControlFrames). A
+// client whose acknowledgements drain may ping as often as it likes, as
+// grpc-go does for each burst of data it receives; one that sends faster
+// than it reads the answers fills the queue and is cut off (PingFlood,
+// SettingsFlood, or ControlQueue for RST_STREAM answers). HandshakeTimeout and
 // IdleTimeout close connections that do not start or no longer work.
 //
 // # Responses

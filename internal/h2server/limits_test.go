@@ -142,15 +142,13 @@ func TestHeaderListSize(t *testing.T) {
 	}
 }
 
-// TestControlFloods sends SETTINGS, PING, WINDOW_UPDATE, PRIORITY and
-// empty DATA frames past their budgets.
+// TestControlFloods sends WINDOW_UPDATE, PRIORITY and empty DATA frames
+// past their budgets.
 func TestControlFloods(t *testing.T) {
 	tests := []struct {
 		limit Limit
 		send  func(rc *rawConn, i int) error
 	}{
-		{SettingsFlood, func(rc *rawConn, i int) error { return rc.fr.WriteSettings() }},
-		{PingFlood, func(rc *rawConn, i int) error { return rc.fr.WritePing(false, [8]byte{byte(i)}) }},
 		{WindowUpdateFlood, func(rc *rawConn, i int) error { return rc.fr.WriteWindowUpdate(0, 1) }},
 		{PriorityFlood, func(rc *rawConn, i int) error {
 			return rc.fr.WritePriority(uint32(2*i+101), http2.PriorityParam{StreamDep: 0, Weight: 1})
@@ -178,39 +176,171 @@ func TestControlFloods(t *testing.T) {
 	}
 }
 
-// TestUnreadAnswers sends PINGs without reading the acknowledgements: the
-// server stops queueing them and cuts the client off.
-func TestUnreadAnswers(t *testing.T) {
-	ts := startServer(t, &Server{PingsPerSecond: -1}, blockingHandler)
-	c, err := net.Dial("tcp", ts.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+// floodUnread sends frames (a thousand per write, made by frame, after
+// the preface, SETTINGS and first) to the server without reading its
+// answers, until limit l is counted; then it reads what the server sent,
+// which must end with GOAWAY ENHANCE_YOUR_CALM, and checks that another
+// connection is served. The connection is a net.Pipe, which buffers
+// nothing: the server's writer is held in Write from its first round on,
+// whatever the kernel's socket buffers (which on a loaded machine made a
+// loopback flood stall in retransmissions instead).
+func floodUnread(t *testing.T, ts *testServer, l Limit, first, frame func(fr *http2.Framer, i int)) {
+	t.Helper()
+	c, sc := net.Pipe()
 	defer c.Close()
-	c.(*net.TCPConn).SetReadBuffer(4 << 10)
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	io.WriteString(c, http2.ClientPreface)
-	http2.NewFramer(c, nil).WriteSettings()
-	// A thousand PINGs per write; the answers fill the socket buffers,
-	// then the server's queue.
-	var pings bytes.Buffer
-	fr := http2.NewFramer(&pings, nil)
-	for range 1000 {
-		fr.WritePing(false, [8]byte{})
+	ts.wg.Go(func() { ts.srv.ServeConn(sc, nil) })
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	var batch bytes.Buffer
+	fr := http2.NewFramer(&batch, nil)
+	batch.WriteString(http2.ClientPreface)
+	fr.WriteSettings()
+	if first != nil {
+		first(fr, 0)
 	}
-	for i := 0; i < 5000 && ts.hits(ControlQueue) == 0; i++ {
-		if _, err := c.Write(pings.Bytes()); err != nil {
-			break
+	prelude := bytes.Clone(batch.Bytes())
+	batch.Reset()
+	for i := range 1000 {
+		frame(fr, i)
+	}
+	go func() {
+		if _, err := c.Write(prelude); err != nil {
+			return
 		}
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for ts.hits(ControlQueue) == 0 && time.Now().Before(deadline) {
+		for i := 0; i < 5000 && ts.hits(l) == 0; i++ {
+			if _, err := c.Write(batch.Bytes()); err != nil {
+				return
+			}
+		}
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for ts.hits(l) == 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if n := ts.hits(ControlQueue); n != 1 {
-		t.Fatalf("ControlQueue counted %d times, want 1", n)
+	if n := ts.hits(l); n != 1 {
+		t.Fatalf("%v counted %d times, want 1", l, n)
+	}
+	rc := &rawConn{t: t, c: c, fr: http2.NewFramer(c, c), dec: hpack.NewDecoder(4096, nil)}
+	rc.fr.SetMaxReadFrameSize(1 << 20)
+	if ev := rc.await(0); !ev.goAway || ev.code != http2.ErrCodeEnhanceYourCalm {
+		t.Errorf("got %+v, want GOAWAY ENHANCE_YOUR_CALM", ev)
+	}
+	for _, other := range Limits() {
+		if n := ts.hits(other); other != l && n != 0 {
+			t.Errorf("%v counted %d times, want 0", other, n)
+		}
 	}
 	ts.checkServes(t)
+}
+
+// TestUnreadAcks sends PING and SETTINGS frames without reading the
+// acknowledgements: once MaxQueuedControlFrames of them wait to be
+// written, the server cuts the client off, and serves others.
+func TestUnreadAcks(t *testing.T) {
+	t.Run("ping", func(t *testing.T) {
+		ts := startServer(t, nil, blockingHandler)
+		floodUnread(t, ts, PingFlood, nil, func(fr *http2.Framer, i int) { fr.WritePing(false, [8]byte{byte(i)}) })
+	})
+	t.Run("settings", func(t *testing.T) {
+		ts := startServer(t, nil, blockingHandler)
+		floodUnread(t, ts, SettingsFlood, nil, func(fr *http2.Framer, i int) {
+			fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 65535 + uint32(i)})
+		})
+	})
+	t.Run("small queue", func(t *testing.T) {
+		ts := startServer(t, &Server{MaxQueuedControlFrames: 10}, blockingHandler)
+		floodUnread(t, ts, PingFlood, nil, func(fr *http2.Framer, i int) { fr.WritePing(false, [8]byte{byte(i)}) })
+	})
+}
+
+// TestUnreadResets sends DATA on a stream whose request ended, without
+// reading the RST_STREAM STREAM_CLOSED answers: ControlQueue.
+func TestUnreadResets(t *testing.T) {
+	ts := startServer(t, &Server{EmptyFramesPerSecond: -1}, okHandler)
+	rc := &rawConn{t: t}
+	rc.enc = hpack.NewEncoder(&rc.hbuf)
+	open := func(fr *http2.Framer, _ int) {
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: rc.block(get("/")...), EndHeaders: true, EndStream: true})
+	}
+	floodUnread(t, ts, ControlQueue, open, func(fr *http2.Framer, i int) { fr.WriteData(1, false, []byte("x")) })
+}
+
+// TestFastAcksRead pings, and sends SETTINGS, far faster than any rate a
+// limit per second would allow (tens of thousands a second), reading every
+// acknowledgement and keeping at most a few hundred frames unanswered: the
+// client is never cut off, and its requests are answered.
+func TestFastAcksRead(t *testing.T) {
+	ts := startServer(t, nil, okHandler)
+	rc := dialRaw(t, ts.addr)
+	const n, window = 20000, 300
+	// credits holds a token per frame the client may still have
+	// unanswered; each acknowledgement read gives one back.
+	credits := make(chan struct{}, window)
+	for range window {
+		credits <- struct{}{}
+	}
+	sent := make(chan error, 1)
+	go func() {
+		var batch bytes.Buffer
+		fr := http2.NewFramer(&batch, nil)
+		for i := range n {
+			<-credits
+			if i%10 == 0 {
+				fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 65535 + uint32(i)})
+			} else {
+				fr.WritePing(false, [8]byte{byte(i), byte(i >> 8)})
+			}
+			if batch.Len() > 1500 || len(credits) == 0 {
+				if _, err := rc.c.Write(batch.Bytes()); err != nil {
+					sent <- err
+					return
+				}
+				batch.Reset()
+			}
+		}
+		_, err := rc.c.Write(batch.Bytes())
+		sent <- err
+	}()
+	start := time.Now()
+	// The first SETTINGS acknowledgement answers dialRaw's.
+	var pings, settings int
+	for pings+settings < n+1 {
+		f, err := rc.fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("after %d PING and %d SETTINGS acknowledgements: %v", pings, settings, err)
+		}
+		switch f := f.(type) {
+		case *http2.PingFrame:
+			if f.IsAck() {
+				pings++
+				credits <- struct{}{}
+			}
+		case *http2.SettingsFrame:
+			if f.IsAck() {
+				if settings > 0 {
+					credits <- struct{}{}
+				}
+				settings++
+			}
+		case *http2.GoAwayFrame:
+			t.Fatalf("GOAWAY %v after %d PING and %d SETTINGS acknowledgements", f.ErrCode, pings, settings)
+		}
+	}
+	if pings != n-n/10 || settings != n/10+1 {
+		t.Errorf("%d PING and %d SETTINGS acknowledgements, want %d and %d", pings, settings, n-n/10, n/10+1)
+	}
+	t.Logf("%d frames answered in %v", n, time.Since(start))
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	rc.request(1, true, get("/")...)
+	if ev := rc.await(1); ev.status != 200 {
+		t.Errorf("request after the pings: %+v", ev)
+	}
+	for _, l := range Limits() {
+		if n := ts.hits(l); n != 0 {
+			t.Errorf("%v counted %d times, want 0", l, n)
+		}
+	}
 }
 
 // TestTimeouts checks the handshake and idle timeouts.
@@ -259,4 +389,126 @@ func TestTimeouts(t *testing.T) {
 	if n := ts.hits(IdleTimeoutLimit); n != 1 {
 		t.Errorf("IdleTimeout counted %d times, want 1", n)
 	}
+}
+
+// TestSmallWindowUpdates gives back the connection window in pieces of
+// one DATA frame each, one frame behind, as grpc-go gives back each
+// message: these are free however many, while window updates that give
+// back nothing still spend WindowUpdatesPerSecond.
+func TestSmallWindowUpdates(t *testing.T) {
+	const chunks, size = 2000, 100
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		chunk := bytes.Repeat([]byte("g"), size)
+		for range chunks {
+			w.Write(chunk)
+			w.(http.Flusher).Flush()
+		}
+	})
+	ts := startServer(t, &Server{WindowUpdatesPerSecond: 10}, h)
+	rc := dialRaw(t, ts.addr)
+	// A stream window of one chunk: every DATA frame carries one.
+	rc.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: size})
+	rc.request(1, true, get("/")...)
+	var got, frames, behind int
+	for done := false; !done; {
+		f, err := rc.fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", got, err)
+		}
+		switch f := f.(type) {
+		case *http2.GoAwayFrame:
+			t.Fatalf("GOAWAY %v after %d bytes", f.ErrCode, got)
+		case *http2.RSTStreamFrame:
+			t.Fatalf("RST_STREAM %v after %d bytes", f.ErrCode, got)
+		case *http2.DataFrame:
+			n := len(f.Data())
+			got += n
+			done = f.StreamEnded()
+			if n == 0 {
+				continue
+			}
+			frames++
+			if n > size {
+				t.Fatalf("a DATA frame of %d bytes, over the stream window of %d", n, size)
+			}
+			if !done {
+				rc.fr.WriteWindowUpdate(1, uint32(n))
+			}
+			if behind > 0 {
+				rc.fr.WriteWindowUpdate(0, uint32(behind))
+			}
+			behind = n
+		}
+	}
+	if got != chunks*size || frames != chunks {
+		t.Errorf("got %d bytes in %d DATA frames, want %d in %d", got, frames, chunks*size, chunks)
+	}
+	if n := ts.hits(WindowUpdateFlood); n != 0 {
+		t.Fatalf("WindowUpdateFlood counted %d times, want 0", n)
+	}
+	// Small updates beyond the DATA frames written are a flood.
+	for i := range 100 {
+		if rc.fr.WriteWindowUpdate(0, 1) != nil {
+			t.Fatalf("write %d failed", i)
+		}
+	}
+	expectGoAway(t, ts, rc, http2.ErrCodeEnhanceYourCalm, WindowUpdateFlood)
+}
+
+// TestSettingsInitialWindowValues sends SETTINGS frames with several
+// SETTINGS_INITIAL_WINDOW_SIZE values, applied in one pass per frame: the
+// last value is the stream window, and a larger one before it that would
+// overflow a window is still a FLOW_CONTROL_ERROR.
+func TestSettingsInitialWindowValues(t *testing.T) {
+	const size = 1000
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/big":
+			w.Write(bytes.Repeat([]byte("w"), size))
+		case "/other":
+			io.WriteString(w, "ok")
+		default:
+			<-r.Context().Done()
+		}
+	})
+	ts := startServer(t, nil, h)
+	rc := dialRaw(t, ts.addr)
+	rc.fr.WriteSettings(
+		http2.Setting{ID: http2.SettingInitialWindowSize, Val: 5000},
+		http2.Setting{ID: http2.SettingInitialWindowSize, Val: 100},
+	)
+	rc.request(1, true, get("/big")...)
+	got := 0
+	for done := false; !done; {
+		f, err := rc.fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", got, err)
+		}
+		if d, ok := f.(*http2.DataFrame); ok && d.StreamID == 1 {
+			got += len(d.Data())
+			done = d.StreamEnded()
+			if got > 100 && got-len(d.Data()) < 100 {
+				t.Fatalf("%d bytes before the stream window was given back, want 100 (the last value)", got)
+			}
+			if got == 100 {
+				rc.fr.WriteWindowUpdate(1, size-100)
+			}
+		}
+	}
+	if got != size {
+		t.Fatalf("got %d bytes, want %d", got, size)
+	}
+
+	// A stream with a window one over its initial size; a frame that
+	// raises the initial size to the largest allowed, then back.
+	rc.request(3, true, get("/")...)
+	rc.fr.WriteWindowUpdate(3, 1)
+	rc.fr.WriteSettings(
+		http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1<<31 - 1},
+		http2.Setting{ID: http2.SettingInitialWindowSize, Val: 100},
+	)
+	if ev := rc.await(0); !ev.goAway || ev.code != http2.ErrCodeFlowControl {
+		t.Errorf("got %+v, want GOAWAY FLOW_CONTROL_ERROR", ev)
+	}
+	ts.checkServes(t)
 }

@@ -26,10 +26,9 @@ const (
 	DefaultHandshakeTimeout = 10 * time.Second
 	// DefaultResetsPerSecond is the default ResetsPerSecond.
 	DefaultResetsPerSecond = 100
-	// DefaultSettingsPerSecond is the default SettingsPerSecond.
-	DefaultSettingsPerSecond = 20
-	// DefaultPingsPerSecond is the default PingsPerSecond.
-	DefaultPingsPerSecond = 100
+	// DefaultMaxQueuedControlFrames is the default
+	// MaxQueuedControlFrames.
+	DefaultMaxQueuedControlFrames = 1000
 	// DefaultWindowUpdatesPerSecond is the default WindowUpdatesPerSecond.
 	DefaultWindowUpdatesPerSecond = 1000
 	// DefaultPrioritiesPerSecond is the default PrioritiesPerSecond.
@@ -45,11 +44,6 @@ const (
 	// maxStreamBuffer bounds the response bytes a handler may have
 	// queued on one stream before Write waits for the writer.
 	maxStreamBuffer = 64 << 10
-	// maxControlQueue bounds the control frames (SETTINGS and PING
-	// acknowledgements, RST_STREAM, WINDOW_UPDATE) waiting to be written:
-	// a client that sends frames which need an answer but does not read
-	// the answers is cut off.
-	maxControlQueue = 1000
 	// maxWriteBatch bounds the bytes one scheduling round puts into one
 	// write.
 	maxWriteBatch = 256 << 10
@@ -78,10 +72,13 @@ const (
 	// MaxHeaderListSize, or holds one string longer than
 	// MaxHeaderListSize; ENHANCE_YOUR_CALM.
 	HPACKBomb
-	// SettingsFlood: more SETTINGS frames than SettingsPerSecond;
+	// SettingsFlood: a SETTINGS frame arrived while
+	// MaxQueuedControlFrames control frames were waiting to be written,
+	// so its acknowledgement could not be queued: the client sends
+	// SETTINGS faster than it reads the acknowledgements;
 	// ENHANCE_YOUR_CALM.
 	SettingsFlood
-	// PingFlood: more PING frames than PingsPerSecond; ENHANCE_YOUR_CALM.
+	// PingFlood: as SettingsFlood, for a PING frame; ENHANCE_YOUR_CALM.
 	PingFlood
 	// WindowUpdateFlood: more WINDOW_UPDATE frames that do not give back
 	// window the server's DATA used than WindowUpdatesPerSecond;
@@ -94,8 +91,10 @@ const (
 	// flag (DATA, HEADERS, CONTINUATION) than EmptyFramesPerSecond;
 	// ENHANCE_YOUR_CALM.
 	EmptyFrameFlood
-	// ControlQueue: the client sent frames that need an answer faster
-	// than it read the answers; ENHANCE_YOUR_CALM.
+	// ControlQueue: a RST_STREAM answering a client's frame could not be
+	// queued because MaxQueuedControlFrames control frames were waiting
+	// to be written (the client causes stream errors faster than it
+	// reads the answers); ENHANCE_YOUR_CALM.
 	ControlQueue
 	// ConcurrentStreams: a stream past MaxConcurrentStreams (open
 	// streams, or handlers still running) was refused with RST_STREAM
@@ -171,10 +170,15 @@ type Server struct {
 	// ResetsPerSecond bounds the streams a client resets, or opens past
 	// the concurrency limit (RapidReset).
 	ResetsPerSecond int
-	// SettingsPerSecond bounds SETTINGS frames (SettingsFlood).
-	SettingsPerSecond int
-	// PingsPerSecond bounds PING frames (PingFlood).
-	PingsPerSecond int
+	// MaxQueuedControlFrames bounds the control frames (SETTINGS and
+	// PING acknowledgements, RST_STREAM, WINDOW_UPDATE) queued for
+	// writing and not yet written. SETTINGS and PING frames have no rate
+	// limit: a client whose acknowledgements drain may send them as
+	// often as it likes (grpc-go pings for each burst of data it
+	// receives), while one that sends them faster than it reads the
+	// answers fills this queue and is cut off (SettingsFlood, PingFlood,
+	// ControlQueue). Zero means DefaultMaxQueuedControlFrames.
+	MaxQueuedControlFrames int
 	// WindowUpdatesPerSecond bounds WINDOW_UPDATE frames other than those
 	// that give back, by at least 1 KiB or in full, window the server's
 	// DATA used (WindowUpdateFlood).
@@ -265,6 +269,13 @@ func (s *Server) maxBlockFrames() int {
 		return s.MaxHeaderBlockFrames
 	}
 	return DefaultMaxHeaderBlockFrames
+}
+
+func (s *Server) maxQueuedControl() int {
+	if s.MaxQueuedControlFrames > 0 {
+		return s.MaxQueuedControlFrames
+	}
+	return DefaultMaxQueuedControlFrames
 }
 
 func (s *Server) handshakeTimeout() time.Duration {

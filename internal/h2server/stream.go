@@ -51,6 +51,7 @@ type stream struct {
 	// The response.
 	sendWindow  int64
 	sendHigh    int64 // the largest sendWindow has been
+	dataFrames  int64 // as conn.dataFrames, for the stream
 	hdrs        []hdrBlock
 	finalQueued bool
 	out         []byte

@@ -24,6 +24,7 @@ func (c *conn) writeLoop() {
 			c.wcond.Wait()
 		}
 		if c.dead {
+			c.taken.Broadcast()
 			c.mu.Unlock()
 			return
 		}
@@ -36,6 +37,8 @@ func (c *conn) writeLoop() {
 		c.wbuf.Reset()
 		spare = c.fillLocked(spare)
 		finish := c.closing && len(c.ctrl) == 0 && (len(c.ready) == 0 || c.fatal)
+		c.writing = c.wbuf.Len() > 0
+		c.taken.Broadcast()
 		c.mu.Unlock()
 		if c.wbuf.Len() > 0 {
 			if _, err := c.rwc.Write(c.wbuf.Bytes()); err != nil {
@@ -63,6 +66,7 @@ func (c *conn) writeLoop() {
 			return
 		}
 		c.mu.Lock()
+		c.writing = false
 	}
 }
 
@@ -145,6 +149,8 @@ func (c *conn) writeStreamLocked(s *stream) {
 		s.outOff += int(n)
 		s.sendWindow -= n
 		c.sendWindow -= n
+		s.dataFrames++
+		c.dataFrames++
 		quantum -= int(n)
 		if end {
 			c.endLocalLocked(s)
