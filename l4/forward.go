@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -184,15 +185,22 @@ func (r *compiledRoute) pick() *compiledRef {
 
 // ApplyError lists the parts of a Config that are not served; the rest is.
 type ApplyError struct {
-	// Errors name the listener or route and the field.
-	Errors []error
+	// Listeners maps a listener name to why it is not served.
+	Listeners map[string]error
+	// Routes lists the routes left out, or the references of routes
+	// served that were refused, and why.
+	Routes []error
 }
 
 // Error implements error.
 func (e *ApplyError) Error() string {
 	var b strings.Builder
 	b.WriteString("l4 configuration partly rejected:")
-	for _, err := range e.Errors {
+	for _, k := range slices.Sorted(maps.Keys(e.Listeners)) {
+		b.WriteString("\n  ")
+		b.WriteString(e.Listeners[k].Error())
+	}
+	for _, err := range e.Routes {
 		b.WriteString("\n  ")
 		b.WriteString(err.Error())
 	}
@@ -214,18 +222,18 @@ func (f *Forwarder) Apply(cfg Config, backends map[string]*upstream.Backend) err
 	if closed {
 		return ErrClosed
 	}
-	snap, errs := compile(&cfg, backends)
+	snap, aerr := compile(&cfg, backends)
 	f.snap.Store(snap)
 	f.dropStreams(snap)
-	if len(errs) > 0 {
-		return &ApplyError{Errors: errs}
+	if len(aerr.Listeners)+len(aerr.Routes) > 0 {
+		return aerr
 	}
 	return nil
 }
 
 // compile builds a snapshot, leaving out what is invalid.
-func compile(cfg *Config, backends map[string]*upstream.Backend) (*snapshot, []error) {
-	var errs []error
+func compile(cfg *Config, backends map[string]*upstream.Backend) (*snapshot, *ApplyError) {
+	aerr := &ApplyError{Listeners: make(map[string]error)}
 	snap := &snapshot{ports: make(map[string]*portTable), routes: make(map[string]bool)}
 	type port struct {
 		listeners []router.Route
@@ -237,19 +245,19 @@ func compile(cfg *Config, backends map[string]*upstream.Backend) (*snapshot, []e
 	for i := range cfg.Listeners {
 		l := &cfg.Listeners[i]
 		if l.Name == "" || byName[l.Name] != nil {
-			errs = append(errs, fmt.Errorf("listener %q: name empty or used twice", l.Name))
+			aerr.Listeners[fmt.Sprintf("listeners[%d]", i)] = fmt.Errorf("listeners[%d]: name %q empty or used twice", i, l.Name)
 			continue
 		}
 		if l.Protocol > TLSTerminate {
-			errs = append(errs, fmt.Errorf("listener %q: protocol: unknown value %v", l.Name, l.Protocol))
+			aerr.Listeners[l.Name] = fmt.Errorf("listener %q: protocol: unknown value %v", l.Name, l.Protocol)
 			continue
 		}
 		if l.Protocol == TLSTerminate && l.TLS == nil {
-			errs = append(errs, fmt.Errorf("listener %q: tls: required for protocol TLSTerminate", l.Name))
+			aerr.Listeners[l.Name] = fmt.Errorf("listener %q: tls: required for protocol TLSTerminate", l.Name)
 			continue
 		}
 		if l.Protocol == TCP && l.Hostname != "" {
-			errs = append(errs, fmt.Errorf("listener %q: hostname: TCP listeners have none", l.Name))
+			aerr.Listeners[l.Name] = fmt.Errorf("listener %q: hostname: TCP listeners have none", l.Name)
 			continue
 		}
 		p := ports[l.Port]
@@ -258,10 +266,10 @@ func compile(cfg *Config, backends map[string]*upstream.Backend) (*snapshot, []e
 			p = &port{protocol: l.Protocol}
 			ports[l.Port] = p
 		case (p.protocol == TCP) != (l.Protocol == TCP):
-			errs = append(errs, fmt.Errorf("listener %q: protocol %v conflicts with %v on port %q", l.Name, l.Protocol, p.protocol, l.Port))
+			aerr.Listeners[l.Name] = fmt.Errorf("listener %q: protocol %v conflicts with %v on port %q", l.Name, l.Protocol, p.protocol, l.Port)
 			continue
 		case l.Protocol == TCP:
-			errs = append(errs, fmt.Errorf("listener %q: port %q has a TCP listener already", l.Name, l.Port))
+			aerr.Listeners[l.Name] = fmt.Errorf("listener %q: port %q has a TCP listener already", l.Name, l.Port)
 			continue
 		}
 		lr := router.Route{Name: l.Name, Rules: []router.Rule{{Value: &compiledListener{name: l.Name, protocol: l.Protocol, tls: l.TLS}}}}
@@ -269,7 +277,7 @@ func compile(cfg *Config, backends map[string]*upstream.Backend) (*snapshot, []e
 			lr.Hostnames = []string{l.Hostname}
 		}
 		if _, err := router.Compile([]router.Route{lr}); err != nil {
-			errs = append(errs, fmt.Errorf("listener %q: hostname: %w", l.Name, err))
+			aerr.Listeners[l.Name] = fmt.Errorf("listener %q: hostname: %w", l.Name, err)
 			continue
 		}
 		p.listeners = append(p.listeners, lr)
@@ -283,11 +291,11 @@ func compile(cfg *Config, backends map[string]*upstream.Backend) (*snapshot, []e
 		for _, ln := range r.Listeners {
 			lp := byName[ln]
 			if lp == nil {
-				errs = append(errs, fmt.Errorf("route %s: listeners: no listener %q", label, ln))
+				aerr.Routes = append(aerr.Routes, fmt.Errorf("route %s: listeners: no listener %q", label, ln))
 				continue
 			}
 			if p != nil && lp != p {
-				errs = append(errs, fmt.Errorf("route %s: listeners: %q is on another port than %q; give each port its own route", label, ln, lists[0]))
+				aerr.Routes = append(aerr.Routes, fmt.Errorf("route %s: listeners: %q is on another port than %q; give each port its own route", label, ln, lists[0]))
 				continue
 			}
 			p = lp
@@ -297,14 +305,14 @@ func compile(cfg *Config, backends map[string]*upstream.Backend) (*snapshot, []e
 			continue
 		}
 		if p.protocol == TCP && len(r.Hostnames) > 0 {
-			errs = append(errs, fmt.Errorf("route %s: hostnames: a TCP listener does not see server names", label))
+			aerr.Routes = append(aerr.Routes, fmt.Errorf("route %s: hostnames: a TCP listener does not see server names", label))
 			continue
 		}
 		cr := &compiledRoute{label: label}
 		for j, ref := range r.Backends {
 			b := backends[ref.Backend]
 			if ref.Backend == "" {
-				errs = append(errs, fmt.Errorf("route %s: backends[%d].backend: empty", label, j))
+				aerr.Routes = append(aerr.Routes, fmt.Errorf("route %s: backends[%d].backend: empty", label, j))
 			}
 			cr.refs = append(cr.refs, compiledRef{name: ref.Backend, backend: b, weight: uint64(ref.Weight)})
 			cr.total += uint64(ref.Weight)
@@ -312,7 +320,7 @@ func compile(cfg *Config, backends map[string]*upstream.Backend) (*snapshot, []e
 		rr := router.Route{Namespace: r.Namespace, Name: r.Name, CreationTime: r.CreationTime, Listeners: lists,
 			Hostnames: r.Hostnames, HostnameOrigins: r.HostnameOrigins, Rules: []router.Rule{{Value: cr}}}
 		if _, err := router.Compile([]router.Route{rr}); err != nil {
-			errs = append(errs, fmt.Errorf("route %s: %w", label, err))
+			aerr.Routes = append(aerr.Routes, fmt.Errorf("route %s: %w", label, err))
 			continue
 		}
 		p.routes = append(p.routes, rr)
@@ -325,12 +333,12 @@ func compile(cfg *Config, backends map[string]*upstream.Backend) (*snapshot, []e
 		rt, err2 := router.Compile(p.routes)
 		if err := errors.Join(err1, err2); err != nil {
 			// Each part compiled alone; together they cannot fail.
-			errs = append(errs, fmt.Errorf("port %q: %w", key, err))
+			aerr.Routes = append(aerr.Routes, fmt.Errorf("port %q: %w", key, err))
 			continue
 		}
 		snap.ports[key] = &portTable{tls: p.protocol != TCP, listeners: lt, routes: rt}
 	}
-	return snap, errs
+	return snap, aerr
 }
 
 // Serve accepts connections on ln and serves each with
