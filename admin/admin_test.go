@@ -326,7 +326,7 @@ func TestPprofOffByDefault(t *testing.T) {
 
 // TestConfigWithBackendPolicies serves /debug/config for a configuration
 // whose backend has a circuit breaker with an OnStateChange func and a
-// Clock (which JSON cannot encode) and every other backend policy set.
+// Now func (which JSON cannot encode) and every other backend policy set.
 func TestConfigWithBackendPolicies(t *testing.T) {
 	cfg, _ := testConfig(t, "127.0.0.1:1")
 	b := &cfg.Backends[0]
@@ -334,7 +334,7 @@ func TestConfigWithBackendPolicies(t *testing.T) {
 	b.HealthCheck = &upstream.HealthCheck{Kind: upstream.HealthHTTP, Path: "/healthz", Interval: time.Hour,
 		ExpectedStatuses: []upstream.StatusRange{{Start: 200, End: 299}, {Start: 404}}}
 	b.CircuitBreaker = &upstream.CircuitBreaker{Count5xx: true, Config: breaker.Config{
-		MinRequests: 5, OpenTimeout: 3 * time.Second, Clock: wallClock{}, OnStateChange: func(from, to breaker.State) {}}}
+		MinRequests: 5, OpenTimeout: 3 * time.Second, Now: time.Now, OnStateChange: func(from, to breaker.State) {}}}
 	b.Connections = upstream.ConnectionLimits{MaxPerEndpoint: 10, IdleTimeout: time.Minute, MaxRequests: 100, MaxLifetime: time.Hour}
 	b.Retry = proxy.BackendRetry{Backoff: 20 * time.Millisecond, MaxBackoff: time.Second,
 		Budget: &proxy.RetryBudget{Percent: 20, Interval: 10 * time.Second, MinRetries: 3, MinRetriesInterval: time.Second}}
@@ -367,11 +367,6 @@ func TestConfigWithBackendPolicies(t *testing.T) {
 		t.Errorf("/debug/config lacks backend policies:\n%s", body)
 	}
 }
-
-// wallClock is a breaker.Clock.
-type wallClock struct{}
-
-func (wallClock) Now() time.Time { return time.Now() }
 
 // TestRunShutdownTimeoutDefault checks that Run without a ShutdownTimeout
 // gives requests in flight proxy.DefaultShutdownTimeout to finish, not no

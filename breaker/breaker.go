@@ -36,12 +36,6 @@ func (s State) String() string {
 	return fmt.Sprintf("State(%d)", uint8(s))
 }
 
-// Clock tells the current time. The zero configuration uses time.Now; tests
-// inject a fake clock to control the window and the timeouts exactly.
-type Clock interface {
-	Now() time.Time
-}
-
 // Defaults used for the zero fields of a Config.
 const (
 	DefaultWindow           = 10 * time.Second
@@ -64,7 +58,7 @@ var ErrInvalidConfig = errors.New("invalid circuit breaker configuration")
 // Config configures a Breaker. The zero value of every field means its
 // default.
 //
-// A Config encodes to JSON (for showing a configuration) without Clock
+// A Config encodes to JSON (for showing a configuration) without Now
 // and OnStateChange; durations encode as time.Duration does, in
 // nanoseconds.
 type Config struct {
@@ -90,8 +84,9 @@ type Config struct {
 	// through; that many must succeed to close the breaker. Default 1, at
 	// most MaxHalfOpenProbes.
 	HalfOpenProbes int `json:"halfOpenProbes,omitempty"`
-	// Clock is the time source; nil means time.Now.
-	Clock Clock `json:"-"`
+	// Now tells the breaker the time; nil means time.Now. Tests set it
+	// to control the window and the timeouts exactly.
+	Now func() time.Time `json:"-"`
 	// OnStateChange, if not nil, is called after every change of state,
 	// with the old and the new state, for metrics or logs. Calls are made
 	// one at a time, in the order of the changes, while the breaker holds
@@ -220,8 +215,8 @@ func New(cfg Config) (*Breaker, error) {
 		probes:       uint64(cfg.HalfOpenProbes),
 		onChange:     cfg.OnStateChange,
 	}
-	if cfg.Clock != nil {
-		b.now = cfg.Clock.Now
+	if cfg.Now != nil {
+		b.now = cfg.Now
 	}
 	b.epoch = b.now()
 	b.st.Store(pack(Closed, 1))
@@ -266,7 +261,7 @@ func (b *Breaker) Done(t Ticket, success bool) {
 }
 
 // DoneAt is Done for a request that ended at now, a time read from the
-// breaker's Clock (time.Now by default). A caller that reads the clock
+// breaker's clock (Config.Now, time.Now by default). A caller that reads the clock
 // anyway, to measure latency, saves the breaker a second read.
 func (b *Breaker) DoneAt(t Ticket, success bool, now time.Time) {
 	w := b.st.Load()

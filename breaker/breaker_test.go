@@ -13,7 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// fakeClock is a Clock that moves only when told to.
+// fakeClock is a clock that moves only when told to.
 type fakeClock struct {
 	mu sync.Mutex
 	t  time.Time
@@ -175,7 +175,7 @@ func TestTransitions(t *testing.T) {
 			clk := newFakeClock()
 			var calls transitions
 			cfg := tt.cfg
-			cfg.Clock = clk
+			cfg.Now = clk.Now
 			cfg.OnStateChange = calls.record
 			b, err := New(cfg)
 			if err != nil {
@@ -194,7 +194,7 @@ func TestTransitions(t *testing.T) {
 
 func TestWindowSlides(t *testing.T) {
 	clk := newFakeClock()
-	b, err := New(Config{Window: 10 * time.Second, Buckets: 10, MinRequests: 6, Clock: clk})
+	b, err := New(Config{Window: 10 * time.Second, Buckets: 10, MinRequests: 6, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +239,7 @@ func TestWindowSlides(t *testing.T) {
 
 func TestWindowAfterLongSilence(t *testing.T) {
 	clk := newFakeClock()
-	b, err := New(Config{Window: time.Second, Buckets: 4, MinRequests: 3, Clock: clk})
+	b, err := New(Config{Window: time.Second, Buckets: 4, MinRequests: 3, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +256,7 @@ func TestWindowAfterLongSilence(t *testing.T) {
 
 func TestLateReportCountsInCurrentSlice(t *testing.T) {
 	clk := newFakeClock()
-	b, err := New(Config{Window: 4 * time.Second, Buckets: 4, MinRequests: 100, Clock: clk})
+	b, err := New(Config{Window: 4 * time.Second, Buckets: 4, MinRequests: 100, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +282,7 @@ func TestLateReportCountsInCurrentSlice(t *testing.T) {
 func TestThresholdIsExact(t *testing.T) {
 	// 0.1 is not exact in binary; 1 failure in 10 must still reach it.
 	clk := newFakeClock()
-	b, err := New(Config{FailureThreshold: 0.1, MinRequests: 10, Clock: clk})
+	b, err := New(Config{FailureThreshold: 0.1, MinRequests: 10, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +294,7 @@ func TestThresholdIsExact(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	clk := newFakeClock()
-	b, err := New(Config{Clock: clk})
+	b, err := New(Config{Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,7 +357,7 @@ func TestStateString(t *testing.T) {
 
 func TestZeroTicketIsIgnored(t *testing.T) {
 	clk := newFakeClock()
-	b, err := New(Config{MinRequests: 1, Clock: clk})
+	b, err := New(Config{MinRequests: 1, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,7 +383,7 @@ func TestClosedPathDoesNotAllocate(t *testing.T) {
 
 func TestConcurrentCountingIsExact(t *testing.T) {
 	clk := newFakeClock()
-	b, err := New(Config{MinRequests: 1 << 20, Clock: clk})
+	b, err := New(Config{MinRequests: 1 << 20, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -408,7 +408,7 @@ func TestConcurrentCountingIsExact(t *testing.T) {
 
 func TestConcurrentHalfOpenAdmitsExactlyProbes(t *testing.T) {
 	clk := newFakeClock()
-	b, err := New(Config{MinRequests: 1, HalfOpenProbes: 3, Clock: clk})
+	b, err := New(Config{MinRequests: 1, HalfOpenProbes: 3, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -436,7 +436,7 @@ func TestConcurrentChaos(t *testing.T) {
 		// Half of the requests fail against a threshold of 30%: whatever
 		// the scheduling, a window with enough requests trips it.
 		FailureThreshold: 0.3,
-		HalfOpenProbes:   2, Clock: clk, OnStateChange: calls.record,
+		HalfOpenProbes:   2, Now: clk.Now, OnStateChange: calls.record,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -492,7 +492,7 @@ func nan() float64 { var z float64; return z / z }
 // window does not move, and a half-open probe slot is freed.
 func TestCancel(t *testing.T) {
 	clk := newFakeClock()
-	b, err := New(Config{MinRequests: 2, OpenTimeout: time.Second, HalfOpenProbes: 1, Clock: clk})
+	b, err := New(Config{MinRequests: 2, OpenTimeout: time.Second, HalfOpenProbes: 1, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -535,9 +535,9 @@ func TestCancel(t *testing.T) {
 	}
 }
 
-// TestConfigJSON encodes a Config whose Clock and OnStateChange are set.
+// TestConfigJSON encodes a Config whose Now and OnStateChange are set.
 func TestConfigJSON(t *testing.T) {
-	cfg := Config{Window: 5 * time.Second, MinRequests: 4, FailureThreshold: 0.25, Clock: newFakeClock(),
+	cfg := Config{Window: 5 * time.Second, MinRequests: 4, FailureThreshold: 0.25, Now: newFakeClock().Now,
 		OnStateChange: func(State, State) {}}
 	b, err := json.Marshal(cfg)
 	if err != nil {

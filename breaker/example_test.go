@@ -17,7 +17,7 @@ func Example() {
 	b, err := breaker.New(breaker.Config{
 		MinRequests: 4,
 		OpenTimeout: 10 * time.Second,
-		Clock:       clk,
+		Now:         clk.Now,
 		OnStateChange: func(from, to breaker.State) {
 			fmt.Printf("  %v -> %v\n", from, to)
 		},

@@ -258,7 +258,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	var policies []string
 	for _, pk := range c.dynKinds {
 		if pk.inf != nil {
-			pk.publish()
+			c.publish(pk)
 			policies = append(policies, pk.kind.String())
 		}
 	}
@@ -398,33 +398,38 @@ func (c *Controller) setupInformers() error {
 		UpdateFunc: func(o, n any) { c.onCoreUpdate(o, n) },
 		DeleteFunc: func(any) { c.co.markFull(time.Now()) },
 	}
-	gwHandler := c.gwHandler
 	var errs []error
 	add := func(inf cache.SharedIndexInformer, h cache.ResourceEventHandler) {
 		if _, err := inf.AddEventHandler(h); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	// watchStatus watches a kind whose status rauta writes; the status
+	// writer reads its cache.
+	watchStatus := func(kind objKind, inf cache.SharedIndexInformer) {
+		add(inf, c.gwHandler(kind))
+		c.writer.serve(kind, inf.GetIndexer())
+	}
 
 	g := c.gwF.Gateway().V1()
-	add(g.GatewayClasses().Informer(), gwHandler(kindGatewayClass))
+	watchStatus(kindGatewayClass, g.GatewayClasses().Informer())
 	add(g.GatewayClasses().Informer(), c.infra.classHandler())
 	c.classes = g.GatewayClasses().Lister()
-	add(g.Gateways().Informer(), gwHandler(kindGateway))
+	watchStatus(kindGateway, g.Gateways().Informer())
 	add(g.Gateways().Informer(), c.infra.gatewayHandler())
 	c.gateways = g.Gateways().Lister()
-	add(g.HTTPRoutes().Informer(), gwHandler(kindHTTPRoute))
+	watchStatus(kindHTTPRoute, g.HTTPRoutes().Informer())
 	c.routes = g.HTTPRoutes().Lister()
 	if c.served.referenceGrants {
 		add(g.ReferenceGrants().Informer(), full)
 		c.grants = g.ReferenceGrants().Lister()
 	}
 	if c.served.backendTLSPolicies {
-		add(g.BackendTLSPolicies().Informer(), gwHandler(kindBackendTLSPolicy))
+		watchStatus(kindBackendTLSPolicy, g.BackendTLSPolicies().Informer())
 		c.policies = g.BackendTLSPolicies().Lister()
 	}
 	if c.served.listenerSets {
-		add(g.ListenerSets().Informer(), gwHandler(kindListenerSet))
+		watchStatus(kindListenerSet, g.ListenerSets().Informer())
 		c.lsets = g.ListenerSets().Lister()
 	}
 

@@ -36,6 +36,9 @@ type keyed[E any] struct {
 	merge func(stored, desired *E, now metav1.Time) E
 	// deepCopy copies an entry kept as stored.
 	deepCopy func(*E) *E
+	// conds points to an entry's conditions; nil for conditions
+	// themselves.
+	conds func(*E) *[]metav1.Condition
 }
 
 // index returns the index of the entry of list with e's key, or -1.
@@ -83,6 +86,25 @@ func (k keyed[E]) mergeOwned(stored, desired []E, mine func(*E) bool, now metav1
 		if !used[j] {
 			out = append(out, k.merge(nil, &desired[j], now))
 		}
+	}
+	return out
+}
+
+// problems returns the problems of the merged entries (those mine
+// accepts; all when mine is nil) that the stored entry of their key did
+// not report yet, each named by where; see [newProblems].
+func (k keyed[E]) problems(stored, merged []E, mine func(*E) bool, where func(*E) string) []problem {
+	var out []problem
+	for i := range merged {
+		e := &merged[i]
+		if mine != nil && !mine(e) {
+			continue
+		}
+		var prev []metav1.Condition
+		if s := k.find(stored, e); s != nil {
+			prev = *k.conds(s)
+		}
+		out = append(out, newProblems(where(e), prev, *k.conds(e))...)
 	}
 	return out
 }
@@ -148,6 +170,7 @@ func withConditions[E any](same func(a, b *E) bool, deepCopy func(*E) *E, conds 
 			return out
 		},
 		deepCopy: deepCopy,
+		conds:    conds,
 	}
 }
 
@@ -213,32 +236,6 @@ func ancestors(k objKind) keyed[gatewayv1.PolicyAncestorStatus] {
 		return backendTLSPolicyAncestors
 	}
 	return policyAncestors
-}
-
-// mergeRouteParents merges route parents: the stored entries of other
-// controllers are kept as stored, controller's are replaced by the desired
-// entry with their parentRef or removed (nil desired removes them all);
-// see [keyed.mergeOwned].
-func mergeRouteParents(stored, desired []gatewayv1.RouteParentStatus, controller gatewayv1.GatewayController, now metav1.Time) []gatewayv1.RouteParentStatus {
-	return routeParents.mergeOwned(stored, desired, func(p *gatewayv1.RouteParentStatus) bool { return p.ControllerName == controller }, now)
-}
-
-// mergePolicyAncestors merges the ancestors of a policy of kind k as
-// [mergeRouteParents] merges route parents.
-func mergePolicyAncestors(k objKind, stored, desired []gatewayv1.PolicyAncestorStatus, controller gatewayv1.GatewayController, now metav1.Time) []gatewayv1.PolicyAncestorStatus {
-	return ancestors(k).mergeOwned(stored, desired, func(a *gatewayv1.PolicyAncestorStatus) bool { return a.ControllerName == controller }, now)
-}
-
-// hasRouteParent reports whether a route status holds an entry of
-// controller.
-func hasRouteParent(ps []gatewayv1.RouteParentStatus, controller gatewayv1.GatewayController) bool {
-	return slices.ContainsFunc(ps, func(p gatewayv1.RouteParentStatus) bool { return p.ControllerName == controller })
-}
-
-// hasPolicyAncestor reports whether a policy status holds an entry of
-// controller.
-func hasPolicyAncestor(as []gatewayv1.PolicyAncestorStatus, controller gatewayv1.GatewayController) bool {
-	return slices.ContainsFunc(as, func(a gatewayv1.PolicyAncestorStatus) bool { return a.ControllerName == controller })
 }
 
 // problem is a condition that tells a user to fix something: it becomes an

@@ -8,13 +8,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/tools/cache"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -81,16 +81,6 @@ func newPolicyKinds() []*policyKind {
 			},
 		},
 	}
-}
-
-// policyKindOf returns the policy kind of k, or nil.
-func (c *Controller) policyKindOf(k objKind) *policyKind {
-	for _, pk := range c.dynKinds {
-		if pk.kind == k {
-			return pk
-		}
-	}
-	return nil
 }
 
 // convertAll converts cached unstructured objects to T, adding each to fp.
@@ -199,9 +189,10 @@ func (c *Controller) watchPolicy(pk *policyKind) error {
 
 // publish makes the synced informer's objects visible to snapshots and
 // the status writer.
-func (pk *policyKind) publish() {
+func (c *Controller) publish(pk *policyKind) {
 	idx := pk.inf.GetIndexer()
 	pk.lister.Store(&idx)
+	c.writer.serve(pk.kind, idx)
 }
 
 // setupPolicyInformers sets up the informers of the policy kinds served
@@ -254,9 +245,9 @@ func (c *Controller) watchNewPolicies(ctx context.Context, pending []*policyKind
 			if !cache.WaitForCacheSync(ctx.Done(), pk.inf.HasSynced) {
 				return
 			}
-			pk.publish()
+			c.publish(pk)
 			c.log.Info("policy kind served; watching it", "kind", pk.kind.String(), "apiVersion", pk.gvr.GroupVersion().String())
-			c.writer.enqueuePolicies(pk)
+			c.writer.enqueueOwned(pk.kind)
 		}
 		c.co.markFull(time.Now())
 	}
@@ -276,118 +267,28 @@ func policyStatusOf(u *unstructured.Unstructured) (gatewayv1.PolicyStatus, error
 	return st, nil
 }
 
-// dynamicPolicy writes the status of a policy read through the dynamic
-// client, through its status subresource.
-func (w *statusWriter) dynamicPolicy(ctx context.Context, key objKey, d desired, ok, live bool, now metav1.Time) error {
-	pk := w.c.policyKindOf(key.kind)
-	if pk == nil {
-		return nil
-	}
-	l := pk.lister.Load()
-	if l == nil {
-		return nil
-	}
-	api := w.c.dyn.Resource(pk.gvr).Namespace(key.namespace)
-	var obj *unstructured.Unstructured
-	if live {
-		var err error
-		if obj, err = api.Get(ctx, key.name, metav1.GetOptions{}); err != nil {
-			return err
-		}
-	} else {
-		o, exists, err := (*l).GetByKey(key.namespace + "/" + key.name)
+// dynamicClient is the [statusClient] of a policy kind read through the
+// dynamic client.
+type dynamicClient struct{ dynamic.ResourceInterface }
+
+// Get reads an object.
+func (d dynamicClient) Get(ctx context.Context, name string, opts metav1.GetOptions) (*unstructured.Unstructured, error) {
+	return d.ResourceInterface.Get(ctx, name, opts)
+}
+
+// unstructuredAncestors reads and sets the status.ancestors of a policy
+// read through the dynamic client.
+var unstructuredAncestors = entryAccess[*unstructured.Unstructured, gatewayv1.PolicyAncestorStatus]{
+	get: func(u *unstructured.Unstructured) ([]gatewayv1.PolicyAncestorStatus, error) {
+		st, err := policyStatusOf(u)
+		return st.Ancestors, err
+	},
+	set: func(u *unstructured.Unstructured, as []gatewayv1.PolicyAncestorStatus) error {
+		status, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&gatewayv1.PolicyStatus{Ancestors: as})
 		if err != nil {
 			return err
 		}
-		if !exists {
-			return apierrors.NewNotFound(pk.gvr.GroupResource(), key.name)
-		}
-		u, isU := o.(*unstructured.Unstructured)
-		if !isU {
-			return nil
-		}
-		obj = u
-	}
-	stored, err := policyStatusOf(obj)
-	if err != nil {
-		return err
-	}
-	merged, probs, write := w.mergeAncestors(key.kind, stored.Ancestors, obj.GetGeneration(), obj.GetNamespace(), d, ok, now)
-	if !write {
+		u.Object["status"] = status
 		return nil
-	}
-	status, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&gatewayv1.PolicyStatus{Ancestors: merged})
-	if err != nil {
-		return err
-	}
-	cp := obj.DeepCopy()
-	cp.Object["status"] = status
-	if _, err := api.UpdateStatus(ctx, cp, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
-		return err
-	}
-	w.written(ctx, key, obj.GetUID(), probs)
-	return nil
-}
-
-// mergeAncestors merges the desired ancestors of a policy of kind kind
-// with the stored ones (see [keyed.mergeOwned]) and says whether the
-// result must be written: not when the desired status is for another
-// generation, when the policy holds no entry of ours and none is desired,
-// or when nothing changed.
-func (w *statusWriter) mergeAncestors(kind objKind, stored []gatewayv1.PolicyAncestorStatus, generation int64, namespace string, d desired, ok bool, now metav1.Time) ([]gatewayv1.PolicyAncestorStatus, []problem, bool) {
-	var want []gatewayv1.PolicyAncestorStatus
-	if ok {
-		if generation != d.generation {
-			return nil, nil, false
-		}
-		want = d.status.(gatewayv1.PolicyStatus).Ancestors
-	} else if !hasPolicyAncestor(stored, w.c.controller) {
-		return nil, nil, false
-	}
-	merged := mergePolicyAncestors(kind, stored, want, w.c.controller, now)
-	if apiequality.Semantic.DeepEqual(stored, merged) {
-		return nil, nil, false
-	}
-	var probs []problem
-	for _, a := range merged {
-		if a.ControllerName != w.c.controller {
-			continue
-		}
-		var prev []metav1.Condition
-		if s := ancestors(kind).find(stored, &a); s != nil {
-			prev = s.Conditions
-		}
-		probs = append(probs, newProblems("ancestor "+parentName(a.AncestorRef, namespace), prev, a.Conditions)...)
-	}
-	return merged, probs, true
-}
-
-// enqueuePolicies queues the cached policies of pk that hold an entry of
-// this controller, so that entries the translator no longer wants are
-// removed.
-func (w *statusWriter) enqueuePolicies(pk *policyKind) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.queue != nil && w.have {
-		w.enqueueOwnedPolicies(w.queue, pk)
-	}
-}
-
-// enqueueOwnedPolicies queues the policies of pk holding an entry of this
-// controller. Called with mu held.
-func (w *statusWriter) enqueueOwnedPolicies(q interface{ Add(objKey) }, pk *policyKind) {
-	l := pk.lister.Load()
-	if l == nil {
-		return
-	}
-	for _, o := range (*l).List() {
-		u, ok := o.(*unstructured.Unstructured)
-		if !ok {
-			continue
-		}
-		st, err := policyStatusOf(u)
-		if err == nil && hasPolicyAncestor(st.Ancestors, w.c.controller) {
-			q.Add(objKey{pk.kind, u.GetNamespace(), u.GetName()})
-		}
-	}
+	},
 }

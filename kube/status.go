@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,13 +14,17 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/util/workqueue"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gatewayxv1alpha1 "sigs.k8s.io/gateway-api/apisx/v1alpha1"
+	gatewayv1client "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned/typed/apis/v1"
 
 	"github.com/rauta/rauta/gatewayapi"
 )
@@ -39,41 +44,31 @@ const (
 	kindBackendPolicy
 	kindTrafficPolicy
 	kindXBackendTrafficPolicy
+	numKinds // the number of kinds; not a kind
 )
+
+// kindNames are the Kubernetes kind and API group version of each objKind.
+var kindNames = [numKinds]struct{ kind, apiVersion string }{
+	kindGatewayClass:          {"GatewayClass", gatewayGroupVersion},
+	kindGateway:               {"Gateway", gatewayGroupVersion},
+	kindListenerSet:           {"ListenerSet", gatewayGroupVersion},
+	kindHTTPRoute:             {"HTTPRoute", gatewayGroupVersion},
+	kindBackendTLSPolicy:      {"BackendTLSPolicy", gatewayGroupVersion},
+	kindBackendPolicy:         {"BackendPolicy", rautaGroupVersion.String()},
+	kindTrafficPolicy:         {"TrafficPolicy", rautaGroupVersion.String()},
+	kindXBackendTrafficPolicy: {"XBackendTrafficPolicy", gatewayxv1alpha1.SchemeGroupVersion.String()},
+}
 
 // String returns the Kubernetes kind.
 func (k objKind) String() string {
-	switch k {
-	case kindGatewayClass:
-		return "GatewayClass"
-	case kindGateway:
-		return "Gateway"
-	case kindListenerSet:
-		return "ListenerSet"
-	case kindHTTPRoute:
-		return "HTTPRoute"
-	case kindBackendTLSPolicy:
-		return "BackendTLSPolicy"
-	case kindBackendPolicy:
-		return "BackendPolicy"
-	case kindTrafficPolicy:
-		return "TrafficPolicy"
-	case kindXBackendTrafficPolicy:
-		return "XBackendTrafficPolicy"
+	if k < numKinds {
+		return kindNames[k].kind
 	}
 	return fmt.Sprintf("objKind(%d)", uint8(k))
 }
 
 // apiVersion returns the kind's API group version.
-func (k objKind) apiVersion() string {
-	switch k {
-	case kindBackendPolicy, kindTrafficPolicy:
-		return rautaGroupVersion.String()
-	case kindXBackendTrafficPolicy:
-		return gatewayxv1alpha1.SchemeGroupVersion.String()
-	}
-	return gatewayGroupVersion
-}
+func (k objKind) apiVersion() string { return kindNames[k].apiVersion }
 
 // objKey names an object whose status rauta writes.
 type objKey struct {
@@ -81,10 +76,23 @@ type objKey struct {
 	namespace, name string
 }
 
+// cacheKey is the key of the object in its informer's cache.
+func (k objKey) cacheKey() string {
+	if k.namespace == "" {
+		return k.name
+	}
+	return k.namespace + "/" + k.name
+}
+
 // desired is the status the translator computed for one object.
 type desired struct {
 	generation int64
-	status     any // gatewayv1.GatewayClassStatus, GatewayStatus, ListenerSetStatus, HTTPRouteStatus or PolicyStatus
+	// status is the whole status of the kinds whose status is rauta's
+	// (gatewayv1.GatewayClassStatus, GatewayStatus, ListenerSetStatus),
+	// and the list of rauta's own entries of the others: route parents
+	// ([]gatewayv1.RouteParentStatus) or policy ancestors
+	// ([]gatewayv1.PolicyAncestorStatus).
+	status any
 }
 
 // statusWriter writes the translator's status back while its replica holds
@@ -93,9 +101,19 @@ type desired struct {
 // with the stored transition times and other controllers' entries), and a
 // conflict puts the key back with a per-key exponential backoff, the retry
 // reading the object from the API server rather than the cache.
+//
+// What differs between kinds is in [statusKind]: one generic writer,
+// [wholeStatus] or [entryStatus], per kind, in [statusWriter.kinds].
 type statusWriter struct {
 	c   *Controller
 	now func() time.Time
+
+	// kinds are the writers of the kinds, by objKind; set by
+	// newStatusWriter and never changed.
+	kinds [numKinds]statusKind
+	// caches are the informer caches of the kinds the cluster serves, by
+	// objKind; nil for a kind not (yet) served.
+	caches [numKinds]atomic.Pointer[cache.Indexer]
 
 	mu      sync.Mutex
 	want    map[objKey]desired
@@ -106,8 +124,54 @@ type statusWriter struct {
 }
 
 func newStatusWriter(c *Controller) *statusWriter {
-	return &statusWriter{c: c, now: time.Now, want: map[objKey]desired{}, maxFail: 15}
+	w := &statusWriter{c: c, now: time.Now, want: map[objKey]desired{}, maxFail: 15}
+	v1 := func() gatewayv1client.GatewayV1Interface { return c.gw.GatewayV1() }
+	w.kinds = [numKinds]statusKind{
+		kindGatewayClass: wholeStatus(w, kindGatewayClass,
+			func(string) statusClient[*gatewayv1.GatewayClass] { return v1().GatewayClasses() },
+			func(o *gatewayv1.GatewayClass) *gatewayv1.GatewayClassStatus { return &o.Status },
+			func(o *gatewayv1.GatewayClass) bool { return o.Spec.ControllerName == c.controller },
+			mergeGatewayClassStatus,
+			func(stored, merged *gatewayv1.GatewayClassStatus) []problem {
+				return newProblems("", stored.Conditions, merged.Conditions)
+			}),
+		kindGateway: wholeStatus(w, kindGateway,
+			func(ns string) statusClient[*gatewayv1.Gateway] { return v1().Gateways(ns) },
+			func(o *gatewayv1.Gateway) *gatewayv1.GatewayStatus { return &o.Status },
+			func(o *gatewayv1.Gateway) bool { return w.ours(string(o.Spec.GatewayClassName)) },
+			mergeGatewayStatus,
+			func(stored, merged *gatewayv1.GatewayStatus) []problem {
+				return append(newProblems("", stored.Conditions, merged.Conditions),
+					listeners.problems(stored.Listeners, merged.Listeners, nil, func(l *gatewayv1.ListenerStatus) string { return fmt.Sprintf("listener %q", l.Name) })...)
+			}),
+		kindListenerSet: wholeStatus(w, kindListenerSet,
+			func(ns string) statusClient[*gatewayv1.ListenerSet] { return v1().ListenerSets(ns) },
+			func(o *gatewayv1.ListenerSet) *gatewayv1.ListenerSetStatus { return &o.Status },
+			func(*gatewayv1.ListenerSet) bool { return true },
+			mergeListenerSetStatus,
+			func(stored, merged *gatewayv1.ListenerSetStatus) []problem {
+				return append(newProblems("", stored.Conditions, merged.Conditions),
+					listenerEntries.problems(stored.Listeners, merged.Listeners, nil, func(l *gatewayv1.ListenerEntryStatus) string { return fmt.Sprintf("listener %q", l.Name) })...)
+			}),
+		kindHTTPRoute: routeStatus(w, kindHTTPRoute,
+			func(ns string) statusClient[*gatewayv1.HTTPRoute] { return v1().HTTPRoutes(ns) },
+			func(o *gatewayv1.HTTPRoute) *[]gatewayv1.RouteParentStatus { return &o.Status.Parents }),
+		kindBackendTLSPolicy: entryStatus(w, kindBackendTLSPolicy,
+			func(ns string) statusClient[*gatewayv1.BackendTLSPolicy] { return v1().BackendTLSPolicies(ns) },
+			ancestorEntries(kindBackendTLSPolicy), fieldEntries(func(o *gatewayv1.BackendTLSPolicy) *[]gatewayv1.PolicyAncestorStatus { return &o.Status.Ancestors })),
+	}
+	for _, pk := range c.dynKinds {
+		w.kinds[pk.kind] = entryStatus(w, pk.kind,
+			func(ns string) statusClient[*unstructured.Unstructured] {
+				return dynamicClient{c.dyn.Resource(pk.gvr).Namespace(ns)}
+			},
+			ancestorEntries(pk.kind), unstructuredAncestors)
+	}
+	return w
 }
+
+// serve makes the cache of an informer of kind visible to the writer.
+func (w *statusWriter) serve(kind objKind, idx cache.Indexer) { w.caches[kind].Store(&idx) }
 
 // leading reports whether the writer is in a leadership term.
 func (w *statusWriter) leading() bool {
@@ -131,7 +195,7 @@ func (w *statusWriter) setDesired(st gatewayapi.Status) {
 		next[objKey{kindListenerSet, s.Namespace, s.Name}] = desired{s.Generation, s.Status}
 	}
 	for _, s := range st.HTTPRoutes {
-		next[objKey{kindHTTPRoute, s.Namespace, s.Name}] = desired{s.Generation, s.Status}
+		next[objKey{kindHTTPRoute, s.Namespace, s.Name}] = desired{s.Generation, s.Status.Parents}
 	}
 	for kind, list := range map[objKind][]gatewayapi.PolicyStatus{
 		kindBackendTLSPolicy:      st.BackendTLSPolicies,
@@ -140,7 +204,7 @@ func (w *statusWriter) setDesired(st gatewayapi.Status) {
 		kindXBackendTrafficPolicy: st.XBackendTrafficPolicies,
 	} {
 		for _, s := range list {
-			next[objKey{kind, s.Namespace, s.Name}] = desired{s.Generation, s.Status}
+			next[objKey{kind, s.Namespace, s.Name}] = desired{s.Generation, s.Status.Ancestors}
 		}
 	}
 	w.mu.Lock()
@@ -172,22 +236,21 @@ func (w *statusWriter) enqueueAll(q workqueue.TypedRateLimitingInterface[objKey]
 	for k := range w.want {
 		q.Add(k)
 	}
-	routes, _ := w.c.routes.List(labels.Everything())
-	for _, r := range routes {
-		if hasRouteParent(r.Status.Parents, w.c.controller) {
-			q.Add(objKey{kindHTTPRoute, r.Namespace, r.Name})
+	for _, k := range w.kinds {
+		if k.enqueueOwned != nil {
+			k.enqueueOwned(q.Add)
 		}
 	}
-	if w.c.policies != nil {
-		pols, _ := w.c.policies.List(labels.Everything())
-		for _, p := range pols {
-			if hasPolicyAncestor(p.Status.Ancestors, w.c.controller) {
-				q.Add(objKey{kindBackendTLSPolicy, p.Namespace, p.Name})
-			}
-		}
-	}
-	for _, pk := range w.c.dynKinds {
-		w.enqueueOwnedPolicies(q, pk)
+}
+
+// enqueueOwned queues the cached objects of kind that hold an entry of
+// this controller, so that entries the translator no longer wants are
+// removed: called when the cache of a kind appears after the start.
+func (w *statusWriter) enqueueOwned(kind objKind) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.queue != nil && w.have && w.kinds[kind].enqueueOwned != nil {
+		w.kinds[kind].enqueueOwned(w.queue.Add)
 	}
 }
 
@@ -273,25 +336,11 @@ func (w *statusWriter) process(ctx context.Context, key objKey, live bool) error
 	d, ok := w.want[key]
 	have := w.have
 	w.mu.Unlock()
-	if !have {
+	if !have || key.kind >= numKinds || w.kinds[key.kind].write == nil {
 		return nil
 	}
 	now := metav1.NewTime(w.now().Truncate(time.Second))
-	switch key.kind {
-	case kindGatewayClass:
-		return w.gatewayClass(ctx, key, d, ok, live, now)
-	case kindGateway:
-		return w.gateway(ctx, key, d, ok, live, now)
-	case kindListenerSet:
-		return w.listenerSet(ctx, key, d, ok, live, now)
-	case kindHTTPRoute:
-		return w.route(ctx, key, d, ok, live, now)
-	case kindBackendTLSPolicy:
-		return w.policy(ctx, key, d, ok, live, now)
-	case kindBackendPolicy, kindTrafficPolicy, kindXBackendTrafficPolicy:
-		return w.dynamicPolicy(ctx, key, d, ok, live, now)
-	}
-	return nil
+	return w.kinds[key.kind].write(ctx, key, d, ok, live, now)
 }
 
 func (w *statusWriter) ours(className string) bool {
@@ -299,191 +348,232 @@ func (w *statusWriter) ours(className string) bool {
 	return err == nil && gc.Spec.ControllerName == w.c.controller
 }
 
-func (w *statusWriter) gatewayClass(ctx context.Context, key objKey, d desired, ok, live bool, now metav1.Time) error {
-	if !ok {
-		return nil
+// statusKind is how the status writer handles one kind of object.
+type statusKind struct {
+	// write writes the status of the object key names if it differs from
+	// the desired one d (ok is false when no status is desired), merged
+	// with the stored one at time now; live reads the object from the API
+	// server instead of the cache.
+	write func(ctx context.Context, key objKey, d desired, ok, live bool, now metav1.Time) error
+	// enqueueOwned queues the cached objects that hold an entry of this
+	// controller; nil for the kinds whose status is rauta's alone.
+	enqueueOwned func(add func(objKey))
+}
+
+// object is a Kubernetes object as a typed or the dynamic client gives it.
+type object interface {
+	metav1.Object
+	runtime.Object
+}
+
+// statusClient reads objects of one kind from the API server and writes
+// their status subresource. The typed clientsets' interfaces satisfy it;
+// the dynamic client does through [dynamicClient].
+type statusClient[O object] interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (O, error)
+	UpdateStatus(ctx context.Context, obj O, opts metav1.UpdateOptions) (O, error)
+}
+
+// statusAPI is how the writer reads and writes objects of one kind:
+// client gives the kind's client for a namespace (cluster-scoped kinds
+// ignore it); the cache is the one [statusWriter.serve] recorded.
+type statusAPI[O object] struct {
+	w      *statusWriter
+	kind   objKind
+	client func(namespace string) statusClient[O]
+}
+
+// get reads the object key names: from the cache, or from the API server
+// when live. ok is false when the kind is not served or the cached item
+// is not an O: there is nothing to write.
+func (a statusAPI[O]) get(ctx context.Context, key objKey, live bool) (obj O, ok bool, err error) {
+	idx := a.w.caches[a.kind].Load()
+	if idx == nil {
+		return obj, false, nil
 	}
-	api := w.c.gw.GatewayV1().GatewayClasses()
-	var obj *gatewayv1.GatewayClass
-	var err error
 	if live {
-		obj, err = api.Get(ctx, key.name, metav1.GetOptions{})
-	} else {
-		obj, err = w.c.classes.Get(key.name)
+		obj, err = a.client(key.namespace).Get(ctx, key.name, metav1.GetOptions{})
+		return obj, err == nil, err
 	}
+	item, exists, err := (*idx).GetByKey(key.cacheKey())
 	if err != nil {
+		return obj, false, err
+	}
+	if !exists {
+		return obj, false, apierrors.NewNotFound(schema.GroupResource{Resource: key.kind.String()}, key.name)
+	}
+	obj, ok = item.(O)
+	return obj, ok, nil
+}
+
+// update writes the status of obj (a copy holding the merged status) and
+// records the write and the new problems.
+func (a statusAPI[O]) update(ctx context.Context, key objKey, obj O, probs []problem) error {
+	if _, err := a.client(key.namespace).UpdateStatus(ctx, obj, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
 		return err
 	}
-	if obj.Generation != d.generation || obj.Spec.ControllerName != w.c.controller {
-		return nil
-	}
-	merged := mergeGatewayClassStatus(obj.Status, d.status.(gatewayv1.GatewayClassStatus), now)
-	if apiequality.Semantic.DeepEqual(obj.Status, merged) {
-		return nil
-	}
-	probs := newProblems("", obj.Status.Conditions, merged.Conditions)
-	cp := obj.DeepCopy()
-	cp.Status = merged
-	if _, err := api.UpdateStatus(ctx, cp, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
-		return err
-	}
-	w.written(ctx, key, obj.UID, probs)
+	a.w.written(ctx, key, obj.GetUID(), probs)
 	return nil
 }
 
-func (w *statusWriter) gateway(ctx context.Context, key objKey, d desired, ok, live bool, now metav1.Time) error {
-	if !ok {
+// list returns the cached objects of the kind.
+func (a statusAPI[O]) list() []O {
+	idx := a.w.caches[a.kind].Load()
+	if idx == nil {
 		return nil
 	}
-	api := w.c.gw.GatewayV1().Gateways(key.namespace)
-	var obj *gatewayv1.Gateway
-	var err error
-	if live {
-		obj, err = api.Get(ctx, key.name, metav1.GetOptions{})
-	} else {
-		obj, err = w.c.gateways.Gateways(key.namespace).Get(key.name)
-	}
-	if err != nil {
-		return err
-	}
-	if obj.Generation != d.generation || !w.ours(string(obj.Spec.GatewayClassName)) {
-		return nil
-	}
-	merged := mergeGatewayStatus(obj.Status, d.status.(gatewayv1.GatewayStatus), now)
-	if apiequality.Semantic.DeepEqual(obj.Status, merged) {
-		return nil
-	}
-	probs := newProblems("", obj.Status.Conditions, merged.Conditions)
-	for _, l := range merged.Listeners {
-		var prev []metav1.Condition
-		for _, s := range obj.Status.Listeners {
-			if s.Name == l.Name {
-				prev = s.Conditions
-			}
+	var out []O
+	for _, item := range (*idx).List() {
+		if o, ok := item.(O); ok {
+			out = append(out, o)
 		}
-		probs = append(probs, newProblems(fmt.Sprintf("listener %q", l.Name), prev, l.Conditions)...)
 	}
-	cp := obj.DeepCopy()
-	cp.Status = merged
-	if _, err := api.UpdateStatus(ctx, cp, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
-		return err
-	}
-	w.written(ctx, key, obj.UID, probs)
-	return nil
+	return out
 }
 
-func (w *statusWriter) listenerSet(ctx context.Context, key objKey, d desired, ok, live bool, now metav1.Time) error {
-	if !ok || w.c.lsets == nil {
-		return nil
-	}
-	api := w.c.gw.GatewayV1().ListenerSets(key.namespace)
-	var obj *gatewayv1.ListenerSet
-	var err error
-	if live {
-		obj, err = api.Get(ctx, key.name, metav1.GetOptions{})
-	} else {
-		obj, err = w.c.lsets.ListenerSets(key.namespace).Get(key.name)
-	}
-	if err != nil {
-		return err
-	}
-	if obj.Generation != d.generation {
-		return nil
-	}
-	merged := mergeListenerSetStatus(obj.Status, d.status.(gatewayv1.ListenerSetStatus), now)
-	if apiequality.Semantic.DeepEqual(obj.Status, merged) {
-		return nil
-	}
-	probs := newProblems("", obj.Status.Conditions, merged.Conditions)
-	for _, l := range merged.Listeners {
-		var prev []metav1.Condition
-		for _, s := range obj.Status.Listeners {
-			if s.Name == l.Name {
-				prev = s.Conditions
-			}
-		}
-		probs = append(probs, newProblems(fmt.Sprintf("listener %q", l.Name), prev, l.Conditions)...)
-	}
-	cp := obj.DeepCopy()
-	cp.Status = merged
-	if _, err := api.UpdateStatus(ctx, cp, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
-		return err
-	}
-	w.written(ctx, key, obj.UID, probs)
-	return nil
-}
-
-func (w *statusWriter) route(ctx context.Context, key objKey, d desired, ok, live bool, now metav1.Time) error {
-	api := w.c.gw.GatewayV1().HTTPRoutes(key.namespace)
-	var obj *gatewayv1.HTTPRoute
-	var err error
-	if live {
-		obj, err = api.Get(ctx, key.name, metav1.GetOptions{})
-	} else {
-		obj, err = w.c.routes.HTTPRoutes(key.namespace).Get(key.name)
-	}
-	if err != nil {
-		return err
-	}
-	var want []gatewayv1.RouteParentStatus
-	if ok {
-		if obj.Generation != d.generation {
+// wholeStatus is the writer of a kind whose status is rauta's alone
+// (GatewayClass, Gateway, ListenerSet): status points into an object's
+// status, accept says whether the object is rauta's to write, merge and
+// problems merge the desired status into the stored one and list the
+// problems a write would newly report. Nothing is written unless a status
+// is desired for the object's generation and accept holds.
+func wholeStatus[O object, S any](w *statusWriter, kind objKind, client func(string) statusClient[O], status func(O) *S,
+	accept func(O) bool, merge func(stored, desired S, now metav1.Time) S, problems func(stored, merged *S) []problem) statusKind {
+	api := statusAPI[O]{w, kind, client}
+	return statusKind{write: func(ctx context.Context, key objKey, d desired, ok, live bool, now metav1.Time) error {
+		if !ok {
 			return nil
 		}
-		want = d.status.(gatewayv1.HTTPRouteStatus).Parents
-	} else if !hasRouteParent(obj.Status.Parents, w.c.controller) {
-		return nil
-	}
-	merged := mergeRouteParents(obj.Status.Parents, want, w.c.controller, now)
-	if apiequality.Semantic.DeepEqual(obj.Status.Parents, merged) {
-		return nil
-	}
-	var probs []problem
-	for _, p := range merged {
-		if p.ControllerName != w.c.controller {
-			continue
+		obj, ok, err := api.get(ctx, key, live)
+		if !ok || err != nil {
+			return err
 		}
-		var prev []metav1.Condition
-		if s := routeParents.find(obj.Status.Parents, &p); s != nil {
-			prev = s.Conditions
+		if obj.GetGeneration() != d.generation || !accept(obj) {
+			return nil
 		}
-		probs = append(probs, newProblems("parentRef "+parentName(p.ParentRef, obj.Namespace), prev, p.Conditions)...)
-	}
-	cp := obj.DeepCopy()
-	cp.Status.Parents = merged
-	if _, err := api.UpdateStatus(ctx, cp, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
-		return err
-	}
-	w.written(ctx, key, obj.UID, probs)
-	return nil
+		stored := status(obj)
+		merged := merge(*stored, d.status.(S), now)
+		if apiequality.Semantic.DeepEqual(*stored, merged) {
+			return nil
+		}
+		probs := problems(stored, &merged)
+		cp := obj.DeepCopyObject().(O)
+		*status(cp) = merged
+		return api.update(ctx, key, cp, probs)
+	}}
 }
 
-func (w *statusWriter) policy(ctx context.Context, key objKey, d desired, ok, live bool, now metav1.Time) error {
-	if w.c.policies == nil {
-		return nil
+// entryList is a status list with an entry per controller and reference:
+// route parents or policy ancestors.
+type entryList[E any] struct {
+	keyed[E]
+	// controller returns the controllerName of an entry.
+	controller func(*E) gatewayv1.GatewayController
+	// where names an entry of an object in namespace ns, for problems.
+	where func(e *E, ns string) string
+}
+
+// merge merges the desired entries of controller into the stored list:
+// the stored entries of other controllers are kept as stored,
+// controller's are replaced by the desired entry with their reference or
+// removed (nil desired removes them all); see [keyed.mergeOwned].
+func (l entryList[E]) merge(stored, desired []E, controller gatewayv1.GatewayController, now metav1.Time) []E {
+	return l.mergeOwned(stored, desired, func(e *E) bool { return l.controller(e) == controller }, now)
+}
+
+// holds reports whether list holds an entry of controller.
+func (l entryList[E]) holds(list []E, controller gatewayv1.GatewayController) bool {
+	return slices.ContainsFunc(list, func(e E) bool { return l.controller(&e) == controller })
+}
+
+// routeParentEntries are the parents of a route's status.
+var routeParentEntries = entryList[gatewayv1.RouteParentStatus]{
+	keyed:      routeParents,
+	controller: func(p *gatewayv1.RouteParentStatus) gatewayv1.GatewayController { return p.ControllerName },
+	where: func(p *gatewayv1.RouteParentStatus, ns string) string {
+		return "parentRef " + parentName(p.ParentRef, ns)
+	},
+}
+
+// ancestorEntries returns the ancestors of a policy of kind k.
+func ancestorEntries(k objKind) entryList[gatewayv1.PolicyAncestorStatus] {
+	return entryList[gatewayv1.PolicyAncestorStatus]{
+		keyed:      ancestors(k),
+		controller: func(a *gatewayv1.PolicyAncestorStatus) gatewayv1.GatewayController { return a.ControllerName },
+		where: func(a *gatewayv1.PolicyAncestorStatus, ns string) string {
+			return "ancestor " + parentName(a.AncestorRef, ns)
+		},
 	}
-	api := w.c.gw.GatewayV1().BackendTLSPolicies(key.namespace)
-	var obj *gatewayv1.BackendTLSPolicy
-	var err error
-	if live {
-		obj, err = api.Get(ctx, key.name, metav1.GetOptions{})
-	} else {
-		obj, err = w.c.policies.BackendTLSPolicies(key.namespace).Get(key.name)
+}
+
+// entryAccess reads and sets an object's list of entries.
+type entryAccess[O object, E any] struct {
+	get func(O) ([]E, error)
+	set func(O, []E) error
+}
+
+// fieldEntries is the entryAccess of a list held in a field of a typed
+// object.
+func fieldEntries[O object, E any](field func(O) *[]E) entryAccess[O, E] {
+	return entryAccess[O, E]{
+		get: func(o O) ([]E, error) { return *field(o), nil },
+		set: func(o O, es []E) error { *field(o) = es; return nil },
 	}
-	if err != nil {
-		return err
+}
+
+// routeStatus is the writer of a route kind; parents points into a
+// route's status.parents.
+func routeStatus[O object](w *statusWriter, kind objKind, client func(string) statusClient[O], parents func(O) *[]gatewayv1.RouteParentStatus) statusKind {
+	return entryStatus(w, kind, client, routeParentEntries, fieldEntries(parents))
+}
+
+// entryStatus is the writer of a kind whose status holds a list with an
+// entry per controller (routes, policies): only this controller's entries
+// are added, changed and removed (see [keyed.mergeOwned]). An object with
+// a desired status is written when the desired status is for its
+// generation; one without is written when it holds an entry of ours, to
+// remove it.
+func entryStatus[O object, E any](w *statusWriter, kind objKind, client func(string) statusClient[O], list entryList[E], access entryAccess[O, E]) statusKind {
+	api := statusAPI[O]{w, kind, client}
+	mine := func(e *E) bool { return list.controller(e) == w.c.controller }
+	return statusKind{
+		write: func(ctx context.Context, key objKey, d desired, ok, live bool, now metav1.Time) error {
+			obj, found, err := api.get(ctx, key, live)
+			if !found || err != nil {
+				return err
+			}
+			stored, err := access.get(obj)
+			if err != nil {
+				return err
+			}
+			var want []E
+			if ok {
+				if obj.GetGeneration() != d.generation {
+					return nil
+				}
+				want = d.status.([]E)
+			} else if !list.holds(stored, w.c.controller) {
+				return nil
+			}
+			merged := list.merge(stored, want, w.c.controller, now)
+			if apiequality.Semantic.DeepEqual(stored, merged) {
+				return nil
+			}
+			probs := list.problems(stored, merged, mine, func(e *E) string { return list.where(e, obj.GetNamespace()) })
+			cp := obj.DeepCopyObject().(O)
+			if err := access.set(cp, merged); err != nil {
+				return err
+			}
+			return api.update(ctx, key, cp, probs)
+		},
+		enqueueOwned: func(add func(objKey)) {
+			for _, o := range api.list() {
+				if es, err := access.get(o); err == nil && list.holds(es, w.c.controller) {
+					add(objKey{kind, o.GetNamespace(), o.GetName()})
+				}
+			}
+		},
 	}
-	merged, probs, write := w.mergeAncestors(key.kind, obj.Status.Ancestors, obj.Generation, obj.Namespace, d, ok, now)
-	if !write {
-		return nil
-	}
-	cp := obj.DeepCopy()
-	cp.Status.Ancestors = merged
-	if _, err := api.UpdateStatus(ctx, cp, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
-		return err
-	}
-	w.written(ctx, key, obj.UID, probs)
-	return nil
 }
 
 // parentName renders a parentRef as namespace/name[/section].

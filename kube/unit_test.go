@@ -232,7 +232,7 @@ func TestMergeRouteParents(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := mergeRouteParents(tc.stored, tc.desired, ours, t1)
+			got := routeParentEntries.merge(tc.stored, tc.desired, ours, t1)
 			if d := cmp.Diff(tc.want, got); d != "" {
 				t.Errorf("(-want +got)\n%s", d)
 			}
@@ -253,11 +253,11 @@ func TestMergePolicyAncestors(t *testing.T) {
 	stored := []gatewayv1.PolicyAncestorStatus{anc("gw", ours, acc(t0)), anc("other", other, acc(t0))}
 	desired := []gatewayv1.PolicyAncestorStatus{anc("gw", ours, acc(metav1.Time{})), anc("gw2", ours, acc(metav1.Time{}))}
 	want := []gatewayv1.PolicyAncestorStatus{anc("gw", ours, acc(t0)), anc("other", other, acc(t0)), anc("gw2", ours, acc(t1))}
-	if d := cmp.Diff(want, mergePolicyAncestors(kindTrafficPolicy, stored, desired, ours, t1)); d != "" {
+	if d := cmp.Diff(want, ancestorEntries(kindTrafficPolicy).merge(stored, desired, ours, t1)); d != "" {
 		t.Errorf("(-want +got)\n%s", d)
 	}
-	if !hasPolicyAncestor(stored, ours) || hasPolicyAncestor(stored[1:], ours) {
-		t.Error("hasPolicyAncestor is wrong")
+	if l := ancestorEntries(kindTrafficPolicy); !l.holds(stored, ours) || l.holds(stored[1:], ours) {
+		t.Error("entryList.holds is wrong")
 	}
 
 	// The owned types depend on the policy's kind: rauta sets
@@ -265,10 +265,10 @@ func TestMergePolicyAncestors(t *testing.T) {
 	refs := cond("ResolvedRefs", "True", "ResolvedRefs", "", 1, t0)
 	stored = []gatewayv1.PolicyAncestorStatus{anc("gw", ours, acc(t0), refs)}
 	desired = []gatewayv1.PolicyAncestorStatus{anc("gw", ours, acc(metav1.Time{}))}
-	if d := cmp.Diff([]gatewayv1.PolicyAncestorStatus{anc("gw", ours, acc(t0), refs)}, mergePolicyAncestors(kindTrafficPolicy, stored, desired, ours, t1)); d != "" {
+	if d := cmp.Diff([]gatewayv1.PolicyAncestorStatus{anc("gw", ours, acc(t0), refs)}, ancestorEntries(kindTrafficPolicy).merge(stored, desired, ours, t1)); d != "" {
 		t.Errorf("TrafficPolicy: another's ResolvedRefs not kept (-want +got)\n%s", d)
 	}
-	if d := cmp.Diff([]gatewayv1.PolicyAncestorStatus{anc("gw", ours, acc(t0))}, mergePolicyAncestors(kindBackendTLSPolicy, stored, desired, ours, t1)); d != "" {
+	if d := cmp.Diff([]gatewayv1.PolicyAncestorStatus{anc("gw", ours, acc(t0))}, ancestorEntries(kindBackendTLSPolicy).merge(stored, desired, ours, t1)); d != "" {
 		t.Errorf("BackendTLSPolicy: our ResolvedRefs not removed (-want +got)\n%s", d)
 	}
 }
@@ -719,7 +719,7 @@ func BenchmarkMergeRouteParents(b *testing.B) {
 	stored = append(stored, parent("x", "", "example.com/other", cond("Accepted", "True", "Accepted", "", 1, t0)))
 	b.ReportAllocs()
 	for b.Loop() {
-		mergeRouteParents(stored, desired, ours, t1)
+		routeParentEntries.merge(stored, desired, ours, t1)
 	}
 }
 

@@ -768,11 +768,6 @@ func TestConfigJSONWithPolicies(t *testing.T) {
 	}
 }
 
-// wallClock is a breaker.Clock for a configuration that carries one.
-type wallClock struct{}
-
-func (wallClock) Now() time.Time { return time.Now() }
-
 // policyConfig is a configuration with every backend policy set, served on
 // an ephemeral port.
 func policyConfig(endpoint string) Config {
@@ -786,7 +781,7 @@ func policyConfig(endpoint string) Config {
 		ExpectedStatuses: []upstream.StatusRange{{Start: 200, End: 299}, {Start: 404}}}
 	b.CircuitBreaker = &upstream.CircuitBreaker{Count5xx: true, Config: breaker.Config{
 		Window: 10 * time.Second, MinRequests: 5, OpenTimeout: 3 * time.Second,
-		Clock: wallClock{}, OnStateChange: func(from, to breaker.State) {}}}
+		Now: time.Now, OnStateChange: func(from, to breaker.State) {}}}
 	b.Connections = upstream.ConnectionLimits{MaxPerEndpoint: 10, IdleTimeout: time.Minute, MaxRequests: 100, MaxLifetime: time.Hour}
 	b.Retry = BackendRetry{Backoff: 20 * time.Millisecond, MaxBackoff: time.Second,
 		Budget: &RetryBudget{Percent: 20, Interval: 10 * time.Second, MinRetries: 3, MinRetriesInterval: time.Second}}

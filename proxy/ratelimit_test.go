@@ -299,7 +299,11 @@ func TestSetReplicas(t *testing.T) {
 	}
 	a := echoBackend(t, "a")
 	p := newTestProxy(t, Options{})
-	const rate, burst = 30.0, 6
+	// A burst of one second's worth: a loaded machine stalls the whole
+	// process (clients and proxy) for hundreds of milliseconds at a time,
+	// and a smaller bucket would lose the tokens of every stall longer
+	// than burst/rate, so the test would measure the machine.
+	const rate, burst = 30.0, 30
 	cfg := simpleConfig(map[string][]string{"a": {addrOf(a)}},
 		Rule{Matches: prefix("/"), Backends: []BackendRef{{Backend: "a", Weight: 1}},
 			RateLimits: []RateLimit{{Name: "r", Rate: rate, Burst: burst}}})
@@ -309,9 +313,10 @@ func TestSetReplicas(t *testing.T) {
 	url := baseURL(t, p, "gw/http") + "/"
 	check := func(replicas int) {
 		p.SetReplicas(replicas)
-		// Spend what the bucket holds, then measure the steady rate.
-		hammer(t, url, 1, 100*time.Millisecond)
-		counts, elapsed := hammer(t, url, 2, 3*time.Second)
+		// Spend what the bucket holds, then measure the steady rate with
+		// eight clients, which ask for far more than the limit.
+		hammer(t, url, 4, 300*time.Millisecond)
+		counts, elapsed := hammer(t, url, 8, 3*time.Second)
 		got := float64(counts[200]) / elapsed.Seconds()
 		want := rate / float64(max(replicas, 1))
 		t.Logf("replicas %d: %d admitted in %v: %.1f/s", replicas, counts[200], elapsed, got)

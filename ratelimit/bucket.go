@@ -30,9 +30,14 @@ type bucketState struct {
 // Option configures a Bucket.
 type Option func(*Bucket)
 
-// WithClock makes the Bucket read time from c instead of time.Now.
-func WithClock(c Clock) Option {
-	return func(b *Bucket) { b.now = clockFunc(c) }
+// WithNow makes the Bucket read the time from now instead of time.Now;
+// tests use it to control refill exactly.
+func WithNow(now func() time.Time) Option {
+	return func(b *Bucket) {
+		if now != nil {
+			b.now = now
+		}
+	}
 }
 
 // NewBucket returns a full bucket that refills at rate tokens per second and

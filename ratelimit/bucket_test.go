@@ -80,7 +80,7 @@ func TestBucketExactCounts(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := newFakeClock()
-			b, err := NewBucket(tt.rate, tt.burst, WithClock(clk))
+			b, err := NewBucket(tt.rate, tt.burst, WithNow(clk.Now))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -107,7 +107,7 @@ func TestBucketExactCounts(t *testing.T) {
 
 func TestBucketTakeN(t *testing.T) {
 	clk := newFakeClock()
-	b, err := NewBucket(10, 5, WithClock(clk))
+	b, err := NewBucket(10, 5, WithNow(clk.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestBucketTakeN(t *testing.T) {
 
 func TestBucketTokensAndAccessors(t *testing.T) {
 	clk := newFakeClock()
-	b, err := NewBucket(4, 2, WithClock(clk))
+	b, err := NewBucket(4, 2, WithNow(clk.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +226,7 @@ func TestNewBucketErrors(t *testing.T) {
 func TestBucketConcurrent(t *testing.T) {
 	clk := newFakeClock()
 	const rate, burst = 1000, 50
-	b, err := NewBucket(rate, burst, WithClock(clk))
+	b, err := NewBucket(rate, burst, WithNow(clk.Now))
 	if err != nil {
 		t.Fatal(err)
 	}

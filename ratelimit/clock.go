@@ -7,12 +7,6 @@ import (
 	"time"
 )
 
-// Clock tells the current time. The zero configuration uses time.Now; tests
-// inject a fake clock to control refill exactly.
-type Clock interface {
-	Now() time.Time
-}
-
 // InfDuration is the retry-after reported for a request that can never be
 // allowed, because it asks for more tokens than the burst.
 const InfDuration = time.Duration(math.MaxInt64)
@@ -78,12 +72,4 @@ func (l limit) take(tat, t int64, n int) (newTAT int64, ok bool, retry time.Dura
 func (l limit) tokens(tat, t int64) float64 {
 	credit := min(l.tau, l.tau-(tat-t))
 	return float64(max(credit, 0)) / float64(l.interval)
-}
-
-// clockFunc returns the function that reads c, or time.Now for a nil c.
-func clockFunc(c Clock) func() time.Time {
-	if c == nil {
-		return time.Now
-	}
-	return c.Now
 }

@@ -14,7 +14,8 @@
 // Both are safe for concurrent use and do not allocate when allowing a
 // request; a [Keyed] limiter allocates only while it grows towards its key
 // limit, and reuses forgotten keys' memory after that. Both read time from a
-// [Clock], time.Now unless told otherwise, so that tests can move time by
+// clock, time.Now unless told otherwise (a func() time.Time, as
+// crypto/tls.Config.Time is), so that tests can move time by
 // hand; the TakeN methods accept a time the caller has already read.
 //
 // Both can change their rate and burst while in use (SetLimit), each

@@ -15,7 +15,7 @@ func (c *stepClock) Now() time.Time { return c.t }
 func ExampleBucket() {
 	clk := &stepClock{t: time.Unix(0, 0)}
 	// Two requests per second, bursts of up to three.
-	b, err := ratelimit.NewBucket(2, 3, ratelimit.WithClock(clk))
+	b, err := ratelimit.NewBucket(2, 3, ratelimit.WithNow(clk.Now))
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -40,7 +40,7 @@ func ExampleKeyed() {
 		Rate:    1, // per client per second
 		Burst:   2,
 		MaxKeys: 10000,
-		Clock:   clk,
+		Now:     clk.Now,
 	})
 	if err != nil {
 		fmt.Println(err)
@@ -63,7 +63,7 @@ func ExampleKeyed() {
 func ExampleBucket_SetLimit() {
 	clk := &stepClock{t: time.Unix(0, 0)}
 	// A limit of 30 per second shared by the replicas of a service.
-	b, err := ratelimit.NewBucket(30, 30, ratelimit.WithClock(clk))
+	b, err := ratelimit.NewBucket(30, 30, ratelimit.WithNow(clk.Now))
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -25,8 +25,9 @@ type KeyedConfig struct {
 	// MaxKeys bounds the number of keys remembered at once. Zero means
 	// DefaultMaxKeys.
 	MaxKeys int
-	// Clock is the time source; nil means time.Now.
-	Clock Clock
+	// Now tells the limiter the time; nil means time.Now. Tests set it to
+	// control refill exactly.
+	Now func() time.Time
 }
 
 // A Keyed limiter keeps one token bucket per key (a client address, a route,
@@ -103,10 +104,13 @@ func NewKeyed(cfg KeyedConfig) (*Keyed, error) {
 		n *= 2
 	}
 	k := &Keyed{
-		now:    clockFunc(cfg.Clock),
+		now:    cfg.Now,
 		seed:   maphash.MakeSeed(),
 		mask:   uint64(n - 1),
 		shards: make([]shard, n),
+	}
+	if k.now == nil {
+		k.now = time.Now
 	}
 	k.epoch = k.now()
 	for i := range k.shards {

@@ -12,7 +12,7 @@ import (
 
 func TestBucketSetLimit(t *testing.T) {
 	clk := newFakeClock()
-	b, err := NewBucket(10, 9, WithClock(clk))
+	b, err := NewBucket(10, 9, WithNow(clk.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func TestBucketSetLimit(t *testing.T) {
 
 func TestBucketSetLimitConcurrent(t *testing.T) {
 	clk := newFakeClock()
-	b, err := NewBucket(1000, 100, WithClock(clk))
+	b, err := NewBucket(1000, 100, WithNow(clk.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestBucketSetLimitConcurrent(t *testing.T) {
 
 func TestBucketRefund(t *testing.T) {
 	clk := newFakeClock()
-	b, err := NewBucket(1, 2, WithClock(clk))
+	b, err := NewBucket(1, 2, WithNow(clk.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestBucketRefund(t *testing.T) {
 
 func TestKeyedSetLimitAndRefund(t *testing.T) {
 	clk := newFakeClock()
-	k := newTestKeyed(t, KeyedConfig{Rate: 10, Burst: 10, MaxKeys: 1000, Clock: clk})
+	k := newTestKeyed(t, KeyedConfig{Rate: 10, Burst: 10, MaxKeys: 1000, Now: clk.Now})
 	for range 4 {
 		k.Allow("a")
 	}
