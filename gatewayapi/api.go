@@ -52,6 +52,12 @@ type Status struct {
 	// parentRef to a handled Gateway (or ListenerSet) appear, and their
 	// Status.Parents hold only the translator's entries.
 	HTTPRoutes []HTTPRouteStatus
+	// TLSRoutes and TCPRoutes are sorted by namespace/name, like
+	// HTTPRoutes. (Left out of JSON when empty, so that outputs without
+	// stream routes read as before.)
+	TLSRoutes []TLSRouteStatus `json:"TLSRoutes,omitempty"`
+	// TCPRoutes: see TLSRoutes.
+	TCPRoutes []TCPRouteStatus `json:"TCPRoutes,omitempty"`
 	// BackendTLSPolicies are sorted by namespace/name; only policies that
 	// apply to a Service used by a handled route appear, with one ancestor
 	// entry per handled Gateway.

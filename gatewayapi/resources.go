@@ -22,6 +22,10 @@ type Resources struct {
 	ListenerSets []gatewayv1.ListenerSet
 	// HTTPRoutes are all HTTPRoutes.
 	HTTPRoutes []gatewayv1.HTTPRoute
+	// TLSRoutes are all TLSRoutes, served on TLS listeners by SNI.
+	TLSRoutes []gatewayv1.TLSRoute
+	// TCPRoutes are all TCPRoutes, served on TCP listeners.
+	TCPRoutes []gatewayv1.TCPRoute
 	// ReferenceGrants permit references across namespaces.
 	ReferenceGrants []gatewayv1.ReferenceGrant
 	// BackendTLSPolicies configure TLS from the gateway to Services.

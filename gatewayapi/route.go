@@ -53,8 +53,15 @@ func (t *translator) translateRoutes() {
 // resolveParents returns the route's parentRefs that name a handled
 // Gateway or ListenerSet.
 func (t *translator) resolveParents(r *gatewayv1.HTTPRoute) []*parentState {
+	return t.resolveParentRefs(r.Namespace, r.Spec.ParentRefs)
+}
+
+// resolveParentRefs returns the parentRefs of a route in namespace
+// routeNS that name a handled Gateway or ListenerSet, for every route
+// kind.
+func (t *translator) resolveParentRefs(routeNS string, refs []gatewayv1.ParentReference) []*parentState {
 	var out []*parentState
-	for _, pr := range r.Spec.ParentRefs {
+	for _, pr := range refs {
 		grp := groupGateway
 		if pr.Group != nil {
 			grp = *pr.Group
@@ -63,7 +70,7 @@ func (t *translator) resolveParents(r *gatewayv1.HTTPRoute) []*parentState {
 		if grp != groupGateway {
 			continue
 		}
-		ns := cmp.Or(string(deref(pr.Namespace)), r.Namespace)
+		ns := cmp.Or(string(deref(pr.Namespace)), routeNS)
 		// The status echoes the reference with group and kind defaulted,
 		// as the API server stores it, sharing no memory with the input.
 		ref := gatewayv1.ParentReference{Group: new(grp), Kind: new(kind), Name: pr.Name}
@@ -101,6 +108,14 @@ func (t *translator) resolveParents(r *gatewayv1.HTTPRoute) []*parentState {
 // attach decides whether route r attaches to parent p, and to which of its
 // listeners.
 func (t *translator) attach(r *gatewayv1.HTTPRoute, p *parentState) {
+	t.attachKind(kindHTTPRoute, r.Namespace, r.Spec.Hostnames, p)
+}
+
+// attachKind decides whether a route of kind, in namespace routeNS with
+// hostnames, attaches to parent p, and to which of its listeners: those
+// the parentRef selects, whose allowedRoutes admit the kind and the
+// namespace, and whose hostname intersects the route's.
+func (t *translator) attachKind(kind gatewayv1.Kind, routeNS string, hostnames []gatewayv1.Hostname, p *parentState) {
 	if p.set != nil && !p.set.allowed {
 		p.reason = gatewayv1.RouteReasonNotAllowedByListeners
 		p.msg = fmt.Sprintf("ListenerSet %s is not allowed by Gateway %s", p.set.key, p.gw.key)
@@ -137,7 +152,7 @@ func (t *translator) attach(r *gatewayv1.HTTPRoute, p *parentState) {
 		if !l.accepted() {
 			continue
 		}
-		if !slices.ContainsFunc(l.kinds, func(k gatewayv1.RouteGroupKind) bool { return k.Kind == kindHTTPRoute }) {
+		if !slices.ContainsFunc(l.kinds, func(k gatewayv1.RouteGroupKind) bool { return k.Kind == kind }) {
 			continue
 		}
 		var from *gatewayv1.FromNamespaces
@@ -145,18 +160,18 @@ func (t *translator) attach(r *gatewayv1.HTTPRoute, p *parentState) {
 		if ar := l.spec.AllowedRoutes; ar != nil && ar.Namespaces != nil {
 			from, sel = ar.Namespaces.From, ar.Namespaces.Selector
 		}
-		if !t.namespaceAllowed(from, sel, l.ns, r.Namespace, gatewayv1.NamespacesFromSame) {
+		if !t.namespaceAllowed(from, sel, l.ns, routeNS, gatewayv1.NamespacesFromSame) {
 			continue
 		}
 		allowed = append(allowed, l)
 	}
 	if len(allowed) == 0 {
 		p.reason = gatewayv1.RouteReasonNotAllowedByListeners
-		p.msg = "no matching listener allows HTTPRoutes from namespace " + r.Namespace
+		p.msg = fmt.Sprintf("no matching listener allows %ss from namespace %s", kind, routeNS)
 		return
 	}
-	hosts := make([]string, len(r.Spec.Hostnames))
-	for i, h := range r.Spec.Hostnames {
+	hosts := make([]string, len(hostnames))
+	for i, h := range hostnames {
 		hosts[i] = string(h)
 	}
 	for _, l := range allowed {

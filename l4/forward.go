@@ -309,11 +309,8 @@ func compile(cfg *Config, backends map[string]*upstream.Backend) (*snapshot, *Ap
 			continue
 		}
 		cr := &compiledRoute{label: label}
-		for j, ref := range r.Backends {
+		for _, ref := range r.Backends {
 			b := backends[ref.Backend]
-			if ref.Backend == "" {
-				aerr.Routes = append(aerr.Routes, fmt.Errorf("route %s: backends[%d].backend: empty", label, j))
-			}
 			cr.refs = append(cr.refs, compiledRef{name: ref.Backend, backend: b, weight: uint64(ref.Weight)})
 			cr.total += uint64(ref.Weight)
 		}
