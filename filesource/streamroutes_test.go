@@ -1,14 +1,19 @@
 package filesource
 
 import (
+	"encoding/base64"
+	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rauta/rauta/gatewayapi"
+	"github.com/rauta/rauta/tlsconfig"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
@@ -70,48 +75,37 @@ func TestGatewayAPIStreamExamples(t *testing.T) {
 }
 
 // TestStreamExamplesStatus serves the tcp-routing and tls-routing
-// examples with a GatewayClass of rauta's: the routes are accepted on
-// their listeners, which list the route kinds they serve; the UDP example
-// reports its UDPRoute as not served and its UDP listener as unsupported.
+// examples (the TLS Gateway has a Passthrough and a Terminate listener)
+// with their GatewayClass given to rauta: the routes are accepted on their
+// listeners, which list the route kinds they serve; the UDPRoute of the
+// udp-routing example is reported as not served.
 func TestStreamExamplesStatus(t *testing.T) {
 	root := gatewayAPIExamples(t)
 	dir := t.TempDir()
-	copyFile := func(src, name string) {
-		data, err := os.ReadFile(filepath.Join(root, src))
+	for _, f := range []string{"tcp-routing/gateway.yaml", "tcp-routing/tcp-route.yaml", "tls-routing/gateway.yaml",
+		"tls-routing/tls-route.yaml", "tls-routing/tls-route-terminate.yaml", "udp-routing/udp-route.yaml"} {
+		data, err := os.ReadFile(filepath.Join(root, "standard", f))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, strings.ReplaceAll(f, "/", "-")), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	copyFile("standard/tcp-routing/gateway.yaml", "tcp-gateway.yaml")
-	copyFile("standard/tcp-routing/tcp-route.yaml", "tcp-route.yaml")
-	copyFile("standard/udp-routing/gateway.yaml", "udp-gateway.yaml")
-	copyFile("standard/udp-routing/udp-route.yaml", "udp-route.yaml")
-	copyFile("standard/tls-routing/tls-route.yaml", "tls-route.yaml")
-	extra := `apiVersion: gateway.networking.k8s.io/v1
+	_, certPEM, keyPEM, err := tlsconfig.SelfSigned([]string{"bar.example.com"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra := fmt.Sprintf(`apiVersion: gateway.networking.k8s.io/v1
 kind: GatewayClass
-metadata: {name: my-tcp-gateway-class}
+metadata: {name: example-gateway-class}
 spec: {controllerName: rauta.io/gateway-controller}
 ---
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {name: my-udp-gateway-class}
-spec: {controllerName: rauta.io/gateway-controller}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {name: rauta}
-spec: {controllerName: rauta.io/gateway-controller}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: example-gateway}
-spec:
-  gatewayClassName: rauta
-  listeners:
-  - {name: tls, port: 443, protocol: TLS, tls: {mode: Passthrough}}
+apiVersion: v1
+kind: Secret
+metadata: {name: tls-terminate-certificate}
+type: kubernetes.io/tls
+data: {tls.crt: %s, tls.key: %s}
 ---
 apiVersion: v1
 kind: Service
@@ -122,7 +116,12 @@ apiVersion: v1
 kind: Service
 metadata: {name: foo-svc}
 spec: {ports: [{port: 443}]}
-`
+---
+apiVersion: v1
+kind: Service
+metadata: {name: bar-svc}
+spec: {ports: [{port: 8080}]}
+`, base64.StdEncoding.EncodeToString(certPEM), base64.StdEncoding.EncodeToString(keyPEM))
 	if err := os.WriteFile(filepath.Join(dir, "zz-rauta.yaml"), []byte(extra), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -137,32 +136,37 @@ spec: {ports: [{port: 443}]}
 	if st := result.Status.TCPRoutes; len(st) != 1 || !accepted(st[0].Status.Parents) {
 		t.Errorf("TCPRoute status: %+v", st)
 	}
-	if st := result.Status.TLSRoutes; len(st) != 1 || !accepted(st[0].Status.Parents) {
+	if st := result.Status.TLSRoutes; len(st) != 2 || !accepted(st[0].Status.Parents) || !accepted(st[1].Status.Parents) {
 		t.Errorf("TLSRoute status: %+v", st)
 	}
-	if len(result.Config.StreamRoutes) != 2 {
+	if len(result.Config.StreamRoutes) != 3 {
 		t.Errorf("stream routes served: %+v", result.Config.StreamRoutes)
 	}
-	var notServed, udpListener bool
+	var notServed bool
 	for _, o := range Summarize(res, result.Status) {
 		if o.Kind == "UDPRoute" && strings.Contains(o.Ignored, "not served") {
 			notServed = true
 		}
-		if o.Kind == "Gateway" && o.Name == "my-udp-gateway" && strings.Contains(strings.Join(o.Problems, " "), "UnsupportedProtocol") {
-			udpListener = true
+		if o.Kind == "Gateway" && !o.OK() {
+			t.Errorf("Gateway %s: %v", o.Name, o.Problems)
 		}
 	}
-	if !notServed || !udpListener {
-		t.Errorf("UDPRoute reported not served: %v; UDP listener unsupported: %v", notServed, udpListener)
+	if !notServed {
+		t.Error("the UDPRoute is not reported as not served")
 	}
+	kinds := map[string]string{}
 	for _, g := range result.Status.Gateways {
-		if g.Name != "my-tcp-gateway" {
-			continue
+		for _, l := range g.Status.Listeners {
+			if l.AttachedRoutes != 1 || len(l.SupportedKinds) != 1 {
+				t.Errorf("listener %s/%s: %d routes, kinds %v", g.Name, l.Name, l.AttachedRoutes, l.SupportedKinds)
+				continue
+			}
+			kinds[g.Name+"/"+string(l.Name)] = string(l.SupportedKinds[0].Kind)
 		}
-		l := g.Status.Listeners[0]
-		if l.AttachedRoutes != 1 || len(l.SupportedKinds) != 1 || l.SupportedKinds[0].Kind != "TCPRoute" {
-			t.Errorf("TCP listener: %d routes, kinds %v", l.AttachedRoutes, l.SupportedKinds)
-		}
+	}
+	want := map[string]string{"my-tcp-gateway/foo": "TCPRoute", "example-gateway/tls": "TLSRoute", "example-gateway/tls-terminate": "TLSRoute"}
+	if !maps.Equal(kinds, want) {
+		t.Errorf("supportedKinds %v, want %v", kinds, want)
 	}
 }
 

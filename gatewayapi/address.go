@@ -14,7 +14,8 @@ import (
 // the IPAddress of spec.addresses when one is given, else one from
 // Options.AddressPool, else Options.Address. Requested addresses of other
 // types, or values that are not IP addresses, make the Gateway not Accepted
-// (UnsupportedAddress); an IP outside a configured pool, or more than one
+// (UnsupportedAddress), as does a routability other than the default; an
+// IP outside a configured pool, or more than one
 // IP, makes it not Programmed (AddressNotUsable).
 func (t *translator) assignAddresses() {
 	pool := t.opts.AddressPool
@@ -32,6 +33,14 @@ func (t *translator) assignAddresses() {
 			if typ != gatewayv1.IPAddressType {
 				g.addrReason = gatewayv1.GatewayReasonUnsupportedAddress
 				g.addrMsg = fmt.Sprintf("spec.addresses[%d]: type %q is not supported (only IPAddress is)", i, typ)
+				break
+			}
+			if a.Routability != gatewayv1.GatewayAddressRoutabilityDefault {
+				// GatewayAddressRoutability (experimental): rauta binds
+				// the addresses of the hosts it runs on and cannot make
+				// one reachable from a narrower or wider scope.
+				g.addrReason = gatewayv1.GatewayReasonUnsupportedAddress
+				g.addrMsg = fmt.Sprintf("spec.addresses[%d].routability: %q is not supported (only the default, empty, is)", i, a.Routability)
 				break
 			}
 			if a.Value == "" {

@@ -6,7 +6,7 @@ import (
 
 // gatewayAPIVersion is the Gateway API release whose types and rules the
 // translator implements.
-const gatewayAPIVersion = "v1.6.3"
+const gatewayAPIVersion = "v1.7.0"
 
 // supportedFeatures returns the features rauta claims in GatewayClass
 // status, sorted by name as the specification requires. Each is implemented
@@ -24,6 +24,7 @@ func supportedFeatures() []gatewayv1.SupportedFeature {
 		"GatewayHTTPSListenerDetectMisdirectedRequests",
 		"GatewayInfrastructure",
 		"GatewayPort8080",
+		"GatewayRouteHostnameIntersectionPrecedence",
 		"GatewayStaticAddresses",
 		"HTTPRoute",
 		"HTTPRoute303RedirectStatusCode",
@@ -33,6 +34,7 @@ func supportedFeatures() []gatewayv1.SupportedFeature {
 		"HTTPRouteBackendProtocolWebSocket",
 		"HTTPRouteBackendRequestHeaderModification",
 		"HTTPRouteBackendTimeout",
+		"HTTPRouteBackendURLRewrite",
 		"HTTPRouteCORS",
 		"HTTPRouteDestinationPortMatching",
 		"HTTPRouteHostRewrite",
@@ -48,8 +50,7 @@ func supportedFeatures() []gatewayv1.SupportedFeature {
 		"HTTPRouteRequestPercentageMirror",
 		"HTTPRouteRequestTimeout",
 		"HTTPRouteResponseHeaderModification",
-		"HTTPRouteRetry",
-		"HTTPRouteRetryBackendTimeout",
+		"HTTPRouteRetryCodes",
 		"HTTPRouteRetryConnectionError",
 		"HTTPRouteSchemeRedirect",
 		"ListenerSet",

@@ -349,6 +349,7 @@ func (t *translator) translateListeners(g *gatewayState) {
 					Protocol:      e.Protocol,
 					TLS:           e.TLS,
 					AllowedRoutes: e.AllowedRoutes,
+					Filters:       e.Filters,
 				},
 				ns:   s.ls.Namespace,
 				name: s.ls.Namespace + "/listenerset/" + s.ls.Name + "/" + string(e.Name),
@@ -472,6 +473,13 @@ func (t *translator) validateListener(l *listenerState, ownerKind gatewayv1.Kind
 		l.acceptMsg = fmt.Sprintf("%s: protocol %q is not supported (HTTP, HTTPS, TLS and TCP are)", field, sp.Protocol)
 	}
 	routeKind := routeKindOf(sp.Protocol)
+	// Pre-routing filters (GatewayListenerFilters, experimental) would run
+	// before every route of the listener, ExternalAuth among them: a
+	// listener that asks for them is refused rather than served without.
+	if f := sp.Filters; f != nil && len(f.Requests) > 0 && l.acceptReason == "" {
+		l.acceptReason = gatewayv1.ListenerReasonUnsupportedValue
+		l.acceptMsg = fmt.Sprintf("%s: filters.requests: listener filters are not supported", field)
+	}
 
 	// Route kinds.
 	l.kinds = []gatewayv1.RouteGroupKind{}

@@ -397,8 +397,9 @@ func (t *translator) translateRules(r *gatewayv1.HTTPRoute, gws []*gatewayState,
 			}
 		}
 		if rt := rr.Retry; rt != nil {
-			// Without attempts the count is the implementation's choice:
-			// one retry.
+			// Without attempts the count is the implementation's choice
+			// (the CRD's default): one retry. An explicit zero disables
+			// retries (v1.7), the proxy's default ones included.
 			rp := &proxy.RetryPolicy{Attempts: 1}
 			if rt.Attempts != nil {
 				rp.Attempts = *rt.Attempts
@@ -419,7 +420,7 @@ func (t *translator) translateRules(r *gatewayv1.HTTPRoute, gws []*gatewayState,
 			if rp.Attempts < 0 {
 				fail(gatewayv1.RouteReasonUnsupportedValue, "%s.retry.attempts: %d is negative", field, rp.Attempts)
 			}
-			if rp.Attempts > 0 {
+			if rp.Attempts >= 0 {
 				pr.Retry = rp
 			}
 		}

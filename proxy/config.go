@@ -273,7 +273,11 @@ type Timeouts struct {
 // method; response codes are retried only for idempotent methods or
 // requests whose body can be replayed.
 type RetryPolicy struct {
-	// Attempts is the number of retries after the first attempt.
+	// Attempts is the number of retries after the first attempt. Zero
+	// disables every retry of the rule, the default ones included: a
+	// connection failure before the request was sent is not tried on
+	// another endpoint, and a failed idempotent request is not sent
+	// again (a rule without a RetryPolicy gets those).
 	Attempts int `json:"attempts"`
 	// Codes are the response status codes that are retried (for example
 	// 502, 503, 504). Connection failures are always retryable.
@@ -381,6 +385,10 @@ type SessionPersistence struct {
 	// PermanentCookie gives the cookie a Max-Age of AbsoluteTimeout
 	// instead of making it a session cookie.
 	PermanentCookie bool `json:"permanentCookie,omitempty"`
+	// CookiePath is the cookie's Path attribute (Type SessionCookie
+	// only); empty derives it from the path of the rule's match that the
+	// request took (its prefix, "/" when nothing narrower is safe).
+	CookiePath string `json:"cookiePath,omitempty"`
 }
 
 // BackendProtocol is the protocol spoken to a backend's endpoints.

@@ -151,6 +151,15 @@
 // the choice to the server. rauta_rate_limited_requests_total counts the
 // refusals by limit and route.
 //
+// # Connection limits
+//
+// [Limits] bound what clients hold proxy-wide: MaxConnsPerListener
+// connections per bound port (default [DefaultMaxConnsPerListener]) and,
+// when set, MaxConnsPerClient per client IP address. A connection past
+// either is closed as soon as it is accepted, before a byte is read, and
+// counted in rauta_connections_refused_total. The Limits documentation
+// gives the memory a connection can hold.
+//
 // # Request limits
 //
 // [RequestLimits] bound a request's body size (413), the time to receive
@@ -199,7 +208,13 @@
 // method. Without a [RetryPolicy] a request that failed after it was sent is
 // retried once when it is idempotent and has no body: its method is GET,
 // HEAD, OPTIONS, TRACE, PUT or DELETE, or it carries an Idempotency-Key
-// header (the rule package pool applies to its own retries). A RetryPolicy
+// header (the rule package pool applies to its own retries). Such a request
+// may have been processed by the backend (a connection reset after it was
+// sent); rauta sends it again because its method or key says doing so is
+// safe. With a RetryPolicy, a request without a body that failed after it
+// was sent is retried whatever its method, up to Attempts times: the rule
+// asked for retries. A RetryPolicy of zero Attempts disables every retry,
+// the failover after a connection failure included. A RetryPolicy
 // adds retries on the listed status codes, with exponential backoff and full
 // jitter: the delay before retry n is uniform up to Backoff × 2^(n-1),
 // capped at MaxBackoff. The rule's values win, then the backend's

@@ -414,3 +414,36 @@ func TestRetryIdempotencyKey(t *testing.T) {
 		}
 	}
 }
+
+// TestRetryZeroAttempts shows a retry policy of zero attempts disabling
+// every retry (Gateway API v1.7: an explicit zero MUST disable retries):
+// a connection refused is answered 502 instead of being tried on the other
+// endpoint, while the same backend under a rule without a policy fails
+// over and always answers 200.
+func TestRetryZeroAttempts(t *testing.T) {
+	a := echoBackend(t, "a")
+	dead := deadAddr(t)
+	p := newTestProxy(t, Options{})
+	cfg := simpleConfig(map[string][]string{"a": {addrOf(a), dead}},
+		Rule{Matches: prefix("/none"), Backends: []BackendRef{{Backend: "a", Weight: 1}}, Retry: &RetryPolicy{Attempts: 0}},
+		Rule{Matches: prefix("/"), Backends: []BackendRef{{Backend: "a", Weight: 1}}})
+	cfg.Backends[0].CircuitBreaker = &upstream.CircuitBreaker{Disabled: true}
+	if err := p.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	base := baseURL(t, p, "gw/http")
+	codes := map[int]int{}
+	for range 20 {
+		code, _, _ := get(t, http.DefaultClient, base+"/none")
+		codes[code]++
+	}
+	// Round robin over two endpoints sends some of the 20 to the dead one.
+	if codes[502] == 0 || codes[200] == 0 || codes[502]+codes[200] != 20 {
+		t.Errorf("zero attempts: answers %v, want some 502 (no failover) and the rest 200", codes)
+	}
+	for i := range 20 {
+		if code, _, _ := get(t, http.DefaultClient, base+"/other"); code != 200 {
+			t.Fatalf("without a policy, request %d: %d, want 200 (failover)", i, code)
+		}
+	}
+}

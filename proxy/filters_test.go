@@ -82,3 +82,47 @@ func TestFiltersEndToEnd(t *testing.T) {
 }
 
 func portOf(addr string) string { return addr[strings.LastIndexByte(addr, ':')+1:] }
+
+// TestBackendURLRewrite shows a URLRewrite filter on a backend reference
+// (HTTPRouteBackendURLRewrite): the full path replaced, and the matched
+// prefix replaced, as the backend sees them; a reference of the same rule
+// without the filter gets the path unchanged.
+func TestBackendURLRewrite(t *testing.T) {
+	paths := make(chan string, 8)
+	echo := newHTTPTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		paths <- r.Host + " " + r.URL.RequestURI()
+	}))
+	p := newTestProxy(t, Options{})
+	rewrite := func(pm *filters.PathModifier, host string) []filters.Spec {
+		return []filters.Spec{{Type: filters.TypeURLRewrite, URLRewrite: &filters.URLRewrite{Path: pm, Hostname: host}}}
+	}
+	cfg := simpleConfig(map[string][]string{"echo": {echo.addr()}},
+		Rule{Matches: prefix("/full"), Backends: []BackendRef{{Backend: "echo", Weight: 1,
+			Filters: rewrite(&filters.PathModifier{Type: filters.ReplaceFullPath, ReplaceFullPath: "/rewritten-full"}, "")}}},
+		Rule{Matches: prefix("/prefix"), Backends: []BackendRef{{Backend: "echo", Weight: 1,
+			Filters: rewrite(&filters.PathModifier{Type: filters.ReplacePrefixMatch, ReplacePrefixMatch: "/rewritten-prefix"}, "backend.internal")}}},
+		Rule{Matches: prefix("/plain"), Backends: []BackendRef{{Backend: "echo", Weight: 1}}},
+	)
+	if err := p.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	base := baseURL(t, p, "gw/http")
+	for _, tc := range []struct{ path, host, want string }{
+		{"/full/original?q=1", "shop.example", "shop.example /rewritten-full?q=1"},
+		{"/prefix/original", "shop.example", "backend.internal /rewritten-prefix/original"},
+		{"/prefix", "shop.example", "backend.internal /rewritten-prefix"},
+		{"/plain/original", "shop.example", "shop.example /plain/original"},
+	} {
+		if code, body, _ := get(t, http.DefaultClient, base+tc.path, "Host", tc.host); code != 200 {
+			t.Fatalf("GET %s: %d %s", tc.path, code, body)
+		}
+		select {
+		case got := <-paths:
+			if got != tc.want {
+				t.Errorf("GET %s: the backend saw %q, want %q", tc.path, got, tc.want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("GET %s: the backend saw nothing", tc.path)
+		}
+	}
+}

@@ -518,9 +518,10 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 			if notSent {
 				// Nothing reached the backend: trying another endpoint
 				// costs no backend work, so it is outside the retry
-				// budget, bounded by the number of endpoints.
+				// budget, bounded by the number of endpoints. A policy
+				// of zero attempts disables it too.
 				bs.connectErrors.Inc()
-				if notSentRetries < min(lb.Len(), maxConnectRetries) {
+				if notSentRetries < min(lb.Len(), maxConnectRetries) && attempts > 1 {
 					notSentRetries++
 					attempt--
 					x.retries++

@@ -265,6 +265,8 @@ func (m *listenerManager) bind(g *portGroup) (*boundPort, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bind %s: %w", g.key, err)
 	}
+	lim := p.opts.Limits.withDefaults()
+	ln = p.metrics.limitConns(ln, g.key, lim)
 	bp := &boundPort{key: g.key, protocol: g.protocol, ln: ln, done: make(chan struct{})}
 	if isStream(g.protocol) {
 		srv := &streamServer{f: p.streams, port: g.key, ln: ln}
@@ -278,7 +280,6 @@ func (m *listenerManager) bind(g *portGroup) (*boundPort, error) {
 		p.log.Info("listening", "address", ln.Addr().String(), "protocol", g.protocol.String())
 		return bp, nil
 	}
-	lim := p.opts.Limits.withDefaults()
 	handler := &portHandler{p: p, key: g.key, tls: g.protocol == HTTPS}
 	var tc *tls.Config
 	if g.protocol == HTTPS {
@@ -375,13 +376,36 @@ func (m *listenerManager) addr(key string) (net.Addr, bool) {
 
 // Limits bound what a client can make the proxy hold. Zero fields take the
 // defaults noted on each.
+//
+// Memory per client connection: an idle HTTP/1 connection holds its 4 KiB
+// read buffer, its state and its goroutine (about 14 KiB in all, measured
+// with 10,000 idle connections; see docs/reliability.md). While it serves
+// a request it also holds an 8 KiB write buffer, 4 KiB of held-back
+// response body and 4 KiB of scratch space (taken from pools, given back
+// when the connection goes idle), and the request head, at most
+// MaxHeaderBytes: about 100 KiB at the defaults. An HTTP/2 connection
+// holds at most 1 MiB of unread request body (the connection's flow-control
+// window, whatever its streams), a frame buffer as large as the largest
+// frame received (at most MaxReadFrameSize), a 4 KiB write buffer, and per
+// open stream (at most MaxConcurrentStreams) its header fields (at most
+// MaxHeaderBytes) and its handler's goroutine: about 2.1 MiB plus 80 KiB
+// per stream at the defaults. MaxConnsPerListener times these bounds the
+// memory clients can hold on a port.
 type Limits struct {
-	// ReadHeaderTimeout bounds reading a request's headers (slowloris);
-	// default 10s.
+	// ReadHeaderTimeout bounds reading a request's headers (slowloris):
+	// a connection that has not sent a whole request head this long after
+	// it was accepted, or after the first byte of a later request, is
+	// closed; default 10s.
 	ReadHeaderTimeout time.Duration
 	// ReadTimeout bounds reading a whole request, body included; default 0
 	// (none: request bodies may stream; route timeouts bound exchanges).
 	ReadTimeout time.Duration
+	// BodyReadTimeout bounds receiving a request body, from the end of
+	// its head, for requests whose listener, route and rule set no
+	// RequestLimits.ReadTimeout: a body still arriving then is answered
+	// 408 and its backend request aborted. Default 0 (none: gRPC client
+	// streams and long uploads are bodies too).
+	BodyReadTimeout time.Duration
 	// WriteTimeout bounds writing a response; default 0 (none: responses
 	// may stream; route timeouts bound exchanges).
 	WriteTimeout time.Duration
@@ -398,7 +422,26 @@ type Limits struct {
 	// requests whose listener, route and rule set no
 	// RequestLimits.MaxBodyBytes; default 0 (no limit).
 	MaxBodyBytes int64
+	// MaxConnsPerListener bounds the client connections open at once on
+	// each bound port (the listeners sharing an address and port share
+	// it: a connection names its listener only with its first request).
+	// A connection past it is closed as soon as it is accepted, before a
+	// byte is read, and counted in rauta_connections_refused_total with
+	// reason listener_limit. Default DefaultMaxConnsPerListener; negative
+	// means no limit.
+	MaxConnsPerListener int
+	// MaxConnsPerClient bounds the connections one client IP address has
+	// open at once on each bound port; past it, a new connection is closed
+	// at accept and counted with reason client_limit. Default 0 (no
+	// limit: many clients may share an address behind a NAT or a load
+	// balancer).
+	MaxConnsPerClient int
 }
+
+// DefaultMaxConnsPerListener is the default Limits.MaxConnsPerListener:
+// at about 14 KiB per idle HTTP/1 connection, 20,000 of them hold about
+// 275 MiB. Raise it, with the process's open-file limit, for more.
+const DefaultMaxConnsPerListener = 20000
 
 func (l Limits) withDefaults() Limits {
 	if l.ReadHeaderTimeout == 0 {
@@ -415,6 +458,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxReadFrameSize == 0 {
 		l.MaxReadFrameSize = 1 << 20
+	}
+	if l.MaxConnsPerListener == 0 {
+		l.MaxConnsPerListener = DefaultMaxConnsPerListener
 	}
 	return l
 }

@@ -93,6 +93,7 @@ type metrics struct {
 	healthTransitions  *prometheus.CounterVec
 	lbPolicy           *prometheus.GaugeVec
 	activeConns        *prometheus.GaugeVec
+	connsRefused       *prometheus.CounterVec
 	generation         prometheus.Gauge
 	lastApply          prometheus.Gauge
 	applyErrors        prometheus.Counter
@@ -153,6 +154,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "rauta_active_connections",
 			Help: "Open client connections, by listening address.",
 		}, []string{"address"}),
+		connsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rauta_connections_refused_total",
+			Help: "Client connections closed at accept, by listening address and the limit they were past (listener_limit: Limits.MaxConnsPerListener, client_limit: Limits.MaxConnsPerClient).",
+		}, []string{"address", "reason"}),
 		generation: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "rauta_config_generation",
 			Help: "Number of configurations applied since start.",
@@ -182,7 +187,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		reg.MustRegister(m.requests, m.duration, m.upstreamDuration, m.gateway,
 			m.connectErrors, m.retries, m.breakerState, m.endpointHealthy,
 			m.breakerTransitions, m.healthTransitions, m.lbPolicy,
-			m.activeConns, m.generation, m.lastApply, m.applyErrors, m.panics,
+			m.activeConns, m.connsRefused, m.generation, m.lastApply, m.applyErrors, m.panics,
 			m.mirrors, m.accessLogDropped)
 	}
 	return m

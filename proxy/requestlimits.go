@@ -131,8 +131,12 @@ func (p *Proxy) limitRequest(w http.ResponseWriter, r *http.Request, req Request
 	if maxBody > 0 && r.ContentLength < 0 {
 		b.left = maxBody
 	}
-	if req.ReadTimeout > 0 {
-		b.deadline = http.NewResponseController(w).SetReadDeadline(x.start.Add(req.ReadTimeout)) == nil
+	readTimeout := req.ReadTimeout
+	if readTimeout == 0 {
+		readTimeout = p.opts.Limits.BodyReadTimeout
+	}
+	if readTimeout > 0 {
+		b.deadline = http.NewResponseController(w).SetReadDeadline(x.start.Add(readTimeout)) == nil
 	}
 	r.Body = b
 	x.body = b

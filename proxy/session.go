@@ -163,6 +163,14 @@ func validateSession(sp *SessionPersistence) error {
 	if sp.IdleTimeout < 0 {
 		return fmt.Errorf("idleTimeout: must not be negative, got %v", sp.IdleTimeout)
 	}
+	if sp.CookiePath != "" {
+		if sp.Type != SessionCookie {
+			return errors.New("cookiePath: only for a cookie session")
+		}
+		if !ValidCookiePath(sp.CookiePath) {
+			return fmt.Errorf("cookiePath: %q does not start with '/' or holds a control character, a non-ASCII byte or ';'", sp.CookiePath)
+		}
+	}
 	if sp.PermanentCookie && sp.AbsoluteTimeout == 0 {
 		return errors.New("permanentCookie: requires absoluteTimeout, the cookie's Max-Age")
 	}
@@ -274,7 +282,7 @@ func sessionPaths(ms []router.Match) []string {
 		default:
 			v = ""
 		}
-		if !validCookiePath(v) {
+		if !ValidCookiePath(v) {
 			v = "/"
 		}
 		out[i] = v
@@ -282,9 +290,10 @@ func sessionPaths(ms []router.Match) []string {
 	return out
 }
 
-// validCookiePath reports whether p can be a cookie's Path attribute
-// (RFC 6265 section 4.1.1) without escaping.
-func validCookiePath(p string) bool {
+// ValidCookiePath reports whether p can be a cookie's Path attribute
+// (RFC 6265 section 4.1.1) without escaping: it starts with '/' and holds
+// no control character, no byte above 0x7e and no ';'.
+func ValidCookiePath(p string) bool {
 	if !strings.HasPrefix(p, "/") {
 		return false
 	}
@@ -517,12 +526,16 @@ func (s *sessionSealer) issue(h http.Header, x *requestState) {
 		return
 	}
 	var b strings.Builder
-	b.Grow(len(pol.spec.Name) + len(enc) + len(pin.path) + 64)
+	path := pin.path
+	if pol.spec.CookiePath != "" {
+		path = pol.spec.CookiePath
+	}
+	b.Grow(len(pol.spec.Name) + len(enc) + len(path) + 64)
 	b.WriteString(pol.spec.Name)
 	b.WriteByte('=')
 	b.Write(enc)
 	b.WriteString("; Path=")
-	b.WriteString(pin.path)
+	b.WriteString(path)
 	if pol.spec.PermanentCookie {
 		left := int64(pol.spec.AbsoluteTimeout) - (pin.now - start)
 		secs := max((left+int64(time.Second)-1)/int64(time.Second), 1)

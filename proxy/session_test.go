@@ -168,6 +168,26 @@ func TestSessionCookie(t *testing.T) {
 	}
 }
 
+// TestSessionCookiePath shows CookiePath set as the cookie's Path in place
+// of the one derived from the match, and the cookie honoured under it.
+func TestSessionCookiePath(t *testing.T) {
+	r := newSessionRig(t, Options{}, "e0", "e1", "e2")
+	cfg := simpleConfig(nil, cookieRule("/app/", &SessionPersistence{CookiePath: "/"}, BackendRef{Backend: "svc", Weight: 1}))
+	cfg.Backends = []Backend{{Name: "svc", Endpoints: r.eps("e0", "e1", "e2")}}
+	r.apply(cfg)
+
+	first, h := r.get("/app/page")
+	c := setCookie(t, h, DefaultSessionName)
+	if c == nil || c.Path != "/" {
+		t.Fatalf("session cookie %q, want Path=/", h.Values("Set-Cookie"))
+	}
+	for i := range 20 {
+		if got, _ := r.get("/app/other", "Cookie", c.Name+"="+c.Value); got != first {
+			t.Fatalf("request %d with the cookie reached %s, want %s", i, got, first)
+		}
+	}
+}
+
 // TestSessionHeader shows the header type: the token comes back in a
 // response header and is honoured from the same request header.
 func TestSessionHeader(t *testing.T) {
@@ -614,6 +634,9 @@ func TestSessionValidation(t *testing.T) {
 		{"absolute", Options{}, &SessionPersistence{AbsoluteTimeout: -time.Second}, nil, "absoluteTimeout: must not be negative, got -1s"},
 		{"idle", Options{}, &SessionPersistence{IdleTimeout: -time.Second}, nil, "idleTimeout: must not be negative, got -1s"},
 		{"permanent", Options{}, &SessionPersistence{PermanentCookie: true}, nil, "permanentCookie: requires absoluteTimeout"},
+		{"cookie path", Options{}, &SessionPersistence{CookiePath: "app"}, nil, `cookiePath: "app" does not start with '/'`},
+		{"cookie path separator", Options{}, &SessionPersistence{CookiePath: "/a;Secure"}, nil, `cookiePath: "/a;Secure" does not start with '/' or holds`},
+		{"cookie path on a header", Options{}, &SessionPersistence{Type: SessionHeader, Name: "x-s", CookiePath: "/"}, nil, "cookiePath: only for a cookie session"},
 		{"backend", Options{}, nil, &SessionPersistence{IdleTimeout: -1}, `backend "a": sessionPersistence: idleTimeout: must not be negative`},
 		{"key", Options{SessionKey: make([]byte, 16)}, &SessionPersistence{}, nil, "sessionPersistence: Options.SessionKey: must be 32 bytes, not 16"},
 	} {

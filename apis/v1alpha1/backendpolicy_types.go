@@ -323,9 +323,12 @@ type RetryBackoff struct {
 
 // SessionPersistence pins a client's requests to one endpoint. It has the
 // shape of the Gateway API's SessionPersistence (GEP-1619), with the idle
-// timeout that GEP describes. The embedded type brings its validation
-// rules into the schema: a Permanent cookie needs absoluteTimeout, and
-// cookieConfig goes with type Cookie only.
+// timeout that GEP describes. The embedded type (Gateway API v1.7) brings
+// its validation rules into the schema: a Permanent cookie needs
+// absoluteTimeout, cookie goes with type Cookie only, and header (the
+// header's name) is required with type Header and allowed with it only.
+// The cookie's name is cookie.name and its Path cookie.path, "/" by
+// default.
 type SessionPersistence struct {
 	gatewayv1.SessionPersistence `json:",inline"`
 

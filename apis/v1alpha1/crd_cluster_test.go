@@ -123,13 +123,18 @@ func TestCRDsOnAPIServer(t *testing.T) {
 	dyn := dynamic.NewForConfigOrDie(c.Config)
 
 	t.Run("valid", func(t *testing.T) {
+		// Fields set by the cases marked every, and the spec type, by kind.
+		covered := map[string]map[string]bool{}
+		specType := map[string]reflect.Type{}
 		for i, tc := range []struct {
 			name, kind, spec string
 			// want is the spec read back: the spec sent with the
 			// defaults the schema adds.
 			want string
-			// every says the case sets every field of the spec (in
-			// some element of each list).
+			// every says the case counts toward covering every field
+			// of its kind's spec (in some element of each list): each
+			// field must be set by one such case, the members of a
+			// union (a cookie or a header session) by different ones.
 			every bool
 		}{{
 			name:  "BackendPolicy, every field",
@@ -168,22 +173,28 @@ connections:
   maxLifetime: 1h
 retry: {baseInterval: 50ms, maxInterval: 1s}
 sessionPersistence:
-  sessionName: shop-session
   absoluteTimeout: 12h
   type: Cookie
-  cookieConfig: {lifetimeType: Permanent}
+  cookie: {name: shop-session, path: /shop, lifetimeType: Permanent}
   idleTimeout: 30m`,
+		}, {
+			name:  "BackendPolicy, every field, a header session",
+			kind:  "BackendPolicy",
+			every: true,
+			spec: `
+targetRefs: [{group: "", kind: Service, name: web}]
+sessionPersistence: {type: Header, header: {name: X-Shop-Session}, absoluteTimeout: 1h, idleTimeout: 5m}`,
 		}, {
 			name: "BackendPolicy, defaults",
 			kind: "BackendPolicy",
 			spec: `
 targetRefs: [{group: "", kind: Service, name: web}]
 loadBalancer: {}
-sessionPersistence: {cookieConfig: {}}`,
+sessionPersistence: {cookie: {}}`,
 			want: `
 targetRefs: [{group: "", kind: Service, name: web}]
 loadBalancer: {type: RoundRobin}
-sessionPersistence: {type: Cookie, cookieConfig: {lifetimeType: Session}}`,
+sessionPersistence: {type: Cookie, cookie: {path: /, lifetimeType: Session}}`,
 		}, {
 			name: "BackendPolicy, Maglev on the client address, TCP probe, only a timeout",
 			kind: "BackendPolicy",
@@ -192,7 +203,7 @@ targetRefs: [{group: "", kind: Service, name: web}]
 loadBalancer: {type: Maglev, hashKey: {type: ClientAddress}}
 healthCheck: {type: TCP, timeout: 5s}
 retry: {maxInterval: 25ms}
-sessionPersistence: {type: Header, sessionName: X-Session}`,
+sessionPersistence: {type: Header, header: {name: X-Session}}`,
 		}, {
 			name: "BackendPolicy, query parameter key, empty settings",
 			kind: "BackendPolicy",
@@ -286,15 +297,24 @@ timeouts: {read: 500ms}`,
 				}
 				if tc.every {
 					spec := reflect.ValueOf(typed).Elem().FieldByName("Spec")
-					set := map[string]bool{}
-					setFields(spec, "spec", set)
-					for _, p := range fieldPaths(spec.Type(), "spec") {
-						if !set[p] {
-							t.Errorf("%s is not set by this case", p)
-						}
+					if covered[tc.kind] == nil {
+						covered[tc.kind] = map[string]bool{}
 					}
+					setFields(spec, "spec", covered[tc.kind])
+					specType[tc.kind] = spec.Type()
 				}
 			})
+		}
+		for _, kind := range []string{"BackendPolicy", "TrafficPolicy"} {
+			if specType[kind] == nil {
+				t.Errorf("%s: no case covering every field passed", kind)
+				continue
+			}
+			for _, p := range fieldPaths(specType[kind], "spec") {
+				if !covered[kind][p] {
+					t.Errorf("%s: %s is not set by any case marked every", kind, p)
+				}
+			}
 		}
 	})
 
@@ -396,10 +416,12 @@ timeouts: {read: 500ms}`,
 				"spec.retry", "maxInterval must not be below baseInterval"},
 			{"not a duration", "BackendPolicy", backend + "connections: {idleTimeout: 5 minutes}",
 				"spec.connections.idleTimeout", "should match"},
-			{"Permanent cookie without absoluteTimeout", "BackendPolicy", backend + "sessionPersistence: {cookieConfig: {lifetimeType: Permanent}}",
+			{"Permanent cookie without absoluteTimeout", "BackendPolicy", backend + "sessionPersistence: {cookie: {lifetimeType: Permanent}}",
 				"spec.sessionPersistence", "AbsoluteTimeout must be specified when cookie lifetimeType is Permanent"},
-			{"cookieConfig with a Header session", "BackendPolicy", backend + "sessionPersistence: {type: Header, cookieConfig: {lifetimeType: Session}}",
-				"spec.sessionPersistence", "cookieConfig can only be set with type Cookie"},
+			{"cookie with a Header session", "BackendPolicy", backend + "sessionPersistence: {type: Header, header: {name: X-Session}, cookie: {lifetimeType: Session}}",
+				"spec.sessionPersistence", "cookie must be nil if type is not Cookie"},
+			{"Header session without a header", "BackendPolicy", backend + "sessionPersistence: {type: Header}",
+				"spec.sessionPersistence", "header must be specified for Header type"},
 			{"BackendPolicy with targetRefs only", "BackendPolicy", backend,
 				"spec", "at least one setting besides targetRefs is required"},
 			{"TrafficPolicy with targetRefs only", "TrafficPolicy", traffic,

@@ -140,6 +140,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	accessFormat := fs.String("access-log-format", "json", "access log format: json or text")
 	accessSample := fs.Float64("access-log-sample", 1, "share of requests logged, in (0, 1]; gateway errors are always logged")
 	accessErrors := fs.Bool("access-log-errors-only", false, "log only requests answered with 4xx or 5xx")
+	leaseDuration := fs.Duration("lease-duration", kube.DefaultLeaseDuration, "leader election: how long the status writer's Lease holds without renewal")
+	renewDeadline := fs.Duration("lease-renew-deadline", kube.DefaultRenewDeadline, "leader election: how long the leader tries to renew before it steps down")
+	retryPeriod := fs.Duration("lease-retry-period", kube.DefaultRetryPeriod, "leader election: time between attempts to acquire or renew the Lease")
+	maxConns := fs.Int("max-conns-per-listener", proxy.DefaultMaxConnsPerListener, "client connections open at once on each listening port; past it new ones are closed at accept; negative means no limit")
+	maxConnsClient := fs.Int("max-conns-per-client", 0, "client connections open at once from one IP address on each listening port; 0 means no limit")
 	sessionKey := fs.String("session-key-file", "", "`path` of the key that seals session persistence tokens: 32 bytes, raw or base64; replicas must share it (default: a random key per process)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
@@ -153,6 +158,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		log, err = newLogger(stderr, *logFormat, *logLevel)
 	}
 	var popts proxy.Options
+	popts.Limits.MaxConnsPerListener = *maxConns
+	popts.Limits.MaxConnsPerClient = *maxConnsClient
 	if err == nil {
 		popts.AccessLog, err = accessLogOptions(*accessLog, *accessFormat, *accessSample, *accessErrors, stdout, stderr)
 	}
@@ -173,6 +180,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				Translate:      topts,
 				LeaseNamespace: *leaseNS,
 				Identity:       *identity,
+				LeaseDuration:  *leaseDuration,
+				RenewDeadline:  *renewDeadline,
+				RetryPeriod:    *retryPeriod,
 			},
 			Proxy:           popts,
 			AdminAddress:    *adminAddr,

@@ -3,9 +3,10 @@
 // consistent hashing on a header, session persistence, health checks and
 // circuit breakers, a request body limit.
 //
-// From the root of the repository:
+// From the root of the repository (rauta needs Go 1.27; GOTOOLCHAIN makes
+// an older go command fetch it once, see README.md):
 //
-//	go run ./examples/policies
+//	GOTOOLCHAIN=go1.27.3 go run ./examples/policies
 //
 // It starts three backends on 127.0.0.1:19001, 19002 and 19003 (app-1,
 // app-2, app-3) that answer with their name and serve /healthz; then it runs

@@ -2,9 +2,10 @@
 // cluster: two demo backends and the gateway serving the YAML files of this
 // directory.
 //
-// From the root of the repository:
+// From the root of the repository (rauta needs Go 1.27; GOTOOLCHAIN makes
+// an older go command fetch it once, see README.md):
 //
-//	go run ./examples/quickstart
+//	GOTOOLCHAIN=go1.27.3 go run ./examples/quickstart
 //
 // It starts two echo backends on 127.0.0.1:9001 (echo-v1) and
 // 127.0.0.1:9002 (echo-v2) that answer with their name, the method, the

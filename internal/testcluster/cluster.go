@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,6 +65,10 @@ type Cluster struct {
 
 	pki      *pki
 	procs    []*process // in start order
+	bin      string     // the binaries' directory
+	etcdURL  string
+	apiPort  int
+	mu       sync.Mutex // guards procs against StopAPIServer and StartAPIServer
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -132,7 +137,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("testcluster: %w", err)
 	}
-	c := &Cluster{Dir: dir}
+	c := &Cluster{Dir: dir, bin: opts.Binaries}
 	defer func() {
 		if err != nil {
 			_ = c.Stop()
@@ -157,8 +162,9 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		return nil, err
 	}
 	logf("testcluster: etcd ready at %s after %v", etcdURL, time.Since(began).Round(time.Millisecond))
+	c.etcdURL = etcdURL
 	for attempt := 0; ; attempt++ {
-		err = c.startAPIServer(ctx, opts.Binaries, etcdURL)
+		err = c.startAPIServer(ctx, opts.Binaries, etcdURL, 0)
 		if err == nil || attempt == 2 || ctx.Err() != nil {
 			break
 		}
@@ -241,10 +247,14 @@ func (c *Cluster) startEtcd(ctx context.Context, bin string) (string, error) {
 	return client, nil
 }
 
-func (c *Cluster) startAPIServer(ctx context.Context, bin, etcdURL string) error {
-	port, err := freePort()
-	if err != nil {
-		return fmt.Errorf("testcluster: %w", err)
+// startAPIServer starts kube-apiserver on port, or on a free port when
+// port is 0.
+func (c *Cluster) startAPIServer(ctx context.Context, bin, etcdURL string, port int) error {
+	if port == 0 {
+		var err error
+		if port, err = freePort(); err != nil {
+			return fmt.Errorf("testcluster: %w", err)
+		}
 	}
 	p, err := c.start("kube-apiserver", filepath.Join(bin, "kube-apiserver"),
 		"--etcd-servers="+etcdURL,
@@ -305,7 +315,68 @@ func (c *Cluster) startAPIServer(ctx context.Context, bin, etcdURL string) error
 		c.stopProc(p)
 		return err
 	}
-	c.Config = cfg
+	if c.Config == nil {
+		c.Config = cfg
+	}
+	c.apiPort = port
+	return nil
+}
+
+// apiServer returns the running kube-apiserver process, or nil.
+func (c *Cluster) apiServer() *process {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range c.procs {
+		if p.name == "kube-apiserver" {
+			select {
+			case <-p.done:
+			default:
+				return p
+			}
+		}
+	}
+	return nil
+}
+
+// StopAPIServer kills kube-apiserver (SIGKILL, as a crash or a lost node
+// would: its graceful shutdown waits for its watches), leaving etcd and
+// the data: clients see connections refused until
+// [Cluster.StartAPIServer].
+func (c *Cluster) StopAPIServer() error {
+	p := c.apiServer()
+	if p == nil {
+		return errors.New("testcluster: kube-apiserver is not running")
+	}
+	_ = syscall.Kill(p.cmd.Process.Pid, syscall.SIGKILL)
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("testcluster: kube-apiserver (pid %d) survived SIGKILL", p.cmd.Process.Pid)
+	}
+}
+
+// StartAPIServer starts kube-apiserver again after [Cluster.StopAPIServer],
+// on the same address, certificates and etcd, so Config and Kubeconfig
+// still reach it and every object is kept, and waits until it is ready.
+func (c *Cluster) StartAPIServer(ctx context.Context) error {
+	if c.apiServer() != nil {
+		return errors.New("testcluster: kube-apiserver is already running")
+	}
+	if err := c.startAPIServer(ctx, c.bin, c.etcdURL, c.apiPort); err != nil {
+		return err
+	}
+	// The stopped process's entry is no longer needed.
+	c.mu.Lock()
+	c.procs = slices.DeleteFunc(c.procs, func(p *process) bool {
+		select {
+		case <-p.done:
+			return p.name == "kube-apiserver"
+		default:
+			return false
+		}
+	})
+	c.mu.Unlock()
 	return nil
 }
 
@@ -365,7 +436,9 @@ func (c *Cluster) start(name, path string, args ...string) (*process, error) {
 		f.Close()
 		close(p.done)
 	}()
+	c.mu.Lock()
 	c.procs = append(c.procs, p)
+	c.mu.Unlock()
 	return p, nil
 }
 
@@ -428,8 +501,11 @@ func (c *Cluster) stopProc(p *process) error {
 func (c *Cluster) Stop() error {
 	c.stopOnce.Do(func() {
 		var errs []error
-		for i := len(c.procs) - 1; i >= 0; i-- {
-			if err := c.stopProc(c.procs[i]); err != nil {
+		c.mu.Lock()
+		procs := slices.Clone(c.procs)
+		c.mu.Unlock()
+		for i := len(procs) - 1; i >= 0; i-- {
+			if err := c.stopProc(procs[i]); err != nil {
 				errs = append(errs, err)
 			}
 		}

@@ -206,3 +206,39 @@ spec:
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestRestartAPIServer stops the API server, sees it unreachable, starts it
+// again and finds it at the same address with the objects written before.
+func TestRestartAPIServer(t *testing.T) {
+	c := ForTest(t, Options{Channel: NoCRDs})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cs, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Apply(ctx, []byte("apiVersion: v1\nkind: Namespace\nmetadata: {name: kept}\n"), ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StopAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StopAPIServer(); err == nil {
+		t.Error("a second StopAPIServer succeeded; want an error: it is not running")
+	}
+	short, cancelShort := context.WithTimeout(ctx, 2*time.Second)
+	_, err = cs.CoreV1().Namespaces().Get(short, "kept", metav1.GetOptions{})
+	cancelShort()
+	if err == nil {
+		t.Fatal("the API server answered while stopped")
+	}
+	if err := c.StartAPIServer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StartAPIServer(ctx); err == nil {
+		t.Error("a second StartAPIServer succeeded; want an error: it is running")
+	}
+	if _, err := cs.CoreV1().Namespaces().Get(ctx, "kept", metav1.GetOptions{}); err != nil {
+		t.Fatalf("after the restart, with the old Config: %v", err)
+	}
+}
