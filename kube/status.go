@@ -44,6 +44,8 @@ const (
 	kindBackendPolicy
 	kindTrafficPolicy
 	kindXBackendTrafficPolicy
+	kindTLSRoute
+	kindTCPRoute
 	numKinds // the number of kinds; not a kind
 )
 
@@ -57,6 +59,8 @@ var kindNames = [numKinds]struct{ kind, apiVersion string }{
 	kindBackendPolicy:         {"BackendPolicy", rautaGroupVersion.String()},
 	kindTrafficPolicy:         {"TrafficPolicy", rautaGroupVersion.String()},
 	kindXBackendTrafficPolicy: {"XBackendTrafficPolicy", gatewayxv1alpha1.SchemeGroupVersion.String()},
+	kindTLSRoute:              {"TLSRoute", gatewayGroupVersion},
+	kindTCPRoute:              {"TCPRoute", gatewayGroupVersion},
 }
 
 // String returns the Kubernetes kind.
@@ -156,6 +160,12 @@ func newStatusWriter(c *Controller) *statusWriter {
 		kindHTTPRoute: routeStatus(w, kindHTTPRoute,
 			func(ns string) statusClient[*gatewayv1.HTTPRoute] { return v1().HTTPRoutes(ns) },
 			func(o *gatewayv1.HTTPRoute) *[]gatewayv1.RouteParentStatus { return &o.Status.Parents }),
+		kindTLSRoute: routeStatus(w, kindTLSRoute,
+			func(ns string) statusClient[*gatewayv1.TLSRoute] { return v1().TLSRoutes(ns) },
+			func(o *gatewayv1.TLSRoute) *[]gatewayv1.RouteParentStatus { return &o.Status.Parents }),
+		kindTCPRoute: routeStatus(w, kindTCPRoute,
+			func(ns string) statusClient[*gatewayv1.TCPRoute] { return v1().TCPRoutes(ns) },
+			func(o *gatewayv1.TCPRoute) *[]gatewayv1.RouteParentStatus { return &o.Status.Parents }),
 		kindBackendTLSPolicy: entryStatus(w, kindBackendTLSPolicy,
 			func(ns string) statusClient[*gatewayv1.BackendTLSPolicy] { return v1().BackendTLSPolicies(ns) },
 			ancestorEntries(kindBackendTLSPolicy), fieldEntries(func(o *gatewayv1.BackendTLSPolicy) *[]gatewayv1.PolicyAncestorStatus { return &o.Status.Ancestors })),
@@ -196,6 +206,12 @@ func (w *statusWriter) setDesired(st gatewayapi.Status) {
 	}
 	for _, s := range st.HTTPRoutes {
 		next[objKey{kindHTTPRoute, s.Namespace, s.Name}] = desired{s.Generation, s.Status.Parents}
+	}
+	for _, s := range st.TLSRoutes {
+		next[objKey{kindTLSRoute, s.Namespace, s.Name}] = desired{s.Generation, s.Status.Parents}
+	}
+	for _, s := range st.TCPRoutes {
+		next[objKey{kindTCPRoute, s.Namespace, s.Name}] = desired{s.Generation, s.Status.Parents}
 	}
 	for kind, list := range map[objKind][]gatewayapi.PolicyStatus{
 		kindBackendTLSPolicy:      st.BackendTLSPolicies,
