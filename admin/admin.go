@@ -440,10 +440,10 @@ func (h *Handler) write(w http.ResponseWriter, code int, b []byte) {
 	}
 }
 
-// Serve serves h on ln until ctx is done, then shuts the server down,
+// serve serves h on ln until ctx is done, then shuts the server down,
 // waiting at most timeout for requests in flight. It returns nil after a
 // shutdown caused by ctx, or the error that stopped the server.
-func Serve(ctx context.Context, ln net.Listener, h http.Handler, timeout time.Duration) error {
+func serve(ctx context.Context, ln net.Listener, h http.Handler, timeout time.Duration) error {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -466,8 +466,8 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, timeout time.Du
 }
 
 // Start builds the admin handler from opts, binds addr and serves it in the
-// background until ctx is done, as Serve does. It returns the bound address
-// and a channel that receives Serve's result once it returns.
+// background until ctx is done, as serve does. It returns the bound address
+// and a channel that receives serve's result once it returns.
 func Start(ctx context.Context, addr string, opts Options, timeout time.Duration) (net.Addr, <-chan error, error) {
 	h, err := NewHandler(opts)
 	if err != nil {
@@ -479,21 +479,33 @@ func Start(ctx context.Context, addr string, opts Options, timeout time.Duration
 	}
 	h.log.Info("admin listening", "address", ln.Addr().String())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, ln, h, timeout) }()
+	go func() { done <- serve(ctx, ln, h, timeout) }()
 	return ln.Addr(), done, nil
+}
+
+// A Source feeds a proxy its configuration for as long as [Run] runs it.
+// Two methods are the whole contract: filesource.Source (YAML files, or
+// Resources a Go program hands it) and kube.Controller (a cluster)
+// implement it, and so can a program's own source.
+type Source interface {
+	// Run feeds the proxy until ctx is done and then returns, with
+	// ctx.Err() or nil. An error returned before that (the first
+	// configuration cannot be read, say) ends Run's life cycle.
+	Run(ctx context.Context) error
+	// Ready reports whether the proxy serves the source's first
+	// configuration: /readyz says ready when it does.
+	Ready() bool
 }
 
 // RunOptions configure [Run].
 type RunOptions struct {
-	// Proxy is the proxy a source feeds; required.
+	// Proxy is the proxy the source feeds; required.
 	Proxy *proxy.Proxy
-	// Address is the admin listener's address; empty runs without one.
+	// Address is the admin listener's address, e.g. "127.0.0.1:9090";
+	// empty runs without one.
 	Address string
-	// Ready reports whether the source has applied its first
-	// configuration; /readyz is ready when it says so and Run is not
-	// shutting down.
-	Ready func() bool
-	// Status is as in [Options].
+	// Status is as in [Options]: what /debug/status shows, such as
+	// filesource.Source.Report or kube.Controller.Status.
 	Status func() any
 	// Pprof is as in [Options].
 	Pprof bool
@@ -503,16 +515,18 @@ type RunOptions struct {
 	// shutdowns; zero means proxy.DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
 	// OnStart, if set, is called with the admin listener's address (nil
-	// without one) before run starts.
+	// without one) once it is bound, before the source runs.
 	OnStart func(net.Addr)
 }
 
-// Run is the life cycle of a gateway process: it starts the admin listener,
-// runs run (a configuration source feeding opts.Proxy) until it returns,
-// which it does when ctx is done, then turns /readyz to 503, shuts the proxy
-// down gracefully within the timeout and stops the admin listener. A run
-// that ends because ctx is done is not an error.
-func Run(ctx context.Context, opts RunOptions, run func(context.Context) error) error {
+// Run is the life cycle of a gateway process; see the package
+// documentation. It starts the admin listener, runs src until it returns
+// (which it does when ctx is done), then turns /readyz to 503, shuts the
+// proxy down gracefully within the timeout and stops the admin listener.
+// A source that ends because ctx is done is not an error; Run returns the
+// error of a source that failed, of an admin address that cannot be bound
+// (before anything runs), or of a shutdown that missed its deadline.
+func Run(ctx context.Context, opts RunOptions, src Source) error {
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -529,7 +543,7 @@ func Run(ctx context.Context, opts RunOptions, run func(context.Context) error) 
 		var err error
 		adminAddr, adminDone, err = Start(adminCtx, opts.Address, Options{
 			Proxy:  opts.Proxy,
-			Ready:  func() bool { return !stopping.Load() && opts.Ready() },
+			Ready:  func() bool { return !stopping.Load() && src.Ready() },
 			Status: opts.Status,
 			Logger: log,
 			Pprof:  opts.Pprof,
@@ -542,7 +556,7 @@ func Run(ctx context.Context, opts RunOptions, run func(context.Context) error) 
 		opts.OnStart(adminAddr)
 	}
 
-	runErr := run(ctx)
+	runErr := src.Run(ctx)
 	if errors.Is(runErr, context.Canceled) || errors.Is(runErr, context.DeadlineExceeded) {
 		runErr = nil
 	}

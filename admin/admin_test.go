@@ -248,7 +248,7 @@ func TestServe(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, ln, h, time.Second) }()
+	go func() { done <- serve(ctx, ln, h, time.Second) }()
 	resp, err := http.Get("http://" + ln.Addr().String() + "/readyz")
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("GET /readyz: %v %v", resp, err)
@@ -333,7 +333,7 @@ func TestConfigWithBackendPolicies(t *testing.T) {
 	b.LoadBalancer = upstream.LoadBalancer{Policy: upstream.Maglev, Key: upstream.HashKey{Source: upstream.KeyQuery, Name: "user"}}
 	b.HealthCheck = &upstream.HealthCheck{Kind: upstream.HealthHTTP, Path: "/healthz", Interval: time.Hour,
 		ExpectedStatuses: []upstream.StatusRange{{Start: 200, End: 299}, {Start: 404}}}
-	b.CircuitBreaker = &upstream.CircuitBreaker{Count5xx: true, Config: breaker.Config{
+	b.CircuitBreaker = &upstream.CircuitBreaker{Count5xx: true, Options: breaker.Options{
 		MinRequests: 5, OpenTimeout: 3 * time.Second, Now: time.Now, OnStateChange: func(from, to breaker.State) {}}}
 	b.Connections = upstream.ConnectionLimits{MaxPerEndpoint: 10, IdleTimeout: time.Minute, MaxRequests: 100, MaxLifetime: time.Hour}
 	b.Retry = proxy.BackendRetry{Backoff: 20 * time.Millisecond, MaxBackoff: time.Second,
@@ -362,7 +362,7 @@ func TestConfigWithBackendPolicies(t *testing.T) {
 		t.Fatalf("/debug/config: %v\n%s", err, body)
 	}
 	be := got.Config.Backends[0]
-	if be.CircuitBreaker["config"] == nil || len(be.Connections) != 4 || be.Retry.Budget["minRetries"] == nil ||
+	if be.CircuitBreaker["options"] == nil || len(be.Connections) != 4 || be.Retry.Budget["minRetries"] == nil ||
 		be.HealthCheck["expectedStatuses"] == nil {
 		t.Errorf("/debug/config lacks backend policies:\n%s", body)
 	}
@@ -387,8 +387,8 @@ func TestRunShutdownTimeoutDefault(t *testing.T) {
 		err  error
 	}
 	got := make(chan result, 1)
-	err := Run(context.Background(), RunOptions{Proxy: p, Ready: func() bool { return true }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
-		func(context.Context) error {
+	err := Run(context.Background(), RunOptions{Proxy: p, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		sourceFunc(func(context.Context) error {
 			go func() {
 				req, _ := http.NewRequest("GET", "http://"+addr.String()+"/", nil)
 				req.Header.Set("X-Canary", "yes") // the rule whose only backend is backend
@@ -407,7 +407,7 @@ func TestRunShutdownTimeoutDefault(t *testing.T) {
 				got <- r
 			}
 			return context.Canceled // as a source returns when ctx is done
-		})
+		}))
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -415,3 +415,9 @@ func TestRunShutdownTimeoutDefault(t *testing.T) {
 		t.Fatalf("request in flight at shutdown: %d, %v; want 200", r.code, r.err)
 	}
 }
+
+// sourceFunc is a Source that is always ready and runs itself.
+type sourceFunc func(context.Context) error
+
+func (f sourceFunc) Run(ctx context.Context) error { return f(ctx) }
+func (sourceFunc) Ready() bool                     { return true }

@@ -31,5 +31,29 @@
 //
 // The endpoints read the proxy's state and never change it; still, they
 // reveal the configuration, so the admin listener should not be exposed
-// beyond the host or the pod.
+// beyond the host or the pod. [NewHandler] gives them as an http.Handler
+// to mount anywhere; [Start] serves them on a listener of their own.
+//
+// # Life cycle
+//
+// [Run] is the life cycle of a gateway process, shared by every source of
+// configuration: a [Source] is anything with Run(ctx) and Ready(), such as
+// filesource.Source (YAML files, or gatewayapi.Resources a Go program
+// hands it), kube.Controller (a cluster) or a program's own. In order, Run
+//
+//  1. binds the admin listener at RunOptions.Address (if any; a busy
+//     address is an error before anything else happens), with /readyz
+//     answering 503 until the source is Ready, and calls OnStart;
+//  2. runs the source's Run until it returns, which it does when ctx is
+//     done, or earlier with an error (the first configuration could not
+//     be read, say);
+//  3. turns /readyz to 503, so that load balancers stop sending new
+//     connections, and shuts the proxy down gracefully: its listeners
+//     close and requests in flight get up to RunOptions.ShutdownTimeout
+//     (proxy.DefaultShutdownTimeout, 15 s) to finish;
+//  4. stops the admin listener and returns: nil after a clean stop, the
+//     source's error, or the shutdown's if the deadline passed.
+//
+// `rauta serve` is a proxy.Proxy, one source and Run; see the examples of
+// filesource and kube.
 package admin

@@ -155,7 +155,7 @@ type BreakerInEffect struct {
 	// Count5xx counts 5xx responses as failures.
 	Count5xx bool `json:"count5xx,omitempty"`
 	// Window, FailureThreshold, MinRequests, OpenTimeout and
-	// HalfOpenProbes are those of breaker.Config; zero means the
+	// HalfOpenProbes are those of breaker.Options; zero means the
 	// package's default.
 	Window string `json:"window,omitempty"`
 	// FailureThreshold is the failure ratio that opens a breaker.
@@ -301,8 +301,8 @@ func explainPolicy(cfg *proxy.Config, listener string, route *proxy.Route, ruleI
 		if cb := b.CircuitBreaker; cb != nil {
 			be.CircuitBreaker = BreakerInEffect{
 				Disabled: cb.Disabled, Count5xx: cb.Count5xx,
-				Window: durationOrEmpty(cb.Config.Window), FailureThreshold: cb.Config.FailureThreshold, MinRequests: cb.Config.MinRequests,
-				OpenTimeout: durationOrEmpty(cb.Config.OpenTimeout), HalfOpenProbes: cb.Config.HalfOpenProbes,
+				Window: durationOrEmpty(cb.Options.Window), FailureThreshold: cb.Options.FailureThreshold, MinRequests: cb.Options.MinRequests,
+				OpenTimeout: durationOrEmpty(cb.Options.OpenTimeout), HalfOpenProbes: cb.Options.HalfOpenProbes,
 			}
 		} else {
 			be.CircuitBreaker.Default = true

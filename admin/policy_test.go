@@ -56,7 +56,7 @@ func policyConfig(backend string) *proxy.Config {
 					LoadBalancer: upstream.LoadBalancer{Policy: upstream.Maglev, Key: upstream.HashKey{Source: upstream.KeyQuery, Name: "user"}},
 					HealthCheck: &upstream.HealthCheck{Kind: upstream.HealthHTTP, Path: "/healthz", Host: "echo.internal", Interval: 2 * time.Second,
 						UnhealthyThreshold: 2, ExpectedStatuses: []upstream.StatusRange{{Start: 200, End: 204}, {Start: 301}}},
-					CircuitBreaker: &upstream.CircuitBreaker{Count5xx: true, Config: breaker.Config{
+					CircuitBreaker: &upstream.CircuitBreaker{Count5xx: true, Options: breaker.Options{
 						Window: 10 * time.Second, FailureThreshold: 0.3, MinRequests: 20, OpenTimeout: 30 * time.Second, HalfOpenProbes: 2}},
 					Connections: upstream.ConnectionLimits{MaxPerEndpoint: 10, IdleTimeout: time.Minute, MaxRequests: 100, MaxLifetime: 5 * time.Minute},
 				},
@@ -187,12 +187,12 @@ func TestRoutePolicy(t *testing.T) {
 }
 
 // TestConfigPolicyFields shows /debug/config encoding a Config with every
-// policy field set. The breakers' breaker.Config is left zero: its
+// policy field set. The breakers' breaker.Options is left zero: its
 // OnStateChange func does not encode to JSON, which issue #11 item 8 fixes
 // in package breaker (another change).
 func TestConfigPolicyFields(t *testing.T) {
 	cfg := policyConfig("127.0.0.1:1")
-	cfg.Backends[0].CircuitBreaker.Config = breaker.Config{}
+	cfg.Backends[0].CircuitBreaker.Options = breaker.Options{}
 	p := newProxy(t, cfg)
 	h, err := NewHandler(Options{Proxy: p})
 	if err != nil {

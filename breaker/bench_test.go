@@ -6,7 +6,7 @@ import (
 )
 
 func BenchmarkClosed(b *testing.B) {
-	br, err := New(Config{})
+	br, err := New(Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -20,7 +20,7 @@ func BenchmarkClosed(b *testing.B) {
 // BenchmarkClosedParallel is the proxy's fast path: Allow and Done with a
 // success, from every P at once.
 func BenchmarkClosedParallel(b *testing.B) {
-	br, err := New(Config{})
+	br, err := New(Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func BenchmarkClosedParallel(b *testing.B) {
 // BenchmarkClosedParallelDoneAt is the fast path for a caller that already
 // read the clock (to measure latency): it excludes the clock read.
 func BenchmarkClosedParallelDoneAt(b *testing.B) {
-	br, err := New(Config{})
+	br, err := New(Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func BenchmarkClosedParallelDoneAt(b *testing.B) {
 // BenchmarkClosedParallelWithFailures reports one failure in ten, below
 // the threshold, so each failure also sums the window.
 func BenchmarkClosedParallelWithFailures(b *testing.B) {
-	br, err := New(Config{})
+	br, err := New(Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func BenchmarkClosedParallelWithFailures(b *testing.B) {
 
 // BenchmarkOpenParallel is the refusal path of an open breaker.
 func BenchmarkOpenParallel(b *testing.B) {
-	br, err := New(Config{MinRequests: 1, OpenTimeout: time.Hour})
+	br, err := New(Options{MinRequests: 1, OpenTimeout: time.Hour})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -36,7 +36,7 @@ func (s State) String() string {
 	return fmt.Sprintf("State(%d)", uint8(s))
 }
 
-// Defaults used for the zero fields of a Config.
+// Defaults used for the zero fields of Options.
 const (
 	DefaultWindow           = 10 * time.Second
 	DefaultBuckets          = 10
@@ -46,22 +46,22 @@ const (
 	DefaultHalfOpenProbes   = 1
 )
 
-// Upper bounds of the Config fields that size the breaker's state.
+// Upper bounds of the Options fields that size the breaker's state.
 const (
 	MaxBuckets        = 1000
 	MaxHalfOpenProbes = 1<<16 - 1
 )
 
-// ErrInvalidConfig is wrapped by every error that reports a bad Config field.
-var ErrInvalidConfig = errors.New("invalid circuit breaker configuration")
+// ErrInvalidOptions is wrapped by every error that reports a bad Options field.
+var ErrInvalidOptions = errors.New("invalid circuit breaker options")
 
-// Config configures a Breaker. The zero value of every field means its
+// Options configure a Breaker. The zero value of every field means its
 // default.
 //
-// A Config encodes to JSON (for showing a configuration) without Now
+// Options encode to JSON (for showing a configuration) without Now
 // and OnStateChange; durations encode as time.Duration does, in
 // nanoseconds.
-type Config struct {
+type Options struct {
 	// Window is the span of time over which the error rate is measured.
 	// Default 10s.
 	Window time.Duration `json:"window,omitempty"`
@@ -137,7 +137,7 @@ func nextGen(g uint32) uint32 { return g%genMask + 1 }
 // the requests sent to it.
 //
 // While closed, it counts requests and failures in a sliding window of
-// Config.Window divided into Config.Buckets slices. When a failure is
+// Options.Window divided into Options.Buckets slices. When a failure is
 // reported and the window then holds at least MinRequests requests of which
 // at least FailureThreshold failed, it opens. (The rate is checked when a
 // failure is reported, so a success never opens the breaker.) Open refuses
@@ -170,53 +170,53 @@ type Breaker struct {
 	mu sync.Mutex // serialises transitions and window advances
 }
 
-// New returns a closed Breaker configured by cfg, or an error naming the
+// New returns a closed Breaker configured by opts, or an error naming the
 // first invalid field.
-func New(cfg Config) (*Breaker, error) {
-	if cfg.Window == 0 {
-		cfg.Window = DefaultWindow
+func New(opts Options) (*Breaker, error) {
+	if opts.Window == 0 {
+		opts.Window = DefaultWindow
 	}
-	if cfg.Buckets == 0 {
-		cfg.Buckets = DefaultBuckets
+	if opts.Buckets == 0 {
+		opts.Buckets = DefaultBuckets
 	}
-	if cfg.FailureThreshold == 0 {
-		cfg.FailureThreshold = DefaultFailureThreshold
+	if opts.FailureThreshold == 0 {
+		opts.FailureThreshold = DefaultFailureThreshold
 	}
-	if cfg.MinRequests == 0 {
-		cfg.MinRequests = DefaultMinRequests
+	if opts.MinRequests == 0 {
+		opts.MinRequests = DefaultMinRequests
 	}
-	if cfg.OpenTimeout == 0 {
-		cfg.OpenTimeout = DefaultOpenTimeout
+	if opts.OpenTimeout == 0 {
+		opts.OpenTimeout = DefaultOpenTimeout
 	}
-	if cfg.HalfOpenProbes == 0 {
-		cfg.HalfOpenProbes = DefaultHalfOpenProbes
+	if opts.HalfOpenProbes == 0 {
+		opts.HalfOpenProbes = DefaultHalfOpenProbes
 	}
 	switch {
-	case cfg.Buckets < 0 || cfg.Buckets > MaxBuckets:
-		return nil, fmt.Errorf("breaker: Buckets %d: must be in [1, %d]: %w", cfg.Buckets, MaxBuckets, ErrInvalidConfig)
-	case cfg.Window < time.Duration(cfg.Buckets):
-		return nil, fmt.Errorf("breaker: Window %v: must be at least 1ns per bucket (%d buckets): %w", cfg.Window, cfg.Buckets, ErrInvalidConfig)
-	case math.IsNaN(cfg.FailureThreshold) || cfg.FailureThreshold < 0 || cfg.FailureThreshold > 1:
-		return nil, fmt.Errorf("breaker: FailureThreshold %v: must be in (0, 1]: %w", cfg.FailureThreshold, ErrInvalidConfig)
-	case cfg.MinRequests < 0:
-		return nil, fmt.Errorf("breaker: MinRequests %d: must be >= 1: %w", cfg.MinRequests, ErrInvalidConfig)
-	case cfg.OpenTimeout < 0:
-		return nil, fmt.Errorf("breaker: OpenTimeout %v: must be > 0: %w", cfg.OpenTimeout, ErrInvalidConfig)
-	case cfg.HalfOpenProbes < 0 || cfg.HalfOpenProbes > MaxHalfOpenProbes:
-		return nil, fmt.Errorf("breaker: HalfOpenProbes %d: must be in [1, %d]: %w", cfg.HalfOpenProbes, MaxHalfOpenProbes, ErrInvalidConfig)
+	case opts.Buckets < 0 || opts.Buckets > MaxBuckets:
+		return nil, fmt.Errorf("breaker: Buckets %d: must be in [1, %d]: %w", opts.Buckets, MaxBuckets, ErrInvalidOptions)
+	case opts.Window < time.Duration(opts.Buckets):
+		return nil, fmt.Errorf("breaker: Window %v: must be at least 1ns per bucket (%d buckets): %w", opts.Window, opts.Buckets, ErrInvalidOptions)
+	case math.IsNaN(opts.FailureThreshold) || opts.FailureThreshold < 0 || opts.FailureThreshold > 1:
+		return nil, fmt.Errorf("breaker: FailureThreshold %v: must be in (0, 1]: %w", opts.FailureThreshold, ErrInvalidOptions)
+	case opts.MinRequests < 0:
+		return nil, fmt.Errorf("breaker: MinRequests %d: must be >= 1: %w", opts.MinRequests, ErrInvalidOptions)
+	case opts.OpenTimeout < 0:
+		return nil, fmt.Errorf("breaker: OpenTimeout %v: must be > 0: %w", opts.OpenTimeout, ErrInvalidOptions)
+	case opts.HalfOpenProbes < 0 || opts.HalfOpenProbes > MaxHalfOpenProbes:
+		return nil, fmt.Errorf("breaker: HalfOpenProbes %d: must be in [1, %d]: %w", opts.HalfOpenProbes, MaxHalfOpenProbes, ErrInvalidOptions)
 	}
 	b := &Breaker{
-		ring:         make([]atomic.Uint64, cfg.Buckets),
+		ring:         make([]atomic.Uint64, opts.Buckets),
 		now:          time.Now,
-		slice:        int64(cfg.Window) / int64(cfg.Buckets),
-		thresholdPPM: uint64(math.Round(cfg.FailureThreshold * 1e6)),
-		minRequests:  uint64(cfg.MinRequests),
-		openTimeout:  int64(cfg.OpenTimeout),
-		probes:       uint64(cfg.HalfOpenProbes),
-		onChange:     cfg.OnStateChange,
+		slice:        int64(opts.Window) / int64(opts.Buckets),
+		thresholdPPM: uint64(math.Round(opts.FailureThreshold * 1e6)),
+		minRequests:  uint64(opts.MinRequests),
+		openTimeout:  int64(opts.OpenTimeout),
+		probes:       uint64(opts.HalfOpenProbes),
+		onChange:     opts.OnStateChange,
 	}
-	if cfg.Now != nil {
-		b.now = cfg.Now
+	if opts.Now != nil {
+		b.now = opts.Now
 	}
 	b.epoch = b.now()
 	b.st.Store(pack(Closed, 1))
@@ -261,7 +261,7 @@ func (b *Breaker) Done(t Ticket, success bool) {
 }
 
 // DoneAt is Done for a request that ended at now, a time read from the
-// breaker's clock (Config.Now, time.Now by default). A caller that reads the clock
+// breaker's clock (Options.Now, time.Now by default). A caller that reads the clock
 // anyway, to measure latency, saves the breaker a second read.
 func (b *Breaker) DoneAt(t Ticket, success bool, now time.Time) {
 	w := b.st.Load()

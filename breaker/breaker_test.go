@@ -86,7 +86,7 @@ func run(t *testing.T, b *Breaker, clk *fakeClock, ops string) []string {
 }
 
 func TestTransitions(t *testing.T) {
-	base := Config{Window: 10 * time.Second, Buckets: 10, MinRequests: 4, OpenTimeout: 30 * time.Second}
+	base := Options{Window: 10 * time.Second, Buckets: 10, MinRequests: 4, OpenTimeout: 30 * time.Second}
 	shortOpen := base
 	shortOpen.OpenTimeout = 2 * time.Second
 	threeProbes := base
@@ -94,7 +94,7 @@ func TestTransitions(t *testing.T) {
 	const opened = "f f f f +30s "
 	tests := []struct {
 		name  string
-		cfg   Config
+		cfg   Options
 		ops   string
 		trace string // space-separated states, "x" marking a refusal
 		calls transitions
@@ -194,7 +194,7 @@ func TestTransitions(t *testing.T) {
 
 func TestWindowSlides(t *testing.T) {
 	clk := newFakeClock()
-	b, err := New(Config{Window: 10 * time.Second, Buckets: 10, MinRequests: 6, Now: clk.Now})
+	b, err := New(Options{Window: 10 * time.Second, Buckets: 10, MinRequests: 6, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +239,7 @@ func TestWindowSlides(t *testing.T) {
 
 func TestWindowAfterLongSilence(t *testing.T) {
 	clk := newFakeClock()
-	b, err := New(Config{Window: time.Second, Buckets: 4, MinRequests: 3, Now: clk.Now})
+	b, err := New(Options{Window: time.Second, Buckets: 4, MinRequests: 3, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +256,7 @@ func TestWindowAfterLongSilence(t *testing.T) {
 
 func TestLateReportCountsInCurrentSlice(t *testing.T) {
 	clk := newFakeClock()
-	b, err := New(Config{Window: 4 * time.Second, Buckets: 4, MinRequests: 100, Now: clk.Now})
+	b, err := New(Options{Window: 4 * time.Second, Buckets: 4, MinRequests: 100, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +282,7 @@ func TestLateReportCountsInCurrentSlice(t *testing.T) {
 func TestThresholdIsExact(t *testing.T) {
 	// 0.1 is not exact in binary; 1 failure in 10 must still reach it.
 	clk := newFakeClock()
-	b, err := New(Config{FailureThreshold: 0.1, MinRequests: 10, Now: clk.Now})
+	b, err := New(Options{FailureThreshold: 0.1, MinRequests: 10, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +294,7 @@ func TestThresholdIsExact(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	clk := newFakeClock()
-	b, err := New(Config{Now: clk.Now})
+	b, err := New(Options{Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,26 +323,26 @@ func TestDefaults(t *testing.T) {
 
 func TestNewErrors(t *testing.T) {
 	tests := []struct {
-		cfg   Config
+		cfg   Options
 		field string
 	}{
-		{Config{Buckets: -1}, "Buckets"},
-		{Config{Buckets: MaxBuckets + 1}, "Buckets"},
-		{Config{Window: 5, Buckets: 10}, "Window"},
-		{Config{Window: -time.Second}, "Window"},
-		{Config{FailureThreshold: -0.5}, "FailureThreshold"},
-		{Config{FailureThreshold: 1.5}, "FailureThreshold"},
-		{Config{FailureThreshold: nan()}, "FailureThreshold"},
-		{Config{MinRequests: -1}, "MinRequests"},
-		{Config{OpenTimeout: -time.Second}, "OpenTimeout"},
-		{Config{HalfOpenProbes: -1}, "HalfOpenProbes"},
-		{Config{HalfOpenProbes: MaxHalfOpenProbes + 1}, "HalfOpenProbes"},
+		{Options{Buckets: -1}, "Buckets"},
+		{Options{Buckets: MaxBuckets + 1}, "Buckets"},
+		{Options{Window: 5, Buckets: 10}, "Window"},
+		{Options{Window: -time.Second}, "Window"},
+		{Options{FailureThreshold: -0.5}, "FailureThreshold"},
+		{Options{FailureThreshold: 1.5}, "FailureThreshold"},
+		{Options{FailureThreshold: nan()}, "FailureThreshold"},
+		{Options{MinRequests: -1}, "MinRequests"},
+		{Options{OpenTimeout: -time.Second}, "OpenTimeout"},
+		{Options{HalfOpenProbes: -1}, "HalfOpenProbes"},
+		{Options{HalfOpenProbes: MaxHalfOpenProbes + 1}, "HalfOpenProbes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.field, func(t *testing.T) {
 			_, err := New(tt.cfg)
-			if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tt.field) {
-				t.Errorf("New(%+v) error = %v; want ErrInvalidConfig naming %s", tt.cfg, err, tt.field)
+			if !errors.Is(err, ErrInvalidOptions) || !strings.Contains(err.Error(), tt.field) {
+				t.Errorf("New(%+v) error = %v; want ErrInvalidOptions naming %s", tt.cfg, err, tt.field)
 			}
 		})
 	}
@@ -357,7 +357,7 @@ func TestStateString(t *testing.T) {
 
 func TestZeroTicketIsIgnored(t *testing.T) {
 	clk := newFakeClock()
-	b, err := New(Config{MinRequests: 1, Now: clk.Now})
+	b, err := New(Options{MinRequests: 1, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,7 +368,7 @@ func TestZeroTicketIsIgnored(t *testing.T) {
 }
 
 func TestClosedPathDoesNotAllocate(t *testing.T) {
-	b, err := New(Config{})
+	b, err := New(Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,7 +383,7 @@ func TestClosedPathDoesNotAllocate(t *testing.T) {
 
 func TestConcurrentCountingIsExact(t *testing.T) {
 	clk := newFakeClock()
-	b, err := New(Config{MinRequests: 1 << 20, Now: clk.Now})
+	b, err := New(Options{MinRequests: 1 << 20, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -408,7 +408,7 @@ func TestConcurrentCountingIsExact(t *testing.T) {
 
 func TestConcurrentHalfOpenAdmitsExactlyProbes(t *testing.T) {
 	clk := newFakeClock()
-	b, err := New(Config{MinRequests: 1, HalfOpenProbes: 3, Now: clk.Now})
+	b, err := New(Options{MinRequests: 1, HalfOpenProbes: 3, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -431,7 +431,7 @@ func TestConcurrentHalfOpenAdmitsExactlyProbes(t *testing.T) {
 func TestConcurrentChaos(t *testing.T) {
 	clk := newFakeClock()
 	var calls transitions // appended under the breaker's lock
-	b, err := New(Config{
+	b, err := New(Options{
 		Window: time.Second, Buckets: 4, MinRequests: 5, OpenTimeout: 20 * time.Millisecond,
 		// Half of the requests fail against a threshold of 30%: whatever
 		// the scheduling, a window with enough requests trips it.
@@ -492,7 +492,7 @@ func nan() float64 { var z float64; return z / z }
 // window does not move, and a half-open probe slot is freed.
 func TestCancel(t *testing.T) {
 	clk := newFakeClock()
-	b, err := New(Config{MinRequests: 2, OpenTimeout: time.Second, HalfOpenProbes: 1, Now: clk.Now})
+	b, err := New(Options{MinRequests: 2, OpenTimeout: time.Second, HalfOpenProbes: 1, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -535,9 +535,9 @@ func TestCancel(t *testing.T) {
 	}
 }
 
-// TestConfigJSON encodes a Config whose Now and OnStateChange are set.
-func TestConfigJSON(t *testing.T) {
-	cfg := Config{Window: 5 * time.Second, MinRequests: 4, FailureThreshold: 0.25, Now: newFakeClock().Now,
+// TestOptionsJSON encodes Options whose Now and OnStateChange are set.
+func TestOptionsJSON(t *testing.T) {
+	cfg := Options{Window: 5 * time.Second, MinRequests: 4, FailureThreshold: 0.25, Now: newFakeClock().Now,
 		OnStateChange: func(State, State) {}}
 	b, err := json.Marshal(cfg)
 	if err != nil {

@@ -12,7 +12,7 @@
 //
 // The error rate is measured over a sliding window divided into slices, so
 // old outcomes age out a slice at a time. Every threshold, duration and
-// count is set in a [Config] whose zero fields mean the documented
+// count is set in a [Options] whose zero fields mean the documented
 // defaults: a 10 s window of 10 slices, 50% failures, 20 requests at least,
 // 30 s open, 1 probe.
 //

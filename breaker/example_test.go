@@ -14,7 +14,7 @@ func (c *stepClock) Now() time.Time { return c.t }
 
 func Example() {
 	clk := &stepClock{t: time.Unix(0, 0)}
-	b, err := breaker.New(breaker.Config{
+	b, err := breaker.New(breaker.Options{
 		MinRequests: 4,
 		OpenTimeout: 10 * time.Second,
 		Now:         clk.Now,

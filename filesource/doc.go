@@ -89,7 +89,17 @@
 // load change nothing: the previous configuration keeps serving and the
 // error is logged and reported.
 //
-// [Serve] is a complete standalone gateway: a proxy, a Source and the
-// admin listener of package admin. It is what `rauta serve --config PATH`
-// and the quickstart example run.
+// A Source is an admin.Source: a complete standalone gateway, as
+// `rauta serve --config PATH` and the quickstart example run it, is a
+// proxy.Proxy, a Source and admin.Run, which adds the admin listener
+// (/readyz follows [Source.Ready], /debug/status shows [Source.Report]) and
+// the graceful shutdown.
+//
+// # Resources from Go
+//
+// A Source without a Path reads no files: a Go program builds its own
+// gatewayapi.Resources (every kind it holds, policies and route kinds
+// included) and hands them to [Source.Apply], whenever they change. They are
+// translated, applied and reported exactly as files are; see the example
+// of [Source.Apply].
 package filesource

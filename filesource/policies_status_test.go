@@ -3,8 +3,6 @@ package filesource
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -128,13 +126,7 @@ spec:
 	reported := make(chan Report, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- Serve(ctx, ServeOptions{
-			Path:         dir,
-			AdminAddress: "127.0.0.1:0",
-			Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
-			OnStart:      func(a net.Addr) { started <- a },
-			OnReport:     func(r Report) { reported <- r },
-		})
+		done <- serve(ctx, dir, "127.0.0.1:0", func(a net.Addr) { started <- a }, func(r Report) { reported <- r })
 	}()
 	admin := "http://" + (<-started).String()
 	<-reported
@@ -178,6 +170,6 @@ spec:
 	}
 	cancel()
 	if err := <-done; err != nil {
-		t.Errorf("Serve: %v", err)
+		t.Errorf("Run: %v", err)
 	}
 }

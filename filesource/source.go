@@ -17,7 +17,9 @@ import (
 
 // Options configure a [Source].
 type Options struct {
-	// Path is the file or directory of configuration files; required.
+	// Path is the file or directory of configuration files. Empty means
+	// none: a Go program feeds the Source its own Resources with
+	// [Source.Apply].
 	Path string
 	// Proxy serves the translated configuration; required.
 	Proxy *proxy.Proxy
@@ -82,17 +84,21 @@ func (r Report) MarshalJSON() ([]byte, error) {
 // [Load], translates them with gatewayapi.Translate, applies the result to
 // a proxy.Proxy and does it again whenever the files change (see
 // [Watcher]). Files that fail to load are reported and change nothing: the
-// previous configuration keeps serving. `rauta serve` and the quickstart
-// example are a Source, an admin handler and a proxy.
+// previous configuration keeps serving. A Go program hands a Source its
+// own Resources with [Source.Apply] instead, or as well. A Source is an
+// admin.Source: `rauta serve --config` and the quickstart example are a
+// proxy and a Source run by admin.Run.
 type Source struct {
 	opts Options
 	log  *slog.Logger
 
-	// appliedClean is set when the last Apply succeeded whole; it is only
-	// used by the goroutine of Run.
+	// applyMu serialises applies (from Run and from Apply) and guards
+	// appliedClean and conditions.
+	applyMu sync.Mutex
+	// appliedClean is set when the last Apply succeeded whole.
 	appliedClean bool
 	// conditions are the conditions of the last translation, to keep
-	// their LastTransitionTime; only used by the goroutine of Run.
+	// their LastTransitionTime.
 	conditions map[conditionKey]stampedCondition
 
 	mu     sync.Mutex
@@ -101,9 +107,6 @@ type Source struct {
 
 // New returns a Source; call Run to start it.
 func New(opts Options) (*Source, error) {
-	if opts.Path == "" {
-		return nil, errors.New("filesource: Options.Path is empty")
-	}
 	if opts.Proxy == nil {
 		return nil, errors.New("filesource: Options.Proxy is nil")
 	}
@@ -117,7 +120,13 @@ func New(opts Options) (*Source, error) {
 // Run loads, translates and applies the files, then watches them until
 // ctx is done. It returns the load error at once if the files fail to load
 // the first time (nothing would be served), and ctx.Err() at the end.
+// Without a Path it only waits for ctx: the configuration comes from
+// [Source.Apply].
 func (s *Source) Run(ctx context.Context) error {
+	if s.opts.Path == "" {
+		<-ctx.Done()
+		return ctx.Err()
+	}
 	w := &Watcher{
 		Path:     s.opts.Path,
 		Interval: s.opts.Interval,
@@ -142,6 +151,19 @@ func (s *Source) Run(ctx context.Context) error {
 	return w.Run(ctx)
 }
 
+// Ready reports whether the proxy serves a configuration: the first one
+// the Source applied, or any applied since.
+func (s *Source) Ready() bool { return s.opts.Proxy.Generation() > 0 }
+
+// Apply translates res and applies the result to the proxy, as a change of
+// the files does, and records the outcome in the [Report]. A Go program
+// feeds its own Resources this way: every kind gatewayapi.Resources holds
+// is served, translated by the same rules as files and clusters. res is
+// the whole configuration, not a change to the previous one; Apply does not
+// modify it, and it may be reused once Apply returns. Apply may be called
+// at any time, from any goroutine, before Run, during it or without it.
+func (s *Source) Apply(res *gatewayapi.Resources) { s.apply(res) }
+
 // Report returns the report of the last load.
 func (s *Source) Report() Report {
 	s.mu.Lock()
@@ -163,6 +185,8 @@ func (s *Source) reject(err error) {
 
 // apply translates res and applies the result.
 func (s *Source) apply(res *gatewayapi.Resources) {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
 	result := gatewayapi.Translate(res, s.opts.Translate)
 	s.conditions = stampConditions(&result.Status, s.conditions, metav1.NewTime(time.Now().Truncate(time.Second)))
 	objects := Summarize(res, result.Status)

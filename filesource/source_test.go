@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rauta/rauta/admin"
 	"github.com/rauta/rauta/proxy"
 )
 
@@ -177,15 +178,14 @@ func TestSourceInitialError(t *testing.T) {
 	if p.Generation() != 0 {
 		t.Errorf("a configuration was applied")
 	}
-	if _, err := New(Options{Proxy: p}); err == nil {
-		t.Errorf("New without a Path succeeded")
-	}
 	if _, err := New(Options{Path: dir}); err == nil {
 		t.Errorf("New without a Proxy succeeded")
 	}
 }
 
-func TestServe(t *testing.T) {
+// TestRun runs the standalone gateway as `rauta serve --config` does: a
+// proxy and a file Source under admin.Run.
+func TestRun(t *testing.T) {
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer backend.Close()
 	port := freePort(t)
@@ -195,13 +195,7 @@ func TestServe(t *testing.T) {
 	reported := make(chan Report, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- Serve(ctx, ServeOptions{
-			Path:         dir,
-			AdminAddress: "127.0.0.1:0",
-			Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
-			OnStart:      func(a net.Addr) { started <- a },
-			OnReport:     func(r Report) { reported <- r },
-		})
+		done <- serve(ctx, dir, "127.0.0.1:0", func(a net.Addr) { started <- a }, func(r Report) { reported <- r })
 	}()
 	admin := "http://" + (<-started).String()
 	<-reported
@@ -214,13 +208,13 @@ func TestServe(t *testing.T) {
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Errorf("Serve: %v", err)
+			t.Errorf("Run: %v", err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("Serve did not return after ctx was cancelled")
+		t.Fatal("Run did not return after ctx was cancelled")
 	}
 	if _, err := get(admin + "/healthz"); err == nil {
-		t.Errorf("the admin listener still serves after Serve returned")
+		t.Errorf("the admin listener still serves after Run returned")
 	}
 
 	// A busy admin address is an error, before anything is served.
@@ -229,9 +223,73 @@ func TestServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	err = Serve(context.Background(), ServeOptions{Path: dir, AdminAddress: ln.Addr().String(),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	err = serve(context.Background(), dir, ln.Addr().String(), nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "admin listener") {
-		t.Errorf("Serve with a busy admin address: %v", err)
+		t.Errorf("Run with a busy admin address: %v", err)
+	}
+}
+
+// serve runs a proxy and a Source of the files at path under admin.Run,
+// with the admin listener on adminAddr, until ctx is done.
+func serve(ctx context.Context, path, adminAddr string, onStart func(net.Addr), onReport func(Report)) error {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	p := proxy.New(proxy.Options{Logger: log})
+	src, err := New(Options{Path: path, Proxy: p, Logger: log, OnReport: onReport})
+	if err != nil {
+		return err
+	}
+	return admin.Run(ctx, admin.RunOptions{Proxy: p, Address: adminAddr, Logger: log, OnStart: onStart,
+		Status: func() any { return src.Report() }}, src)
+}
+
+// TestApply feeds a Source Resources from Go, with no files: they are
+// served through a real listener to a real backend, the Report shows
+// them, and the Source is ready only once they are applied.
+func TestApply(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "from go") }))
+	defer backend.Close()
+	port := freePort(t)
+	dir := writeFiles(t, map[string]string{"gw.yaml": gatewayYAML(port, "/", backend.Listener.Addr().String())})
+	res, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	p := proxy.New(proxy.Options{Logger: log})
+	src, err := New(Options{Proxy: p, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- admin.Run(ctx, admin.RunOptions{Proxy: p, Logger: log}, src) }()
+	if src.Ready() {
+		t.Error("ready before anything was applied")
+	}
+	src.Apply(res)
+	if !src.Ready() {
+		t.Error("not ready after Apply")
+	}
+	r := src.Report()
+	if r.Error != nil || r.ApplyError != nil || r.Generation != 1 || len(r.Objects) == 0 {
+		t.Errorf("report after Apply: %+v", r)
+	}
+	for _, o := range r.Objects {
+		if o.Ignored == "" && !o.OK() {
+			t.Errorf("%s %s/%s not accepted: %v", o.Kind, o.Namespace, o.Name, o.Problems)
+		}
+	}
+	resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "from go" {
+		t.Errorf("GET through the gateway: %d %q", resp.StatusCode, body)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
 	}
 }

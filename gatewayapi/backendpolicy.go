@@ -409,25 +409,25 @@ func circuitBreaker(c *rautav1alpha1.CircuitBreaker) (*upstream.CircuitBreaker, 
 		if err := inRange(field+".errorRatePercent", *p, 1, 100); err != nil {
 			return nil, err
 		}
-		cb.Config.FailureThreshold = float64(*p) / 100
+		cb.Options.FailureThreshold = float64(*p) / 100
 	}
 	if n := c.MinRequests; n != nil {
 		if err := inRange(field+".minRequests", *n, 1, maxCircuitBreakerMinRequest); err != nil {
 			return nil, err
 		}
-		cb.Config.MinRequests = int(*n)
+		cb.Options.MinRequests = int(*n)
 	}
 	if n := c.HalfOpenRequests; n != nil {
 		if err := inRange(field+".halfOpenRequests", *n, 1, maxHalfOpenRequests); err != nil {
 			return nil, err
 		}
-		cb.Config.HalfOpenProbes = int(*n)
+		cb.Options.HalfOpenProbes = int(*n)
 	}
 	var err error
-	if cb.Config.Window, err = positiveDuration(c.Window, field+".window"); err != nil {
+	if cb.Options.Window, err = positiveDuration(c.Window, field+".window"); err != nil {
 		return nil, err
 	}
-	if cb.Config.OpenTimeout, err = positiveDuration(c.OpenDuration, field+".openDuration"); err != nil {
+	if cb.Options.OpenTimeout, err = positiveDuration(c.OpenDuration, field+".openDuration"); err != nil {
 		return nil, err
 	}
 	return cb, nil

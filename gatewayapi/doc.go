@@ -10,6 +10,12 @@
 // it does no I/O, reads no clock, starts no goroutine, never modifies its
 // input and gives the same output for the same objects in any order.
 //
+// The Config goes to proxy.Proxy.Apply; the Status is the caller's to show
+// or write back. A program that wants this done for it, again at every
+// change, hands its Resources to a filesource.Source (Source.Apply), which
+// also reports the status; kube.Controller does the same from a cluster and
+// writes the status back.
+//
 // The rules applied are those of the Gateway API specification and its
 // conformance suite: GatewayClass acceptance by controllerName; listener
 // validation and conflicts; allowedRoutes; route attachment by parentRef

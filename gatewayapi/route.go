@@ -486,7 +486,7 @@ func validateMatches(r *gatewayv1.HTTPRoute, ms []router.Match) error {
 	if len(ms) == 0 {
 		return nil
 	}
-	_, err := router.Compile([]router.Route{{Namespace: r.Namespace, Name: r.Name, Rules: []router.Rule{{Matches: ms}}}})
+	err := router.Compile([]router.Route{{Namespace: r.Namespace, Name: r.Name, Rules: []router.Rule{{Matches: ms}}}}).Err()
 	var re *router.RouteError
 	if errors.As(err, &re) {
 		return fmt.Errorf("%s: %w", strings.TrimPrefix(re.Field, "rules[0].matches"), re.Err)

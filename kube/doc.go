@@ -113,10 +113,13 @@
 // A Gateway without a listener port gets no Service, and a Service of
 // that name rauta does not manage is left alone.
 //
-// [Serve] puts a Controller, a proxy and the admin endpoints together; it
-// is what `rauta serve` runs in a cluster. A program that needs the
-// Controller itself (its [Controller.Stats], say) builds the same thing
-// from the parts: [New] with its own proxy.Proxy, then admin.Run with
-// [Controller.Run]. deploy/ holds the manifests and the RBAC role the
-// controller needs.
+// # Running it
+//
+// A Controller is an admin.Source: `rauta serve` in a cluster is a
+// proxy.Proxy, a Controller made by [New] with [RESTConfig], and admin.Run,
+// which serves the admin endpoints (/readyz follows [Controller.Ready],
+// /debug/status shows [Controller.Status]), runs the Controller and shuts
+// everything down gracefully when the context ends; see the package
+// example. deploy/ holds the manifests and the RBAC role the controller
+// needs.
 package kube

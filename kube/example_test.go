@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"path/filepath"
 
+	"github.com/rauta/rauta/admin"
 	"github.com/rauta/rauta/gatewayapi"
 	"github.com/rauta/rauta/kube"
 	"github.com/rauta/rauta/proxy"
@@ -63,19 +64,31 @@ func ExampleController() {
 	}
 }
 
-// Serve is the whole gateway: proxy, controller and admin endpoints.
-func ExampleServe() {
+// The whole gateway, as `rauta serve` runs it in a cluster: a proxy, a
+// Controller feeding it, and admin.Run for the admin endpoints and the
+// graceful shutdown.
+func Example() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	err := kube.Serve(ctx, kube.ServeOptions{
-		Kubeconfig:   "", // in-cluster
-		AdminAddress: ":9090",
-		Controller: kube.Options{
-			Translate:      gatewayapi.Options{Address: "0.0.0.0"},
-			LeaseNamespace: os.Getenv("POD_NAMESPACE"),
-			Identity:       os.Getenv("POD_NAME"),
-		},
+	cfg, err := kube.RESTConfig("") // in-cluster
+	if err != nil {
+		log.Fatal(err)
+	}
+	p := proxy.New(proxy.Options{})
+	c, err := kube.New(cfg, kube.Options{
+		Proxy:          p,
+		Translate:      gatewayapi.Options{Address: "0.0.0.0"},
+		LeaseNamespace: os.Getenv("POD_NAMESPACE"),
+		Identity:       os.Getenv("POD_NAME"),
 	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	err = admin.Run(ctx, admin.RunOptions{
+		Proxy:   p,
+		Address: ":9090",
+		Status:  func() any { return c.Status() },
+	}, c)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -288,7 +288,7 @@ func (b *backends) dial(ctx context.Context, network, addr string) (net.Conn, er
 func newProxy(t *testing.T, b *backends) *proxy.Proxy {
 	p := proxy.New(proxy.Options{
 		Logger: quietLogger(),
-		Pool:   pool.Config{DialContext: b.dial},
+		Pool:   pool.Options{DialContext: b.dial},
 	})
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

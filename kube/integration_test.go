@@ -29,7 +29,9 @@ import (
 	"k8s.io/client-go/rest"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/rauta/rauta/admin"
 	"github.com/rauta/rauta/gatewayapi"
+	"github.com/rauta/rauta/proxy"
 )
 
 // TestStatusAndTraffic: the translator's status is written back for our
@@ -687,38 +689,43 @@ func TestSecretRotation(t *testing.T) {
 	}
 }
 
-// TestServe runs the whole gateway from a kubeconfig file: the admin
+// TestRun runs the whole gateway from a kubeconfig file: the admin
 // endpoints turn ready once the cluster's configuration is served, the
 // status is shown on /debug/status, and cancelling shuts everything down.
-func TestServe(t *testing.T) {
+func TestRun(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.gatewayClass()
 	port := freePort(t)
 	e.gateway("gw", port)
 
-	if err := Serve(context.Background(), ServeOptions{Controller: Options{Proxy: newProxy(t, &backends{})}}); err == nil {
-		t.Error("Serve accepted a Controller.Proxy")
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	addrc := make(chan net.Addr, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- Serve(ctx, ServeOptions{
-			Kubeconfig:   e.c.Kubeconfig,
-			AdminAddress: "127.0.0.1:0",
-			Controller:   Options{Translate: gatewayapiOptions(e.ctrl), DisableStatus: true},
-			Logger:       quietLogger(),
-			OnStart:      func(a net.Addr) { addrc <- a },
-		})
+		// What `rauta serve` runs in a cluster: a proxy and a Controller
+		// under admin.Run.
+		cfg, err := RESTConfig(e.c.Kubeconfig)
+		if err != nil {
+			done <- err
+			return
+		}
+		p := proxy.New(proxy.Options{Logger: quietLogger()})
+		c, err := New(cfg, Options{Proxy: p, Translate: gatewayapiOptions(e.ctrl), DisableStatus: true, Logger: quietLogger()})
+		if err != nil {
+			done <- err
+			return
+		}
+		done <- admin.Run(ctx, admin.RunOptions{Proxy: p, Address: "127.0.0.1:0", Logger: quietLogger(),
+			Status: func() any { return c.Status() }, OnStart: func(a net.Addr) { addrc <- a }}, c)
 	}()
 	var admin string
 	select {
 	case a := <-addrc:
 		admin = "http://" + a.String()
 	case err := <-done:
-		t.Fatalf("Serve returned %v", err)
+		t.Fatalf("Run returned %v", err)
 	}
 	client := &http.Client{Timeout: 2 * time.Second}
 	defer client.CloseIdleConnections()
@@ -753,12 +760,12 @@ func TestServe(t *testing.T) {
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Errorf("Serve returned %v after cancel", err)
+			t.Errorf("Run returned %v after cancel", err)
 		}
 	case <-time.After(20 * time.Second):
-		t.Fatal("Serve did not return after cancel")
+		t.Fatal("Run did not return after cancel")
 	}
 	if _, err := client.Get(admin + "/healthz"); err == nil {
-		t.Error("the admin listener still answers after Serve returned")
+		t.Error("the admin listener still answers after Run returned")
 	}
 }

@@ -27,7 +27,7 @@
 //
 // Typical use:
 //
-//	t, err := maglev.Build(backends, maglev.Config{})
+//	t, err := maglev.Build(backends, maglev.Options{})
 //	if err != nil {
 //		return err
 //	}

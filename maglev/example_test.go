@@ -12,7 +12,7 @@ func Example() {
 		{Name: "10.0.0.1:8080", Weight: 1},
 		{Name: "10.0.0.2:8080", Weight: 1},
 	}
-	t, err := maglev.Build(backends, maglev.Config{})
+	t, err := maglev.Build(backends, maglev.Options{})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -37,11 +37,11 @@ func Example() {
 }
 
 func ExampleBuild_errors() {
-	_, err := maglev.Build([]maglev.Backend{{Name: "a", Weight: 1}}, maglev.Config{Size: 65536})
+	_, err := maglev.Build([]maglev.Backend{{Name: "a", Weight: 1}}, maglev.Options{Size: 65536})
 	fmt.Println(err)
-	_, err = maglev.Build([]maglev.Backend{{Name: "a"}, {Name: "b"}}, maglev.Config{})
+	_, err = maglev.Build([]maglev.Backend{{Name: "a"}, {Name: "b"}}, maglev.Options{})
 	fmt.Println(err)
 	// Output:
-	// maglev: Config.Size 65536: table size must be a prime between 2 and MaxSize
+	// maglev: Options.Size 65536: table size must be a prime between 2 and MaxSize
 	// maglev: backends[0:2].Weight: total weight is zero
 }

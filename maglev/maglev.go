@@ -9,7 +9,7 @@ import (
 	"strings"
 )
 
-// DefaultSize is the table size M used when [Config.Size] is zero. It is the
+// DefaultSize is the table size M used when [Options.Size] is zero. It is the
 // prime the Maglev paper uses.
 const DefaultSize = 65537
 
@@ -46,9 +46,9 @@ type Backend struct {
 	Weight uint32
 }
 
-// Config holds the parameters of [Build]. The zero Config is valid and builds
+// Options are the parameters of [Build]. The zero Options are valid and build
 // a table of [DefaultSize] entries.
-type Config struct {
+type Options struct {
 	// Size is the number of entries M of the lookup table. It must be a prime
 	// no larger than MaxSize; zero means DefaultSize. It should be much
 	// larger than the number of backends (the paper suggests M > 100·N) for
@@ -97,17 +97,17 @@ type Table struct {
 //
 // Build returns an error wrapping [ErrNoBackends] for an empty list,
 // [ErrZeroWeight] when no backend has positive weight, [ErrInvalidSize] for a
-// bad [Config.Size], and [ErrEmptyName] or [ErrDuplicateName] for bad names.
+// bad [Options.Size], and [ErrEmptyName] or [ErrDuplicateName] for bad names.
 // Filling takes about M·ln M probes of the table (times log N heap steps
 // when weights differ), sorting N·log N comparisons. Build does not modify
 // backends.
-func Build(backends []Backend, cfg Config) (*Table, error) {
-	m := cfg.Size
+func Build(backends []Backend, opts Options) (*Table, error) {
+	m := opts.Size
 	if m == 0 {
 		m = DefaultSize
 	}
 	if m < 2 || m > MaxSize || !isPrime(m) {
-		return nil, fmt.Errorf("maglev: Config.Size %d: %w", cfg.Size, ErrInvalidSize)
+		return nil, fmt.Errorf("maglev: Options.Size %d: %w", opts.Size, ErrInvalidSize)
 	}
 	if len(backends) == 0 {
 		return nil, fmt.Errorf("maglev: backends: %w", ErrNoBackends)

@@ -48,7 +48,7 @@ func sameTable(want, got []string) string {
 }
 
 // mustBuild builds a table or fails the test.
-func mustBuild(tb testing.TB, bs []Backend, cfg Config) *Table {
+func mustBuild(tb testing.TB, bs []Backend, cfg Options) *Table {
 	tb.Helper()
 	t, err := Build(bs, cfg)
 	if err != nil {
@@ -125,21 +125,21 @@ func TestBuildErrors(t *testing.T) {
 	tests := []struct {
 		name     string
 		backends []Backend
-		cfg      Config
+		cfg      Options
 		want     error
 		field    string
 	}{
-		{"nil backends", nil, Config{}, ErrNoBackends, "backends"},
-		{"empty backends", []Backend{}, Config{Size: 13}, ErrNoBackends, "backends"},
-		{"zero weight", []Backend{{"a", 0}, {"b", 0}}, Config{}, ErrZeroWeight, "Weight"},
-		{"size 1", equal(3), Config{Size: 1}, ErrInvalidSize, "Config.Size"},
-		{"size negative", equal(3), Config{Size: -7}, ErrInvalidSize, "Config.Size"},
-		{"size even", equal(3), Config{Size: 65536}, ErrInvalidSize, "Config.Size"},
-		{"size odd composite", equal(3), Config{Size: 65535}, ErrInvalidSize, "Config.Size"},
-		{"size square of prime", equal(3), Config{Size: 251 * 251}, ErrInvalidSize, "Config.Size"},
-		{"size prime above MaxSize", equal(3), Config{Size: bigPrime}, ErrInvalidSize, "Config.Size"},
-		{"empty name", []Backend{{"a", 1}, {"", 1}}, Config{}, ErrEmptyName, "backends[1].Name"},
-		{"duplicate name", []Backend{{"a", 1}, {"b", 2}, {"a", 0}}, Config{}, ErrDuplicateName, `Name "a"`},
+		{"nil backends", nil, Options{}, ErrNoBackends, "backends"},
+		{"empty backends", []Backend{}, Options{Size: 13}, ErrNoBackends, "backends"},
+		{"zero weight", []Backend{{"a", 0}, {"b", 0}}, Options{}, ErrZeroWeight, "Weight"},
+		{"size 1", equal(3), Options{Size: 1}, ErrInvalidSize, "Options.Size"},
+		{"size negative", equal(3), Options{Size: -7}, ErrInvalidSize, "Options.Size"},
+		{"size even", equal(3), Options{Size: 65536}, ErrInvalidSize, "Options.Size"},
+		{"size odd composite", equal(3), Options{Size: 65535}, ErrInvalidSize, "Options.Size"},
+		{"size square of prime", equal(3), Options{Size: 251 * 251}, ErrInvalidSize, "Options.Size"},
+		{"size prime above MaxSize", equal(3), Options{Size: bigPrime}, ErrInvalidSize, "Options.Size"},
+		{"empty name", []Backend{{"a", 1}, {"", 1}}, Options{}, ErrEmptyName, "backends[1].Name"},
+		{"duplicate name", []Backend{{"a", 1}, {"b", 2}, {"a", 0}}, Options{}, ErrDuplicateName, `Name "a"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -186,9 +186,9 @@ func TestIsPrime(t *testing.T) {
 
 func TestSizes(t *testing.T) {
 	for _, tt := range []struct{ cfg, want int }{{0, DefaultSize}, {2, 2}, {13, 13}, {131071, 131071}} {
-		tab := mustBuild(t, equal(3), Config{Size: tt.cfg})
+		tab := mustBuild(t, equal(3), Options{Size: tt.cfg})
 		if tab.Size() != tt.want {
-			t.Errorf("Config{Size: %d}: Size() = %d, want %d", tt.cfg, tab.Size(), tt.want)
+			t.Errorf("Options{Size: %d}: Size() = %d, want %d", tt.cfg, tab.Size(), tt.want)
 		}
 	}
 }
@@ -197,7 +197,7 @@ func TestEqualWeightsFloorCeil(t *testing.T) {
 	for _, m := range []int{13, 251, DefaultSize} {
 		for _, n := range []int{1, 2, 3, 7, 10, 12, 13, 14, 100, 1000} {
 			bs := equal(n)
-			tab := mustBuild(t, bs, Config{Size: m})
+			tab := mustBuild(t, bs, Options{Size: m})
 			checkTable(t, tab, bs, m)
 			lo, hi := m/n, (m+n-1)/n
 			for i := range n {
@@ -240,7 +240,7 @@ func TestWeightedShares(t *testing.T) {
 				bs[i] = Backend{Name: name, Weight: ws[i]}
 				total += float64(ws[i])
 			}
-			tab := mustBuild(t, bs, Config{Size: m})
+			tab := mustBuild(t, bs, Options{Size: m})
 			checkTable(t, tab, bs, m)
 			var worst float64
 			for i := range tab.Len() {
@@ -275,11 +275,11 @@ func TestOrderIndependence(t *testing.T) {
 			bs[i] = Backend{Name: name, Weight: uint32(rng.IntN(4))}
 		}
 		bs[0].Weight = 1
-		want := lookup(mustBuild(t, bs, Config{}))
+		want := lookup(mustBuild(t, bs, Options{}))
 		for range 3 {
 			shuffled := slices.Clone(bs)
 			rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
-			if diff := sameTable(want, lookup(mustBuild(t, shuffled, Config{}))); diff != "" {
+			if diff := sameTable(want, lookup(mustBuild(t, shuffled, Options{}))); diff != "" {
 				t.Fatalf("N=%d: shuffled input builds a different table (-want +got):\n%s", n, diff)
 			}
 		}
@@ -289,7 +289,7 @@ func TestOrderIndependence(t *testing.T) {
 func TestBuildDoesNotModifyInput(t *testing.T) {
 	bs := []Backend{{"c", 1}, {"a", 2}, {"b", 0}}
 	orig := slices.Clone(bs)
-	tab := mustBuild(t, bs, Config{Size: 13})
+	tab := mustBuild(t, bs, Options{Size: 13})
 	if diff := cmp.Diff(orig, bs); diff != "" {
 		t.Errorf("Build modified its input (-want +got):\n%s", diff)
 	}
@@ -302,7 +302,7 @@ func TestBuildDoesNotModifyInput(t *testing.T) {
 
 func TestIndex(t *testing.T) {
 	bs := []Backend{{"c", 1}, {"a", 2}, {"b", 0}}
-	tab := mustBuild(t, bs, Config{Size: 13})
+	tab := mustBuild(t, bs, Options{Size: 13})
 	for want, name := range []string{"a", "b", "c"} {
 		if i, ok := tab.Index(name); !ok || i != want {
 			t.Errorf("Index(%q) = %d, %v, want %d, true", name, i, ok, want)
@@ -341,7 +341,7 @@ func TestManyBackends(t *testing.T) {
 				bs[i].Weight = uint32(1 + i%3)
 			}
 		}
-		tab := mustBuild(t, bs, Config{Size: 251})
+		tab := mustBuild(t, bs, Options{Size: 251})
 		if wide := tab.large != nil; wide != tt.wide || (tab.small != nil) == wide {
 			t.Errorf("N=%d: 32-bit entries = %v, want %v", tt.n, wide, tt.wide)
 		}
@@ -354,7 +354,7 @@ func TestManyBackends(t *testing.T) {
 			}
 		}
 		bs[k].Weight = 3
-		tab = mustBuild(t, bs, Config{Size: 251})
+		tab = mustBuild(t, bs, Options{Size: 251})
 		if i, _ := tab.Index(bs[k].Name); i != tt.n-1 || tab.Entries(i) == 0 {
 			t.Errorf("N=%d: backend %q has index %d and owns %d entries, want index %d and some entries", tt.n, bs[k].Name, i, tab.Entries(i), tt.n-1)
 		}
@@ -389,7 +389,7 @@ func TestAllSizesUpToMPlusOne(t *testing.T) {
 					bs[i] = Backend{Name: name, Weight: p.weight(i)}
 					total += uint64(bs[i].Weight)
 				}
-				tab, err := Build(bs, Config{Size: m})
+				tab, err := Build(bs, Options{Size: m})
 				switch {
 				case n == 0:
 					if !errors.Is(err, ErrNoBackends) {
@@ -415,7 +415,7 @@ func TestAllSizesUpToMPlusOne(t *testing.T) {
 				}
 				rev := slices.Clone(bs)
 				slices.Reverse(rev)
-				if diff := sameTable(lookup(tab), lookup(mustBuild(t, rev, Config{Size: m}))); diff != "" {
+				if diff := sameTable(lookup(tab), lookup(mustBuild(t, rev, Options{Size: m}))); diff != "" {
 					t.Fatalf("M=%d N=%d %s: reversed input builds a different table (-want +got):\n%s", m, n, p.name, diff)
 				}
 			}
@@ -455,13 +455,13 @@ func TestRemovalDisruption(t *testing.T) {
 	for _, tt := range tests {
 		n := tt.n
 		bs := equal(n)
-		before := lookup(mustBuild(t, bs, Config{Size: m}))
+		before := lookup(mustBuild(t, bs, Options{Size: m}))
 		removals := min(n, 10)
 		var sum, worst float64
 		for k := range removals {
 			r := k * n / removals
 			rest := slices.Delete(slices.Clone(bs), r, r+1)
-			after := lookup(mustBuild(t, rest, Config{Size: m}))
+			after := lookup(mustBuild(t, rest, Options{Size: m}))
 			for j := range before {
 				if before[j] == bs[r].Name && after[j] == bs[r].Name {
 					t.Fatalf("N=%d: entry %d still belongs to removed backend", n, j)
@@ -545,7 +545,7 @@ func TestMatchesPaper(t *testing.T) {
 		}
 		ws[0], bs[0].Weight = 20, 20
 		want := paperMaglev(ns, ws, tt.m)
-		tab := mustBuild(t, bs, Config{Size: tt.m})
+		tab := mustBuild(t, bs, Options{Size: tt.m})
 		got := make([]int, tt.m)
 		for j := range got {
 			got[j] = tab.Pick(uint64(j))
@@ -558,7 +558,7 @@ func TestMatchesPaper(t *testing.T) {
 }
 
 func TestPickAllocs(t *testing.T) {
-	tab := mustBuild(t, equal(10), Config{})
+	tab := mustBuild(t, equal(10), Options{})
 	var sink int
 	if n := testing.AllocsPerRun(1000, func() { sink += tab.Pick(HashString("192.0.2.1:5555")) }); n != 0 {
 		t.Errorf("Pick allocates %v times, want 0", n)
@@ -595,7 +595,7 @@ func FuzzBuild(f *testing.F) {
 			bs = append(bs, Backend{Name: fmt.Sprintf("b%d", in[i]), Weight: w})
 			total += uint64(w)
 		}
-		tab, err := Build(bs, Config{Size: m})
+		tab, err := Build(bs, Options{Size: m})
 		switch {
 		case len(bs) == 0:
 			if !errors.Is(err, ErrNoBackends) {
@@ -618,14 +618,14 @@ func FuzzBuild(f *testing.F) {
 		checkTable(t, tab, bs, m)
 		rev := slices.Clone(bs)
 		slices.Reverse(rev)
-		if diff := sameTable(lookup(tab), lookup(mustBuild(t, rev, Config{Size: m}))); diff != "" {
+		if diff := sameTable(lookup(tab), lookup(mustBuild(t, rev, Options{Size: m}))); diff != "" {
 			t.Fatalf("reversed input builds a different table (-want +got):\n%s", diff)
 		}
 	})
 }
 
 func BenchmarkPick(b *testing.B) {
-	tab := mustBuild(b, equal(100), Config{})
+	tab := mustBuild(b, equal(100), Options{})
 	hashes := make([]uint64, 1024)
 	for i := range hashes {
 		hashes[i] = HashString(fmt.Sprintf("198.51.100.%d:%d", i&0xff, 1024+i))
@@ -640,7 +640,7 @@ func BenchmarkPick(b *testing.B) {
 }
 
 func BenchmarkHashAndPick(b *testing.B) {
-	tab := mustBuild(b, equal(100), Config{})
+	tab := mustBuild(b, equal(100), Options{})
 	key := "198.51.100.17"
 	b.ReportAllocs()
 	var sink int
@@ -668,7 +668,7 @@ func BenchmarkBuild(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := Build(bs, Config{Size: DefaultSize}); err != nil {
+				if _, err := Build(bs, Options{Size: DefaultSize}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -51,7 +51,7 @@ func benchRequest(b *testing.B, addr string) *http.Request {
 }
 
 func benchTransports(b *testing.B, addr string) map[string]http.RoundTripper {
-	p := newTestPool(b, Config{})
+	p := newTestPool(b, Options{})
 	e, err := p.Get(Key{Address: addr, Protocol: HTTP1})
 	if err != nil {
 		b.Fatal(err)

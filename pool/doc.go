@@ -58,7 +58,7 @@
 //
 // The request's context bounds the whole exchange: its deadline is set on
 // the connection and its cancellation closes the connection; errors then
-// wrap the context's error. [Config.ResponseHeaderTimeout] bounds the wait
+// wrap the context's error. [Options.ResponseHeaderTimeout] bounds the wait
 // for the response head.
 //
 // # Failures and retries
@@ -91,7 +91,7 @@
 // Transfer-Encoding, Trailer or Host; obsolete line folding; lines not ended by CRLF and bare CRs;
 // invalid field names (whitespace before the colon included) and control
 // characters in values; header or trailer sections larger than
-// [Config.MaxResponseHeaderBytes]; status lines that are not HTTP/1.x with
+// [Options.MaxResponseHeaderBytes]; status lines that are not HTTP/1.x with
 // a three-digit code of at least 100; a 101 to a request without Upgrade;
 // more than 16 informational responses. A body cut short by the backend
 // closing the connection fails with io.ErrUnexpectedEOF.
@@ -105,9 +105,9 @@
 //
 // # Limits and statistics
 //
-// [Config] sets the dial timeout, the idle timeout, the idle connections
+// [Options] sets the dial timeout, the idle timeout, the idle connections
 // kept, the connections allowed per endpoint (failing fast with
-// [ErrEndpointBusy], or waiting up to [Config.ConnWaitTimeout]), and the
+// [ErrEndpointBusy], or waiting up to [Options.ConnWaitTimeout]), and the
 // requests and lifetime allowed per connection. [Endpoint.SetLimits]
 // overrides the connection limit, the idle timeout and the per-connection
 // limits for one endpoint ([Limits]), at any time and without disturbing

@@ -7,15 +7,15 @@ import (
 
 var (
 	// ErrEndpointBusy is returned (wrapped in a [NotSentError]) when an
-	// endpoint already has Config.MaxConnsPerEndpoint connections open and
-	// none became available within Config.ConnWaitTimeout.
+	// endpoint already has Options.MaxConnsPerEndpoint connections open and
+	// none became available within Options.ConnWaitTimeout.
 	ErrEndpointBusy = errors.New("pool: endpoint at its connection limit")
 
 	// ErrPoolClosed is returned by [Pool.Get] after [Pool.Close].
 	ErrPoolClosed = errors.New("pool: closed")
 
 	// ErrResponseHeaderTimeout is returned when the backend did not send the
-	// response header within Config.ResponseHeaderTimeout.
+	// response header within Options.ResponseHeaderTimeout.
 	ErrResponseHeaderTimeout = errors.New("pool: timeout awaiting response headers")
 
 	// ErrRequestBody wraps an error reading the request body (the client

@@ -16,7 +16,7 @@ func Example() {
 	}))
 	defer backend.Close()
 
-	p := pool.New(pool.Config{})
+	p := pool.New(pool.Options{})
 	defer p.Close()
 
 	// A proxy resolves endpoints when it compiles a configuration, and
@@ -52,7 +52,7 @@ func Example() {
 }
 
 func ExampleNotSent() {
-	p := pool.New(pool.Config{})
+	p := pool.New(pool.Options{})
 	defer p.Close()
 	ep, _ := p.Get(pool.Key{Address: "127.0.0.1:1", Protocol: pool.HTTP1}) // nothing listens
 	req, _ := http.NewRequest("POST", "http://app.example/order", strings.NewReader("{}"))
@@ -66,12 +66,12 @@ func ExampleEndpoint_SetLimits() {
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer backend.Close()
 
-	p := pool.New(pool.Config{MaxRequestsPerConn: 100})
+	p := pool.New(pool.Options{MaxRequestsPerConn: 100})
 	defer p.Close()
 	ep, _ := p.Get(pool.Key{Address: strings.TrimPrefix(backend.URL, "http://"), Protocol: pool.HTTP1})
 
 	// This endpoint's backend wants a new connection every two requests,
-	// whatever the pool's Config says.
+	// whatever the pool's Options says.
 	ep.SetLimits(pool.Limits{MaxRequests: 2})
 	for range 6 {
 		req, _ := http.NewRequest("GET", "http://app.example/", nil)

@@ -41,7 +41,7 @@ type onlyReader struct{ io.Reader }
 
 func TestHTTP1Requests(t *testing.T) {
 	s, _ := newServer(t, http.HandlerFunc(echoHandler))
-	p := newTestPool(t, Config{})
+	p := newTestPool(t, Options{})
 	e := endpoint(t, p, s.URL, HTTP1)
 	big := strings.Repeat("0123456789", 10000) // 100 kB, written concurrently
 	tests := []struct {
@@ -109,7 +109,7 @@ func TestHTTP1ResponseFraming(t *testing.T) {
 		w.Header().Set("Content-Length", "1234")
 	})
 	s, _ := newServer(t, mux)
-	p := newTestPool(t, Config{})
+	p := newTestPool(t, Options{})
 	e := endpoint(t, p, s.URL, HTTP1)
 	tests := []struct {
 		method, path string
@@ -149,7 +149,7 @@ func TestHTTP1StreamingResponse(t *testing.T) {
 		}
 		io.WriteString(w, "last")
 	}))
-	p := newTestPool(t, Config{})
+	p := newTestPool(t, Options{})
 	e := endpoint(t, p, s.URL, HTTP1)
 	resp, err := e.RoundTrip(newRequest(t, "GET", "/", nil))
 	if err != nil {
@@ -185,7 +185,7 @@ func TestHTTP1StreamingRequest(t *testing.T) {
 		}
 		fmt.Fprintf(w, "received %q", all)
 	}))
-	p := newTestPool(t, Config{})
+	p := newTestPool(t, Options{})
 	e := endpoint(t, p, s.URL, HTTP1)
 	pr, pw := io.Pipe()
 	req := newRequest(t, "POST", "/", pr)
@@ -224,7 +224,7 @@ func TestHTTP1Trailers(t *testing.T) {
 		w.Header().Set("Echo-Trailer", r.Trailer.Get("Client-Trailer"))
 		w.Header().Set(http.TrailerPrefix+"Undeclared", "yes")
 	}))
-	p := newTestPool(t, Config{})
+	p := newTestPool(t, Options{})
 	e := endpoint(t, p, s.URL, HTTP1)
 	req := newRequest(t, "POST", "/", onlyReader{strings.NewReader("payload")})
 	req.Trailer = http.Header{"Client-Trailer": {"from-client"}}
@@ -258,7 +258,7 @@ func TestHTTP1Informational(t *testing.T) {
 		body, _ := io.ReadAll(r.Body) // sends 100 Continue
 		w.Write(body)
 	}))
-	p := newTestPool(t, Config{ExpectContinueTimeout: 5 * time.Second})
+	p := newTestPool(t, Options{ExpectContinueTimeout: 5 * time.Second})
 	e := endpoint(t, p, s.URL, HTTP1)
 
 	type info struct {
@@ -299,7 +299,7 @@ func TestHTTP1ExpectRejected(t *testing.T) {
 	s, _ := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusRequestEntityTooLarge) // without reading the body
 	}))
-	p := newTestPool(t, Config{ExpectContinueTimeout: 5 * time.Second})
+	p := newTestPool(t, Options{ExpectContinueTimeout: 5 * time.Second})
 	e := endpoint(t, p, s.URL, HTTP1)
 	body := &countingReader{r: strings.NewReader(strings.Repeat("z", 1<<20))}
 	req := newRequest(t, "POST", "/", body)
@@ -349,7 +349,7 @@ func TestHTTP1Upgrade(t *testing.T) {
 		brw.Flush()
 		io.Copy(conn, brw)
 	}))
-	p := newTestPool(t, Config{})
+	p := newTestPool(t, Options{})
 	e := endpoint(t, p, s.URL, HTTP1)
 	req := newRequest(t, "GET", "/ws", nil)
 	req.Header.Set("Connection", "Upgrade")
@@ -396,7 +396,7 @@ func TestHTTP1KeepAliveReuse(t *testing.T) {
 	s, cc := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok")
 	}))
-	p := newTestPool(t, Config{})
+	p := newTestPool(t, Options{})
 	e := endpoint(t, p, s.URL, HTTP1)
 	const n = 20
 	for i := 0; i < n; i++ {
@@ -427,7 +427,7 @@ func TestHTTP1UnreadBodyClosesConn(t *testing.T) {
 		<-release
 	}))
 	defer close(release)
-	p := newTestPool(t, Config{})
+	p := newTestPool(t, Options{})
 	e := endpoint(t, p, s.URL, HTTP1)
 	resp, err := e.RoundTrip(newRequest(t, "GET", "/", nil))
 	if err != nil {
@@ -445,7 +445,7 @@ func TestHTTP1UnreadBodyClosesConn(t *testing.T) {
 
 func TestHTTP1IdleTimeout(t *testing.T) {
 	s, cc := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	p := newTestPool(t, Config{IdleTimeout: 50 * time.Millisecond})
+	p := newTestPool(t, Options{IdleTimeout: 50 * time.Millisecond})
 	e := endpoint(t, p, s.URL, HTTP1)
 	roundTrip(t, e, newRequest(t, "GET", "/", nil))
 	if st := e.Stats(); st.Idle != 1 {
@@ -464,7 +464,7 @@ func TestHTTP1IdleTimeout(t *testing.T) {
 func TestHTTP1MaxIdle(t *testing.T) {
 	gate := make(chan struct{})
 	s, _ := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-gate }))
-	p := newTestPool(t, Config{MaxIdlePerEndpoint: 2})
+	p := newTestPool(t, Options{MaxIdlePerEndpoint: 2})
 	e := endpoint(t, p, s.URL, HTTP1)
 	var wg sync.WaitGroup
 	for i := 0; i < 4; i++ {
@@ -495,7 +495,7 @@ func TestHTTP1MaxConns(t *testing.T) {
 		}
 	}))
 	t.Run("fail fast", func(t *testing.T) {
-		p := newTestPool(t, Config{MaxConnsPerEndpoint: 1})
+		p := newTestPool(t, Options{MaxConnsPerEndpoint: 1})
 		e := endpoint(t, p, s.URL, HTTP1)
 		resp, err := e.RoundTrip(newRequest(t, "GET", "/held", nil))
 		if err != nil {
@@ -510,7 +510,7 @@ func TestHTTP1MaxConns(t *testing.T) {
 		roundTrip(t, e, newRequest(t, "GET", "/", nil))
 	})
 	t.Run("wait", func(t *testing.T) {
-		p := newTestPool(t, Config{MaxConnsPerEndpoint: 2, ConnWaitTimeout: 5 * time.Second})
+		p := newTestPool(t, Options{MaxConnsPerEndpoint: 2, ConnWaitTimeout: 5 * time.Second})
 		e := endpoint(t, p, s.URL, HTTP1)
 		var wg sync.WaitGroup
 		errs := make(chan error, 6)
@@ -545,7 +545,7 @@ func TestHTTP1MaxConns(t *testing.T) {
 		}
 	})
 	t.Run("wait times out", func(t *testing.T) {
-		p := newTestPool(t, Config{MaxConnsPerEndpoint: 1, ConnWaitTimeout: 20 * time.Millisecond})
+		p := newTestPool(t, Options{MaxConnsPerEndpoint: 1, ConnWaitTimeout: 20 * time.Millisecond})
 		e := endpoint(t, p, s.URL, HTTP1)
 		resp, err := e.RoundTrip(newRequest(t, "GET", "/held", nil))
 		if err != nil {
@@ -566,7 +566,7 @@ func TestHTTP1BackendClosesMidResponse(t *testing.T) {
 		}
 		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
 	})
-	p := newTestPool(t, Config{})
+	p := newTestPool(t, Options{})
 	e, _ := p.Get(Key{Address: b.addr(), Protocol: HTTP1})
 	for i := 0; i < 2; i++ {
 		resp, err := e.RoundTrip(newRequest(t, "GET", "/", nil))
@@ -604,7 +604,7 @@ func closingBackend(t *testing.T) *rawBackend {
 
 func TestHTTP1DeadIdleConnRetry(t *testing.T) {
 	b := closingBackend(t)
-	p := newTestPool(t, Config{})
+	p := newTestPool(t, Options{})
 	e, _ := p.Get(Key{Address: b.addr(), Protocol: HTTP1})
 	roundTrip(t, e, newRequest(t, "GET", "/", nil))
 	eventually(t, "the backend to close", func() bool { return b.accepted() == 1 })
@@ -640,7 +640,7 @@ func TestHTTP1LivenessCheck(t *testing.T) {
 		t.Skip("waits for the liveness threshold")
 	}
 	b := closingBackend(t)
-	p := newTestPool(t, Config{})
+	p := newTestPool(t, Options{})
 	e, _ := p.Get(Key{Address: b.addr(), Protocol: HTTP1})
 	roundTrip(t, e, newRequest(t, "GET", "/", nil))
 	time.Sleep(livenessCheckAfter + 50*time.Millisecond)
@@ -661,7 +661,7 @@ func TestHTTP1NotSent(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there now
-	p := newTestPool(t, Config{})
+	p := newTestPool(t, Options{})
 	e, _ := p.Get(Key{Address: addr, Protocol: HTTP1})
 	_, err = e.RoundTrip(newRequest(t, "POST", "/", strings.NewReader("x")))
 	if !NotSent(err) {
@@ -685,7 +685,7 @@ func TestHTTP1ContextCancel(t *testing.T) {
 		case <-r.Context().Done():
 		}
 	}))
-	p := newTestPool(t, Config{})
+	p := newTestPool(t, Options{})
 	e := endpoint(t, p, s.URL, HTTP1)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -720,7 +720,7 @@ func TestHTTP1ResponseHeaderTimeout(t *testing.T) {
 			<-gate
 		}
 	}))
-	p := newTestPool(t, Config{ResponseHeaderTimeout: 50 * time.Millisecond})
+	p := newTestPool(t, Options{ResponseHeaderTimeout: 50 * time.Millisecond})
 	e := endpoint(t, p, s.URL, HTTP1)
 	_, err := e.RoundTrip(newRequest(t, "GET", "/slow", nil))
 	if !errors.Is(err, ErrResponseHeaderTimeout) {
@@ -735,7 +735,7 @@ func TestHTTP1EarlyResponseToLargeBody(t *testing.T) {
 		w.Header().Set("Connection", "close")
 		w.WriteHeader(http.StatusRequestEntityTooLarge)
 	}))
-	p := newTestPool(t, Config{})
+	p := newTestPool(t, Options{})
 	e := endpoint(t, p, s.URL, HTTP1)
 	req := newRequest(t, "POST", "/", bytes.NewReader(make([]byte, 8<<20)))
 	code, _, _ := roundTrip(t, e, req)
@@ -746,7 +746,7 @@ func TestHTTP1EarlyResponseToLargeBody(t *testing.T) {
 
 func TestHTTP1RequestBodyError(t *testing.T) {
 	s, _ := newServer(t, http.HandlerFunc(echoHandler))
-	p := newTestPool(t, Config{})
+	p := newTestPool(t, Options{})
 	e := endpoint(t, p, s.URL, HTTP1)
 	boom := errors.New("client went away")
 	for _, async := range []bool{false, true} {
@@ -773,7 +773,7 @@ func (r *errReader) Read([]byte) (int, error) { return 0, r.err }
 
 func TestHTTP1RequestValidation(t *testing.T) {
 	s, _ := newServer(t, http.HandlerFunc(echoHandler))
-	p := newTestPool(t, Config{})
+	p := newTestPool(t, Options{})
 	e := endpoint(t, p, s.URL, HTTP1)
 	tests := map[string]func(*http.Request){
 		"CRLF in value":  func(r *http.Request) { r.Header["X-A"] = []string{"a\r\nInjected: 1"} },
@@ -807,7 +807,7 @@ func TestHTTP1OverTLS(t *testing.T) {
 	s.EnableHTTP2 = true // the client must still get HTTP/1.1
 	s.StartTLS()
 	defer s.Close()
-	p := newTestPool(t, Config{})
+	p := newTestPool(t, Options{})
 	e, err := p.Get(Key{Address: s.Listener.Addr().String(), Protocol: HTTP1TLS, TLS: testTLS(s)})
 	if err != nil {
 		t.Fatal(err)
@@ -832,7 +832,7 @@ func testTLS(s *httptest.Server) *tls.Config {
 
 func TestHTTP1Concurrent(t *testing.T) {
 	s, _ := newServer(t, http.HandlerFunc(echoHandler))
-	p := newTestPool(t, Config{MaxIdlePerEndpoint: 4})
+	p := newTestPool(t, Options{MaxIdlePerEndpoint: 4})
 	e := endpoint(t, p, s.URL, HTTP1)
 	var wg sync.WaitGroup
 	for g := 0; g < 16; g++ {
@@ -873,7 +873,7 @@ func TestHTTP1DeadlineNotLeftOnIdleConn(t *testing.T) {
 	s, _ := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
-	p := newTestPool(t, Config{ResponseHeaderTimeout: 5 * time.Second})
+	p := newTestPool(t, Options{ResponseHeaderTimeout: 5 * time.Second})
 	e := endpoint(t, p, s.URL, HTTP1)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
@@ -895,7 +895,7 @@ func TestHTTP1DrainChunkedOnClose(t *testing.T) {
 				"5\r\nhello\r\n6\r\n world\r\n0\r\nX-T: 1\r\n\r\n")
 		}
 	})
-	p := newTestPool(t, Config{})
+	p := newTestPool(t, Options{})
 	e, _ := p.Get(Key{Address: b.addr(), Protocol: HTTP1})
 	for i := 0; i < 3; i++ {
 		resp, err := e.RoundTrip(newRequest(t, "GET", "/", nil))
@@ -920,7 +920,7 @@ func TestHTTP1CloseUnblocksRead(t *testing.T) {
 		w.(http.Flusher).Flush()
 		<-gate
 	}))
-	p := newTestPool(t, Config{})
+	p := newTestPool(t, Options{})
 	e := endpoint(t, p, s.URL, HTTP1)
 	resp, err := e.RoundTrip(newRequest(t, "GET", "/", nil))
 	if err != nil {

@@ -49,7 +49,7 @@ func newH2CServer(t *testing.T) *httptest.Server {
 
 func TestH2C(t *testing.T) {
 	s := newH2CServer(t)
-	p := newTestPool(t, Config{})
+	p := newTestPool(t, Options{})
 	e := endpoint(t, p, s.URL, H2C)
 	for i := 0; i < 3; i++ {
 		req := newRequest(t, "POST", "/", strings.NewReader("data"))
@@ -85,7 +85,7 @@ func TestH2C(t *testing.T) {
 
 func TestH2CUpgradeUsesHTTP1(t *testing.T) {
 	s := newH2CServer(t)
-	p := newTestPool(t, Config{})
+	p := newTestPool(t, Options{})
 	e := endpoint(t, p, s.URL, H2C)
 	req := newRequest(t, "GET", "/", nil)
 	req.Header.Set("Connection", "Upgrade")
@@ -118,7 +118,7 @@ func TestH2CStreaming(t *testing.T) {
 	s.Config.Protocols.SetUnencryptedHTTP2(true)
 	s.Start()
 	defer s.Close()
-	p := newTestPool(t, Config{})
+	p := newTestPool(t, Options{})
 	e := endpoint(t, p, s.URL, H2C)
 	resp, err := e.RoundTrip(newRequest(t, "GET", "/", nil))
 	if err != nil {
@@ -148,7 +148,7 @@ func TestH2OverTLS(t *testing.T) {
 	s.EnableHTTP2 = true
 	s.StartTLS()
 	defer s.Close()
-	p := newTestPool(t, Config{})
+	p := newTestPool(t, Options{})
 	e, err := p.Get(Key{Address: s.Listener.Addr().String(), Protocol: H2, TLS: testTLS(s)})
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +173,7 @@ func TestH2FallbackToHTTP1(t *testing.T) {
 	s.StartTLS()
 	defer s.Close()
 	var logs bytes.Buffer
-	p := newTestPool(t, Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	p := newTestPool(t, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	e, err := p.Get(Key{Address: s.Listener.Addr().String(), Protocol: H2, TLS: testTLS(s)})
 	if err != nil {
 		t.Fatal(err)
@@ -203,7 +203,7 @@ func TestH2NotSent(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	p := newTestPool(t, Config{})
+	p := newTestPool(t, Options{})
 	for _, proto := range []Protocol{H2C, H2} {
 		e, _ := p.Get(Key{Address: addr, Protocol: proto})
 		_, err := e.RoundTrip(newRequest(t, "GET", "/", nil))
@@ -229,7 +229,7 @@ func TestH2ResponseHeaderTimeout(t *testing.T) {
 	s.Config.Protocols.SetUnencryptedHTTP2(true)
 	s.Start()
 	defer s.Close()
-	p := newTestPool(t, Config{ResponseHeaderTimeout: 50 * time.Millisecond})
+	p := newTestPool(t, Options{ResponseHeaderTimeout: 50 * time.Millisecond})
 	e := endpoint(t, p, s.URL, H2C)
 	_, err := e.RoundTrip(newRequest(t, "GET", "/", nil))
 	if !errors.Is(err, ErrResponseHeaderTimeout) {
@@ -252,7 +252,7 @@ func TestH2RetireClosesAfterInFlight(t *testing.T) {
 	s.Config.Protocols.SetUnencryptedHTTP2(true)
 	s.Start()
 	defer s.Close()
-	p := newTestPool(t, Config{})
+	p := newTestPool(t, Options{})
 	e := endpoint(t, p, s.URL, H2C)
 	resp, err := e.RoundTrip(newRequest(t, "GET", "/", nil))
 	if err != nil {

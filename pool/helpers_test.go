@@ -14,7 +14,7 @@ import (
 )
 
 // newTestPool returns a pool closed at the end of the test.
-func newTestPool(t testing.TB, cfg Config) *Pool {
+func newTestPool(t testing.TB, cfg Options) *Pool {
 	t.Helper()
 	p := New(cfg)
 	t.Cleanup(func() { p.Close() })

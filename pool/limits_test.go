@@ -63,12 +63,12 @@ func equalInts(a, b []int) bool {
 }
 
 // TestLimitsMaxRequests closes a connection after the endpoint's
-// MaxRequests, whatever the pool's Config says, and a negative override
-// lifts the Config's limit.
+// MaxRequests, whatever the pool's Options says, and a negative override
+// lifts the Options's limit.
 func TestLimitsMaxRequests(t *testing.T) {
 	var log connLog
 	s, cc := newServer(t, log.handler(nil))
-	p := newTestPool(t, Config{MaxRequestsPerConn: 2})
+	p := newTestPool(t, Options{MaxRequestsPerConn: 2})
 	e := endpoint(t, p, s.URL, HTTP1)
 	e.SetLimits(Limits{MaxRequests: 3})
 	if got := e.Limits(); got != (Limits{MaxRequests: 3}) {
@@ -84,7 +84,7 @@ func TestLimitsMaxRequests(t *testing.T) {
 		t.Errorf("backend saw %d connections, %d open; want 3 and 1", cc.count(), e.Stats().Open)
 	}
 
-	// Another endpoint of the pool follows its Config: two requests per
+	// Another endpoint of the pool follows its Options: two requests per
 	// connection, until its own limit lifts that.
 	var log2 connLog
 	s2, _ := newServer(t, log2.handler(nil))
@@ -93,7 +93,7 @@ func TestLimitsMaxRequests(t *testing.T) {
 		roundTrip(t, e2, newRequest(t, "GET", "/", nil))
 	}
 	if got := log2.perConn(); !equalInts(got, []int{2, 2}) {
-		t.Errorf("Config.MaxRequestsPerConn 2: requests per connection = %v, want [2 2]", got)
+		t.Errorf("Options.MaxRequestsPerConn 2: requests per connection = %v, want [2 2]", got)
 	}
 	e2.SetLimits(Limits{MaxRequests: -1})
 	for range 4 {
@@ -112,7 +112,7 @@ func TestLimitsMaxLifetime(t *testing.T) {
 	gate := make(chan struct{})
 	var log connLog
 	s, cc := newServer(t, log.handler(gate))
-	p := newTestPool(t, Config{IdleTimeout: -1})
+	p := newTestPool(t, Options{IdleTimeout: -1})
 	e := endpoint(t, p, s.URL, HTTP1)
 	e.SetLimits(Limits{MaxLifetime: life})
 
@@ -151,11 +151,11 @@ func TestLimitsMaxLifetime(t *testing.T) {
 }
 
 // TestLimitsIdleTimeout expires one endpoint's idle connections sooner
-// than the pool's Config, leaving another endpoint's alone.
+// than the pool's Options, leaving another endpoint's alone.
 func TestLimitsIdleTimeout(t *testing.T) {
 	s1, _ := newServer(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	s2, _ := newServer(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
-	p := newTestPool(t, Config{IdleTimeout: time.Hour})
+	p := newTestPool(t, Options{IdleTimeout: time.Hour})
 	short := endpoint(t, p, s1.URL, HTTP1)
 	long := endpoint(t, p, s2.URL, HTTP1)
 	// The janitor is first armed for the hour-long timeout; the shorter
@@ -179,7 +179,7 @@ func TestLimitsMaxConns(t *testing.T) {
 	gate := make(chan struct{})
 	var log connLog
 	s, cc := newServer(t, log.handler(gate))
-	p := newTestPool(t, Config{ConnWaitTimeout: 5 * time.Second})
+	p := newTestPool(t, Options{ConnWaitTimeout: 5 * time.Second})
 	e := endpoint(t, p, s.URL, HTTP1)
 	e.SetLimits(Limits{MaxConns: 1})
 
@@ -215,7 +215,7 @@ func TestLimitsMaxConns(t *testing.T) {
 	}
 
 	// Fail fast at the limit when the pool does not wait.
-	p2 := newTestPool(t, Config{})
+	p2 := newTestPool(t, Options{})
 	e2 := endpoint(t, p2, s.URL, HTTP1)
 	e2.SetLimits(Limits{MaxConns: 1})
 	resp, err := e2.RoundTrip(newRequest(t, "GET", "/", nil))
@@ -229,9 +229,9 @@ func TestLimitsMaxConns(t *testing.T) {
 }
 
 // TestResolveLimits checks how an endpoint's limits combine with the
-// pool's Config.
+// pool's Options.
 func TestResolveLimits(t *testing.T) {
-	cfg := Config{MaxConnsPerEndpoint: 8, MaxRequestsPerConn: 100, MaxConnLifetime: time.Minute}.withDefaults()
+	cfg := Options{MaxConnsPerEndpoint: 8, MaxRequestsPerConn: 100, MaxConnLifetime: time.Minute}.withDefaults()
 	for _, tc := range []struct {
 		own  Limits
 		want connLimits

@@ -153,7 +153,7 @@ func TestMalformedFromBackend(t *testing.T) {
 		i, _ := strconv.Atoi(strings.TrimPrefix(req.URL.Path, "/"))
 		io.WriteString(c, malformedResponses[i].in)
 	})
-	p := newTestPool(t, Config{MaxResponseHeaderBytes: 1 << 10})
+	p := newTestPool(t, Options{MaxResponseHeaderBytes: 1 << 10})
 	e, _ := p.Get(Key{Address: b.addr(), Protocol: HTTP1})
 	for i, tt := range malformedResponses {
 		resp, err := e.RoundTrip(newRequest(t, "GET", fmt.Sprintf("/%d", i), nil))

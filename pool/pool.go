@@ -13,9 +13,9 @@ import (
 	"time"
 )
 
-// Config holds the limits and timeouts shared by every endpoint of a
+// Options hold the limits and timeouts shared by every endpoint of a
 // [Pool]. The zero value is usable: zero fields take the defaults given.
-type Config struct {
+type Options struct {
 	// DialTimeout bounds connecting, TLS handshake included.
 	// Zero means 5s; negative means no limit other than the request's
 	// context.
@@ -82,7 +82,7 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-func (c Config) withDefaults() Config {
+func (c Options) withDefaults() Options {
 	if c.DialTimeout == 0 {
 		c.DialTimeout = 5 * time.Second
 	}
@@ -126,7 +126,7 @@ func (c Config) withDefaults() Config {
 // only while some connection is idle, and by a check when a connection is
 // taken from the idle stack.
 type Pool struct {
-	cfg    Config
+	cfg    Options
 	dialer net.Dialer
 
 	mu     sync.RWMutex
@@ -140,11 +140,11 @@ type Pool struct {
 	jtimer    *time.Timer
 }
 
-// New returns an empty pool with cfg's limits.
-func New(cfg Config) *Pool {
-	cfg = cfg.withDefaults()
-	p := &Pool{cfg: cfg, eps: make(map[Key]*Endpoint)}
-	p.dialer.KeepAlive = cfg.KeepAlive
+// New returns an empty pool with the limits of opts.
+func New(opts Options) *Pool {
+	opts = opts.withDefaults()
+	p := &Pool{cfg: opts, eps: make(map[Key]*Endpoint)}
+	p.dialer.KeepAlive = opts.KeepAlive
 	return p
 }
 
@@ -311,25 +311,25 @@ func (p *Pool) sweep() {
 const minSweepEvery = 10 * time.Millisecond
 
 // Limits are connection limits of one [Endpoint] that override the
-// Pool's [Config], set with [Endpoint.SetLimits]: a proxy whose backends
+// Pool's [Options], set with [Endpoint.SetLimits]: a proxy whose backends
 // have limits of their own sets them on their endpoints. A zero field
-// follows the Config; a negative one means no limit whatever the Config
+// follows the Options; a negative one means no limit whatever the Options
 // says. They govern HTTP/1.1 connections (those of HTTP1 and HTTP1TLS
 // endpoints, and the HTTP/1.1 side of H2 and H2C ones); HTTP/2
-// connections multiplex requests and follow the Config.
+// connections multiplex requests and follow the Options.
 type Limits struct {
-	// MaxConns overrides Config.MaxConnsPerEndpoint.
+	// MaxConns overrides Options.MaxConnsPerEndpoint.
 	MaxConns int
-	// IdleTimeout overrides Config.IdleTimeout.
+	// IdleTimeout overrides Options.IdleTimeout.
 	IdleTimeout time.Duration
-	// MaxRequests overrides Config.MaxRequestsPerConn.
+	// MaxRequests overrides Options.MaxRequestsPerConn.
 	MaxRequests int
-	// MaxLifetime overrides Config.MaxConnLifetime.
+	// MaxLifetime overrides Options.MaxConnLifetime.
 	MaxLifetime time.Duration
 }
 
 // connLimits are the limits in effect for one endpoint: its own over the
-// Pool's Config. Zero (or, for idle, negative) means no limit.
+// Pool's Options. Zero (or, for idle, negative) means no limit.
 type connLimits struct {
 	own         Limits
 	maxConns    int
@@ -338,9 +338,9 @@ type connLimits struct {
 	lifetime    time.Duration
 }
 
-// resolveLimits computes the limits in effect from a Config with its
+// resolveLimits computes the limits in effect from Options with their
 // defaults applied and an endpoint's own limits.
-func resolveLimits(cfg *Config, l Limits) *connLimits {
+func resolveLimits(cfg *Options, l Limits) *connLimits {
 	pick := func(own, pool int64) int64 {
 		switch {
 		case own > 0:
@@ -460,7 +460,7 @@ func (e *Endpoint) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // Limits returns the endpoint's own limits, as last set by
-// [Endpoint.SetLimits]; zero fields follow the Pool's Config.
+// [Endpoint.SetLimits]; zero fields follow the Pool's Options.
 func (e *Endpoint) Limits() Limits {
 	return e.h1.lim.Load().own
 }

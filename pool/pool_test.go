@@ -12,7 +12,7 @@ import (
 )
 
 func TestPoolGetValidates(t *testing.T) {
-	p := newTestPool(t, Config{})
+	p := newTestPool(t, Options{})
 	bad := map[string]Key{
 		"no port":          {Address: "10.0.0.1", Protocol: HTTP1},
 		"empty address":    {Protocol: HTTP1},
@@ -53,7 +53,7 @@ func TestPoolRetain(t *testing.T) {
 	var once sync.Once
 	release := func() { once.Do(func() { close(gate) }) }
 	t.Cleanup(release)
-	p := newTestPool(t, Config{})
+	p := newTestPool(t, Options{})
 	kept := endpoint(t, p, s.URL, HTTP1)
 	dropped, _ := p.Get(Key{Address: kept.Key().Address, Protocol: H2C})
 	// Give the dropped endpoint an idle HTTP/1.1 connection (Upgrade

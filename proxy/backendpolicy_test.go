@@ -398,7 +398,7 @@ func TestConnectionLimitsMaxPerEndpoint(t *testing.T) {
 		Rule{Matches: prefix("/one"), Backends: []BackendRef{{Backend: "one", Weight: 1}}},
 		Rule{Matches: prefix("/two"), Backends: []BackendRef{{Backend: "two", Weight: 1}}})
 	limits := upstream.ConnectionLimits{MaxPerEndpoint: 1}
-	cb := &upstream.CircuitBreaker{Config: breaker.Config{MinRequests: 1}}
+	cb := &upstream.CircuitBreaker{Options: breaker.Options{MinRequests: 1}}
 	cfg.Backends = []Backend{
 		{Spec: upstream.Spec{Name: "one", Endpoints: []upstream.Endpoint{{Address: one.addr()}}, Connections: limits, CircuitBreaker: cb}},
 		{Spec: upstream.Spec{Name: "two", Endpoints: []upstream.Endpoint{{Address: x.addr()}, {Address: y.addr()}}, Connections: limits}},
@@ -742,7 +742,7 @@ func TestConfigJSONWithPolicies(t *testing.T) {
 	var back struct {
 		Backends []struct {
 			CircuitBreaker struct {
-				Config map[string]any `json:"config"`
+				Options map[string]any `json:"options"`
 			} `json:"circuitBreaker"`
 			Connections  map[string]any `json:"connections"`
 			Retry        map[string]any `json:"retry"`
@@ -754,7 +754,7 @@ func TestConfigJSONWithPolicies(t *testing.T) {
 		t.Fatal(err)
 	}
 	be := back.Backends[0]
-	if fmt.Sprint(be.CircuitBreaker.Config) != "map[minRequests:5 openTimeout:3e+09 window:1e+10]" ||
+	if fmt.Sprint(be.CircuitBreaker.Options) != "map[minRequests:5 openTimeout:3e+09 window:1e+10]" ||
 		len(be.Connections) != 4 || be.Retry["budget"] == nil || be.HealthCheck["expectedStatuses"] == nil ||
 		fmt.Sprint(be.LoadBalancer["key"]) != "map[name:user source:Query]" {
 		t.Errorf("JSON: %s", b)
@@ -779,7 +779,7 @@ func policyConfig(endpoint string) Config {
 	b.LoadBalancer = upstream.LoadBalancer{Policy: upstream.Maglev, Key: upstream.HashKey{Source: upstream.KeyQuery, Name: "user"}}
 	b.HealthCheck = &upstream.HealthCheck{Kind: upstream.HealthHTTP, Path: "/healthz", Interval: time.Second,
 		ExpectedStatuses: []upstream.StatusRange{{Start: 200, End: 299}, {Start: 404}}}
-	b.CircuitBreaker = &upstream.CircuitBreaker{Count5xx: true, Config: breaker.Config{
+	b.CircuitBreaker = &upstream.CircuitBreaker{Count5xx: true, Options: breaker.Options{
 		Window: 10 * time.Second, MinRequests: 5, OpenTimeout: 3 * time.Second,
 		Now: time.Now, OnStateChange: func(from, to breaker.State) {}}}
 	b.Connections = upstream.ConnectionLimits{MaxPerEndpoint: 10, IdleTimeout: time.Minute, MaxRequests: 100, MaxLifetime: time.Hour}
@@ -802,7 +802,7 @@ func TestBackendPolicyMetrics(t *testing.T) {
 		case "mg":
 			cfg.Backends[i].LoadBalancer.Policy = upstream.Maglev
 		case "dead":
-			cfg.Backends[i].CircuitBreaker = &upstream.CircuitBreaker{Config: breaker.Config{MinRequests: 1, OpenTimeout: 50 * time.Millisecond}}
+			cfg.Backends[i].CircuitBreaker = &upstream.CircuitBreaker{Options: breaker.Options{MinRequests: 1, OpenTimeout: 50 * time.Millisecond}}
 		}
 	}
 	if err := p.Apply(cfg); err != nil {

@@ -275,4 +275,15 @@
 // X-Forwarded-Proto and X-Forwarded-Host are set from the connection; a
 // client's own values are kept (and appended to) only when its address is
 // in [Options.TrustedProxies].
+//
+// # Watching it
+//
+// [Proxy.Registry] holds the Prometheus metrics (or [Options.Registerer]
+// receives them); [Options.AccessLog] logs every request with the reason of
+// any answer the gateway gave itself; [Proxy.Config] and
+// [Proxy.Generation] tell what is served; [Proxy.Explain] tells how a
+// request would be routed. Package admin serves all of these over HTTP
+// (/metrics, /readyz, /debug/config, /debug/route), and admin.Run runs a
+// proxy with a source of configuration (package filesource or kube) as a
+// process, shutting it down gracefully.
 package proxy

@@ -521,7 +521,12 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 				// budget, bounded by the number of endpoints. A policy
 				// of zero attempts disables it too.
 				bs.connectErrors.Inc()
-				if notSentRetries < min(lb.Len(), maxConnectRetries) && attempts > 1 {
+				// The request may go to another endpoint whatever its
+				// method, but only with its body whole: an attempt
+				// that read from it (into a connection found dead
+				// before a byte left) spent it.
+				notSent = x.unspent()
+				if notSent && notSentRetries < min(lb.Len(), maxConnectRetries) && attempts > 1 {
 					notSentRetries++
 					attempt--
 					x.retries++
@@ -622,8 +627,11 @@ func (p *Proxy) roundTrip(out *http.Request, ep *upstream.Member, ticket breaker
 		if cancel != nil {
 			cancel()
 		}
-		if errors.Is(err, pool.ErrEndpointBusy) {
-			ep.Cancel(ticket) // a local limit, not the endpoint failing
+		if errors.Is(err, pool.ErrEndpointBusy) || out.Context().Err() != nil && !errors.Is(err, context.DeadlineExceeded) {
+			// A local limit, or the client gone (or its request body
+			// broken, which cancels an HTTP/2 request): not the
+			// endpoint failing.
+			ep.Cancel(ticket)
 		} else {
 			ep.Done(ticket, false)
 		}

@@ -13,9 +13,8 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/net/http2"
-
 	"github.com/rauta/rauta/internal/h1server"
+	"github.com/rauta/rauta/internal/h2server"
 	"github.com/rauta/rauta/tlsconfig"
 )
 
@@ -60,22 +59,10 @@ type server interface {
 }
 
 // newFastServer serves HTTP/1.1 with h1server and HTTP/2 (ALPN h2 over TLS,
-// h2c with prior knowledge) with x/net/http2.
-func newFastServer(p *Proxy, g *portGroup, h http.Handler, lim Limits, tc *tls.Config) (server, error) {
-	h2 := &http2.Server{
-		MaxConcurrentStreams: uint32(lim.MaxConcurrentStreams),
-		MaxReadFrameSize:     uint32(lim.MaxReadFrameSize),
-		IdleTimeout:          lim.IdleTimeout,
-	}
-	// base is never served: it carries the HTTP/2 server's graceful
-	// shutdown (GOAWAY) hook.
-	base := &http.Server{ErrorLog: slog.NewLogLogger(p.log.Handler(), slog.LevelDebug)}
-	if err := http2.ConfigureServer(base, h2); err != nil {
-		return nil, fmt.Errorf("http2 for %s: %w", g.key, err)
-	}
-	serveH2 := func(c net.Conn) {
-		h2.ServeConn(c, &http2.ServeConnOpts{Handler: h, BaseConfig: base})
-	}
+// h2c with prior knowledge) with h2server (ServerRauta).
+func newFastServer(p *Proxy, g *portGroup, h http.Handler, lim Limits, tc *tls.Config) server {
+	h2 := p.newH2Server(lim)
+	serveH2 := func(c net.Conn) { h2.ServeConn(c, &h2server.ServeConnOpts{Handler: h}) }
 	srv := &h1server.Server{
 		Handler:           h,
 		ReadHeaderTimeout: lim.ReadHeaderTimeout,
@@ -86,13 +73,13 @@ func newFastServer(p *Proxy, g *portGroup, h http.Handler, lim Limits, tc *tls.C
 		ErrorLog:          p.log,
 		ConnState:         p.metrics.connState(g.key),
 	}
-	srv.RegisterOnShutdown(func() { base.Shutdown(context.Background()) })
+	srv.RegisterOnShutdown(func() { h2.Shutdown(context.Background()) })
 	if tc != nil {
 		srv.TLSNextProto = map[string]func(net.Conn){"h2": serveH2}
 	} else {
 		srv.H2CPriorKnowledge = serveH2
 	}
-	return srv, nil
+	return srv
 }
 
 // newStdlibServer serves with net/http (ServerNetHTTP).
@@ -293,11 +280,7 @@ func (m *listenerManager) bind(g *portGroup) (*boundPort, error) {
 	var srv server
 	switch p.opts.Server {
 	case ServerRauta:
-		srv, err = newFastServer(p, g, handler, lim, tc)
-		if err != nil {
-			ln.Close()
-			return nil, err
-		}
+		srv = newFastServer(p, g, handler, lim, tc)
 	case ServerNetHTTP:
 		srv = newStdlibServer(p, g, handler, lim, tc)
 	default:
@@ -383,14 +366,16 @@ func (m *listenerManager) addr(key string) (net.Addr, bool) {
 // a request it also holds an 8 KiB write buffer, 4 KiB of held-back
 // response body and 4 KiB of scratch space (taken from pools, given back
 // when the connection goes idle), and the request head, at most
-// MaxHeaderBytes: about 100 KiB at the defaults. An HTTP/2 connection
-// holds at most 1 MiB of unread request body (the connection's flow-control
-// window, whatever its streams), a frame buffer as large as the largest
-// frame received (at most MaxReadFrameSize), a 4 KiB write buffer, and per
-// open stream (at most MaxConcurrentStreams) its header fields (at most
-// MaxHeaderBytes) and its handler's goroutine: about 2.1 MiB plus 80 KiB
-// per stream at the defaults. MaxConnsPerListener times these bounds the
-// memory clients can hold on a port.
+// MaxHeaderBytes: about 100 KiB at the defaults. An HTTP/2 connection of
+// rauta's server (ServerRauta) holds at most 1 MiB of unread request body
+// (its connection flow-control window, whatever its streams), a 16 KiB
+// read buffer, a frame buffer as large as the largest frame received (at
+// most MaxReadFrameSize), and per open stream (at most
+// MaxConcurrentStreams) its header fields (at most MaxHeaderBytes), at
+// most 64 KiB of response queued for writing and its handler's goroutine:
+// about 2.1 MiB plus 140 KiB per stream at the defaults.
+// MaxConnsPerListener times these bounds the memory clients can hold on a
+// port.
 type Limits struct {
 	// ReadHeaderTimeout bounds reading a request's headers (slowloris):
 	// a connection that has not sent a whole request head this long after
@@ -416,7 +401,8 @@ type Limits struct {
 	// MaxConcurrentStreams bounds the concurrent streams of an HTTP/2
 	// connection; default 250.
 	MaxConcurrentStreams int
-	// MaxReadFrameSize is the largest HTTP/2 frame accepted; default 1 MiB.
+	// MaxReadFrameSize is the largest HTTP/2 frame accepted; default 16 KiB,
+	// the protocol's initial frame size.
 	MaxReadFrameSize int
 	// MaxBodyBytes is the largest request body, answered 413 past it, for
 	// requests whose listener, route and rule set no
@@ -436,6 +422,9 @@ type Limits struct {
 	// limit: many clients may share an address behind a NAT or a load
 	// balancer).
 	MaxConnsPerClient int
+	// HTTP2 bounds what an HTTP/2 client can make rauta's own HTTP/2
+	// server (ServerRauta) do; see [HTTP2Limits].
+	HTTP2 HTTP2Limits
 }
 
 // DefaultMaxConnsPerListener is the default Limits.MaxConnsPerListener:
@@ -457,7 +446,7 @@ func (l Limits) withDefaults() Limits {
 		l.MaxConcurrentStreams = 250
 	}
 	if l.MaxReadFrameSize == 0 {
-		l.MaxReadFrameSize = 1 << 20
+		l.MaxReadFrameSize = 16 << 10
 	}
 	if l.MaxConnsPerListener == 0 {
 		l.MaxConnsPerListener = DefaultMaxConnsPerListener

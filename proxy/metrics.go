@@ -100,6 +100,7 @@ type metrics struct {
 	panics             prometheus.Counter
 	mirrors            *prometheus.CounterVec
 	accessLogDropped   prometheus.Counter
+	http2Limits        *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -182,13 +183,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "rauta_access_log_dropped_total",
 			Help: "Access log records dropped because the writer fell behind.",
 		}),
+		http2Limits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rauta_http2_limits_total",
+			Help: "HTTP/2 limits enforced by rauta's own server (Limits.HTTP2), by limit: a connection closed or a stream refused.",
+		}, []string{"limit"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.requests, m.duration, m.upstreamDuration, m.gateway,
 			m.connectErrors, m.retries, m.breakerState, m.endpointHealthy,
 			m.breakerTransitions, m.healthTransitions, m.lbPolicy,
 			m.activeConns, m.connsRefused, m.generation, m.lastApply, m.applyErrors, m.panics,
-			m.mirrors, m.accessLogDropped)
+			m.mirrors, m.accessLogDropped, m.http2Limits)
 	}
 	return m
 }

@@ -50,7 +50,7 @@ type Options struct {
 	// Pool configures the upstream connection pools. A backend's
 	// [upstream.ConnectionLimits] override its limits for that backend's
 	// endpoints.
-	Pool pool.Config
+	Pool pool.Options
 	// RetryBudget is the fraction of a backend's active requests that may
 	// be retries at any moment; zero means 0.2. At least three concurrent
 	// retries per backend are always allowed. A backend's own
@@ -84,7 +84,7 @@ type Options struct {
 // DefaultShutdownTimeout is the one default of rauta's graceful
 // shutdowns: how long a listener released by [Proxy.Apply] waits for its
 // requests to finish ([Options].ShutdownTimeout), and how long a process
-// run by admin.Run, filesource.Serve or kube.Serve gives the requests in
+// run by admin.Run gives the requests in
 // flight once it is told to stop. It leaves room within Kubernetes'
 // default 30 s termination grace period for the endpoint removal to reach
 // the clients before the Pod is killed.
@@ -101,15 +101,18 @@ type ServerImpl uint8
 const (
 	// ServerRauta, the default, serves HTTP/1.1 with rauta's own server
 	// (package internal/h1server), which reuses its buffers and does less
-	// work per request than net/http's, and HTTP/2 (h2 over TLS, and h2c
-	// with prior knowledge or Upgrade) with golang.org/x/net/http2. A
-	// protocol for which rauta gains a server of its own is served by it
-	// under this value.
+	// work per request than net/http's, and HTTP/2 (h2 over TLS, h2c with
+	// prior knowledge or Upgrade) with rauta's own HTTP/2 server (package
+	// internal/h2server), which batches the frames of all streams into
+	// one write per round, passes every h2spec case, and enforces
+	// [HTTP2Limits] against floods.
 	ServerRauta ServerImpl = iota
 	// ServerNetHTTP serves HTTP/1.1 and HTTP/2 with the standard library's
-	// net/http.Server. It is the fallback should rauta's own server
-	// misbehave with some client, and the baseline its benchmarks are
-	// measured against.
+	// net/http.Server, whose HTTP/2 is golang.org/x/net/http2's server as
+	// bundled into net/http (HTTP/2 upgrades from h2c go to x/net's
+	// http2.Server). It is the fallback should rauta's own servers
+	// misbehave with some client, and the baseline their benchmarks are
+	// measured against; [HTTP2Limits] do not apply to it.
 	ServerNetHTTP
 )
 

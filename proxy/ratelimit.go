@@ -163,7 +163,7 @@ func validateRateLimit(rl *RateLimit) error {
 	if err := rl.Key.Validate(); err != nil {
 		return fmt.Errorf("key.%w", err)
 	}
-	if _, err := ratelimit.NewBucket(rl.Rate, rl.Burst); err != nil {
+	if _, err := ratelimit.NewBucket(ratelimit.BucketOptions{Rate: rl.Rate, Burst: rl.Burst}); err != nil {
 		return fmt.Errorf("rate %v, burst %d: %w", rl.Rate, rl.Burst, err)
 	}
 	return nil
@@ -278,9 +278,9 @@ func (p *Proxy) limiterFor(sc limitScope, i int, rl *RateLimit) (*limiter, error
 	rate, burst := shareOf(rl.Rate, rl.Burst, l.shared)
 	var err error
 	if rl.Key.Source == upstream.KeyNone {
-		l.bucket, err = ratelimit.NewBucket(rate, burst)
+		l.bucket, err = ratelimit.NewBucket(ratelimit.BucketOptions{Rate: rate, Burst: burst})
 	} else {
-		l.keyed, err = ratelimit.NewKeyed(ratelimit.KeyedConfig{Rate: rate, Burst: burst, MaxKeys: maxRateLimitKeys})
+		l.keyed, err = ratelimit.NewKeyed(ratelimit.KeyedOptions{Rate: rate, Burst: burst, MaxKeys: maxRateLimitKeys})
 	}
 	if err != nil {
 		return nil, err

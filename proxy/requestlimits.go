@@ -38,9 +38,11 @@ type limitedBody struct {
 	cause    atomic.Uint32
 	eof      atomic.Bool
 	reading  atomic.Bool // a Read is in progress (an upstream writer's, say)
+	touched  atomic.Bool // Read was called: the body may be partly spent
 }
 
 func (b *limitedBody) Read(p []byte) (int, error) {
+	b.touched.Store(true)
 	b.reading.Store(true)
 	defer b.reading.Store(false)
 	if b.left >= 0 && int64(len(p)) > b.left+1 {
@@ -77,7 +79,22 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (b *limitedBody) Close() error { return b.rc.Close() }
+// Close closes the client's body once an upstream attempt has read from
+// it. An attempt that failed before reading any (a refused dial, a dead
+// pooled connection) leaves it open, as it found it, for the next
+// attempt: the pool closes a request's body on every failure, as
+// http.RoundTripper must. The server closes or drains an unread body
+// when the handler returns.
+func (b *limitedBody) Close() error {
+	if !b.touched.Load() {
+		return nil
+	}
+	return b.rc.Close()
+}
+
+// unspent reports whether a request's body, if it has one, can still be
+// sent whole: no upstream attempt has read from it.
+func (x *requestState) unspent() bool { return x.body == nil || !x.body.touched.Load() }
 
 // settle waits, briefly, for a Read in progress on another goroutine to
 // return. When the client's side fails, the server cancels the request

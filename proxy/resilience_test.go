@@ -189,7 +189,7 @@ func TestBreakerEjectsAndRecovers(t *testing.T) {
 	}))
 	good := echoBackend(t, "good")
 	p := newTestProxy(t, Options{})
-	cb := &upstream.CircuitBreaker{Count5xx: true, Config: breaker.Config{MinRequests: 4, FailureThreshold: 0.5, OpenTimeout: 300 * time.Millisecond, Window: 5 * time.Second}}
+	cb := &upstream.CircuitBreaker{Count5xx: true, Options: breaker.Options{MinRequests: 4, FailureThreshold: 0.5, OpenTimeout: 300 * time.Millisecond, Window: 5 * time.Second}}
 	cfg := simpleConfig(nil, Rule{Matches: prefix("/mixed"), Backends: []BackendRef{{Backend: "mixed", Weight: 1}}},
 		Rule{Matches: prefix("/only-bad"), Backends: []BackendRef{{Backend: "only-bad", Weight: 1}}})
 	cfg.Backends = []Backend{
@@ -441,7 +441,7 @@ func TestBackend5xxPassedThrough(t *testing.T) {
 	}))
 	p := newTestProxy(t, Options{})
 	cfg := simpleConfig(map[string][]string{"b": {bad.addr()}}, Rule{Backends: []BackendRef{{Backend: "b", Weight: 1}}})
-	cfg.Backends[0].CircuitBreaker = &upstream.CircuitBreaker{Config: breaker.Config{MinRequests: 2}}
+	cfg.Backends[0].CircuitBreaker = &upstream.CircuitBreaker{Options: breaker.Options{MinRequests: 2}}
 	if err := p.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}

@@ -848,7 +848,7 @@ func TestSessionEndpointRefused(t *testing.T) {
 			b.HealthCheck = &upstream.HealthCheck{Kind: upstream.HealthHTTP, Interval: 20 * time.Millisecond, UnhealthyThreshold: 1}
 		}},
 		{"breaker", func(b *Backend) {
-			b.CircuitBreaker = &upstream.CircuitBreaker{Count5xx: true, Config: breaker.Config{MinRequests: 1, FailureThreshold: 0.01, OpenTimeout: time.Minute}}
+			b.CircuitBreaker = &upstream.CircuitBreaker{Count5xx: true, Options: breaker.Options{MinRequests: 1, FailureThreshold: 0.01, OpenTimeout: time.Minute}}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -211,8 +211,8 @@ func (p *Proxy) compileRoutes(snap *snapshot, cfg *Config, groups map[string]*po
 			snap.served[l.Name] = pt
 		}
 		sortListeners(pt.listeners)
-		t, err := router.Compile(perPort[k])
-		if err != nil {
+		t := router.Compile(perPort[k])
+		if err := t.Err(); err != nil {
 			aerr.Routes = append(aerr.Routes, err)
 		}
 		pt.table = t

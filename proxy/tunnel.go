@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+
+	"github.com/rauta/rauta/internal/h2server"
 )
 
 // tunnelSet tracks hijacked connections (upgrades), which the HTTP server
@@ -160,16 +162,21 @@ func (p *Proxy) serveH2CUpgrade(w http.ResponseWriter, r *http.Request, h *portH
 	r.Header.Del("Connection")
 	r.Body = http.NoBody
 	lim := p.opts.Limits.withDefaults()
+	c := &bufferedConn{Conn: conn, r: brw.Reader}
+	p.tunnels.add(conn)
+	defer p.tunnels.remove(conn)
+	ctx := context.WithoutCancel(r.Context())
+	if p.opts.Server == ServerRauta {
+		p.newH2Server(lim).ServeConn(c, &h2server.ServeConnOpts{Context: ctx, Handler: h, UpgradeRequest: r, Settings: settings})
+		return true
+	}
 	srv := &http2.Server{
 		MaxConcurrentStreams: uint32(lim.MaxConcurrentStreams),
 		MaxReadFrameSize:     uint32(lim.MaxReadFrameSize),
 		IdleTimeout:          lim.IdleTimeout,
 	}
-	c := &bufferedConn{Conn: conn, r: brw.Reader}
-	p.tunnels.add(conn)
-	defer p.tunnels.remove(conn)
 	srv.ServeConn(c, &http2.ServeConnOpts{
-		Context:        context.WithoutCancel(r.Context()),
+		Context:        ctx,
 		Handler:        h,
 		UpgradeRequest: r,
 		Settings:       settings,

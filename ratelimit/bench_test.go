@@ -7,7 +7,7 @@ import (
 )
 
 func BenchmarkBucketAllow(b *testing.B) {
-	bk, err := NewBucket(1e9, 1<<20)
+	bk, err := NewBucket(BucketOptions{Rate: 1e9, Burst: 1 << 20})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -18,7 +18,7 @@ func BenchmarkBucketAllow(b *testing.B) {
 }
 
 func BenchmarkBucketAllowParallel(b *testing.B) {
-	bk, err := NewBucket(1e9, 1<<20)
+	bk, err := NewBucket(BucketOptions{Rate: 1e9, Burst: 1 << 20})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -31,7 +31,7 @@ func BenchmarkBucketAllowParallel(b *testing.B) {
 }
 
 func BenchmarkKeyedOneKeyParallel(b *testing.B) {
-	k, err := NewKeyed(KeyedConfig{Rate: 1e6, Burst: 100})
+	k, err := NewKeyed(KeyedOptions{Rate: 1e6, Burst: 100})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func benchKeys(n int) []string {
 
 func BenchmarkKeyedManyKeysParallel(b *testing.B) {
 	keys := benchKeys(8192)
-	k, err := NewKeyed(KeyedConfig{Rate: 1e6, Burst: 100, MaxKeys: 16384})
+	k, err := NewKeyed(KeyedOptions{Rate: 1e6, Burst: 100, MaxKeys: 16384})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func BenchmarkKeyedManyKeysParallel(b *testing.B) {
 // limiter remembers, so every call forgets one key and admits another.
 func BenchmarkKeyedFloodParallel(b *testing.B) {
 	keys := benchKeys(40000)
-	k, err := NewKeyed(KeyedConfig{Rate: 1, Burst: 1, MaxKeys: 10000})
+	k, err := NewKeyed(KeyedOptions{Rate: 1, Burst: 1, MaxKeys: 10000})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -27,31 +27,30 @@ type bucketState struct {
 	tat atomic.Int64 // nanoseconds since epoch at which the bucket is full
 }
 
-// Option configures a Bucket.
-type Option func(*Bucket)
-
-// WithNow makes the Bucket read the time from now instead of time.Now;
-// tests use it to control refill exactly.
-func WithNow(now func() time.Time) Option {
-	return func(b *Bucket) {
-		if now != nil {
-			b.now = now
-		}
-	}
+// BucketOptions configure a [Bucket].
+type BucketOptions struct {
+	// Rate is the number of tokens the bucket gains per second: positive,
+	// finite and at most one token per nanosecond. The interval between
+	// two tokens is rounded to the nearest nanosecond.
+	Rate float64
+	// Burst is the most tokens the bucket holds, at least 1; a new bucket
+	// holds Burst tokens.
+	Burst int
+	// Now tells the bucket the time; nil means time.Now. Tests set it to
+	// control refill exactly.
+	Now func() time.Time
 }
 
-// NewBucket returns a full bucket that refills at rate tokens per second and
-// holds at most burst tokens. Rate must be positive, finite and at most one
-// token per nanosecond; burst must be at least 1. The interval between two
-// tokens is rounded to the nearest nanosecond.
-func NewBucket(rate float64, burst int, opts ...Option) (*Bucket, error) {
-	lim, err := newLimit(rate, burst)
+// NewBucket returns a full bucket configured by opts. It returns an error
+// wrapping [ErrInvalidLimit] when Rate or Burst is out of range.
+func NewBucket(opts BucketOptions) (*Bucket, error) {
+	lim, err := newLimit(opts.Rate, opts.Burst)
 	if err != nil {
 		return nil, err
 	}
-	b := &Bucket{now: time.Now}
-	for _, o := range opts {
-		o(b)
+	b := &Bucket{now: opts.Now}
+	if b.now == nil {
+		b.now = time.Now
 	}
 	b.epoch = b.now()
 	b.cur.Store(&bucketState{lim: lim})
@@ -108,8 +107,8 @@ func (b *Bucket) Refund(n int) {
 }
 
 // SetLimit changes the bucket's rate and burst, with the rules of
-// NewBucket. The bucket keeps the tokens it holds, up to the new burst, and
-// from then on refills at the new rate. It is safe to call while other
+// [BucketOptions]. The bucket keeps the tokens it holds, up to the new
+// burst, and from then on refills at the new rate. It is safe to call while other
 // goroutines take tokens: a take that races with SetLimit is carried over
 // to the new limit, except one still in progress when SetLimit returns,
 // which can be lost.

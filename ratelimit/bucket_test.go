@@ -80,7 +80,7 @@ func TestBucketExactCounts(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := newFakeClock()
-			b, err := NewBucket(tt.rate, tt.burst, WithNow(clk.Now))
+			b, err := NewBucket(BucketOptions{Rate: tt.rate, Burst: tt.burst, Now: clk.Now})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -107,7 +107,7 @@ func TestBucketExactCounts(t *testing.T) {
 
 func TestBucketTakeN(t *testing.T) {
 	clk := newFakeClock()
-	b, err := NewBucket(10, 5, WithNow(clk.Now))
+	b, err := NewBucket(BucketOptions{Rate: 10, Burst: 5, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestBucketTakeN(t *testing.T) {
 
 func TestBucketTokensAndAccessors(t *testing.T) {
 	clk := newFakeClock()
-	b, err := NewBucket(4, 2, WithNow(clk.Now))
+	b, err := NewBucket(BucketOptions{Rate: 4, Burst: 2, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func TestBucketTokensAndAccessors(t *testing.T) {
 }
 
 func TestBucketRealClock(t *testing.T) {
-	b, err := NewBucket(1, 3)
+	b, err := NewBucket(BucketOptions{Rate: 1, Burst: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,24 +209,24 @@ func TestNewBucketErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b, err := NewBucket(tt.rate, tt.burst)
-			if !errors.Is(err, ErrInvalidConfig) {
-				t.Fatalf("NewBucket(%v, %d) = %v, %v; want ErrInvalidConfig", tt.rate, tt.burst, b, err)
+			b, err := NewBucket(BucketOptions{Rate: tt.rate, Burst: tt.burst})
+			if !errors.Is(err, ErrInvalidLimit) {
+				t.Fatalf("NewBucket(BucketOptions{Rate: %v, Burst: %d}) = %v, %v; want ErrInvalidLimit", tt.rate, tt.burst, b, err)
 			}
 			if !strings.Contains(err.Error(), tt.field) {
 				t.Errorf("error %q does not name field %s", err, tt.field)
 			}
 		})
 	}
-	if _, err := NewBucket(2e9, 1); err != nil {
-		t.Errorf("NewBucket(2e9, 1): %v; want a 1ns interval", err)
+	if _, err := NewBucket(BucketOptions{Rate: 2e9, Burst: 1}); err != nil {
+		t.Errorf("NewBucket(BucketOptions{Rate: 2e9, Burst: 1}): %v; want a 1ns interval", err)
 	}
 }
 
 func TestBucketConcurrent(t *testing.T) {
 	clk := newFakeClock()
 	const rate, burst = 1000, 50
-	b, err := NewBucket(rate, burst, WithNow(clk.Now))
+	b, err := NewBucket(BucketOptions{Rate: rate, Burst: burst, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,10 +13,11 @@
 //
 // Both are safe for concurrent use and do not allocate when allowing a
 // request; a [Keyed] limiter allocates only while it grows towards its key
-// limit, and reuses forgotten keys' memory after that. Both read time from a
-// clock, time.Now unless told otherwise (a func() time.Time, as
-// crypto/tls.Config.Time is), so that tests can move time by
-// hand; the TakeN methods accept a time the caller has already read.
+// limit, and reuses forgotten keys' memory after that. Both are configured
+// by a struct ([BucketOptions], [KeyedOptions]) and read the time from its
+// Now, a func() time.Time that is time.Now unless set (as
+// crypto/tls.Config.Time is), so that tests can move time by hand; the
+// TakeN methods accept a time the caller has already read.
 //
 // Both can change their rate and burst while in use (SetLimit), each
 // bucket keeping the tokens it holds up to the new burst, as a proxy does

@@ -15,7 +15,7 @@ func (c *stepClock) Now() time.Time { return c.t }
 func ExampleBucket() {
 	clk := &stepClock{t: time.Unix(0, 0)}
 	// Two requests per second, bursts of up to three.
-	b, err := ratelimit.NewBucket(2, 3, ratelimit.WithNow(clk.Now))
+	b, err := ratelimit.NewBucket(ratelimit.BucketOptions{Rate: 2, Burst: 3, Now: clk.Now})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -36,7 +36,7 @@ func ExampleBucket() {
 
 func ExampleKeyed() {
 	clk := &stepClock{t: time.Unix(0, 0)}
-	limit, err := ratelimit.NewKeyed(ratelimit.KeyedConfig{
+	limit, err := ratelimit.NewKeyed(ratelimit.KeyedOptions{
 		Rate:    1, // per client per second
 		Burst:   2,
 		MaxKeys: 10000,
@@ -63,7 +63,7 @@ func ExampleKeyed() {
 func ExampleBucket_SetLimit() {
 	clk := &stepClock{t: time.Unix(0, 0)}
 	// A limit of 30 per second shared by the replicas of a service.
-	b, err := ratelimit.NewBucket(30, 30, ratelimit.WithNow(clk.Now))
+	b, err := ratelimit.NewBucket(ratelimit.BucketOptions{Rate: 30, Burst: 30, Now: clk.Now})
 	if err != nil {
 		fmt.Println(err)
 		return

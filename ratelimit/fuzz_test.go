@@ -59,7 +59,7 @@ func FuzzKeyedModel(f *testing.F) {
 		maxKeys = maxKeys%8 + 1
 		burst = burst%4 + 1
 		clk := newFakeClock()
-		k, err := NewKeyed(KeyedConfig{Rate: 10, Burst: int(burst), MaxKeys: int(maxKeys), Now: clk.Now})
+		k, err := NewKeyed(KeyedOptions{Rate: 10, Burst: int(burst), MaxKeys: int(maxKeys), Now: clk.Now})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,8 +15,8 @@ const (
 	minShardLength = 64 // keys per shard before the limiter splits into more shards
 )
 
-// KeyedConfig configures a Keyed limiter.
-type KeyedConfig struct {
+// KeyedOptions configure a [Keyed] limiter.
+type KeyedOptions struct {
 	// Rate is the number of tokens each key gains per second.
 	Rate float64
 	// Burst is the most tokens one key can hold; a key seen for the first
@@ -85,17 +85,18 @@ type entry struct {
 	prev, next *entry
 }
 
-// NewKeyed returns a Keyed limiter configured by cfg. Rate and Burst obey the
-// rules of NewBucket; MaxKeys must not be negative.
-func NewKeyed(cfg KeyedConfig) (*Keyed, error) {
-	lim, err := newLimit(cfg.Rate, cfg.Burst)
+// NewKeyed returns a Keyed limiter configured by opts. Rate and Burst obey
+// the rules of [BucketOptions]; MaxKeys must not be negative. It returns an
+// error wrapping [ErrInvalidLimit] otherwise.
+func NewKeyed(opts KeyedOptions) (*Keyed, error) {
+	lim, err := newLimit(opts.Rate, opts.Burst)
 	if err != nil {
 		return nil, err
 	}
-	maxKeys := cfg.MaxKeys
+	maxKeys := opts.MaxKeys
 	switch {
 	case maxKeys < 0:
-		return nil, fmt.Errorf("ratelimit: MaxKeys %d: must be >= 0: %w", maxKeys, ErrInvalidConfig)
+		return nil, fmt.Errorf("ratelimit: MaxKeys %d: must be >= 0: %w", maxKeys, ErrInvalidLimit)
 	case maxKeys == 0:
 		maxKeys = DefaultMaxKeys
 	}
@@ -104,7 +105,7 @@ func NewKeyed(cfg KeyedConfig) (*Keyed, error) {
 		n *= 2
 	}
 	k := &Keyed{
-		now:    cfg.Now,
+		now:    opts.Now,
 		seed:   maphash.MakeSeed(),
 		mask:   uint64(n - 1),
 		shards: make([]shard, n),
@@ -174,7 +175,7 @@ func (k *Keyed) Refund(key string, n int) {
 }
 
 // SetLimit changes the rate and burst of every key, with the rules of
-// NewBucket. Each remembered key keeps the tokens it holds, up to the new
+// [BucketOptions]. Each remembered key keeps the tokens it holds, up to the new
 // burst, and from then on refills at the new rate. It is safe to call
 // while other goroutines take tokens; it locks one shard at a time.
 func (k *Keyed) SetLimit(rate float64, burst int) error {

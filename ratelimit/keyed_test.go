@@ -12,7 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func newTestKeyed(t testing.TB, cfg KeyedConfig) *Keyed {
+func newTestKeyed(t testing.TB, cfg KeyedOptions) *Keyed {
 	t.Helper()
 	k, err := NewKeyed(cfg)
 	if err != nil {
@@ -32,7 +32,7 @@ func drain(k *Keyed, key string) int {
 
 func TestKeyedIndependentKeys(t *testing.T) {
 	clk := newFakeClock()
-	k := newTestKeyed(t, KeyedConfig{Rate: 10, Burst: 3, Now: clk.Now})
+	k := newTestKeyed(t, KeyedOptions{Rate: 10, Burst: 3, Now: clk.Now})
 	type got struct{ A, B int }
 	var g []got
 	g = append(g, got{drain(k, "a"), 0})
@@ -97,7 +97,7 @@ func TestKeyedEvictsLeastRecentlyUsed(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := newFakeClock()
-			k := newTestKeyed(t, KeyedConfig{Rate: 2, Burst: 2, MaxKeys: 2, Now: clk.Now})
+			k := newTestKeyed(t, KeyedOptions{Rate: 2, Burst: 2, MaxKeys: 2, Now: clk.Now})
 			for _, op := range tt.ops {
 				if d, ok := strings.CutPrefix(op, "+"); ok {
 					dur, err := time.ParseDuration(d)
@@ -127,7 +127,7 @@ func TestKeyedBound(t *testing.T) {
 	for _, maxKeys := range []int{1, 3, 127, 128, 1000, 4099} {
 		t.Run(strconv.Itoa(maxKeys), func(t *testing.T) {
 			clk := newFakeClock()
-			k := newTestKeyed(t, KeyedConfig{Rate: 1, Burst: 5, MaxKeys: maxKeys, Now: clk.Now})
+			k := newTestKeyed(t, KeyedOptions{Rate: 1, Burst: 5, MaxKeys: maxKeys, Now: clk.Now})
 			if got := k.MaxKeys(); got != maxKeys {
 				t.Errorf("MaxKeys() = %d; want %d", got, maxKeys)
 			}
@@ -143,7 +143,7 @@ func TestKeyedBound(t *testing.T) {
 			checkShards(t, k)
 		})
 	}
-	k := newTestKeyed(t, KeyedConfig{Rate: 1, Burst: 1})
+	k := newTestKeyed(t, KeyedOptions{Rate: 1, Burst: 1})
 	if got := k.MaxKeys(); got != DefaultMaxKeys {
 		t.Errorf("zero MaxKeys: MaxKeys() = %d; want %d", got, DefaultMaxKeys)
 	}
@@ -181,25 +181,25 @@ func checkShards(t *testing.T, k *Keyed) {
 func TestNewKeyedErrors(t *testing.T) {
 	tests := []struct {
 		name  string
-		cfg   KeyedConfig
+		cfg   KeyedOptions
 		field string
 	}{
-		{"zero config", KeyedConfig{}, "Rate"},
-		{"zero burst", KeyedConfig{Rate: 1}, "Burst"},
-		{"negative MaxKeys", KeyedConfig{Rate: 1, Burst: 1, MaxKeys: -1}, "MaxKeys"},
+		{"zero config", KeyedOptions{}, "Rate"},
+		{"zero burst", KeyedOptions{Rate: 1}, "Burst"},
+		{"negative MaxKeys", KeyedOptions{Rate: 1, Burst: 1, MaxKeys: -1}, "MaxKeys"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := NewKeyed(tt.cfg)
-			if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tt.field) {
-				t.Errorf("NewKeyed(%+v) error = %v; want ErrInvalidConfig naming %s", tt.cfg, err, tt.field)
+			if !errors.Is(err, ErrInvalidLimit) || !strings.Contains(err.Error(), tt.field) {
+				t.Errorf("NewKeyed(%+v) error = %v; want ErrInvalidLimit naming %s", tt.cfg, err, tt.field)
 			}
 		})
 	}
 }
 
 func TestKeyedNoAllocForKnownKey(t *testing.T) {
-	k := newTestKeyed(t, KeyedConfig{Rate: 1e6, Burst: 10, Now: newFakeClock().Now})
+	k := newTestKeyed(t, KeyedOptions{Rate: 1e6, Burst: 10, Now: newFakeClock().Now})
 	key := "203.0.113.7"
 	k.Allow(key)
 	if n := testing.AllocsPerRun(1000, func() { k.Take(key) }); n != 0 {
@@ -210,7 +210,7 @@ func TestKeyedNoAllocForKnownKey(t *testing.T) {
 func TestKeyedConcurrent(t *testing.T) {
 	clk := newFakeClock()
 	const burst, keys = 20, 50
-	k := newTestKeyed(t, KeyedConfig{Rate: 100, Burst: burst, MaxKeys: 200, Now: clk.Now})
+	k := newTestKeyed(t, KeyedOptions{Rate: 100, Burst: burst, MaxKeys: 200, Now: clk.Now})
 	var mu sync.Mutex
 	allowed := map[string]int{}
 	var wg sync.WaitGroup
@@ -231,7 +231,7 @@ func TestKeyedConcurrent(t *testing.T) {
 		})
 	}
 	// Meanwhile, other goroutines churn a second limiter far past its bound.
-	churn := newTestKeyed(t, KeyedConfig{Rate: 1, Burst: 1, MaxKeys: 300, Now: clk.Now})
+	churn := newTestKeyed(t, KeyedOptions{Rate: 1, Burst: 1, MaxKeys: 300, Now: clk.Now})
 	for w := range 4 {
 		wg.Go(func() {
 			for i := range 2000 {

@@ -12,7 +12,7 @@ import (
 
 func TestBucketSetLimit(t *testing.T) {
 	clk := newFakeClock()
-	b, err := NewBucket(10, 9, WithNow(clk.Now))
+	b, err := NewBucket(BucketOptions{Rate: 10, Burst: 9, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,14 +42,14 @@ func TestBucketSetLimit(t *testing.T) {
 	if b.Burst() != 9 || b.Interval() != 100*time.Millisecond {
 		t.Errorf("Burst, Interval = %d, %v; want 9, 100ms", b.Burst(), b.Interval())
 	}
-	if err := b.SetLimit(0, 1); !errors.Is(err, ErrInvalidConfig) {
-		t.Errorf("SetLimit(0, 1) = %v; want ErrInvalidConfig", err)
+	if err := b.SetLimit(0, 1); !errors.Is(err, ErrInvalidLimit) {
+		t.Errorf("SetLimit(0, 1) = %v; want ErrInvalidLimit", err)
 	}
 }
 
 func TestBucketSetLimitConcurrent(t *testing.T) {
 	clk := newFakeClock()
-	b, err := NewBucket(1000, 100, WithNow(clk.Now))
+	b, err := NewBucket(BucketOptions{Rate: 1000, Burst: 100, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestBucketSetLimitConcurrent(t *testing.T) {
 
 func TestBucketRefund(t *testing.T) {
 	clk := newFakeClock()
-	b, err := NewBucket(1, 2, WithNow(clk.Now))
+	b, err := NewBucket(BucketOptions{Rate: 1, Burst: 2, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestBucketRefund(t *testing.T) {
 
 func TestKeyedSetLimitAndRefund(t *testing.T) {
 	clk := newFakeClock()
-	k := newTestKeyed(t, KeyedConfig{Rate: 10, Burst: 10, MaxKeys: 1000, Now: clk.Now})
+	k := newTestKeyed(t, KeyedOptions{Rate: 10, Burst: 10, MaxKeys: 1000, Now: clk.Now})
 	for range 4 {
 		k.Allow("a")
 	}
@@ -131,7 +131,7 @@ func TestKeyedSetLimitAndRefund(t *testing.T) {
 	if k.Len() != 2 {
 		t.Errorf("Len = %d; want 2 (refunds and SetLimit remember no key)", k.Len())
 	}
-	if err := k.SetLimit(1, 0); !errors.Is(err, ErrInvalidConfig) {
-		t.Errorf("SetLimit(1, 0) = %v; want ErrInvalidConfig", err)
+	if err := k.SetLimit(1, 0); !errors.Is(err, ErrInvalidLimit) {
+		t.Errorf("SetLimit(1, 0) = %v; want ErrInvalidLimit", err)
 	}
 }

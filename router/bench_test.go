@@ -81,7 +81,8 @@ func BenchmarkMatch(b *testing.B) {
 	for _, n := range benchSizes {
 		b.Run("routes="+strconv.Itoa(n), func(b *testing.B) {
 			routes, reqs := benchSet(n)
-			tab, err := Compile(routes)
+			tab := Compile(routes)
+			err := tab.Err()
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -107,7 +108,8 @@ func BenchmarkMatchRegex(b *testing.B) {
 			routes[i].Rules = append(routes[i].Rules, rule(regex(fmt.Sprintf(`/api/v[0-9]+/res%d/[a-z]+/[0-9]+`, i))))
 		}
 	}
-	tab, err := Compile(routes)
+	tab := Compile(routes)
+	err := tab.Err()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -123,7 +125,7 @@ func BenchmarkCompile(b *testing.B) {
 			routes, _ := benchSet(n)
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := Compile(routes); err != nil {
+				if err := Compile(routes).Err(); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -149,7 +151,8 @@ func BenchmarkNormalizePath(b *testing.B) {
 
 func BenchmarkExplain(b *testing.B) {
 	routes, reqs := benchSet(1000)
-	tab, err := Compile(routes)
+	tab := Compile(routes)
+	err := tab.Err()
 	if err != nil {
 		b.Fatal(err)
 	}

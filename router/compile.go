@@ -64,7 +64,8 @@ func (e *RouteError) Error() string {
 // Unwrap returns e.Err.
 func (e *RouteError) Unwrap() error { return e.Err }
 
-// CompileError lists every problem found by [Compile].
+// CompileError lists every route and rule [Compile] left out of a table,
+// and why; [Table.Err] returns it.
 type CompileError struct {
 	// Errors are in route order, then field order.
 	Errors []*RouteError
@@ -104,6 +105,8 @@ type Table struct {
 	// hostname of the route (entry.hostnames); kept out of entry, which
 	// Match scans.
 	origins [][]int
+	// err lists what Compile left out; nil when nothing was.
+	err *CompileError
 }
 
 // bucket holds the entries of one route hostname whose hostname origins
@@ -216,14 +219,14 @@ func b2i(b bool) int {
 // Compile builds a Table from routes.
 //
 // Invalid input never prevents the valid rest from being served: Compile
-// always returns a usable, non-nil Table holding every valid rule, and a
-// non-nil error of type [*CompileError] when anything was dropped. A route
-// with an invalid hostname or listener name is dropped whole (its rules are
-// then not examined); a rule with an invalid match is dropped alone. Callers that want all-or-nothing
-// behaviour discard the table when the error is non-nil.
+// always returns a usable, non-nil Table holding every valid rule, and
+// [Table.Err] lists what it left out. A route with an invalid hostname or
+// listener name is left out whole (its rules are then not examined); a rule
+// with an invalid match is left out alone. Callers that want all-or-nothing
+// behaviour discard the table when its Err is not nil.
 //
 // Compile copies what it keeps; routes may be reused after it returns.
-func Compile(routes []Route) (*Table, error) {
+func Compile(routes []Route) *Table {
 	c := compiler{regexps: make(map[string]*regexp.Regexp)}
 	t := &Table{
 		exact: make(map[string]*bucket),
@@ -315,9 +318,19 @@ func Compile(routes []Route) (*Table, error) {
 		}
 	}
 	if len(c.errs) > 0 {
-		return t, &CompileError{Errors: c.errs}
+		t.err = &CompileError{Errors: c.errs}
 	}
-	return t, nil
+	return t
+}
+
+// Err reports what [Compile] left out of the table: nil when every route
+// compiled, a [*CompileError] listing each route or rule left out
+// otherwise. The table serves the rest either way.
+func (t *Table) Err() error {
+	if t == nil || t.err == nil {
+		return nil
+	}
+	return t.err
 }
 
 func newBucket(hostname string) *bucket {

@@ -74,7 +74,8 @@ func TestCompileErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			good := route("good", nil, rule(prefix("/")))
-			tab, err := Compile([]Route{good, tt.route})
+			tab := Compile([]Route{good, tt.route})
+			err := tab.Err()
 			if tab == nil {
 				t.Fatal("Compile returned a nil table")
 			}
@@ -112,7 +113,8 @@ func TestCompileDropsOnlyTheInvalidRule(t *testing.T) {
 		rule(regex("/bad(")),
 		rule(prefix("/also-ok")),
 	)}
-	tab, err := Compile(routes)
+	tab := Compile(routes)
+	err := tab.Err()
 	var ce *CompileError
 	if !errors.As(err, &ce) || len(ce.Errors) != 1 || ce.Errors[0].Rule != 1 {
 		t.Fatalf("Compile error = %v, want one error for rule 1", err)
@@ -133,7 +135,7 @@ func TestCompileReportsEveryError(t *testing.T) {
 		route("a", []string{"1.2.3.4", "*"}, rule()),
 		route("b", nil, rule(prefix("x").method("x").header("", "1")), rule(exact("/ok"))),
 	}
-	_, err := Compile(routes)
+	err := Compile(routes).Err()
 	var ce *CompileError
 	if !errors.As(err, &ce) {
 		t.Fatalf("error = %v", err)
@@ -174,7 +176,7 @@ func TestCompileAcceptsValidInput(t *testing.T) {
 		)),
 		route("conds", nil, rule(prefix("/").header("X-Custom_Header!", "a\tb").query("a b", "%"))),
 	}
-	if _, err := Compile(routes); err != nil {
+	if err := Compile(routes).Err(); err != nil {
 		t.Fatalf("Compile: %v", err)
 	}
 }

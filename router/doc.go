@@ -128,9 +128,9 @@
 //
 // # Errors
 //
-// [Compile] always returns a usable table with every valid rule, plus a
-// [*CompileError] listing each dropped route or rule as a [*RouteError]
-// naming the route and the field. [Table.Match] returns [ErrNotFound] or
+// [Compile] always returns a usable table with every valid rule; the
+// table's [Table.Err] is a [*CompileError] listing each route or rule left
+// out as a [*RouteError] naming the route and the field. [Table.Match] returns [ErrNotFound] or
 // [ErrBadPath].
 //
 // # Cost

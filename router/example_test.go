@@ -10,7 +10,7 @@ import (
 
 func Example() {
 	created := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
-	table, err := router.Compile([]router.Route{
+	table := router.Compile([]router.Route{
 		{
 			Namespace: "shop", Name: "web", CreationTime: created,
 			Hostnames: []string{"*.example.com"},
@@ -36,9 +36,8 @@ func Example() {
 			},
 		},
 	})
-	if err != nil {
-		fmt.Println("compile:", err)
-		return
+	if err := table.Err(); err != nil {
+		fmt.Println("left out:", err)
 	}
 
 	for _, req := range []router.Request{
@@ -81,7 +80,7 @@ func ExampleNormalizePath() {
 }
 
 func ExampleTable_Explain() {
-	table, _ := router.Compile([]router.Route{{
+	table := router.Compile([]router.Route{{
 		Namespace: "default", Name: "admin",
 		Rules: []router.Rule{
 			{Matches: []router.Match{{Path: router.PathMatch{Type: router.PathExact, Value: "/admin"}, Method: "POST"}}},
@@ -108,13 +107,13 @@ func ExampleIntersectHostnameOrigins() {
 			Hostnames: hosts, HostnameOrigins: origins, Rules: rules}
 	}
 	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
-	table, err := router.Compile([]router.Route{
+	table := router.Compile([]router.Route{
 		attach("wildcard", []string{"*.example.com"}, t0,
 			router.Rule{Matches: []router.Match{{Path: router.PathMatch{Type: router.PathExact, Value: "/cart"}}}}),
 		attach("exact", []string{"abc.example.com"}, t0.Add(time.Hour),
 			router.Rule{Matches: []router.Match{{Method: "GET"}}}),
 	})
-	if err != nil {
+	if err := table.Err(); err != nil {
 		panic(err)
 	}
 	for _, method := range []string{"GET", "POST"} {

@@ -48,7 +48,8 @@ func route(name string, hosts []string, rules ...Rule) Route {
 
 func mustCompile(t testing.TB, routes []Route) *Table {
 	t.Helper()
-	tab, err := Compile(routes)
+	tab := Compile(routes)
+	err := tab.Err()
 	if err != nil {
 		t.Fatalf("Compile: %v", err)
 	}

@@ -302,7 +302,7 @@ func buildTable(members []*Member, weights map[string]uint32, lb LoadBalancer) (
 		for i, m := range members {
 			mb[i] = maglev.Backend{Name: m.addr, Weight: w[i]}
 		}
-		mt, err := maglev.Build(mb, maglev.Config{Size: maglevSize(len(members))})
+		mt, err := maglev.Build(mb, maglev.Options{Size: maglevSize(len(members))})
 		if err != nil {
 			return nil, err
 		}
@@ -519,9 +519,9 @@ func (s *Set) newMember(b *Backend, addr string) (*Member, error) {
 	cb := b.spec.CircuitBreaker
 	m.count5xx = cb != nil && cb.Count5xx
 	if cb == nil || !cb.Disabled {
-		var cfg breaker.Config
+		var cfg breaker.Options
 		if cb != nil {
-			cfg = cb.Config
+			cfg = cb.Options
 		}
 		name, hook, log := b.name, s.opts.Hooks.Breaker, s.log
 		user := cfg.OnStateChange

@@ -227,9 +227,9 @@ type CircuitBreaker struct {
 	Disabled bool `json:"disabled,omitempty"`
 	// Count5xx counts responses with a 5xx status as failures.
 	Count5xx bool `json:"count5xx,omitempty"`
-	// Config is passed to the breaker package; its zero value uses the
-	// package defaults.
-	Config breaker.Config `json:"config,omitzero"`
+	// Options are the breakers' options (breaker.New); the zero value
+	// uses the package defaults.
+	Options breaker.Options `json:"options,omitzero"`
 }
 
 // validate checks a spec. It reports the first error found, naming the

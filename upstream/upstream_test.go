@@ -89,7 +89,7 @@ func TestSyncKeepsMembers(t *testing.T) {
 // members (fresh breakers and transports), calls TLS once per change and
 // not for an unchanged key.
 func TestTransportKeyChange(t *testing.T) {
-	p := pool.New(pool.Config{})
+	p := pool.New(pool.Options{})
 	defer p.Close()
 	s := newSet(t, Options{Pool: p})
 	calls := 0
@@ -257,9 +257,9 @@ func TestBreakerOpens(t *testing.T) {
 		changes = append(changes, fmt.Sprint(b, " ", a, " ", to))
 		mu.Unlock()
 	}}})
-	cfg := breaker.Config{MinRequests: 3, FailureThreshold: 0.5, Window: time.Minute, OpenTimeout: time.Hour}
+	cfg := breaker.Options{MinRequests: 3, FailureThreshold: 0.5, Window: time.Minute, OpenTimeout: time.Hour}
 	bs := mustSync(t, s, []Spec{{Name: "b", Endpoints: eps("10.0.0.1:1", "10.0.0.2:1"),
-		CircuitBreaker: &CircuitBreaker{Config: cfg}}}, nil)
+		CircuitBreaker: &CircuitBreaker{Options: cfg}}}, nil)
 	tb := bs["b"].Table()
 	bad := tb.Find([]byte("10.0.0.1:1"))
 	for range 10 {
@@ -436,7 +436,7 @@ func TestUpdateEndpoints(t *testing.T) {
 // TestSharedTransportLimits: two backends with a member at the same
 // address share its transport, under the smaller limit of each field.
 func TestSharedTransportLimits(t *testing.T) {
-	p := pool.New(pool.Config{})
+	p := pool.New(pool.Options{})
 	defer p.Close()
 	s := newSet(t, Options{Pool: p})
 	bs := mustSync(t, s, []Spec{

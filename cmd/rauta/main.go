@@ -37,6 +37,7 @@ import (
 
 	"k8s.io/klog/v2"
 
+	"github.com/rauta/rauta/admin"
 	"github.com/rauta/rauta/filesource"
 	"github.com/rauta/rauta/gatewayapi"
 	"github.com/rauta/rauta/kube"
@@ -171,38 +172,50 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
+	if popts.Logger == nil {
+		popts.Logger = log
+	}
+	p := proxy.New(popts)
+	run := admin.RunOptions{Proxy: p, Address: *adminAddr, Pprof: *pprofOn, Logger: log, ShutdownTimeout: *shutdown}
+	var src admin.Source
 	if tf.config == "" {
 		log.Info("rauta starting in cluster mode", "version", version(), "kubeconfig", *kubeconfig, "controllerName", topts.ControllerName)
 		klog.SetSlogLogger(log)
-		err = kube.Serve(ctx, kube.ServeOptions{
-			Kubeconfig: *kubeconfig,
-			Controller: kube.Options{
+		var c *kube.Controller
+		cfg, err := kube.RESTConfig(*kubeconfig)
+		if err == nil {
+			c, err = kube.New(cfg, kube.Options{
+				Proxy:          p,
 				Translate:      topts,
 				LeaseNamespace: *leaseNS,
 				Identity:       *identity,
 				LeaseDuration:  *leaseDuration,
 				RenewDeadline:  *renewDeadline,
 				RetryPeriod:    *retryPeriod,
-			},
-			Proxy:           popts,
-			AdminAddress:    *adminAddr,
-			Pprof:           *pprofOn,
-			Logger:          log,
-			ShutdownTimeout: *shutdown,
-		})
+				Logger:         log,
+			})
+		}
+		if err != nil {
+			log.Error("rauta stopped", "error", err)
+			return exitFailure
+		}
+		src, run.Status = c, func() any { return c.Status() }
 	} else {
 		log.Info("rauta starting", "version", version(), "config", tf.config, "controllerName", topts.ControllerName)
-		err = filesource.Serve(ctx, filesource.ServeOptions{
-			Path:            tf.config,
-			Translate:       topts,
-			Proxy:           popts,
-			AdminAddress:    *adminAddr,
-			Pprof:           *pprofOn,
-			Logger:          log,
-			Interval:        *interval,
-			ShutdownTimeout: *shutdown,
+		fsrc, err := filesource.New(filesource.Options{
+			Path:      tf.config,
+			Proxy:     p,
+			Translate: topts,
+			Logger:    log,
+			Interval:  *interval,
 		})
+		if err != nil {
+			log.Error("rauta stopped", "error", err)
+			return exitFailure
+		}
+		src, run.Status = fsrc, func() any { return fsrc.Report() }
 	}
+	err = admin.Run(ctx, run, src)
 	if err != nil {
 		log.Error("rauta stopped", "error", err)
 		return exitFailure

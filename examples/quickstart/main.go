@@ -36,7 +36,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rauta/rauta/admin"
 	"github.com/rauta/rauta/filesource"
+	"github.com/rauta/rauta/proxy"
 )
 
 func main() {
@@ -75,11 +77,14 @@ func run(ctx context.Context, log *slog.Logger, out io.Writer, config, adminAddr
 		log.Info("backend listening", "backend", b.name, "address", b.addr)
 	}
 
+	// The gateway: a proxy, a Source feeding it the files, and admin.Run
+	// for the admin listener and the graceful shutdown.
+	p := proxy.New(proxy.Options{Logger: log})
 	printed := false
-	return filesource.Serve(ctx, filesource.ServeOptions{
-		Path:         config,
-		AdminAddress: adminAddr,
-		Logger:       log,
+	src, err := filesource.New(filesource.Options{
+		Path:   config,
+		Proxy:  p,
+		Logger: log,
 		OnReport: func(r filesource.Report) {
 			if r.Error == nil && !printed {
 				printed = true
@@ -87,6 +92,15 @@ func run(ctx context.Context, log *slog.Logger, out io.Writer, config, adminAddr
 			}
 		},
 	})
+	if err != nil {
+		return err
+	}
+	return admin.Run(ctx, admin.RunOptions{
+		Proxy:   p,
+		Address: adminAddr,
+		Status:  func() any { return src.Report() },
+		Logger:  log,
+	}, src)
 }
 
 // echo answers with the backend's name and what it received.

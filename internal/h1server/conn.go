@@ -516,6 +516,14 @@ func (c *conn) failRequest(err error) {
 	}
 	s := c.srv
 	s.logger().Debug("h1server: bad request", "remote", c.remoteAddr, "status", pe.code, "reason", pe.reason)
+	if pe == errVersion && c.tlsState == nil && s.H2CPriorKnowledge != nil && c.seq.Load() == 1 {
+		// The first line of a cleartext connection that also serves h2c
+		// is neither HTTP/1 nor the HTTP/2 preface: an HTTP/2 client
+		// with a broken preface, or no HTTP client at all. RFC 9113
+		// section 3.4 wants the connection closed, not an answer in a
+		// protocol the client may not speak.
+		return
+	}
 	text := http.StatusText(pe.code)
 	msg := strconv.Itoa(pe.code) + " " + text + ": " + pe.reason
 	resp := "HTTP/1.1 " + strconv.Itoa(pe.code) + " " + text +

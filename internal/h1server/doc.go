@@ -118,6 +118,9 @@
 // HTTP/2 is not served here: TLSNextProto receives connections that
 // negotiated "h2" with ALPN, and H2CPriorKnowledge cleartext connections
 // that begin with the HTTP/2 preface; both can be given to
-// golang.org/x/net/http2's Server.ServeConn. Upgrade: h2c requests reach
-// the handler, which can hijack the connection.
+// internal/h2server's (or golang.org/x/net/http2's) Server.ServeConn.
+// Upgrade: h2c requests reach the handler, which can hijack the connection.
+// When H2CPriorKnowledge is set, a cleartext connection whose first line
+// is not HTTP/1 (no "HTTP/" version: a broken HTTP/2 preface, say) is
+// closed without an answer, as RFC 9113 section 3.4 wants.
 package h1server

@@ -20,6 +20,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/rauta/rauta/internal/h2server"
 )
 
 // selfSigned returns a certificate for 127.0.0.1.
@@ -77,11 +79,7 @@ func TestTLSNextProto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h2 := &http2.Server{}
-	base := &http.Server{}
-	if err := http2.ConfigureServer(base, h2); err != nil {
-		t.Fatal(err)
-	}
+	h2 := &h2server.Server{ErrorLog: quietLogger()}
 	states := &recorder[http.ConnState]{}
 	s := &Server{
 		Handler:   protoHandler,
@@ -89,11 +87,11 @@ func TestTLSNextProto(t *testing.T) {
 		ConnState: func(_ net.Conn, st http.ConnState) { states.add(st) },
 		TLSNextProto: map[string]func(net.Conn){
 			"h2": func(c net.Conn) {
-				h2.ServeConn(c, &http2.ServeConnOpts{Handler: protoHandler, BaseConfig: base})
+				h2.ServeConn(c, &h2server.ServeConnOpts{Handler: protoHandler})
 			},
 		},
 	}
-	s.RegisterOnShutdown(func() { base.Shutdown(context.Background()) })
+	s.RegisterOnShutdown(func() { h2.Shutdown(context.Background()) })
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(tls.NewListener(ln, cfg)) }()
 	url := "https://" + ln.Addr().String() + "/"

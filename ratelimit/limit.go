@@ -11,9 +11,9 @@ import (
 // allowed, because it asks for more tokens than the burst.
 const InfDuration = time.Duration(math.MaxInt64)
 
-// ErrInvalidConfig is wrapped by every error that reports a bad rate, burst
+// ErrInvalidLimit is wrapped by every error that reports a bad rate, burst
 // or key limit.
-var ErrInvalidConfig = errors.New("invalid rate limit configuration")
+var ErrInvalidLimit = errors.New("invalid rate limit")
 
 // maxTau bounds burst*interval so that time arithmetic cannot overflow.
 const maxTau = 1 << 61
@@ -32,17 +32,17 @@ type limit struct {
 // nanosecond.
 func newLimit(rate float64, burst int) (limit, error) {
 	if math.IsNaN(rate) || math.IsInf(rate, 0) || rate <= 0 {
-		return limit{}, fmt.Errorf("ratelimit: Rate %v: must be a finite number > 0: %w", rate, ErrInvalidConfig)
+		return limit{}, fmt.Errorf("ratelimit: Rate %v: must be a finite number > 0: %w", rate, ErrInvalidLimit)
 	}
 	if burst < 1 {
-		return limit{}, fmt.Errorf("ratelimit: Burst %d: must be >= 1: %w", burst, ErrInvalidConfig)
+		return limit{}, fmt.Errorf("ratelimit: Burst %d: must be >= 1: %w", burst, ErrInvalidLimit)
 	}
 	iv := math.Round(float64(time.Second) / rate)
 	if iv < 1 {
-		return limit{}, fmt.Errorf("ratelimit: Rate %v: more than one token per nanosecond: %w", rate, ErrInvalidConfig)
+		return limit{}, fmt.Errorf("ratelimit: Rate %v: more than one token per nanosecond: %w", rate, ErrInvalidLimit)
 	}
 	if iv > maxTau/float64(burst) {
-		return limit{}, fmt.Errorf("ratelimit: Rate %v with Burst %d: refill time too long: %w", rate, burst, ErrInvalidConfig)
+		return limit{}, fmt.Errorf("ratelimit: Rate %v with Burst %d: refill time too long: %w", rate, burst, ErrInvalidLimit)
 	}
 	interval := int64(iv)
 	return limit{interval: interval, tau: interval * int64(burst), burst: burst}, nil

@@ -1,0 +1,737 @@
+package h2server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+const (
+	errCodeNo       = http2.ErrCodeNo
+	errCodeProtocol = http2.ErrCodeProtocol
+	errCodeCalm     = http2.ErrCodeEnhanceYourCalm
+
+	maxWindow = 1<<31 - 1
+	// goAwayLinger is how long a connection is read (and the frames
+	// dropped) after its last GOAWAY, so that the client reads the GOAWAY
+	// before the close.
+	goAwayLinger = time.Second
+	// maxEncoderTable bounds the HPACK table used for responses.
+	maxEncoderTable = 4096
+	// readBufferSize sizes a connection's read buffer.
+	readBufferSize = 16 << 10
+)
+
+var (
+	errConnClosed   = errors.New("h2server: connection closed")
+	errStreamClosed = errors.New("h2server: stream closed")
+	errHandlerDone  = errors.New("h2server: write after the handler returned")
+)
+
+// ctrlKind is the kind of a queued control frame.
+type ctrlKind uint8
+
+const (
+	ctrlSettings ctrlKind = iota
+	ctrlSettingsAck
+	ctrlPingAck
+	ctrlRST
+	ctrlWindowUpdate
+	ctrlGoAway
+)
+
+// ctrlFrame is a control frame waiting for the writer.
+type ctrlFrame struct {
+	kind   ctrlKind
+	stream uint32
+	code   http2.ErrCode
+	incr   uint32
+	data   [8]byte
+}
+
+// connError is a connection error: GOAWAY with code, then close.
+type connError struct {
+	code  http2.ErrCode
+	limit Limit // numLimits when no limit was hit
+}
+
+func (e connError) Error() string { return "h2server: connection error " + e.code.String() }
+
+func protoErr() error { return connError{code: errCodeProtocol, limit: numLimits} }
+
+func limitErr(l Limit) error { return connError{code: errCodeCalm, limit: l} }
+
+// conn is one HTTP/2 connection.
+type conn struct {
+	srv        *Server
+	rwc        net.Conn
+	handler    http.Handler
+	ctx        context.Context
+	cancel     context.CancelFunc
+	remoteAddr string
+	tlsState   *tls.ConnectionState
+
+	// Read side: the reading goroutine only.
+	br          *bufio.Reader
+	fr          *http2.Framer
+	dec         *hpack.Decoder
+	hb          headerBlock
+	gotSettings bool
+	prefaceRead bool
+	resets      budget
+	settings    budget
+	pings       budget
+	priorities  budget
+	empties     budget
+	canon       map[string]string
+	maxList     uint32
+	maxFrames   int
+
+	mu       sync.Mutex
+	wcond    sync.Cond // the writer waits on it
+	streams  map[uint32]*stream
+	maxID    uint32 // highest client stream ID seen
+	handlers int    // handler goroutines running
+	// The client's settings and the send windows.
+	peerInitWindow int32
+	peerMaxFrame   uint32
+	peerTable      uint32
+	tableChanged   bool
+	sendWindow     int64
+	sendHigh       int64 // the largest sendWindow has been
+	// The receive window of the connection: what the client may still
+	// send, and what was consumed but not yet granted again.
+	recvWindow  int64
+	recvUnacked int64
+	ctrl        []ctrlFrame
+	ready       []*stream
+	windowUps   budget // WINDOW_UPDATE frames; guarded by mu as the writer credits it
+	goAwaySent  bool
+	draining    bool // GOAWAY sent: close once the streams are done
+	closing     bool // write what is queued, then stop
+	fatal       bool // a connection error: the reader drops what follows
+	dead        bool // the connection is gone
+	idleTimer   *time.Timer
+	hsTimer     *time.Timer
+
+	// Write side: the writer goroutine only.
+	wbuf       bytes.Buffer
+	wfr        *http2.Framer
+	enc        *hpack.Encoder
+	hbuf       bytes.Buffer
+	writerDone chan struct{}
+}
+
+func newConn(s *Server, c net.Conn, opts *ServeConnOpts) *conn {
+	parent := opts.Context
+	if parent == nil {
+		parent = context.Background()
+	}
+	h := opts.Handler
+	if h == nil {
+		h = s.Handler
+	}
+	if h == nil {
+		h = http.DefaultServeMux
+	}
+	ctx, cancel := context.WithCancel(parent)
+	sc := &conn{
+		srv:            s,
+		rwc:            c,
+		handler:        h,
+		ctx:            ctx,
+		cancel:         cancel,
+		remoteAddr:     c.RemoteAddr().String(),
+		streams:        make(map[uint32]*stream),
+		peerInitWindow: 65535,
+		peerMaxFrame:   16384,
+		sendWindow:     65535,
+		sendHigh:       65535,
+		recvWindow:     connWindow,
+		maxList:        s.maxHeaderList(),
+		maxFrames:      s.maxBlockFrames(),
+		writerDone:     make(chan struct{}),
+	}
+	if tc, ok := c.(*tls.Conn); ok {
+		st := tc.ConnectionState()
+		sc.tlsState = &st
+	}
+	sc.wcond.L = &sc.mu
+	sc.br = bufio.NewReaderSize(c, readBufferSize)
+	sc.fr = http2.NewFramer(nil, sc.br)
+	sc.fr.SetMaxReadFrameSize(s.maxFrame())
+	sc.fr.SetReuseFrames()
+	sc.dec = hpack.NewDecoder(4096, sc.onField)
+	sc.dec.SetMaxStringLength(int(sc.maxList))
+	sc.wfr = http2.NewFramer(&sc.wbuf, nil)
+	sc.enc = hpack.NewEncoder(&sc.hbuf)
+	return sc
+}
+
+// serve runs the connection: it starts the writer and reads frames until
+// the connection ends.
+func (c *conn) serve(opts *ServeConnOpts) {
+	defer c.cleanup()
+	s := c.srv
+	c.ctrl = append(c.ctrl, ctrlFrame{kind: ctrlSettings})
+	c.ctrl = append(c.ctrl, ctrlFrame{kind: ctrlWindowUpdate, incr: connWindow - 65535})
+	go c.writeLoop()
+	if d := s.handshakeTimeout(); d > 0 {
+		c.hsTimer = time.AfterFunc(d, c.onHandshakeTimeout)
+	}
+	if s.IdleTimeout > 0 {
+		c.idleTimer = time.AfterFunc(s.IdleTimeout, c.onIdle)
+	}
+	if opts.UpgradeRequest != nil {
+		if err := c.upgrade(opts); err != nil {
+			c.connFail(err)
+			c.drainReads()
+			return
+		}
+	}
+
+	var preface [len(http2.ClientPreface)]byte
+	if _, err := io.ReadFull(c.br, preface[:]); err != nil || string(preface[:]) != http2.ClientPreface {
+		if err == nil {
+			s.logger().Debug("h2server: bad connection preface", "remote", c.remoteAddr)
+			c.connFail(protoErr())
+			c.drainReads()
+		}
+		return
+	}
+	c.mu.Lock()
+	c.prefaceRead = true
+	c.mu.Unlock()
+
+	for {
+		f, err := c.fr.ReadFrame()
+		if err == nil {
+			err = c.process(f)
+		} else {
+			err = c.readError(err)
+		}
+		if err == nil {
+			continue
+		}
+		var se http2.StreamError
+		if errors.As(err, &se) {
+			c.mu.Lock()
+			c.resetStreamLocked(se.StreamID, se.Code)
+			c.mu.Unlock()
+			continue
+		}
+		var ce connError
+		if errors.As(err, &ce) {
+			c.connFail(ce)
+			c.drainReads()
+			return
+		}
+		// The connection is gone (EOF, a reset, a deadline after GOAWAY).
+		s.logger().Debug("h2server: connection ended", "remote", c.remoteAddr, "error", err)
+		return
+	}
+}
+
+// readError maps an error of the Framer to the error to handle.
+func (c *conn) readError(err error) error {
+	var ce http2.ConnectionError
+	switch {
+	case errors.As(err, &ce):
+		return connError{code: http2.ErrCode(ce), limit: numLimits}
+	case errors.Is(err, http2.ErrFrameTooLarge):
+		return connError{code: http2.ErrCodeFrameSize, limit: numLimits}
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		// A frame too short for its type (a parse error), or the
+		// connection cut mid-frame: FRAME_SIZE_ERROR either way.
+		return connError{code: http2.ErrCodeFrameSize, limit: numLimits}
+	}
+	var se http2.StreamError
+	if errors.As(err, &se) {
+		return se
+	}
+	return err
+}
+
+// connFail sends GOAWAY for a connection error and stops serving: the
+// writer writes what is queued and the GOAWAY, then stops.
+func (c *conn) connFail(err error) {
+	var ce connError
+	if !errors.As(err, &ce) {
+		ce = connError{code: http2.ErrCodeInternal, limit: numLimits}
+	}
+	if ce.limit < numLimits {
+		c.srv.hit(ce.limit)
+	}
+	c.srv.logger().Debug("h2server: connection error", "remote", c.remoteAddr, "code", ce.code)
+	c.mu.Lock()
+	c.fatal = true
+	c.queueGoAwayLocked(ce.code)
+	c.closing = true
+	c.wcond.Signal()
+	c.mu.Unlock()
+}
+
+// drainReads reads and drops what the client still sends, until the
+// writer, done, sets a deadline or the client closes.
+func (c *conn) drainReads() {
+	io.Copy(io.Discard, c.br)
+}
+
+// cleanup runs when the reading goroutine is done: every stream is told
+// the connection is gone, the writer stops, the connection is closed.
+func (c *conn) cleanup() {
+	c.mu.Lock()
+	c.dead = true
+	c.closing = true
+	for _, s := range c.streams {
+		c.closeStreamLocked(s, errConnClosed)
+	}
+	if c.idleTimer != nil {
+		c.idleTimer.Stop()
+	}
+	if c.hsTimer != nil {
+		c.hsTimer.Stop()
+	}
+	c.wcond.Signal()
+	c.mu.Unlock()
+	c.rwc.Close()
+	<-c.writerDone
+	c.cancel()
+}
+
+func (c *conn) queueGoAwayLocked(code http2.ErrCode) {
+	if c.goAwaySent && code == errCodeNo {
+		return
+	}
+	c.goAwaySent = true
+	c.queueCtrlLocked(ctrlFrame{kind: ctrlGoAway, stream: c.maxID, code: code})
+}
+
+// goAway starts a graceful close (NO_ERROR: the streams taken finish,
+// new ones are ignored) from outside the reading goroutine.
+func (c *conn) goAway(code http2.ErrCode, graceful bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dead {
+		return
+	}
+	c.queueGoAwayLocked(code)
+	c.draining = true
+	if !graceful {
+		c.closing = true
+	}
+	c.maybeDoneLocked()
+	c.wcond.Signal()
+}
+
+// maybeDoneLocked closes a draining connection whose streams are done.
+func (c *conn) maybeDoneLocked() {
+	if c.draining && len(c.streams) == 0 && c.handlers == 0 {
+		c.closing = true
+		c.wcond.Signal()
+	}
+}
+
+// armIdleLocked starts the idle timer when no stream is left.
+func (c *conn) armIdleLocked() {
+	if c.idleTimer != nil && len(c.streams) == 0 && c.handlers == 0 {
+		c.idleTimer.Reset(c.srv.IdleTimeout)
+	}
+}
+
+func (c *conn) onIdle() {
+	c.mu.Lock()
+	idle := len(c.streams) == 0 && c.handlers == 0 && !c.dead && !c.draining
+	c.mu.Unlock()
+	if idle {
+		c.srv.hit(IdleTimeoutLimit)
+		c.goAway(errCodeNo, true)
+	}
+}
+
+func (c *conn) onHandshakeTimeout() {
+	c.mu.Lock()
+	if c.gotSettingsLocked() || c.dead {
+		c.mu.Unlock()
+		return
+	}
+	preface := c.prefaceRead
+	c.mu.Unlock()
+	c.srv.hit(HandshakeTimeoutLimit)
+	if !preface {
+		c.rwc.Close()
+		return
+	}
+	c.goAway(errCodeProtocol, false)
+}
+
+// gotSettingsLocked reports whether the client's first SETTINGS frame
+// arrived; hsTimer is nil from then on.
+func (c *conn) gotSettingsLocked() bool { return c.hsTimer == nil }
+
+func (c *conn) queueCtrlLocked(f ctrlFrame) {
+	c.ctrl = append(c.ctrl, f)
+	c.wcond.Signal()
+}
+
+// process handles one frame on the reading goroutine.
+func (c *conn) process(f http2.Frame) error {
+	if !c.gotSettings {
+		sf, ok := f.(*http2.SettingsFrame)
+		if !ok || sf.IsAck() {
+			return protoErr()
+		}
+		c.gotSettings = true
+		c.mu.Lock()
+		if c.hsTimer != nil {
+			c.hsTimer.Stop()
+			c.hsTimer = nil
+		}
+		c.mu.Unlock()
+	}
+	switch f := f.(type) {
+	case *http2.DataFrame:
+		return c.processData(f)
+	case *http2.HeadersFrame:
+		return c.processHeaders(f)
+	case *http2.ContinuationFrame:
+		return c.processContinuation(f)
+	case *http2.SettingsFrame:
+		return c.processSettings(f)
+	case *http2.WindowUpdateFrame:
+		return c.processWindowUpdate(f)
+	case *http2.RSTStreamFrame:
+		return c.processRST(f)
+	case *http2.PingFrame:
+		if f.IsAck() {
+			return nil
+		}
+		if !c.pings.take(time.Now().UnixNano(), rate(c.srv.PingsPerSecond, DefaultPingsPerSecond)) {
+			return limitErr(PingFlood)
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.queueAnswerLocked(ctrlFrame{kind: ctrlPingAck, data: f.Data})
+	case *http2.PriorityFrame:
+		if !c.priorities.take(time.Now().UnixNano(), rate(c.srv.PrioritiesPerSecond, DefaultPrioritiesPerSecond)) {
+			return limitErr(PriorityFlood)
+		}
+		if f.StreamDep == f.StreamID {
+			return http2.StreamError{StreamID: f.StreamID, Code: errCodeProtocol}
+		}
+		return nil
+	case *http2.GoAwayFrame:
+		c.goAway(errCodeNo, true)
+		return nil
+	case *http2.PushPromiseFrame:
+		return protoErr()
+	}
+	// Unknown frame types (and PRIORITY_UPDATE) are ignored.
+	return nil
+}
+
+// queueAnswerLocked queues a control frame that answers one of the
+// client's, unless too many wait already (a client that does not read).
+func (c *conn) queueAnswerLocked(f ctrlFrame) error {
+	if len(c.ctrl) >= maxControlQueue {
+		return limitErr(ControlQueue)
+	}
+	c.queueCtrlLocked(f)
+	return nil
+}
+
+func (c *conn) processSettings(f *http2.SettingsFrame) error {
+	if f.IsAck() {
+		return nil
+	}
+	if !c.settings.take(time.Now().UnixNano(), rate(c.srv.SettingsPerSecond, DefaultSettingsPerSecond)) {
+		return limitErr(SettingsFlood)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var err error
+	f.ForeachSetting(func(st http2.Setting) error {
+		err = c.applySettingLocked(st)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return c.queueAnswerLocked(ctrlFrame{kind: ctrlSettingsAck})
+}
+
+// applySettingLocked applies one of the client's settings, in order.
+func (c *conn) applySettingLocked(st http2.Setting) error {
+	if err := st.Valid(); err != nil {
+		var ce http2.ConnectionError
+		if errors.As(err, &ce) {
+			return connError{code: http2.ErrCode(ce), limit: numLimits}
+		}
+		return protoErr()
+	}
+	switch st.ID {
+	case http2.SettingHeaderTableSize:
+		c.peerTable = min(st.Val, maxEncoderTable)
+		c.tableChanged = true
+	case http2.SettingInitialWindowSize:
+		delta := int64(st.Val) - int64(c.peerInitWindow)
+		for _, s := range c.streams {
+			s.sendWindow += delta
+			if s.sendWindow > maxWindow {
+				return connError{code: http2.ErrCodeFlowControl, limit: numLimits}
+			}
+			if delta > 0 && s.blocked {
+				s.blocked = false
+				c.readyLocked(s)
+			}
+		}
+		c.peerInitWindow = int32(st.Val)
+	case http2.SettingMaxFrameSize:
+		c.peerMaxFrame = st.Val
+	}
+	return nil
+}
+
+func (c *conn) processWindowUpdate(f *http2.WindowUpdateFrame) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// A WINDOW_UPDATE that gives back what the server's DATA used (to a
+	// window below the largest it has been, by at least 1 KiB or back to
+	// that size) is free; others spend the flood budget.
+	window, high := c.sendWindow, &c.sendHigh
+	if s := c.streams[f.StreamID]; s != nil {
+		window, high = s.sendWindow, &s.sendHigh
+		*high = max(*high, int64(c.peerInitWindow))
+	}
+	incr := int64(f.Increment)
+	useful := window < *high && (incr >= 1<<10 || window+incr >= *high)
+	*high = max(*high, window+incr)
+	if !useful && !c.windowUps.take(time.Now().UnixNano(), rate(c.srv.WindowUpdatesPerSecond, DefaultWindowUpdatesPerSecond)) {
+		return limitErr(WindowUpdateFlood)
+	}
+	if f.StreamID == 0 {
+		if c.sendWindow+int64(f.Increment) > maxWindow {
+			return connError{code: http2.ErrCodeFlowControl, limit: numLimits}
+		}
+		c.sendWindow += int64(f.Increment)
+		for _, s := range c.streams {
+			if s.blocked {
+				s.blocked = false
+				c.readyLocked(s)
+			}
+		}
+		return nil
+	}
+	s := c.streams[f.StreamID]
+	if s == nil {
+		if f.StreamID > c.maxID {
+			return protoErr()
+		}
+		return nil
+	}
+	if s.sendWindow+int64(f.Increment) > maxWindow {
+		return http2.StreamError{StreamID: f.StreamID, Code: http2.ErrCodeFlowControl}
+	}
+	s.sendWindow += int64(f.Increment)
+	if s.blocked {
+		s.blocked = false
+		c.readyLocked(s)
+	}
+	return nil
+}
+
+func (c *conn) processRST(f *http2.RSTStreamFrame) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.streams[f.StreamID]
+	if s == nil {
+		if f.StreamID > c.maxID {
+			return protoErr()
+		}
+		return nil
+	}
+	if !s.localClosed && !c.resets.take(time.Now().UnixNano(), rate(c.srv.ResetsPerSecond, DefaultResetsPerSecond)) {
+		c.closeStreamLocked(s, http2.StreamError{StreamID: f.StreamID, Code: f.ErrCode})
+		return limitErr(RapidReset)
+	}
+	c.closeStreamLocked(s, http2.StreamError{StreamID: f.StreamID, Code: f.ErrCode})
+	return nil
+}
+
+func (c *conn) processData(f *http2.DataFrame) error {
+	id := f.StreamID
+	n := int64(f.Length)
+	data := f.Data()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n > c.recvWindow {
+		return connError{code: http2.ErrCodeFlowControl, limit: numLimits}
+	}
+	c.recvWindow -= n
+	s := c.streams[id]
+	if s == nil || s.remoteClosed {
+		if id > c.maxID {
+			return protoErr()
+		}
+		c.returnConnLocked(n)
+		return http2.StreamError{StreamID: id, Code: http2.ErrCodeStreamClosed}
+	}
+	if n > s.recvWindow {
+		c.returnConnLocked(n)
+		return http2.StreamError{StreamID: id, Code: http2.ErrCodeFlowControl}
+	}
+	if len(data) == 0 && !f.StreamEnded() {
+		if !c.empties.take(time.Now().UnixNano(), rate(c.srv.EmptyFramesPerSecond, DefaultEmptyFramesPerSecond)) {
+			return limitErr(EmptyFrameFlood)
+		}
+	}
+	s.recvWindow -= n
+	if pad := n - int64(len(data)); pad > 0 {
+		c.returnConnLocked(pad)
+		s.returnLocked(pad)
+	}
+	s.recvd += int64(len(data))
+	if s.declLen >= 0 && s.recvd > s.declLen {
+		// More than declared: the stream is reset at once.
+		c.returnConnLocked(int64(len(data)))
+		s.setBodyErrLocked(errBodyLength)
+		c.resetStreamLocked(id, errCodeProtocol)
+		return nil
+	}
+	if s.bodyClosed {
+		c.returnConnLocked(int64(len(data)))
+		s.returnLocked(int64(len(data)))
+	} else if len(data) > 0 {
+		s.appendIn(data)
+		s.rcond.Signal()
+	}
+	if f.StreamEnded() {
+		c.endBodyLocked(s)
+	}
+	return nil
+}
+
+// endBodyLocked ends a request body at the client's END_STREAM. A body
+// shorter than its content-length fails the handler's reads, whose
+// answer (400 from a proxy) still reaches the client, as with x/net.
+func (c *conn) endBodyLocked(s *stream) {
+	if s.declLen >= 0 && s.recvd != s.declLen {
+		s.setBodyErrLocked(errBodyLength)
+	} else {
+		s.setBodyErrLocked(io.EOF)
+	}
+	c.endRemoteLocked(s)
+}
+
+// returnConnLocked gives n bytes of the connection's receive window back
+// to the client, in WINDOW_UPDATEs of at least half the window.
+func (c *conn) returnConnLocked(n int64) {
+	c.recvUnacked += n
+	if c.recvUnacked >= connWindow/2 && !c.dead {
+		c.queueCtrlLocked(ctrlFrame{kind: ctrlWindowUpdate, incr: uint32(c.recvUnacked)})
+		c.recvWindow += c.recvUnacked
+		c.recvUnacked = 0
+	}
+}
+
+// endRemoteLocked notes the client's END_STREAM.
+func (c *conn) endRemoteLocked(s *stream) {
+	s.remoteClosed = true
+	if s.localClosed {
+		c.removeStreamLocked(s)
+	}
+}
+
+// resetStreamLocked sends RST_STREAM and closes the stream, if open.
+func (c *conn) resetStreamLocked(id uint32, code http2.ErrCode) {
+	c.queueCtrlLocked(ctrlFrame{kind: ctrlRST, stream: id, code: code})
+	if s := c.streams[id]; s != nil {
+		c.closeStreamLocked(s, http2.StreamError{StreamID: id, Code: code})
+	}
+}
+
+// closeStreamLocked ends a stream at once (a reset either way, or the
+// connection gone): its body fails with err, its writes fail, its context
+// is cancelled.
+func (c *conn) closeStreamLocked(s *stream, err error) {
+	s.setBodyErrLocked(err)
+	if s.writeErr == nil {
+		s.writeErr = errStreamClosed
+	}
+	// Bytes received but never to be read are the connection's again.
+	if buffered := int64(len(s.in) - s.inOff); buffered > 0 {
+		s.in, s.inOff = s.in[:0], 0
+		c.returnConnLocked(buffered)
+	}
+	s.out, s.outOff = nil, 0
+	s.hdrs = nil
+	s.remoteClosed, s.localClosed, s.reset = true, true, true
+	s.rcond.Broadcast()
+	s.wcond.Broadcast()
+	s.stopTimersLocked()
+	s.cancel()
+	c.removeStreamLocked(s)
+}
+
+func (c *conn) removeStreamLocked(s *stream) {
+	if c.streams[s.id] != s {
+		return
+	}
+	delete(c.streams, s.id)
+	c.armIdleLocked()
+	c.maybeDoneLocked()
+}
+
+// readyLocked puts a stream on the writer's list.
+func (c *conn) readyLocked(s *stream) {
+	if s.queued || s.reset {
+		return
+	}
+	s.queued = true
+	c.ready = append(c.ready, s)
+	c.wcond.Signal()
+}
+
+// upgrade serves the request of an h2c Upgrade as stream 1.
+func (c *conn) upgrade(opts *ServeConnOpts) error {
+	if len(opts.Settings)%6 != 0 {
+		return protoErr()
+	}
+	c.mu.Lock()
+	for b := opts.Settings; len(b) >= 6; b = b[6:] {
+		st := http2.Setting{ID: http2.SettingID(uint16(b[0])<<8 | uint16(b[1])), Val: uint32(b[2])<<24 | uint32(b[3])<<16 | uint32(b[4])<<8 | uint32(b[5])}
+		if err := c.applySettingLocked(st); err != nil {
+			c.mu.Unlock()
+			return err
+		}
+	}
+	c.mu.Unlock()
+	up := opts.UpgradeRequest
+	req := &http.Request{
+		Method:     up.Method,
+		URL:        up.URL,
+		Proto:      "HTTP/2.0",
+		ProtoMajor: 2,
+		Header:     up.Header,
+		Host:       up.Host,
+		RequestURI: up.RequestURI,
+		RemoteAddr: c.remoteAddr,
+		Body:       http.NoBody,
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.maxID = 1
+	s := c.newStreamLocked(1, true)
+	s.start(req)
+	return nil
+}

@@ -1,0 +1,440 @@
+package h2server
+
+import (
+	"errors"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// headerBlock is a header block being read: a HEADERS frame and its
+// CONTINUATION frames.
+type headerBlock struct {
+	id        uint32
+	endStream bool
+	frames    int
+	bytes     int
+	size      uint32 // decoded size, RFC 9113 section 6.5.2
+	fields    []hpack.HeaderField
+	sawReg    bool
+	invalid   bool // a field that makes the request malformed
+	tooLarge  bool // over MaxHeaderListSize: answered 431
+	bomb      bool // over bombFactor times MaxHeaderListSize
+	selfDep   bool
+}
+
+// onField receives the decoded fields of the block being read.
+func (c *conn) onField(f hpack.HeaderField) {
+	hb := &c.hb
+	hb.size += f.Size()
+	if hb.size > c.maxList {
+		if uint64(hb.size) > uint64(c.maxList)*bombFactor {
+			hb.bomb = true
+			c.dec.SetEmitEnabled(false)
+			return
+		}
+		hb.tooLarge = true
+		return
+	}
+	if hb.invalid || hb.tooLarge {
+		return
+	}
+	if !httpguts.ValidHeaderFieldValue(f.Value) {
+		hb.invalid = true
+		return
+	}
+	if strings.HasPrefix(f.Name, ":") {
+		if hb.sawReg {
+			hb.invalid = true
+			return
+		}
+	} else {
+		hb.sawReg = true
+		if !validFieldName(f.Name) {
+			hb.invalid = true
+			return
+		}
+	}
+	hb.fields = append(hb.fields, f)
+}
+
+// validFieldName reports whether a field name is a lower-case token.
+func validFieldName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if 'A' <= b && b <= 'Z' || !httpguts.IsTokenRune(rune(b)) {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *conn) processHeaders(f *http2.HeadersFrame) error {
+	if f.StreamID%2 == 0 {
+		return protoErr()
+	}
+	c.hb = headerBlock{id: f.StreamID, endStream: f.StreamEnded(), fields: c.hb.fields[:0]}
+	if f.HasPriority() && f.Priority.StreamDep == f.StreamID {
+		c.hb.selfDep = true
+	}
+	c.dec.SetEmitEnabled(true)
+	return c.fragment(f.HeaderBlockFragment(), f.HeadersEnded())
+}
+
+func (c *conn) processContinuation(f *http2.ContinuationFrame) error {
+	return c.fragment(f.HeaderBlockFragment(), f.HeadersEnded())
+}
+
+// fragment decodes one fragment of a header block.
+func (c *conn) fragment(frag []byte, end bool) error {
+	hb := &c.hb
+	hb.frames++
+	hb.bytes += len(frag)
+	if hb.frames > c.maxFrames || uint64(hb.bytes) > 2*uint64(c.maxList)+16<<10 {
+		return limitErr(ContinuationFlood)
+	}
+	if len(frag) == 0 && !end {
+		if !c.empties.take(time.Now().UnixNano(), rate(c.srv.EmptyFramesPerSecond, DefaultEmptyFramesPerSecond)) {
+			return limitErr(EmptyFrameFlood)
+		}
+	}
+	if _, err := c.dec.Write(frag); err != nil {
+		if errors.Is(err, hpack.ErrStringLength) {
+			// One string longer than the whole header list may be.
+			return limitErr(HPACKBomb)
+		}
+		return connError{code: http2.ErrCodeCompression, limit: numLimits}
+	}
+	if hb.bomb {
+		return limitErr(HPACKBomb)
+	}
+	if !end {
+		return nil
+	}
+	if err := c.dec.Close(); err != nil {
+		return connError{code: http2.ErrCodeCompression, limit: numLimits}
+	}
+	return c.endHeaders()
+}
+
+// endHeaders acts on a complete header block: a new request, or the
+// trailers of one.
+func (c *conn) endHeaders() error {
+	hb := &c.hb
+	id := hb.id
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s := c.streams[id]; s != nil {
+		if s.remoteClosed {
+			return http2.StreamError{StreamID: id, Code: http2.ErrCodeStreamClosed}
+		}
+		if !hb.endStream || hb.invalid || hb.selfDep {
+			return http2.StreamError{StreamID: id, Code: errCodeProtocol}
+		}
+		return c.trailersLocked(s, hb)
+	}
+	if id <= c.maxID {
+		return protoErr()
+	}
+	if c.draining {
+		// After GOAWAY, new streams are ignored (RFC 9113 section 6.8).
+		return nil
+	}
+	c.maxID = id
+	if hb.invalid || hb.selfDep {
+		return http2.StreamError{StreamID: id, Code: errCodeProtocol}
+	}
+	max := int(c.srv.maxStreams())
+	if len(c.streams) >= max || c.handlers >= max {
+		c.srv.hit(ConcurrentStreams)
+		if !c.resets.take(time.Now().UnixNano(), rate(c.srv.ResetsPerSecond, DefaultResetsPerSecond)) {
+			return limitErr(RapidReset)
+		}
+		return http2.StreamError{StreamID: id, Code: http2.ErrCodeRefusedStream}
+	}
+	if hb.tooLarge {
+		c.srv.hit(HeaderListSize)
+		s := c.newStreamLocked(id, hb.endStream)
+		s.respondLocked(http.StatusRequestHeaderFieldsTooLarge)
+		return nil
+	}
+	req, err := c.newRequest(hb)
+	if err != nil {
+		c.srv.logger().Debug("h2server: malformed request", "remote", c.remoteAddr, "error", err)
+		return http2.StreamError{StreamID: id, Code: errCodeProtocol, Cause: err}
+	}
+	s := c.newStreamLocked(id, hb.endStream)
+	if v := req.Header["Content-Length"]; len(v) > 0 {
+		s.declLen = req.ContentLength
+	}
+	if hb.endStream {
+		req.ContentLength = 0
+		req.Body = http.NoBody
+		if s.declLen > 0 {
+			c.removeStreamLocked(s)
+			s.cancel()
+			return http2.StreamError{StreamID: id, Code: errCodeProtocol}
+		}
+	} else {
+		req.Body = &requestBody{s: s}
+		s.needsContinue = httpguts.HeaderValuesContainsToken(req.Header["Expect"], "100-continue")
+		if s.needsContinue {
+			delete(req.Header, "Expect")
+		}
+	}
+	s.start(req)
+	return nil
+}
+
+// trailersLocked takes the trailers of a request body.
+func (c *conn) trailersLocked(s *stream, hb *headerBlock) error {
+	for _, f := range hb.fields {
+		if strings.HasPrefix(f.Name, ":") {
+			return http2.StreamError{StreamID: s.id, Code: errCodeProtocol}
+		}
+	}
+	if s.trailer != nil {
+		// Kept aside: they reach req.Trailer on the goroutine that
+		// reads the body to its end, as net/http's contract wants (the
+		// map may be read before then, to declare trailers upstream).
+		for _, f := range hb.fields {
+			k := c.canonical(f.Name)
+			if _, ok := s.trailer[k]; ok {
+				s.gotTrailers = append(s.gotTrailers, hpack.HeaderField{Name: k, Value: f.Value})
+			}
+		}
+	}
+	c.endBodyLocked(s)
+	return nil
+}
+
+// connectionFields are the fields RFC 9113 section 8.2.2 forbids.
+var connectionFields = map[string]bool{
+	"connection": true, "keep-alive": true, "proxy-connection": true,
+	"transfer-encoding": true, "upgrade": true,
+}
+
+// errors naming why a request is malformed.
+var (
+	errPseudo        = errors.New("unknown, duplicate or missing pseudo-header field")
+	errConnectionHdr = errors.New("connection-specific header field")
+	errTE            = errors.New(`te other than "trailers"`)
+	errPath          = errors.New("invalid :path")
+	errMethod        = errors.New("invalid :method")
+	errAuthority     = errors.New("invalid :authority or host")
+	errContentLength = errors.New("invalid or differing content-length")
+)
+
+// newRequest builds the request of a header block, refusing what RFC
+// 9113 section 8 calls malformed.
+func (c *conn) newRequest(hb *headerBlock) (*http.Request, error) {
+	var method, scheme, authority, path string
+	var seen uint8
+	nReg := 0
+	for _, f := range hb.fields {
+		if !strings.HasPrefix(f.Name, ":") {
+			nReg++
+			continue
+		}
+		var bit uint8
+		switch f.Name {
+		case ":method":
+			bit, method = 1, f.Value
+		case ":scheme":
+			bit, scheme = 2, f.Value
+		case ":authority":
+			bit, authority = 4, f.Value
+		case ":path":
+			bit, path = 8, f.Value
+		default:
+			// :protocol (extended CONNECT is not offered), :status, others.
+			return nil, errPseudo
+		}
+		if seen&bit != 0 {
+			return nil, errPseudo
+		}
+		seen |= bit
+	}
+	if method == "" || !validFieldNameAnyCase(method) {
+		return nil, errMethod
+	}
+	connect := method == http.MethodConnect
+	if connect {
+		if seen&(2|8) != 0 || authority == "" {
+			return nil, errPseudo
+		}
+	} else if path == "" || scheme != "http" && scheme != "https" {
+		return nil, errPseudo
+	}
+
+	h := make(http.Header, nReg)
+	for _, f := range hb.fields {
+		if strings.HasPrefix(f.Name, ":") {
+			continue
+		}
+		if connectionFields[f.Name] {
+			return nil, errConnectionHdr
+		}
+		if f.Name == "te" && f.Value != "trailers" {
+			return nil, errTE
+		}
+		k := c.canonical(f.Name)
+		h[k] = append(h[k], f.Value)
+	}
+	if cookies := h["Cookie"]; len(cookies) > 1 {
+		h["Cookie"] = []string{strings.Join(cookies, "; ")}
+	}
+	if hosts := h["Host"]; len(hosts) > 0 {
+		if len(hosts) > 1 || authority != "" && hosts[0] != authority {
+			return nil, errAuthority
+		}
+		if authority == "" {
+			authority = hosts[0]
+		}
+		delete(h, "Host")
+	}
+	if strings.IndexByte(authority, '@') >= 0 || authority != "" && !httpguts.ValidHostHeader(authority) {
+		return nil, errAuthority
+	}
+
+	r := &http.Request{
+		Method:     method,
+		Proto:      "HTTP/2.0",
+		ProtoMajor: 2,
+		Header:     h,
+		Host:       authority,
+		RemoteAddr: c.remoteAddr,
+	}
+	if scheme == "https" || connect {
+		r.TLS = c.tlsState
+	}
+	if connect {
+		r.URL = &url.URL{Host: authority}
+		r.RequestURI = authority
+	} else {
+		if !validPath(path) {
+			return nil, errPath
+		}
+		u, err := url.ParseRequestURI(path)
+		if err != nil {
+			return nil, errPath
+		}
+		r.URL, r.RequestURI = u, path
+	}
+	r.ContentLength = -1
+	if v := h["Content-Length"]; len(v) > 0 {
+		for _, x := range v[1:] {
+			if x != v[0] {
+				return nil, errContentLength
+			}
+		}
+		n, err := strconv.ParseUint(v[0], 10, 63)
+		if err != nil || v[0][0] == '+' {
+			return nil, errContentLength
+		}
+		r.ContentLength = int64(n)
+		if len(v) > 1 {
+			// Equal values: one is kept, as x/net and net/http do.
+			h["Content-Length"] = v[:1]
+		}
+	}
+	for _, v := range h["Trailer"] {
+		for key := range strings.SplitSeq(v, ",") {
+			key = textproto.CanonicalMIMEHeaderKey(textproto.TrimString(key))
+			switch key {
+			case "", "Transfer-Encoding", "Trailer", "Content-Length":
+			default:
+				if r.Trailer == nil {
+					r.Trailer = make(http.Header)
+				}
+				r.Trailer[key] = nil
+			}
+		}
+	}
+	delete(h, "Trailer")
+	return r, nil
+}
+
+// validFieldNameAnyCase reports whether s is a token (a method).
+func validFieldNameAnyCase(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !httpguts.IsTokenRune(rune(s[i])) {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// validPath reports whether :path is "*" or an origin-form target of
+// visible ASCII without a fragment.
+func validPath(p string) bool {
+	if p == "*" {
+		return true
+	}
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		if b := p[i]; b <= ' ' || b >= 0x7f || b == '#' {
+			return false
+		}
+	}
+	return true
+}
+
+// canonical returns the canonical form of a lower-case field name,
+// caching the uncommon ones per connection.
+func (c *conn) canonical(name string) string {
+	if k, ok := commonCanonical[name]; ok {
+		return k
+	}
+	if k, ok := c.canon[name]; ok {
+		return k
+	}
+	k := textproto.CanonicalMIMEHeaderKey(name)
+	if c.canon == nil {
+		c.canon = make(map[string]string)
+	}
+	if len(c.canon) < 64 {
+		c.canon[name] = k
+	}
+	return k
+}
+
+// commonCanonical maps lower-case names of common fields to their
+// canonical forms; lowerCommon the reverse.
+var commonCanonical, lowerCommon = func() (map[string]string, map[string]string) {
+	names := []string{
+		"Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language", "Accept-Ranges",
+		"Access-Control-Allow-Origin", "Age", "Allow", "Authorization", "Cache-Control",
+		"Content-Disposition", "Content-Encoding", "Content-Language", "Content-Length",
+		"Content-Location", "Content-Range", "Content-Type", "Cookie", "Date", "Etag",
+		"Expect", "Expires", "From", "Grpc-Encoding", "Grpc-Message", "Grpc-Status",
+		"Grpc-Timeout", "Grpc-Accept-Encoding", "Host", "If-Match", "If-Modified-Since",
+		"If-None-Match", "If-Range", "If-Unmodified-Since", "Last-Modified", "Link",
+		"Location", "Max-Forwards", "Origin", "Priority", "Proxy-Authenticate",
+		"Proxy-Authorization", "Range", "Referer", "Refresh", "Retry-After", "Server",
+		"Set-Cookie", "Strict-Transport-Security", "Te", "Trailer", "Traceparent",
+		"Tracestate", "Transfer-Encoding", "User-Agent", "Vary", "Via",
+		"Www-Authenticate", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
+		"X-Request-Id", "X-Real-Ip",
+	}
+	canon := make(map[string]string, len(names))
+	lower := make(map[string]string, len(names))
+	for _, n := range names {
+		l := strings.ToLower(n)
+		canon[l] = n
+		lower[n] = l
+	}
+	return canon, lower
+}()
