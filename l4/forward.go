@@ -276,7 +276,7 @@ func compile(cfg *Config, backends map[string]*upstream.Backend) (*snapshot, *Ap
 		if l.Hostname != "" {
 			lr.Hostnames = []string{l.Hostname}
 		}
-		if _, err := router.Compile([]router.Route{lr}); err != nil {
+		if err := router.Compile([]router.Route{lr}).Err(); err != nil {
 			aerr.Listeners[l.Name] = fmt.Errorf("listener %q: hostname: %w", l.Name, err)
 			continue
 		}
@@ -316,7 +316,7 @@ func compile(cfg *Config, backends map[string]*upstream.Backend) (*snapshot, *Ap
 		}
 		rr := router.Route{Namespace: r.Namespace, Name: r.Name, CreationTime: r.CreationTime, Listeners: lists,
 			Hostnames: r.Hostnames, HostnameOrigins: r.HostnameOrigins, Rules: []router.Rule{{Value: cr}}}
-		if _, err := router.Compile([]router.Route{rr}); err != nil {
+		if err := router.Compile([]router.Route{rr}).Err(); err != nil {
 			aerr.Routes = append(aerr.Routes, fmt.Errorf("route %s: %w", label, err))
 			continue
 		}
@@ -326,9 +326,9 @@ func compile(cfg *Config, backends map[string]*upstream.Backend) (*snapshot, *Ap
 		}
 	}
 	for key, p := range ports {
-		lt, err1 := router.Compile(p.listeners)
-		rt, err2 := router.Compile(p.routes)
-		if err := errors.Join(err1, err2); err != nil {
+		lt := router.Compile(p.listeners)
+		rt := router.Compile(p.routes)
+		if err := errors.Join(lt.Err(), rt.Err()); err != nil {
 			// Each part compiled alone; together they cannot fail.
 			aerr.Routes = append(aerr.Routes, fmt.Errorf("port %q: %w", key, err))
 			continue
