@@ -14,7 +14,8 @@
 // holds one object. Each object is one of:
 //
 //	gateway.networking.k8s.io/v1       GatewayClass, Gateway, ListenerSet, HTTPRoute,
-//	                                   TLSRoute, TCPRoute, ReferenceGrant, BackendTLSPolicy
+//	                                   GRPCRoute, TLSRoute, TCPRoute, ReferenceGrant,
+//	                                   BackendTLSPolicy
 //	gateway.networking.k8s.io/v1beta1  GatewayClass, Gateway, HTTPRoute, ReferenceGrant
 //	gateway.networking.k8s.io/v1alpha2 TLSRoute, TCPRoute (v1alpha3: TLSRoute)
 //	v1                                 Service, Secret, ConfigMap, Namespace, and List

@@ -478,7 +478,7 @@ type kindInfo struct {
 	decode     func(res *gatewayapi.Resources, js []byte, namespace string) []error
 }
 
-const supportedKinds = "gateway.networking.k8s.io/v1 GatewayClass, Gateway, ListenerSet, HTTPRoute, TLSRoute, TCPRoute, ReferenceGrant, BackendTLSPolicy " +
+const supportedKinds = "gateway.networking.k8s.io/v1 GatewayClass, Gateway, ListenerSet, HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, ReferenceGrant, BackendTLSPolicy " +
 	"(v1beta1 for GatewayClass, Gateway, HTTPRoute, ReferenceGrant; v1alpha2 for TLSRoute and TCPRoute; v1alpha3 for TLSRoute); " +
 	"gateway.networking.x-k8s.io/v1alpha1 XBackendTrafficPolicy; gateway.rauta.io/v1alpha1 BackendPolicy, TrafficPolicy; " +
 	"v1 Service, Secret, ConfigMap, Namespace, List; discovery.k8s.io/v1 EndpointSlice"
@@ -499,6 +499,10 @@ func lookupKind(apiVersion, kind string) (kindInfo, bool) {
 			return kindInfo{gw, true, decodeInto(func(r *gatewayapi.Resources) *[]gatewayv1.Gateway { return &r.Gateways })}, true
 		case "HTTPRoute":
 			return kindInfo{gw, true, decodeInto(func(r *gatewayapi.Resources) *[]gatewayv1.HTTPRoute { return &r.HTTPRoutes })}, true
+		case "GRPCRoute":
+			if !beta {
+				return kindInfo{gw, true, decodeInto(func(r *gatewayapi.Resources) *[]gatewayv1.GRPCRoute { return &r.GRPCRoutes })}, true
+			}
 		case "TLSRoute", "TCPRoute":
 			if !beta {
 				return streamRouteKind(kind), true
@@ -570,6 +574,11 @@ func streamRouteKind(kind string) kindInfo {
 func (p *parser) gatewayAPIKind(apiVersion, kind string) bool {
 	gv, err := schema.ParseGroupVersion(apiVersion)
 	if err != nil || gv.Group != gatewayv1.GroupName && gv.Group != gatewayxv1alpha1.GroupName {
+		return false
+	}
+	if _, served := lookupKind(gatewayv1.GroupVersion.String(), kind); served {
+		// A kind rauta serves (GRPCRoute, say) in a version it does not
+		// read is an unsupported kind, not a kind rauta does not serve.
 		return false
 	}
 	if p.scheme == nil {

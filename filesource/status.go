@@ -16,8 +16,8 @@ import (
 // meant for people: printed by `rauta validate`, logged on every reload and
 // served on the admin endpoint /debug/status.
 type ObjectStatus struct {
-	// Kind is GatewayClass, Gateway, ListenerSet, HTTPRoute, TLSRoute,
-	// TCPRoute, BackendTLSPolicy, XBackendTrafficPolicy, BackendPolicy or
+	// Kind is GatewayClass, Gateway, ListenerSet, HTTPRoute, GRPCRoute,
+	// TLSRoute, TCPRoute, BackendTLSPolicy, XBackendTrafficPolicy, BackendPolicy or
 	// TrafficPolicy, or a Gateway API kind rauta does not serve (then
 	// Ignored says so).
 	Kind string `json:"kind"`
@@ -38,7 +38,7 @@ type ObjectStatus struct {
 	Summary string `json:"summary,omitempty"`
 	// Status is the object's computed status: a
 	// gatewayv1.GatewayClassStatus, GatewayStatus, ListenerSetStatus,
-	// HTTPRouteStatus or PolicyStatus.
+	// HTTPRouteStatus, GRPCRouteStatus or PolicyStatus.
 	Status any `json:"status,omitempty"`
 }
 
@@ -117,9 +117,9 @@ func routeObject(kind, ns, name string, parents []gatewayv1.RouteParentStatus, s
 
 // Summarize turns the status computed from res into one ObjectStatus per
 // object: the objects of st in its order (GatewayClasses, Gateways,
-// ListenerSets, HTTPRoutes, TLSRoutes, TCPRoutes, BackendTLSPolicies,
-// XBackendTrafficPolicies, BackendPolicies, TrafficPolicies), followed by
-// the GatewayClasses, Gateways and routes of res that the translator
+// ListenerSets, HTTPRoutes, GRPCRoutes, TLSRoutes, TCPRoutes,
+// BackendTLSPolicies, XBackendTrafficPolicies, BackendPolicies,
+// TrafficPolicies), followed by the GatewayClasses, Gateways and routes of res that the translator
 // ignored, the policies of res it computed no status for (they attach to
 // nothing served), and the objects of Gateway API kinds rauta does not
 // serve (res.NotServed). res may be nil.
@@ -182,6 +182,10 @@ func Summarize(res *gatewayapi.Resources, st gatewayapi.Status) []ObjectStatus {
 		o.Summary = "accepted by " + strings.Join(parents, ", ")
 		out = append(out, o)
 	}
+	for _, r := range st.GRPCRoutes {
+		routes["GRPCRoute "+r.Namespace+"/"+r.Name] = true
+		out = append(out, routeObject("GRPCRoute", r.Namespace, r.Name, r.Status.Parents, r.Status))
+	}
 	for _, r := range st.TLSRoutes {
 		routes["TLSRoute "+r.Namespace+"/"+r.Name] = true
 		out = append(out, routeObject("TLSRoute", r.Namespace, r.Name, r.Status.Parents, r.Status))
@@ -233,6 +237,13 @@ func Summarize(res *gatewayapi.Resources, st gatewayapi.Status) []ObjectStatus {
 		r := &res.HTTPRoutes[i]
 		if !routes[r.Namespace+"/"+r.Name] {
 			ignored = append(ignored, ObjectStatus{Kind: "HTTPRoute", Namespace: r.Namespace, Name: r.Name,
+				Ignored: "no parentRef names a Gateway handled by this controller"})
+		}
+	}
+	for i := range res.GRPCRoutes {
+		r := &res.GRPCRoutes[i]
+		if !routes["GRPCRoute "+r.Namespace+"/"+r.Name] {
+			ignored = append(ignored, ObjectStatus{Kind: "GRPCRoute", Namespace: r.Namespace, Name: r.Name,
 				Ignored: "no parentRef names a Gateway handled by this controller"})
 		}
 	}
@@ -381,6 +392,9 @@ func stampConditions(st *gatewayapi.Status, prev map[conditionKey]stampedConditi
 		items int
 		at    func(i int) (ns, name string, ps []gatewayv1.RouteParentStatus)
 	}{
+		{"GRPCRoute", len(st.GRPCRoutes), func(i int) (string, string, []gatewayv1.RouteParentStatus) {
+			return st.GRPCRoutes[i].Namespace, st.GRPCRoutes[i].Name, st.GRPCRoutes[i].Status.Parents
+		}},
 		{"TLSRoute", len(st.TLSRoutes), func(i int) (string, string, []gatewayv1.RouteParentStatus) {
 			return st.TLSRoutes[i].Namespace, st.TLSRoutes[i].Name, st.TLSRoutes[i].Status.Parents
 		}},

@@ -52,6 +52,8 @@ type Status struct {
 	// parentRef to a handled Gateway (or ListenerSet) appear, and their
 	// Status.Parents hold only the translator's entries.
 	HTTPRoutes []HTTPRouteStatus
+	// GRPCRoutes are sorted by namespace/name, chosen as HTTPRoutes are.
+	GRPCRoutes []GRPCRouteStatus
 	// TLSRoutes and TCPRoutes are sorted by namespace/name, like
 	// HTTPRoutes. (Left out of JSON when empty, so that outputs without
 	// stream routes read as before.)
@@ -117,6 +119,18 @@ type HTTPRouteStatus struct {
 	Generation int64
 	// Status is the computed status: only this controller's parents.
 	Status gatewayv1.HTTPRouteStatus
+}
+
+// GRPCRouteStatus is the status of one GRPCRoute.
+type GRPCRouteStatus struct {
+	// Namespace is the route's namespace.
+	Namespace string
+	// Name is the route's name.
+	Name string
+	// Generation is the metadata.generation the status was computed from.
+	Generation int64
+	// Status is the computed status: only this controller's parents.
+	Status gatewayv1.GRPCRouteStatus
 }
 
 // PolicyStatus is the status of one policy (a BackendTLSPolicy, an

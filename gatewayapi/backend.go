@@ -40,7 +40,16 @@ type refError struct {
 // client certificates is several backends. [translator.config] gives the
 // keys their final names.
 func (t *translator) resolveBackend(routeNS, routeName string, ref *gatewayv1.BackendObjectReference, gws []*gatewayState, cc clientCert) (string, *refError) {
-	svc, sp, e := t.serviceRef(kindHTTPRoute, routeNS, routeName, ref)
+	return t.resolveRouteBackend(kindHTTPRoute, routeNS, routeName, ref, gws, cc)
+}
+
+// resolveRouteBackend is resolveBackend for a route of kind routeKind,
+// the kind a ReferenceGrant must allow. A GRPCRoute's backend speaks
+// HTTP/2: h2c when its port has no appProtocol (the protocol is inferred
+// from the route kind, as the Gateway API allows), and a port whose
+// appProtocol says HTTP/1.1 or WebSocket cannot serve it.
+func (t *translator) resolveRouteBackend(routeKind gatewayv1.Kind, routeNS, routeName string, ref *gatewayv1.BackendObjectReference, gws []*gatewayState, cc clientCert) (string, *refError) {
+	svc, sp, e := t.serviceRef(routeKind, routeNS, routeName, ref)
 	if e != nil {
 		return "", e
 	}
@@ -52,9 +61,17 @@ func (t *translator) resolveBackend(routeNS, routeName string, ref *gatewayv1.Ba
 	if pol != nil && pol.tls != nil && cc.cert != nil {
 		key = name + "\x00" + cc.key
 	}
+	app := deref(sp.AppProtocol)
+	grpc := routeKind == kindGRPCRoute
+	if grpc && pol == nil && app != "" && app != appProtocolH2C {
+		return "", &refError{gatewayv1.RouteReasonUnsupportedProtocol, fmt.Sprintf("Service %s/%s port %d: appProtocol %q cannot carry gRPC (kubernetes.io/h2c or none can)", ns, svc.Name, port, app)}
+	}
 	if b := t.backends[key]; b != nil {
 		if pol != nil && pol.tls == nil {
 			return "", nil
+		}
+		if grpc && b.Protocol == proxy.BackendHTTP1 {
+			return "", &refError{gatewayv1.RouteReasonUnsupportedProtocol, fmt.Sprintf("Service %s/%s port %d: an HTTPRoute uses it as HTTP/1.1 (no appProtocol), so it cannot carry gRPC; set appProtocol kubernetes.io/h2c", ns, svc.Name, port)}
 		}
 		return key, nil
 	}
@@ -62,7 +79,6 @@ func (t *translator) resolveBackend(routeNS, routeName string, ref *gatewayv1.Ba
 	if b.Endpoints == nil {
 		b.Endpoints = []upstream.Endpoint{}
 	}
-	app := deref(sp.AppProtocol)
 	switch {
 	case pol != nil:
 		if pol.tls == nil {
@@ -77,6 +93,8 @@ func (t *translator) resolveBackend(routeNS, routeName string, ref *gatewayv1.Ba
 			withCert.ClientCertificate = cc.cert
 			b.TLS = &withCert
 		}
+	case grpc:
+		b.Protocol = proxy.BackendH2C
 	case app == "" || strings.EqualFold(app, "http") || app == appProtocolWS:
 		b.Protocol = proxy.BackendHTTP1
 	case app == appProtocolH2C:

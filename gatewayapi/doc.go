@@ -2,7 +2,7 @@
 // configuration of rauta's proxy, and computes their status.
 //
 // [Translate] is the one entry point: a [Resources] bundle of GatewayClasses,
-// Gateways, ListenerSets, HTTPRoutes, ReferenceGrants, policies
+// Gateways, ListenerSets, HTTPRoutes, GRPCRoutes, ReferenceGrants, policies
 // (BackendTLSPolicies, XBackendTrafficPolicies, and rauta's BackendPolicies
 // and TrafficPolicies) and the core objects they refer to (Services, EndpointSlices, Secrets,
 // ConfigMaps, Namespaces) goes in; a proxy.Config and the status of every
@@ -35,6 +35,16 @@
 // effective hostnames: the route's hostnames intersected with those of the
 // listeners it attaches to (and per backend client certificate, below).
 // [ParseBackendName] reads a backend name back.
+//
+// # GRPCRoutes
+//
+// A GRPCRoute attaches as an HTTPRoute does and becomes proxy.Routes marked
+// GRPC, whose rules match the paths "/service/method" of gRPC calls (see
+// the comment at the top of grpcroute.go for the mapping and its
+// precedence). An HTTPRoute and a GRPCRoute never share a hostname on a
+// listener: the newer of two with intersecting hostnames is not accepted
+// there (reason HostnameConflict). A GRPCRoute's backends speak HTTP/2:
+// h2c unless a BackendTLSPolicy applies.
 //
 // # Gateway TLS
 //

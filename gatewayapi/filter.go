@@ -13,7 +13,7 @@ import (
 // convertFilters converts a rule's or a backendRef's filters. A
 // RequestMirror whose backend cannot be resolved is left out and reported
 // in refErr; a filter the proxy cannot apply is reported in invalid.
-func (t *translator) convertFilters(r *gatewayv1.HTTPRoute, in []gatewayv1.HTTPRouteFilter, field string, gws []*gatewayState, cc clientCert) (out []filters.Spec, refErr *refError, invalid *ruleError) {
+func (t *translator) convertFilters(r routeObject, in []gatewayv1.HTTPRouteFilter, field string, gws []*gatewayState, cc clientCert) (out []filters.Spec, refErr *refError, invalid *ruleError) {
 	fail := func(format string, args ...any) {
 		if invalid == nil {
 			invalid = &ruleError{gatewayv1.RouteReasonUnsupportedValue, fmt.Sprintf(format, args...)}
@@ -113,7 +113,7 @@ func (t *translator) convertFilters(r *gatewayv1.HTTPRoute, in []gatewayv1.HTTPR
 				}
 				out.Fraction = &filters.Fraction{Numerator: uint32(m.Fraction.Numerator), Denominator: uint32(den)}
 			}
-			name, e := t.resolveBackend(r.Namespace, r.Name, &m.BackendRef, gws, cc)
+			name, e := t.resolveRouteBackend(r.kind, r.meta.Namespace, r.meta.Name, &m.BackendRef, gws, cc)
 			if e != nil || name == "" {
 				if e != nil && refErr == nil {
 					refErr = &refError{e.reason, ff + ".requestMirror.backendRef: " + e.msg}

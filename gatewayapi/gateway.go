@@ -24,6 +24,7 @@ const (
 	kindHTTPRoute   = gatewayv1.Kind("HTTPRoute")
 	kindTLSRoute    = gatewayv1.Kind("TLSRoute")
 	kindTCPRoute    = gatewayv1.Kind("TCPRoute")
+	kindGRPCRoute   = gatewayv1.Kind("GRPCRoute")
 	kindService     = gatewayv1.Kind("Service")
 	kindSecret      = gatewayv1.Kind("Secret")
 	kindConfigMap   = gatewayv1.Kind("ConfigMap")
@@ -442,15 +443,17 @@ func listenerProblems(ls []*listenerState) string {
 	return strings.Join(parts, ", ")
 }
 
-// routeKindOf returns the route kind a listener of protocol p serves.
-func routeKindOf(p gatewayv1.ProtocolType) gatewayv1.Kind {
+// routeKindsOf returns the route kinds a listener of protocol p serves:
+// HTTPRoute and GRPCRoute on HTTP and HTTPS, TLSRoute on TLS, TCPRoute on
+// TCP.
+func routeKindsOf(p gatewayv1.ProtocolType) []gatewayv1.Kind {
 	switch p {
 	case gatewayv1.TLSProtocolType:
-		return kindTLSRoute
+		return []gatewayv1.Kind{kindTLSRoute}
 	case gatewayv1.TCPProtocolType:
-		return kindTCPRoute
+		return []gatewayv1.Kind{kindTCPRoute}
 	}
-	return kindHTTPRoute
+	return []gatewayv1.Kind{kindHTTPRoute, kindGRPCRoute}
 }
 
 // validateListener checks a listener's protocol, route kinds and TLS
@@ -472,7 +475,7 @@ func (t *translator) validateListener(l *listenerState, ownerKind gatewayv1.Kind
 		l.acceptReason = gatewayv1.ListenerReasonUnsupportedProtocol
 		l.acceptMsg = fmt.Sprintf("%s: protocol %q is not supported (HTTP, HTTPS, TLS and TCP are)", field, sp.Protocol)
 	}
-	routeKind := routeKindOf(sp.Protocol)
+	routeKinds := routeKindsOf(sp.Protocol)
 	// Pre-routing filters (GatewayListenerFilters, experimental) would run
 	// before every route of the listener, ExternalAuth among them: a
 	// listener that asks for them is refused rather than served without.
@@ -489,16 +492,18 @@ func (t *translator) validateListener(l *listenerState, ownerKind gatewayv1.Kind
 			if k.Group == nil {
 				grp = groupGateway
 			}
-			if l.supportedProtocol && grp == groupGateway && k.Kind == routeKind {
+			if l.supportedProtocol && grp == groupGateway && slices.Contains(routeKinds, k.Kind) {
 				if !slices.ContainsFunc(l.kinds, func(x gatewayv1.RouteGroupKind) bool { return x.Kind == k.Kind }) {
-					l.kinds = append(l.kinds, gatewayv1.RouteGroupKind{Group: new(groupGateway), Kind: routeKind})
+					l.kinds = append(l.kinds, gatewayv1.RouteGroupKind{Group: new(groupGateway), Kind: k.Kind})
 				}
 				continue
 			}
 			l.invalidKinds = append(l.invalidKinds, fmt.Sprintf("%s/%s", grp, k.Kind))
 		}
 	} else if l.supportedProtocol {
-		l.kinds = append(l.kinds, gatewayv1.RouteGroupKind{Group: new(groupGateway), Kind: routeKind})
+		for _, k := range routeKinds {
+			l.kinds = append(l.kinds, gatewayv1.RouteGroupKind{Group: new(groupGateway), Kind: k})
+		}
 	}
 	if len(l.invalidKinds) > 0 {
 		l.refsReason = gatewayv1.ListenerReasonInvalidRouteKinds

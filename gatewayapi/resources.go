@@ -23,6 +23,8 @@ type Resources struct {
 	ListenerSets []gatewayv1.ListenerSet
 	// HTTPRoutes are all HTTPRoutes.
 	HTTPRoutes []gatewayv1.HTTPRoute
+	// GRPCRoutes are all GRPCRoutes.
+	GRPCRoutes []gatewayv1.GRPCRoute
 	// TLSRoutes are all TLSRoutes, served on TLS listeners by SNI.
 	TLSRoutes []gatewayv1.TLSRoute
 	// TCPRoutes are all TCPRoutes, served on TCP listeners.

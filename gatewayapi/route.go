@@ -35,7 +35,20 @@ type attachment struct {
 	origins []string
 }
 
-// translateRoutes attaches the HTTPRoutes to the listeners, translates
+// routeObject is what attachment reads of a route of any kind.
+type routeObject struct {
+	kind       gatewayv1.Kind
+	meta       *metav1.ObjectMeta
+	parentRefs []gatewayv1.ParentReference
+	hostnames  []gatewayv1.Hostname
+}
+
+func httpRouteObject(r *gatewayv1.HTTPRoute) routeObject {
+	return routeObject{kindHTTPRoute, &r.ObjectMeta, r.Spec.ParentRefs, r.Spec.Hostnames}
+}
+
+// translateRoutes attaches the HTTPRoutes and GRPCRoutes to the
+// listeners, settles the conflicts between the two kinds, translates
 // their rules and computes their status.
 func (t *translator) translateRoutes() {
 	order := make([]*gatewayv1.HTTPRoute, 0, len(t.res.HTTPRoutes))
@@ -45,23 +58,35 @@ func (t *translator) translateRoutes() {
 	slices.SortFunc(order, func(a, b *gatewayv1.HTTPRoute) int {
 		return compareNN(nn{a.Namespace, a.Name}, nn{b.Namespace, b.Name})
 	})
-	for _, r := range order {
-		t.translateRoute(r)
+	httpParents := make([][]*parentState, len(order))
+	for i, r := range order {
+		httpParents[i] = t.attachRoute(httpRouteObject(r))
 	}
+	grpcOrder, grpcParents := t.attachGRPCRoutes()
+	resolveKindConflicts(order, httpParents, grpcOrder, grpcParents)
+	for i, r := range order {
+		t.translateRoute(r, httpParents[i])
+	}
+	for i, r := range grpcOrder {
+		t.translateGRPCRoute(r, grpcParents[i])
+	}
+}
+
+// attachRoute resolves the parents of a route and attaches it to their
+// listeners.
+func (t *translator) attachRoute(ro routeObject) []*parentState {
+	parents := t.resolveParents(ro)
+	for _, p := range parents {
+		t.attach(ro, p)
+	}
+	return parents
 }
 
 // resolveParents returns the route's parentRefs that name a handled
 // Gateway or ListenerSet.
-func (t *translator) resolveParents(r *gatewayv1.HTTPRoute) []*parentState {
-	return t.resolveParentRefs(r.Namespace, r.Spec.ParentRefs)
-}
-
-// resolveParentRefs returns the parentRefs of a route in namespace
-// routeNS that name a handled Gateway or ListenerSet, for every route
-// kind.
-func (t *translator) resolveParentRefs(routeNS string, refs []gatewayv1.ParentReference) []*parentState {
+func (t *translator) resolveParents(r routeObject) []*parentState {
 	var out []*parentState
-	for _, pr := range refs {
+	for _, pr := range r.parentRefs {
 		grp := groupGateway
 		if pr.Group != nil {
 			grp = *pr.Group
@@ -70,7 +95,7 @@ func (t *translator) resolveParentRefs(routeNS string, refs []gatewayv1.ParentRe
 		if grp != groupGateway {
 			continue
 		}
-		ns := cmp.Or(string(deref(pr.Namespace)), routeNS)
+		ns := cmp.Or(string(deref(pr.Namespace)), r.meta.Namespace)
 		// The status echoes the reference with group and kind defaulted,
 		// as the API server stores it, sharing no memory with the input.
 		ref := gatewayv1.ParentReference{Group: new(grp), Kind: new(kind), Name: pr.Name}
@@ -107,15 +132,7 @@ func (t *translator) resolveParentRefs(routeNS string, refs []gatewayv1.ParentRe
 
 // attach decides whether route r attaches to parent p, and to which of its
 // listeners.
-func (t *translator) attach(r *gatewayv1.HTTPRoute, p *parentState) {
-	t.attachKind(kindHTTPRoute, r.Namespace, r.Spec.Hostnames, p)
-}
-
-// attachKind decides whether a route of kind, in namespace routeNS with
-// hostnames, attaches to parent p, and to which of its listeners: those
-// the parentRef selects, whose allowedRoutes admit the kind and the
-// namespace, and whose hostname intersects the route's.
-func (t *translator) attachKind(kind gatewayv1.Kind, routeNS string, hostnames []gatewayv1.Hostname, p *parentState) {
+func (t *translator) attach(r routeObject, p *parentState) {
 	if p.set != nil && !p.set.allowed {
 		p.reason = gatewayv1.RouteReasonNotAllowedByListeners
 		p.msg = fmt.Sprintf("ListenerSet %s is not allowed by Gateway %s", p.set.key, p.gw.key)
@@ -152,7 +169,7 @@ func (t *translator) attachKind(kind gatewayv1.Kind, routeNS string, hostnames [
 		if !l.accepted() {
 			continue
 		}
-		if !slices.ContainsFunc(l.kinds, func(k gatewayv1.RouteGroupKind) bool { return k.Kind == kind }) {
+		if !slices.ContainsFunc(l.kinds, func(k gatewayv1.RouteGroupKind) bool { return k.Kind == r.kind }) {
 			continue
 		}
 		var from *gatewayv1.FromNamespaces
@@ -160,18 +177,18 @@ func (t *translator) attachKind(kind gatewayv1.Kind, routeNS string, hostnames [
 		if ar := l.spec.AllowedRoutes; ar != nil && ar.Namespaces != nil {
 			from, sel = ar.Namespaces.From, ar.Namespaces.Selector
 		}
-		if !t.namespaceAllowed(from, sel, l.ns, routeNS, gatewayv1.NamespacesFromSame) {
+		if !t.namespaceAllowed(from, sel, l.ns, r.meta.Namespace, gatewayv1.NamespacesFromSame) {
 			continue
 		}
 		allowed = append(allowed, l)
 	}
 	if len(allowed) == 0 {
 		p.reason = gatewayv1.RouteReasonNotAllowedByListeners
-		p.msg = fmt.Sprintf("no matching listener allows %ss from namespace %s", kind, routeNS)
+		p.msg = fmt.Sprintf("no matching listener allows %ss from namespace %s", r.kind, r.meta.Namespace)
 		return
 	}
-	hosts := make([]string, len(hostnames))
-	for i, h := range hostnames {
+	hosts := make([]string, len(r.hostnames))
+	for i, h := range r.hostnames {
 		hosts[i] = string(h)
 	}
 	for _, l := range allowed {
@@ -188,27 +205,19 @@ func (t *translator) attachKind(kind gatewayv1.Kind, routeNS string, hostnames [
 	}
 }
 
-// translateRoute translates one HTTPRoute.
-func (t *translator) translateRoute(r *gatewayv1.HTTPRoute) {
-	parents := t.resolveParents(r)
+// translateRoute translates one HTTPRoute attached to parents.
+func (t *translator) translateRoute(r *gatewayv1.HTTPRoute, parents []*parentState) {
 	if len(parents) == 0 {
 		return
 	}
-	for _, p := range parents {
-		t.attach(r, p)
-	}
-	var gws []*gatewayState
-	for _, p := range parents {
-		if len(p.attached) > 0 && !slices.Contains(gws, p.gw) {
-			gws = append(gws, p.gw)
-		}
-	}
+	gws := parentGateways(parents)
 	ruleNames := make([]string, len(r.Spec.Rules))
 	for i := range r.Spec.Rules {
 		ruleNames[i] = string(deref(r.Spec.Rules[i].Name))
 	}
 	t.traffic.reachRoute(r.Namespace, r.Name, ruleNames, gws)
-	routeRates, routeLimits, routePolicies := t.traffic.settings(routeTarget(r.Namespace, r.Name, ""))
+	base := proxy.Route{Namespace: r.Namespace, Name: r.Name, CreationTime: r.CreationTimestamp.Time}
+	base.RateLimits, base.RequestLimits, base.Policies = t.traffic.settings(routeTarget(r.Namespace, r.Name, ""))
 	// Gateways that present different client certificates to TLS
 	// backends need rules of their own, whose TLS backends differ.
 	groups := groupByClientCert(gws)
@@ -225,10 +234,29 @@ func (t *translator) translateRoute(r *gatewayv1.HTTPRoute) {
 			invalid, refErr = inv, re
 		}
 	}
+	st := HTTPRouteStatus{Namespace: r.Namespace, Name: r.Name, Generation: r.Generation}
+	st.Status.RouteStatus = t.attachRules(r.Generation, parents, base, rulesByCert, invalid, refErr)
+	t.routeStatus = append(t.routeStatus, st)
+}
 
-	gen := r.Generation
-	st := HTTPRouteStatus{Namespace: r.Namespace, Name: r.Name, Generation: gen}
-	st.Status.Parents = []gatewayv1.RouteParentStatus{}
+// parentGateways returns the Gateways of the parents a route attached to.
+func parentGateways(parents []*parentState) []*gatewayState {
+	var gws []*gatewayState
+	for _, p := range parents {
+		if len(p.attached) > 0 && !slices.Contains(gws, p.gw) {
+			gws = append(gws, p.gw)
+		}
+	}
+	return gws
+}
+
+// attachRules computes the parent statuses of a route of generation gen
+// and adds a copy of base, with the rules of the Gateway's client
+// certificate (rulesByCert), for each set of effective hostnames it
+// serves on programmed listeners.
+func (t *translator) attachRules(gen int64, parents []*parentState, base proxy.Route, rulesByCert map[string][]proxy.Rule, invalid *ruleError, refErr *refError) gatewayv1.RouteStatus {
+	var st gatewayv1.RouteStatus
+	st.Parents = []gatewayv1.RouteParentStatus{}
 	routes := map[string]*proxy.Route{}
 	var keys []string
 	counted := map[*listenerState]bool{}
@@ -248,7 +276,7 @@ func (t *translator) translateRoute(r *gatewayv1.HTTPRoute) {
 		} else {
 			res = condition(gatewayv1.RouteConditionResolvedRefs, true, gatewayv1.RouteReasonResolvedRefs, "all references resolved", gen)
 		}
-		st.Status.Parents = append(st.Status.Parents, gatewayv1.RouteParentStatus{
+		st.Parents = append(st.Parents, gatewayv1.RouteParentStatus{
 			ParentRef:      p.ref,
 			ControllerName: t.controller,
 			Conditions:     []metav1.Condition{acc, res},
@@ -270,17 +298,9 @@ func (t *translator) translateRoute(r *gatewayv1.HTTPRoute) {
 			k := certKey + "\x00" + strings.Join(a.hosts, ",")
 			pr := routes[k]
 			if pr == nil {
-				pr = &proxy.Route{
-					Namespace:       r.Namespace,
-					Name:            r.Name,
-					CreationTime:    r.CreationTimestamp.Time,
-					Hostnames:       a.hosts,
-					HostnameOrigins: a.origins,
-					Rules:           rulesByCert[certKey],
-					RateLimits:      routeRates,
-					RequestLimits:   routeLimits,
-					Policies:        routePolicies,
-				}
+				pr = new(base)
+				pr.Hostnames, pr.HostnameOrigins = a.hosts, a.origins
+				pr.Rules = rulesByCert[certKey]
 				routes[k] = pr
 				keys = append(keys, k)
 			}
@@ -295,7 +315,7 @@ func (t *translator) translateRoute(r *gatewayv1.HTTPRoute) {
 		slices.Sort(pr.Listeners)
 		t.routes = append(t.routes, *pr)
 	}
-	t.routeStatus = append(t.routeStatus, st)
+	return st
 }
 
 // ruleError is an invalid rule, which makes the route not Accepted.
@@ -337,10 +357,10 @@ func (t *translator) translateRules(r *gatewayv1.HTTPRoute, gws []*gatewayState,
 			}
 			pr.Matches = append(pr.Matches, m)
 		}
-		if err := validateMatches(r, pr.Matches); err != nil {
+		if err := validateMatches(r.Namespace, r.Name, pr.Matches); err != nil {
 			fail(gatewayv1.RouteReasonUnsupportedValue, "%s.matches%v", field, err)
 		}
-		fs, e, bad := t.convertFilters(r, rr.Filters, field+".filters", gws, cc)
+		fs, e, bad := t.convertFilters(httpRouteObject(r), rr.Filters, field+".filters", gws, cc)
 		noteRef("", e)
 		if bad != nil {
 			fail(bad.reason, "%s", bad.msg)
@@ -361,7 +381,7 @@ func (t *translator) translateRules(r *gatewayv1.HTTPRoute, gws []*gatewayState,
 			name, e := t.resolveBackend(r.Namespace, r.Name, &br.BackendObjectReference, gws, cc)
 			noteRef(bfield, e)
 			ref := proxy.BackendRef{Backend: name, Weight: w}
-			bfs, e, bad := t.convertFilters(r, br.Filters, bfield+".filters", gws, cc)
+			bfs, e, bad := t.convertFilters(httpRouteObject(r), br.Filters, bfield+".filters", gws, cc)
 			noteRef("", e)
 			if bad != nil {
 				fail(bad.reason, "%s", bad.msg)
@@ -482,11 +502,11 @@ func convertMatch(m *gatewayv1.HTTPRouteMatch) (router.Match, error) {
 
 // validateMatches compiles the matches with the router, which rejects
 // invalid paths, regular expressions, methods and header names.
-func validateMatches(r *gatewayv1.HTTPRoute, ms []router.Match) error {
+func validateMatches(ns, name string, ms []router.Match) error {
 	if len(ms) == 0 {
 		return nil
 	}
-	err := router.Compile([]router.Route{{Namespace: r.Namespace, Name: r.Name, Rules: []router.Rule{{Matches: ms}}}}).Err()
+	err := router.Compile([]router.Route{{Namespace: ns, Name: name, Rules: []router.Rule{{Matches: ms}}}}).Err()
 	var re *router.RouteError
 	if errors.As(err, &re) {
 		return fmt.Errorf("%s: %w", strings.TrimPrefix(re.Field, "rules[0].matches"), re.Err)

@@ -39,11 +39,8 @@ type TCPRouteStatus struct {
 // streamRoute is what TLSRoutes and TCPRoutes share: parents, hostnames
 // (TLSRoute only) and rules of weighted backendRefs.
 type streamRoute struct {
-	kind       gatewayv1.Kind
-	meta       *metav1.ObjectMeta
-	parentRefs []gatewayv1.ParentReference
-	hostnames  []gatewayv1.Hostname
-	rules      [][]gatewayv1.BackendRef
+	routeObject
+	rules [][]gatewayv1.BackendRef
 }
 
 // translateStreamRoutes attaches the TLSRoutes and TCPRoutes to the TLS
@@ -55,7 +52,7 @@ func (t *translator) translateStreamRoutes() {
 	slices.SortFunc(tls, func(a, b gatewayv1.TLSRoute) int { return compareNN(nn{a.Namespace, a.Name}, nn{b.Namespace, b.Name}) })
 	for i := range tls {
 		r := &tls[i]
-		in := streamRoute{kind: kindTLSRoute, meta: &r.ObjectMeta, parentRefs: r.Spec.ParentRefs, hostnames: r.Spec.Hostnames}
+		in := streamRoute{routeObject: routeObject{kind: kindTLSRoute, meta: &r.ObjectMeta, parentRefs: r.Spec.ParentRefs, hostnames: r.Spec.Hostnames}}
 		for _, rule := range r.Spec.Rules {
 			in.rules = append(in.rules, rule.BackendRefs)
 		}
@@ -68,7 +65,7 @@ func (t *translator) translateStreamRoutes() {
 	slices.SortFunc(tcp, func(a, b gatewayv1.TCPRoute) int { return compareNN(nn{a.Namespace, a.Name}, nn{b.Namespace, b.Name}) })
 	for i := range tcp {
 		r := &tcp[i]
-		in := streamRoute{kind: kindTCPRoute, meta: &r.ObjectMeta, parentRefs: r.Spec.ParentRefs}
+		in := streamRoute{routeObject: routeObject{kind: kindTCPRoute, meta: &r.ObjectMeta, parentRefs: r.Spec.ParentRefs}}
 		for _, rule := range r.Spec.Rules {
 			in.rules = append(in.rules, rule.BackendRefs)
 		}
@@ -83,12 +80,9 @@ func (t *translator) translateStreamRoutes() {
 // l4.Route per listener it is served on, and returns its parent
 // statuses; ok is false when no parentRef names a handled Gateway.
 func (t *translator) translateStreamRoute(r *streamRoute) (parents []gatewayv1.RouteParentStatus, ok bool) {
-	ps := t.resolveParentRefs(r.meta.Namespace, r.parentRefs)
+	ps := t.attachRoute(r.routeObject)
 	if len(ps) == 0 {
 		return nil, false
-	}
-	for _, p := range ps {
-		t.attachKind(r.kind, r.meta.Namespace, r.hostnames, p)
 	}
 	var gws []*gatewayState
 	for _, p := range ps {

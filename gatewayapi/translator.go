@@ -51,7 +51,8 @@ type translator struct {
 	backendPolicies *backendPolicies
 	traffic         *trafficPolicies
 
-	routeStatus []HTTPRouteStatus
+	routeStatus     []HTTPRouteStatus
+	grpcRouteStatus []GRPCRouteStatus
 
 	streamRoutes   []l4.Route
 	tlsRouteStatus []TLSRouteStatus
@@ -128,6 +129,7 @@ func (t *translator) run() Result {
 	r.Status.HTTPRoutes = t.routeStatus
 	r.Status.TLSRoutes = t.tlsRouteStatus
 	r.Status.TCPRoutes = t.tcpRouteStatus
+	r.Status.GRPCRoutes = t.grpcRouteStatus
 	r.Status.BackendTLSPolicies = t.policies.statuses()
 	r.Status.BackendPolicies = t.backendPolicies.rauta.statuses()
 	r.Status.XBackendTrafficPolicies = t.backendPolicies.x.statuses()

@@ -70,27 +70,29 @@ type Controller struct {
 	// dynKinds are the policy kinds read through the dynamic client.
 	dynKinds []*policyKind
 
-	classes   gwlisters.GatewayClassLister
-	gateways  gwlisters.GatewayLister
-	routes    gwlisters.HTTPRouteLister
-	grants    gwlisters.ReferenceGrantLister   // nil unless served
-	policies  gwlisters.BackendTLSPolicyLister // nil unless served
-	lsets     gwlisters.ListenerSetLister      // nil unless served
-	tlsRoutes gwlisters.TLSRouteLister         // nil unless served
-	tcpRoutes gwlisters.TCPRouteLister         // nil unless served
-	services  corelisters.ServiceLister
-	slices    cache.Indexer
-	nsLister  corelisters.NamespaceLister
-	refs      *refStore
-	fpSeed    maphash.Seed
-	writer    *statusWriter
-	infra     *infraWriter
-	replicas  *replicaCounter // nil when Options.DisableReplicaCount
-	started   atomic.Bool
-	ready     atomic.Bool
-	statusMu  sync.Mutex
-	lastState gatewayapi.Status
-	lastRes   *gatewayapi.Resources // translated into lastState
+	classes  gwlisters.GatewayClassLister
+	gateways gwlisters.GatewayLister
+	routes   gwlisters.HTTPRouteLister
+	// grpcRoutes is nil when the cluster does not serve GRPCRoutes.
+	grpcRoutes gwlisters.GRPCRouteLister
+	grants     gwlisters.ReferenceGrantLister   // nil unless served
+	policies   gwlisters.BackendTLSPolicyLister // nil unless served
+	lsets      gwlisters.ListenerSetLister      // nil unless served
+	tlsRoutes  gwlisters.TLSRouteLister         // nil unless served
+	tcpRoutes  gwlisters.TCPRouteLister         // nil unless served
+	services   corelisters.ServiceLister
+	slices     cache.Indexer
+	nsLister   corelisters.NamespaceLister
+	refs       *refStore
+	fpSeed     maphash.Seed
+	writer     *statusWriter
+	infra      *infraWriter
+	replicas   *replicaCounter // nil when Options.DisableReplicaCount
+	started    atomic.Bool
+	ready      atomic.Bool
+	statusMu   sync.Mutex
+	lastState  gatewayapi.Status
+	lastRes    *gatewayapi.Resources // translated into lastState
 
 	// Owned by the rebuild goroutine.
 	current   proxy.Config
@@ -112,7 +114,7 @@ type svcBackend struct {
 // servedKinds records which optional Gateway API kinds the cluster serves.
 type servedKinds struct {
 	referenceGrants, backendTLSPolicies, listenerSets bool
-	tlsRoutes, tcpRoutes                              bool
+	grpcRoutes, tlsRoutes, tcpRoutes                  bool
 }
 
 // stats are the controller's counters.
@@ -267,7 +269,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	c.log.Info("caches synced", "after", time.Since(began).Round(time.Millisecond).String(),
 		"listenerSets", c.served.listenerSets, "backendTLSPolicies", c.served.backendTLSPolicies,
-		"referenceGrants", c.served.referenceGrants, "policies", policies)
+		"referenceGrants", c.served.referenceGrants, "grpcRoutes", c.served.grpcRoutes, "policies", policies)
 
 	// The first rebuild is due at once.
 	c.co.markFull(time.Now().Add(-c.opts.MaxDelay))
@@ -341,6 +343,7 @@ func (c *Controller) discover() error {
 		listenerSets:       have["listenersets"],
 		tlsRoutes:          have["tlsroutes"],
 		tcpRoutes:          have["tcproutes"],
+		grpcRoutes:         have["grpcroutes"],
 	}
 	return nil
 }
@@ -444,6 +447,10 @@ func (c *Controller) setupInformers() error {
 	if c.served.tcpRoutes {
 		watchStatus(kindTCPRoute, g.TCPRoutes().Informer())
 		c.tcpRoutes = g.TCPRoutes().Lister()
+	}
+	if c.served.grpcRoutes {
+		watchStatus(kindGRPCRoute, g.GRPCRoutes().Informer())
+		c.grpcRoutes = g.GRPCRoutes().Lister()
 	}
 
 	add(c.coreF.Core().V1().Services().Informer(), full)
@@ -654,11 +661,15 @@ func (c *Controller) snapshot(ctx context.Context) (*gatewayapi.Resources, finge
 	}
 	if c.tlsRoutes != nil {
 		l, _ := c.tlsRoutes.List(all)
-		res.TLSRoutes = collect(l, 15, s, &fp)
+		res.TLSRoutes = collect(l, 16, s, &fp)
 	}
 	if c.tcpRoutes != nil {
 		l, _ := c.tcpRoutes.List(all)
-		res.TCPRoutes = collect(l, 16, s, &fp)
+		res.TCPRoutes = collect(l, 17, s, &fp)
+	}
+	if c.grpcRoutes != nil {
+		l, _ := c.grpcRoutes.List(all)
+		res.GRPCRoutes = collect(l, 15, s, &fp)
 	}
 	c.snapshotPolicies(res, &fp)
 	svcs, _ := c.services.List(all)

@@ -291,6 +291,19 @@ spec:
   hostnames: [broken.example]
   rules: [{backendRefs: [{name: missing, port: 80}]}]
 ---
+apiVersion: v1
+kind: Service
+metadata: {name: grpc, namespace: %[3]s}
+spec: {ports: [{name: grpc, port: 9000, targetPort: 9000, appProtocol: kubernetes.io/h2c}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: g, namespace: %[3]s}
+spec:
+  parentRefs: [{name: gw}]
+  hostnames: [grpc.example]
+  rules: [{backendRefs: [{name: grpc, port: 9000}]}]
+---
 apiVersion: gateway.networking.k8s.io/v1
 kind: BackendTLSPolicy
 metadata: {name: web-tls, namespace: %[3]s}
@@ -415,7 +428,7 @@ spec:
 		n := len(touched)
 		mu.Unlock()
 		st := run.c.Stats()
-		return n == 10 && st.StatusConflicts >= 10 && st.Events >= 1,
+		return n == 11 && st.StatusConflicts >= 11 && st.Events >= 1,
 			fmt.Sprintf("touched %d kinds, stats %+v", n, st)
 	})
 	// Let the Lease be renewed (update) and the retries land.

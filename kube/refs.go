@@ -157,11 +157,10 @@ func references(controller gatewayv1.GatewayController, res *gatewayapi.Resource
 		return set
 	}
 	services := map[nn]bool{}
-	for i := range res.HTTPRoutes {
-		r := &res.HTTPRoutes[i]
+	route := func(rns string, parents []gatewayv1.ParentReference, backends []gatewayv1.BackendObjectReference) {
 		ours := false
-		for _, p := range r.Spec.ParentRefs {
-			ns := r.Namespace
+		for _, p := range parents {
+			ns := rns
 			if p.Namespace != nil && *p.Namespace != "" {
 				ns = string(*p.Namespace)
 			}
@@ -173,20 +172,38 @@ func references(controller gatewayv1.GatewayController, res *gatewayapi.Resource
 			}
 		}
 		if !ours {
-			continue
+			return
 		}
+		for _, b := range backends {
+			if (b.Group != nil && *b.Group != "") || (b.Kind != nil && *b.Kind != "Service") {
+				continue
+			}
+			ns := rns
+			if b.Namespace != nil && *b.Namespace != "" {
+				ns = string(*b.Namespace)
+			}
+			services[nn{ns, string(b.Name)}] = true
+		}
+	}
+	for i := range res.HTTPRoutes {
+		r := &res.HTTPRoutes[i]
+		var backends []gatewayv1.BackendObjectReference
 		for _, rule := range r.Spec.Rules {
 			for _, b := range rule.BackendRefs {
-				if (b.Group != nil && *b.Group != "") || (b.Kind != nil && *b.Kind != "Service") {
-					continue
-				}
-				ns := r.Namespace
-				if b.Namespace != nil && *b.Namespace != "" {
-					ns = string(*b.Namespace)
-				}
-				services[nn{ns, string(b.Name)}] = true
+				backends = append(backends, b.BackendObjectReference)
 			}
 		}
+		route(r.Namespace, r.Spec.ParentRefs, backends)
+	}
+	for i := range res.GRPCRoutes {
+		r := &res.GRPCRoutes[i]
+		var backends []gatewayv1.BackendObjectReference
+		for _, rule := range r.Spec.Rules {
+			for _, b := range rule.BackendRefs {
+				backends = append(backends, b.BackendObjectReference)
+			}
+		}
+		route(r.Namespace, r.Spec.ParentRefs, backends)
 	}
 	for i := range res.BackendTLSPolicies {
 		pol := &res.BackendTLSPolicies[i]

@@ -46,6 +46,7 @@ const (
 	kindXBackendTrafficPolicy
 	kindTLSRoute
 	kindTCPRoute
+	kindGRPCRoute
 	numKinds // the number of kinds; not a kind
 )
 
@@ -61,6 +62,7 @@ var kindNames = [numKinds]struct{ kind, apiVersion string }{
 	kindXBackendTrafficPolicy: {"XBackendTrafficPolicy", gatewayxv1alpha1.SchemeGroupVersion.String()},
 	kindTLSRoute:              {"TLSRoute", gatewayGroupVersion},
 	kindTCPRoute:              {"TCPRoute", gatewayGroupVersion},
+	kindGRPCRoute:             {"GRPCRoute", gatewayGroupVersion},
 }
 
 // String returns the Kubernetes kind.
@@ -166,6 +168,9 @@ func newStatusWriter(c *Controller) *statusWriter {
 		kindTCPRoute: routeStatus(w, kindTCPRoute,
 			func(ns string) statusClient[*gatewayv1.TCPRoute] { return v1().TCPRoutes(ns) },
 			func(o *gatewayv1.TCPRoute) *[]gatewayv1.RouteParentStatus { return &o.Status.Parents }),
+		kindGRPCRoute: routeStatus(w, kindGRPCRoute,
+			func(ns string) statusClient[*gatewayv1.GRPCRoute] { return v1().GRPCRoutes(ns) },
+			func(o *gatewayv1.GRPCRoute) *[]gatewayv1.RouteParentStatus { return &o.Status.Parents }),
 		kindBackendTLSPolicy: entryStatus(w, kindBackendTLSPolicy,
 			func(ns string) statusClient[*gatewayv1.BackendTLSPolicy] { return v1().BackendTLSPolicies(ns) },
 			ancestorEntries(kindBackendTLSPolicy), fieldEntries(func(o *gatewayv1.BackendTLSPolicy) *[]gatewayv1.PolicyAncestorStatus { return &o.Status.Ancestors })),
@@ -193,7 +198,7 @@ func (w *statusWriter) leading() bool {
 // setDesired records a translation's status and queues the objects whose
 // desired status changed or disappeared.
 func (w *statusWriter) setDesired(st gatewayapi.Status) {
-	next := make(map[objKey]desired, len(st.GatewayClasses)+len(st.Gateways)+len(st.ListenerSets)+len(st.HTTPRoutes)+
+	next := make(map[objKey]desired, len(st.GatewayClasses)+len(st.Gateways)+len(st.ListenerSets)+len(st.HTTPRoutes)+len(st.GRPCRoutes)+
 		len(st.BackendTLSPolicies)+len(st.BackendPolicies)+len(st.TrafficPolicies)+len(st.XBackendTrafficPolicies))
 	for _, s := range st.GatewayClasses {
 		next[objKey{kindGatewayClass, "", s.Name}] = desired{s.Generation, s.Status}
@@ -212,6 +217,9 @@ func (w *statusWriter) setDesired(st gatewayapi.Status) {
 	}
 	for _, s := range st.TCPRoutes {
 		next[objKey{kindTCPRoute, s.Namespace, s.Name}] = desired{s.Generation, s.Status.Parents}
+	}
+	for _, s := range st.GRPCRoutes {
+		next[objKey{kindGRPCRoute, s.Namespace, s.Name}] = desired{s.Generation, s.Status.Parents}
 	}
 	for kind, list := range map[objKind][]gatewayapi.PolicyStatus{
 		kindBackendTLSPolicy:      st.BackendTLSPolicies,

@@ -81,6 +81,11 @@ type accessRecord struct {
 	reason    reason
 	proto     string
 	userAgent string
+	// grpc marks a gRPC call, logged with its service, method and status.
+	grpc        bool
+	grpcStatus  grpcCode
+	grpcService string
+	grpcMethod  string
 }
 
 // accessLogger owns the queue and the writer goroutine.
@@ -151,7 +156,7 @@ func (a *accessLogger) run() {
 	h := a.cfg.Logger.Handler()
 	for rec := range a.queue {
 		level := slog.LevelInfo
-		if rec.status >= 500 {
+		if rec.status >= 500 || rec.grpc && rec.reason != reasonNone {
 			level = slog.LevelWarn
 		}
 		if !h.Enabled(ctx, level) {
@@ -181,6 +186,14 @@ func (a *accessLogger) run() {
 		)
 		if rec.reason != reasonNone {
 			r.AddAttrs(slog.String("reason", rec.reason.String()))
+		}
+		if rec.grpc {
+			r.AddAttrs(
+				slog.String("grpc_service", rec.grpcService),
+				slog.String("grpc_method", rec.grpcMethod),
+				slog.Int("grpc_status", int(rec.grpcStatus)),
+				slog.String("grpc_status_name", rec.grpcStatus.String()),
+			)
 		}
 		h.Handle(ctx, r)
 	}

@@ -207,6 +207,13 @@ type Route struct {
 	HostnameOrigins []string `json:"hostnameOrigins,omitempty"`
 	// Rules are the route's rules in order.
 	Rules []Rule `json:"rules"`
+	// GRPC marks a route made from a GRPCRoute, whose rules match the
+	// paths "/service/method" of gRPC calls; it shows in the configuration
+	// (/debug/config) and changes nothing in serving. The proxy tells a
+	// gRPC call by its Content-Type (application/grpc), whatever route
+	// serves it: its own answers to one are gRPC answers, and it counts
+	// it by gRPC status in rauta_grpc_responses_total.
+	GRPC bool `json:"grpc,omitempty"`
 	// RateLimits limit the requests of all the route's rules together.
 	RateLimits []RateLimit `json:"rateLimits,omitempty"`
 	// RequestLimits bound the route's requests; a rule's RequestLimits win

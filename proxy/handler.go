@@ -56,6 +56,13 @@ type requestState struct {
 	// writeTimeout is a RequestLimits.WriteTimeout in effect.
 	body         *limitedBody
 	writeTimeout time.Duration
+	// grpc marks a gRPC call: the gateway's own answers are gRPC
+	// answers. grpcStatus is the call's gRPC status once known; exchange
+	// is the context bounding the call's exchange with the backend.
+	grpc       bool
+	grpcStatus grpcCode
+	ruleName   string
+	exchange   context.Context
 }
 
 // Shared header values. Each is a full slice (len == cap): code that adds a
@@ -74,6 +81,10 @@ func (x *requestState) fail(w http.ResponseWriter, code int, reason reason, msg 
 		return
 	}
 	x.wrote = true
+	if x.grpc {
+		x.failGRPC(w, grpcCodeFor(reason, code), msg)
+		return
+	}
 	h := w.Header()
 	h["Content-Type"] = plainHeader
 	h["X-Content-Type-Options"] = []string{"nosniff"}
@@ -89,13 +100,13 @@ func (x *requestState) fail(w http.ResponseWriter, code int, reason reason, msg 
 // handler is aborted, so that the server sends nothing (an HTTP/2 stream
 // is reset) rather than the empty 200 of a handler that wrote nothing.
 func (x *requestState) gone() {
-	x.status, x.reason = 499, reasonClientGone
+	x.status, x.reason, x.grpcStatus = 499, reasonClientGone, grpcCanceled
 	panic(http.ErrAbortHandler)
 }
 
 func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := h.p
-	x := requestState{start: time.Now()}
+	x := requestState{start: time.Now(), grpc: isGRPC(r)}
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -177,7 +188,7 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	cr := res.Rule.Value.(*compiledRule)
 	x.route = cr.routeLabel
-	x.rule = res.RuleIndex
+	x.rule, x.ruleName = res.RuleIndex, cr.rule.Name
 	if res.Path != rreq.Path {
 		// Forward the normalised path, so the backend sees exactly what
 		// was matched.
@@ -446,11 +457,12 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, tlsListener bool
 	upgrade := p.prepareOutbound(r, tlsListener)
 
 	ctx := r.Context()
-	if d := cr.timeouts.Request; d > 0 {
+	if d := grpcTimeout(r, x, cr.timeouts.Request); d > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
+	x.exchange = ctx
 	ob := &outbound{u: *r.URL, w: w}
 	ob.trace.Got1xxResponse = ob.got1xx
 	ctx = httptrace.WithClientTrace(ctx, &ob.trace)
@@ -751,6 +763,11 @@ func (p *Proxy) writeResponse(w http.ResponseWriter, r *http.Request, resp *http
 	buf := *bp
 	flush := resp.ContentLength < 0 || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
 	rc := http.NewResponseController(w)
+	if x.grpc {
+		// A stream's response headers go out at once: a bidirectional
+		// call may wait for them before sending its first message.
+		rc.Flush()
+	}
 	for {
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
@@ -767,10 +784,15 @@ func (p *Proxy) writeResponse(w http.ResponseWriter, r *http.Request, resp *http
 			break
 		}
 		if rerr != nil {
-			// The backend failed mid-body: abort the client response so it
-			// is not mistaken for a complete one.
 			p.log.Debug("upstream body error", "error", rerr)
 			x.reason = reasonUpstreamError
+			if x.grpc {
+				// A gRPC call ends with its status in the trailers.
+				x.endGRPC(h, rerr)
+				return
+			}
+			// The backend failed mid-body: abort the client response so it
+			// is not mistaken for a complete one.
 			panic(http.ErrAbortHandler)
 		}
 	}
@@ -781,11 +803,19 @@ func (p *Proxy) writeResponse(w http.ResponseWriter, r *http.Request, resp *http
 			h[http.TrailerPrefix+k] = vv
 		}
 	}
+	if x.grpc {
+		x.noteGRPCStatus(resp.Header, resp.Trailer)
+	}
 }
 
 // observe records a finished request in the metrics and the access log.
 func (p *Proxy) observe(r *http.Request, x *requestState) {
-	if p.alog != nil && p.alog.want(x.status, x.reason) {
+	logStatus := x.status
+	if x.grpc && x.grpcStatus != grpcOK && logStatus < 400 {
+		// A failed gRPC call is an error whatever its HTTP status.
+		logStatus = http.StatusInternalServerError
+	}
+	if p.alog != nil && p.alog.want(logStatus, x.reason) {
 		rec := accessRecord{
 			start:     x.start,
 			duration:  time.Since(x.start),
@@ -808,11 +838,19 @@ func (p *Proxy) observe(r *http.Request, x *requestState) {
 			reason:    x.reason,
 			proto:     r.Proto,
 			userAgent: r.UserAgent(),
+			grpc:      x.grpc,
+		}
+		if x.grpc {
+			rec.grpcStatus = x.grpcStatus
+			rec.grpcService, rec.grpcMethod = grpcPath(r.URL.Path)
 		}
 		p.alog.log(&rec)
 	}
 	if x.reason != reasonNone {
 		p.metrics.gateway.WithLabelValues(x.reason.String()).Inc()
+	}
+	if x.grpc {
+		p.observeGRPC(x)
 	}
 	code := codeLabel(x.status)
 	p.metrics.requests.WithLabelValues(x.route, x.backend, methodLabel(r.Method), code).Inc()

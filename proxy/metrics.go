@@ -101,6 +101,9 @@ type metrics struct {
 	mirrors            *prometheus.CounterVec
 	accessLogDropped   prometheus.Counter
 	http2Limits        *prometheus.CounterVec
+	// grpc is labelled by route, rule (its name, else its index) and
+	// gRPC status name, never by the service or method a client sends.
+	grpc *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -187,13 +190,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "rauta_http2_limits_total",
 			Help: "HTTP/2 limits enforced by rauta's own server (Limits.HTTP2), by limit: a connection closed or a stream refused.",
 		}, []string{"limit"}),
+		grpc: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rauta_grpc_responses_total",
+			Help: "gRPC calls (requests with Content-Type application/grpc) finished, by route, rule and gRPC status (the backend's, or the gateway's own answer's).",
+		}, []string{"route", "rule", "grpc_status"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.requests, m.duration, m.upstreamDuration, m.gateway,
 			m.connectErrors, m.retries, m.breakerState, m.endpointHealthy,
 			m.breakerTransitions, m.healthTransitions, m.lbPolicy,
 			m.activeConns, m.connsRefused, m.generation, m.lastApply, m.applyErrors, m.panics,
-			m.mirrors, m.accessLogDropped, m.http2Limits)
+			m.mirrors, m.accessLogDropped, m.http2Limits, m.grpc)
 	}
 	return m
 }

@@ -39,6 +39,7 @@ type limitedBody struct {
 	eof      atomic.Bool
 	reading  atomic.Bool // a Read is in progress (an upstream writer's, say)
 	touched  atomic.Bool // Read was called: the body may be partly spent
+	closed   atomic.Bool // closed on this side, by the upstream attempt
 }
 
 func (b *limitedBody) Read(p []byte) (int, error) {
@@ -61,9 +62,10 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 	switch {
 	case err == io.EOF:
 		b.eof.Store(true)
-	case err == nil || errors.Is(err, http.ErrBodyReadAfterClose):
+	case err == nil || errors.Is(err, http.ErrBodyReadAfterClose) || b.closed.Load():
 		// A body closed on this side (its upstream attempt is over) is
-		// not the client's fault.
+		// not the client's fault, whatever error the server's body
+		// gives a read it interrupted (HTTP/2 servers have their own).
 	case isTimeoutErr(err):
 		b.cause.CompareAndSwap(bodyOK, bodyTimeout)
 	case isNetErr(err):
@@ -89,6 +91,7 @@ func (b *limitedBody) Close() error {
 	if !b.touched.Load() {
 		return nil
 	}
+	b.closed.Store(true)
 	return b.rc.Close()
 }
 
