@@ -3,7 +3,6 @@ package filesource
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -51,24 +50,13 @@ spec:
 	}
 }
 
-// gatewayAPIExamples returns the examples/standard directory of the
-// gateway-api module rauta builds against.
-func gatewayAPIExamples(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/gateway-api").Output()
-	if err != nil {
-		t.Fatalf("go list -m sigs.k8s.io/gateway-api: %v", err)
-	}
-	return filepath.Join(strings.TrimSpace(string(out)), "examples", "standard")
-}
-
 // TestGatewayAPIGRPCExamples loads the GRPCRoute examples shipped with the
 // gateway-api module, served by a GatewayClass of rauta's with the
 // Services and certificate they name: the routes with a parentRef are
 // accepted with their references resolved, the others are reported as
 // ignored.
 func TestGatewayAPIGRPCExamples(t *testing.T) {
-	ex := gatewayAPIExamples(t)
+	ex := filepath.Join(gatewayAPIExamples(t), "standard")
 	cert, err1 := os.ReadFile("../gatewayapi/testdata/cert.pem")
 	key, err2 := os.ReadFile("../gatewayapi/testdata/key.pem")
 	if err1 != nil || err2 != nil {

@@ -17,11 +17,16 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gatewayv1alpha2 "sigs.k8s.io/gateway-api/apis/v1alpha2"
+	gatewayv1alpha3 "sigs.k8s.io/gateway-api/apis/v1alpha3"
+	gatewayv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 	gatewayxv1alpha1 "sigs.k8s.io/gateway-api/apisx/v1alpha1"
 
 	rautav1alpha1 "github.com/rauta/rauta/apis/v1alpha1"
@@ -237,6 +242,9 @@ type parser struct {
 	res  gatewayapi.Resources
 	errs []error
 	seen map[objectKey]string // where each object was defined
+	// scheme knows the kinds of the Gateway API module; built when a
+	// document's kind is not one lookupKind knows.
+	scheme *runtime.Scheme
 }
 
 // parse decodes files into Resources.
@@ -364,6 +372,20 @@ func (p *parser) object(base Error, js []byte, where string) {
 		return
 	}
 	kind, ok := lookupKind(h.APIVersion, h.Kind)
+	if !ok && p.gatewayAPIKind(h.APIVersion, h.Kind) {
+		// A kind of the Gateway API that rauta does not serve: kept to be
+		// reported, and the other documents load.
+		var m metav1.PartialObjectMetadata
+		if err := json.Unmarshal(js, &m); err != nil {
+			fail(h.Kind, "metadata", decodeError(err))
+			return
+		}
+		if m.Namespace == "" {
+			m.Namespace = metav1.NamespaceDefault
+		}
+		p.res.NotServed = append(p.res.NotServed, m)
+		return
+	}
 	if !ok {
 		fail("", "", fmt.Errorf("%w: %s %s (supported: %s)", ErrUnsupportedKind, h.APIVersion, h.Kind, supportedKinds))
 		return
@@ -456,8 +478,8 @@ type kindInfo struct {
 	decode     func(res *gatewayapi.Resources, js []byte, namespace string) []error
 }
 
-const supportedKinds = "gateway.networking.k8s.io/v1 GatewayClass, Gateway, ListenerSet, HTTPRoute, GRPCRoute, ReferenceGrant, BackendTLSPolicy " +
-	"(v1beta1 for GatewayClass, Gateway, HTTPRoute, ReferenceGrant); " +
+const supportedKinds = "gateway.networking.k8s.io/v1 GatewayClass, Gateway, ListenerSet, HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, ReferenceGrant, BackendTLSPolicy " +
+	"(v1beta1 for GatewayClass, Gateway, HTTPRoute, ReferenceGrant; v1alpha2 for TLSRoute and TCPRoute; v1alpha3 for TLSRoute); " +
 	"gateway.networking.x-k8s.io/v1alpha1 XBackendTrafficPolicy; gateway.rauta.io/v1alpha1 BackendPolicy, TrafficPolicy; " +
 	"v1 Service, Secret, ConfigMap, Namespace, List; discovery.k8s.io/v1 EndpointSlice"
 
@@ -481,6 +503,10 @@ func lookupKind(apiVersion, kind string) (kindInfo, bool) {
 			if !beta {
 				return kindInfo{gw, true, decodeInto(func(r *gatewayapi.Resources) *[]gatewayv1.GRPCRoute { return &r.GRPCRoutes })}, true
 			}
+		case "TLSRoute", "TCPRoute":
+			if !beta {
+				return streamRouteKind(kind), true
+			}
 		case "ReferenceGrant":
 			return kindInfo{gw, true, decodeInto(func(r *gatewayapi.Resources) *[]gatewayv1.ReferenceGrant { return &r.ReferenceGrants })}, true
 		case "ListenerSet":
@@ -491,6 +517,13 @@ func lookupKind(apiVersion, kind string) (kindInfo, bool) {
 			if !beta {
 				return kindInfo{gw, true, decodeInto(func(r *gatewayapi.Resources) *[]gatewayv1.BackendTLSPolicy { return &r.BackendTLSPolicies })}, true
 			}
+		}
+	case gw + "/v1alpha2", gw + "/v1alpha3":
+		// The earlier versions of TLSRoute and TCPRoute have the fields of
+		// v1, which the strict decoding checks.
+		switch {
+		case kind == "TLSRoute", kind == "TCPRoute" && apiVersion == gw+"/v1alpha2":
+			return streamRouteKind(kind), true
 		}
 	case "v1":
 		switch kind {
@@ -522,6 +555,42 @@ func lookupKind(apiVersion, kind string) (kindInfo, bool) {
 		}
 	}
 	return kindInfo{}, false
+}
+
+// streamRouteKind decodes a TLSRoute or a TCPRoute (of any version the
+// fields of v1 cover).
+func streamRouteKind(kind string) kindInfo {
+	const gw = "gateway.networking.k8s.io"
+	if kind == "TLSRoute" {
+		return kindInfo{gw, true, decodeInto(func(r *gatewayapi.Resources) *[]gatewayv1.TLSRoute { return &r.TLSRoutes })}
+	}
+	return kindInfo{gw, true, decodeInto(func(r *gatewayapi.Resources) *[]gatewayv1.TCPRoute { return &r.TCPRoutes })}
+}
+
+// gatewayAPIKind reports whether apiVersion and kind name a kind of the
+// Gateway API module (its standard and experimental groups), by the
+// module's own registry of kinds; rauta does not serve those lookupKind
+// does not know.
+func (p *parser) gatewayAPIKind(apiVersion, kind string) bool {
+	gv, err := schema.ParseGroupVersion(apiVersion)
+	if err != nil || gv.Group != gatewayv1.GroupName && gv.Group != gatewayxv1alpha1.GroupName {
+		return false
+	}
+	if _, served := lookupKind(gatewayv1.GroupVersion.String(), kind); served {
+		// A kind rauta serves (GRPCRoute, say) in a version it does not
+		// read is an unsupported kind, not a kind rauta does not serve.
+		return false
+	}
+	if p.scheme == nil {
+		p.scheme = runtime.NewScheme()
+		for _, add := range []func(*runtime.Scheme) error{gatewayv1.AddToScheme, gatewayv1beta1.AddToScheme,
+			gatewayv1alpha2.AddToScheme, gatewayv1alpha3.AddToScheme, gatewayxv1alpha1.AddToScheme} {
+			if err := add(p.scheme); err != nil {
+				panic(err) // the module's registrations do not fail
+			}
+		}
+	}
+	return p.scheme.Recognizes(gv.WithKind(kind)) && !strings.HasSuffix(kind, "List")
 }
 
 // object is the constraint of the typed objects decoded: a value type

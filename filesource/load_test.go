@@ -268,7 +268,7 @@ func TestLoadErrors(t *testing.T) {
 	}, {
 		name:    "unsupported kinds",
 		file:    "k.yaml",
-		content: "apiVersion: gateway.networking.k8s.io/v1beta1\nkind: GRPCRoute\nmetadata: {name: x}\n---\napiVersion: gateway.networking.k8s.io/v1beta1\nkind: BackendTLSPolicy\nmetadata: {name: x}\n---\napiVersion: v1\nkind: Endpoints\nmetadata: {name: x}\n",
+		content: "apiVersion: gateway.networking.k8s.io/v1\nkind: FooRoute\nmetadata: {name: x}\n---\napiVersion: gateway.networking.k8s.io/v1beta1\nkind: BackendTLSPolicy\nmetadata: {name: x}\n---\napiVersion: v1\nkind: Endpoints\nmetadata: {name: x}\n",
 		want: []Error{
 			{Document: 1, Line: 1, Item: -1, Err: ErrUnsupportedKind},
 			{Document: 2, Line: 5, Item: -1, Err: ErrUnsupportedKind},

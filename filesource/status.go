@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/rauta/rauta/gatewayapi"
 )
@@ -16,8 +17,9 @@ import (
 // served on the admin endpoint /debug/status.
 type ObjectStatus struct {
 	// Kind is GatewayClass, Gateway, ListenerSet, HTTPRoute, GRPCRoute,
-	// BackendTLSPolicy, XBackendTrafficPolicy, BackendPolicy or
-	// TrafficPolicy.
+	// TLSRoute, TCPRoute, BackendTLSPolicy, XBackendTrafficPolicy, BackendPolicy or
+	// TrafficPolicy, or a Gateway API kind rauta does not serve (then
+	// Ignored says so).
 	Kind string `json:"kind"`
 	// Namespace is empty for a GatewayClass.
 	Namespace string `json:"namespace,omitempty"`
@@ -100,13 +102,27 @@ func problems(scope string, conds []metav1.Condition) []string {
 	return out
 }
 
+// routeObject summarizes a route of a kind other than HTTPRoute.
+func routeObject(kind, ns, name string, parents []gatewayv1.RouteParentStatus, status any) ObjectStatus {
+	o := ObjectStatus{Kind: kind, Namespace: ns, Name: name, Status: status}
+	var names []string
+	for _, p := range parents {
+		pn := parentName(ns, p.ParentRef.Namespace, string(p.ParentRef.Name), p.ParentRef.SectionName)
+		names = append(names, pn)
+		o.Problems = append(o.Problems, problems("parent "+pn, p.Conditions)...)
+	}
+	o.Summary = "accepted by " + strings.Join(names, ", ")
+	return o
+}
+
 // Summarize turns the status computed from res into one ObjectStatus per
 // object: the objects of st in its order (GatewayClasses, Gateways,
-// ListenerSets, HTTPRoutes, GRPCRoutes, BackendTLSPolicies,
-// XBackendTrafficPolicies, BackendPolicies, TrafficPolicies), followed by
-// the GatewayClasses, Gateways, HTTPRoutes and GRPCRoutes of res that the translator ignored and the
-// policies of res it computed no status for (they attach to nothing
-// served). res may be nil.
+// ListenerSets, HTTPRoutes, GRPCRoutes, TLSRoutes, TCPRoutes,
+// BackendTLSPolicies, XBackendTrafficPolicies, BackendPolicies,
+// TrafficPolicies), followed by the GatewayClasses, Gateways and routes of res that the translator
+// ignored, the policies of res it computed no status for (they attach to
+// nothing served), and the objects of Gateway API kinds rauta does not
+// serve (res.NotServed). res may be nil.
 func Summarize(res *gatewayapi.Resources, st gatewayapi.Status) []ObjectStatus {
 	var out []ObjectStatus
 	classes := map[string]bool{}
@@ -166,18 +182,17 @@ func Summarize(res *gatewayapi.Resources, st gatewayapi.Status) []ObjectStatus {
 		o.Summary = "accepted by " + strings.Join(parents, ", ")
 		out = append(out, o)
 	}
-	grpcRoutes := map[string]bool{}
 	for _, r := range st.GRPCRoutes {
-		grpcRoutes[r.Namespace+"/"+r.Name] = true
-		o := ObjectStatus{Kind: "GRPCRoute", Namespace: r.Namespace, Name: r.Name, Status: r.Status}
-		var parents []string
-		for _, p := range r.Status.Parents {
-			name := parentName(r.Namespace, p.ParentRef.Namespace, string(p.ParentRef.Name), p.ParentRef.SectionName)
-			parents = append(parents, name)
-			o.Problems = append(o.Problems, problems("parent "+name, p.Conditions)...)
-		}
-		o.Summary = "accepted by " + strings.Join(parents, ", ")
-		out = append(out, o)
+		routes["GRPCRoute "+r.Namespace+"/"+r.Name] = true
+		out = append(out, routeObject("GRPCRoute", r.Namespace, r.Name, r.Status.Parents, r.Status))
+	}
+	for _, r := range st.TLSRoutes {
+		routes["TLSRoute "+r.Namespace+"/"+r.Name] = true
+		out = append(out, routeObject("TLSRoute", r.Namespace, r.Name, r.Status.Parents, r.Status))
+	}
+	for _, r := range st.TCPRoutes {
+		routes["TCPRoute "+r.Namespace+"/"+r.Name] = true
+		out = append(out, routeObject("TCPRoute", r.Namespace, r.Name, r.Status.Parents, r.Status))
 	}
 	policies := map[string]bool{}
 	for _, kind := range policyKinds(st) {
@@ -227,10 +242,28 @@ func Summarize(res *gatewayapi.Resources, st gatewayapi.Status) []ObjectStatus {
 	}
 	for i := range res.GRPCRoutes {
 		r := &res.GRPCRoutes[i]
-		if !grpcRoutes[r.Namespace+"/"+r.Name] {
+		if !routes["GRPCRoute "+r.Namespace+"/"+r.Name] {
 			ignored = append(ignored, ObjectStatus{Kind: "GRPCRoute", Namespace: r.Namespace, Name: r.Name,
 				Ignored: "no parentRef names a Gateway handled by this controller"})
 		}
+	}
+	for i := range res.TLSRoutes {
+		r := &res.TLSRoutes[i]
+		if !routes["TLSRoute "+r.Namespace+"/"+r.Name] {
+			ignored = append(ignored, ObjectStatus{Kind: "TLSRoute", Namespace: r.Namespace, Name: r.Name,
+				Ignored: "no parentRef names a Gateway handled by this controller"})
+		}
+	}
+	for i := range res.TCPRoutes {
+		r := &res.TCPRoutes[i]
+		if !routes["TCPRoute "+r.Namespace+"/"+r.Name] {
+			ignored = append(ignored, ObjectStatus{Kind: "TCPRoute", Namespace: r.Namespace, Name: r.Name,
+				Ignored: "no parentRef names a Gateway handled by this controller"})
+		}
+	}
+	for _, m := range res.NotServed {
+		ignored = append(ignored, ObjectStatus{Kind: m.Kind, Namespace: m.Namespace, Name: m.Name,
+			Ignored: "not served: rauta does not serve Gateway API kind " + m.Kind + " (" + m.APIVersion + ")"})
 	}
 	// A policy with no status attaches to nothing served: its targets do
 	// not exist or are not reached through a Gateway of this controller.
@@ -354,12 +387,27 @@ func stampConditions(st *gatewayapi.Status, prev map[conditionKey]stampedConditi
 				parentName(r.Namespace, p.ParentRef.Namespace, string(p.ParentRef.Name), p.ParentRef.SectionName), p.Conditions)
 		}
 	}
-	for i := range st.GRPCRoutes {
-		r := &st.GRPCRoutes[i]
-		for j := range r.Status.Parents {
-			p := &r.Status.Parents[j]
-			stamp("GRPCRoute "+r.Namespace+"/"+r.Name+" parent "+
-				parentName(r.Namespace, p.ParentRef.Namespace, string(p.ParentRef.Name), p.ParentRef.SectionName), p.Conditions)
+	for _, rs := range []struct {
+		kind  string
+		items int
+		at    func(i int) (ns, name string, ps []gatewayv1.RouteParentStatus)
+	}{
+		{"GRPCRoute", len(st.GRPCRoutes), func(i int) (string, string, []gatewayv1.RouteParentStatus) {
+			return st.GRPCRoutes[i].Namespace, st.GRPCRoutes[i].Name, st.GRPCRoutes[i].Status.Parents
+		}},
+		{"TLSRoute", len(st.TLSRoutes), func(i int) (string, string, []gatewayv1.RouteParentStatus) {
+			return st.TLSRoutes[i].Namespace, st.TLSRoutes[i].Name, st.TLSRoutes[i].Status.Parents
+		}},
+		{"TCPRoute", len(st.TCPRoutes), func(i int) (string, string, []gatewayv1.RouteParentStatus) {
+			return st.TCPRoutes[i].Namespace, st.TCPRoutes[i].Name, st.TCPRoutes[i].Status.Parents
+		}},
+	} {
+		for i := range rs.items {
+			ns, name, ps := rs.at(i)
+			for j := range ps {
+				p := &ps[j]
+				stamp(rs.kind+" "+ns+"/"+name+" parent "+parentName(ns, p.ParentRef.Namespace, string(p.ParentRef.Name), p.ParentRef.SectionName), p.Conditions)
+			}
 		}
 	}
 	for _, kind := range policyKinds(*st) {

@@ -49,29 +49,11 @@ func (t *translator) resolveBackend(routeNS, routeName string, ref *gatewayv1.Ba
 // from the route kind, as the Gateway API allows), and a port whose
 // appProtocol says HTTP/1.1 or WebSocket cannot serve it.
 func (t *translator) resolveRouteBackend(routeKind gatewayv1.Kind, routeNS, routeName string, ref *gatewayv1.BackendObjectReference, gws []*gatewayState, cc clientCert) (string, *refError) {
-	grp, kind := deref(ref.Group), cmp.Or(deref(ref.Kind), kindService)
-	if grp != groupCore || kind != kindService {
-		return "", &refError{gatewayv1.RouteReasonInvalidKind, fmt.Sprintf("%s %q of group %q is not supported (only core Services are)", kind, ref.Name, grp)}
+	svc, sp, e := t.serviceRef(routeKind, routeNS, routeName, ref)
+	if e != nil {
+		return "", e
 	}
-	ns := cmp.Or(string(deref(ref.Namespace)), routeNS)
-	if ns != routeNS && !t.granted(groupGateway, routeKind, routeNS, groupCore, kindService, ns, string(ref.Name)) {
-		return "", &refError{gatewayv1.RouteReasonRefNotPermitted, fmt.Sprintf("Service %s/%s: no ReferenceGrant in %s allows %s %s/%s to refer to it", ns, ref.Name, ns, routeKind, routeNS, routeName)}
-	}
-	svc := t.services[nn{ns, string(ref.Name)}]
-	if svc == nil {
-		return "", &refError{gatewayv1.RouteReasonBackendNotFound, fmt.Sprintf("Service %s/%s not found", ns, ref.Name)}
-	}
-	if ref.Port == nil {
-		return "", &refError{gatewayv1.RouteReasonUnsupportedValue, fmt.Sprintf("Service %s/%s: port is required", ns, ref.Name)}
-	}
-	port := *ref.Port
-	sp := servicePort(svc, port)
-	if sp == nil {
-		return "", &refError{gatewayv1.RouteReasonBackendNotFound, fmt.Sprintf("Service %s/%s has no port %d", ns, ref.Name, port)}
-	}
-	if svc.Spec.Type == corev1.ServiceTypeExternalName {
-		return "", &refError{gatewayv1.RouteReasonUnsupportedProtocol, fmt.Sprintf("Service %s/%s: type ExternalName is not supported", ns, ref.Name)}
-	}
+	ns, port := svc.Namespace, sp.Port
 	name := BackendName(ns, svc.Name, port)
 	pol := t.policies.lookup(svc, sp, gws)
 	t.backendPolicies.apply(svc, sp, gws, nil)
@@ -123,6 +105,37 @@ func (t *translator) resolveRouteBackend(routeKind gatewayv1.Kind, routeNS, rout
 	t.backendPolicies.apply(svc, sp, gws, b)
 	t.backends[key] = b
 	return key, nil
+}
+
+// serviceRef resolves a backendRef of a route of routeKind in namespace
+// routeNS to a Service port: the kind must be a core Service, a reference
+// to another namespace needs a ReferenceGrant for routeKind, and the
+// Service must exist, have the port and not be of type ExternalName.
+func (t *translator) serviceRef(routeKind gatewayv1.Kind, routeNS, routeName string, ref *gatewayv1.BackendObjectReference) (*corev1.Service, *corev1.ServicePort, *refError) {
+	grp, kind := deref(ref.Group), cmp.Or(deref(ref.Kind), kindService)
+	if grp != groupCore || kind != kindService {
+		return nil, nil, &refError{gatewayv1.RouteReasonInvalidKind, fmt.Sprintf("%s %q of group %q is not supported (only core Services are)", kind, ref.Name, grp)}
+	}
+	ns := cmp.Or(string(deref(ref.Namespace)), routeNS)
+	if ns != routeNS && !t.granted(groupGateway, routeKind, routeNS, groupCore, kindService, ns, string(ref.Name)) {
+		return nil, nil, &refError{gatewayv1.RouteReasonRefNotPermitted, fmt.Sprintf("Service %s/%s: no ReferenceGrant in %s allows %s %s/%s to refer to it", ns, ref.Name, ns, routeKind, routeNS, routeName)}
+	}
+	svc := t.services[nn{ns, string(ref.Name)}]
+	if svc == nil {
+		return nil, nil, &refError{gatewayv1.RouteReasonBackendNotFound, fmt.Sprintf("Service %s/%s not found", ns, ref.Name)}
+	}
+	if ref.Port == nil {
+		return nil, nil, &refError{gatewayv1.RouteReasonUnsupportedValue, fmt.Sprintf("Service %s/%s: port is required", ns, ref.Name)}
+	}
+	port := *ref.Port
+	sp := servicePort(svc, port)
+	if sp == nil {
+		return nil, nil, &refError{gatewayv1.RouteReasonBackendNotFound, fmt.Sprintf("Service %s/%s has no port %d", ns, ref.Name, port)}
+	}
+	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+		return nil, nil, &refError{gatewayv1.RouteReasonUnsupportedProtocol, fmt.Sprintf("Service %s/%s: type ExternalName is not supported", ns, ref.Name)}
+	}
+	return svc, sp, nil
 }
 
 // policyIndex holds the BackendTLSPolicies by the Service they target.

@@ -68,6 +68,10 @@ func decodeResources(data []byte) (*Resources, Options, error) {
 			err = appendDoc(doc, &res.ListenerSets)
 		case "HTTPRoute":
 			err = appendDoc(doc, &res.HTTPRoutes)
+		case "TLSRoute":
+			err = appendDoc(doc, &res.TLSRoutes)
+		case "TCPRoute":
+			err = appendDoc(doc, &res.TCPRoutes)
 		case "GRPCRoute":
 			err = appendDoc(doc, &res.GRPCRoutes)
 		case "ReferenceGrant":

@@ -22,6 +22,8 @@ const (
 	kindGateway     = gatewayv1.Kind("Gateway")
 	kindListenerSet = gatewayv1.Kind("ListenerSet")
 	kindHTTPRoute   = gatewayv1.Kind("HTTPRoute")
+	kindTLSRoute    = gatewayv1.Kind("TLSRoute")
+	kindTCPRoute    = gatewayv1.Kind("TCPRoute")
 	kindGRPCRoute   = gatewayv1.Kind("GRPCRoute")
 	kindService     = gatewayv1.Kind("Service")
 	kindSecret      = gatewayv1.Kind("Secret")
@@ -138,6 +140,8 @@ type listenerState struct {
 	refsMsg    string
 
 	certs []proxy.Certificate
+	// passthrough is a TLS listener's tls.mode Passthrough.
+	passthrough bool
 	// clientValidation is the Gateway's frontend validation for the
 	// listener's port (HTTPS only).
 	clientValidation *proxy.ClientValidation
@@ -174,6 +178,7 @@ func (l *listenerState) proxyListener() proxy.Listener {
 		Protocol:     l.protocol,
 		Hostname:     l.hostname(),
 		Certificates: l.certs,
+		Passthrough:  l.passthrough,
 		// Shared, never modified: the Config is read-only.
 		ClientValidation: l.clientValidation,
 	}
@@ -438,6 +443,19 @@ func listenerProblems(ls []*listenerState) string {
 	return strings.Join(parts, ", ")
 }
 
+// routeKindsOf returns the route kinds a listener of protocol p serves:
+// HTTPRoute and GRPCRoute on HTTP and HTTPS, TLSRoute on TLS, TCPRoute on
+// TCP.
+func routeKindsOf(p gatewayv1.ProtocolType) []gatewayv1.Kind {
+	switch p {
+	case gatewayv1.TLSProtocolType:
+		return []gatewayv1.Kind{kindTLSRoute}
+	case gatewayv1.TCPProtocolType:
+		return []gatewayv1.Kind{kindTCPRoute}
+	}
+	return []gatewayv1.Kind{kindHTTPRoute, kindGRPCRoute}
+}
+
 // validateListener checks a listener's protocol, route kinds and TLS
 // configuration. ownerKind/ownerNS/ownerName identify the Gateway or the
 // ListenerSet that holds it, for ReferenceGrants.
@@ -449,10 +467,15 @@ func (t *translator) validateListener(l *listenerState, ownerKind gatewayv1.Kind
 		l.supportedProtocol, l.protocol = true, proxy.HTTP
 	case gatewayv1.HTTPSProtocolType:
 		l.supportedProtocol, l.protocol = true, proxy.HTTPS
+	case gatewayv1.TLSProtocolType:
+		l.supportedProtocol, l.protocol = true, proxy.TLS
+	case gatewayv1.TCPProtocolType:
+		l.supportedProtocol, l.protocol = true, proxy.TCP
 	default:
 		l.acceptReason = gatewayv1.ListenerReasonUnsupportedProtocol
-		l.acceptMsg = fmt.Sprintf("%s: protocol %q is not supported (HTTP and HTTPS are)", field, sp.Protocol)
+		l.acceptMsg = fmt.Sprintf("%s: protocol %q is not supported (HTTP, HTTPS, TLS and TCP are)", field, sp.Protocol)
 	}
+	routeKinds := routeKindsOf(sp.Protocol)
 	// Pre-routing filters (GatewayListenerFilters, experimental) would run
 	// before every route of the listener, ExternalAuth among them: a
 	// listener that asks for them is refused rather than served without.
@@ -469,7 +492,7 @@ func (t *translator) validateListener(l *listenerState, ownerKind gatewayv1.Kind
 			if k.Group == nil {
 				grp = groupGateway
 			}
-			if l.supportedProtocol && grp == groupGateway && (k.Kind == kindHTTPRoute || k.Kind == kindGRPCRoute) {
+			if l.supportedProtocol && grp == groupGateway && slices.Contains(routeKinds, k.Kind) {
 				if !slices.ContainsFunc(l.kinds, func(x gatewayv1.RouteGroupKind) bool { return x.Kind == k.Kind }) {
 					l.kinds = append(l.kinds, gatewayv1.RouteGroupKind{Group: new(groupGateway), Kind: k.Kind})
 				}
@@ -478,23 +501,35 @@ func (t *translator) validateListener(l *listenerState, ownerKind gatewayv1.Kind
 			l.invalidKinds = append(l.invalidKinds, fmt.Sprintf("%s/%s", grp, k.Kind))
 		}
 	} else if l.supportedProtocol {
-		l.kinds = append(l.kinds,
-			gatewayv1.RouteGroupKind{Group: new(groupGateway), Kind: kindHTTPRoute},
-			gatewayv1.RouteGroupKind{Group: new(groupGateway), Kind: kindGRPCRoute})
+		for _, k := range routeKinds {
+			l.kinds = append(l.kinds, gatewayv1.RouteGroupKind{Group: new(groupGateway), Kind: k})
+		}
 	}
 	if len(l.invalidKinds) > 0 {
 		l.refsReason = gatewayv1.ListenerReasonInvalidRouteKinds
 		l.refsMsg = fmt.Sprintf("%s: allowedRoutes.kinds: unsupported route kinds %s for protocol %s", field, strings.Join(l.invalidKinds, ", "), sp.Protocol)
 	}
 
-	if sp.Protocol != gatewayv1.HTTPSProtocolType {
+	if sp.Protocol != gatewayv1.HTTPSProtocolType && sp.Protocol != gatewayv1.TLSProtocolType {
 		return
 	}
 	tls := sp.TLS
+	if sp.Protocol == gatewayv1.TLSProtocolType {
+		// A TLS listener terminates unless its mode says Passthrough,
+		// which needs no certificate.
+		if tls != nil && deref(tls.Mode) == gatewayv1.TLSModePassthrough {
+			l.passthrough = true
+			return
+		}
+	}
 	if tls == nil || len(tls.CertificateRefs) == 0 {
 		if l.refsReason == "" {
 			l.refsReason = gatewayv1.ListenerReasonInvalidCertificateRef
-			l.refsMsg = field + ": tls.certificateRefs: an HTTPS listener needs at least one certificate"
+			what := "an HTTPS listener"
+			if sp.Protocol == gatewayv1.TLSProtocolType {
+				what = "a TLS listener in mode Terminate"
+			}
+			l.refsMsg = fmt.Sprintf("%s: tls.certificateRefs: %s needs at least one certificate", field, what)
 		}
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	rautav1alpha1 "github.com/rauta/rauta/apis/v1alpha1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gatewayxv1alpha1 "sigs.k8s.io/gateway-api/apisx/v1alpha1"
 )
@@ -24,6 +25,10 @@ type Resources struct {
 	HTTPRoutes []gatewayv1.HTTPRoute
 	// GRPCRoutes are all GRPCRoutes.
 	GRPCRoutes []gatewayv1.GRPCRoute
+	// TLSRoutes are all TLSRoutes, served on TLS listeners by SNI.
+	TLSRoutes []gatewayv1.TLSRoute
+	// TCPRoutes are all TCPRoutes, served on TCP listeners.
+	TCPRoutes []gatewayv1.TCPRoute
 	// ReferenceGrants permit references across namespaces.
 	ReferenceGrants []gatewayv1.ReferenceGrant
 	// BackendTLSPolicies configure TLS from the gateway to Services.
@@ -46,4 +51,8 @@ type Resources struct {
 	ConfigMaps []corev1.ConfigMap
 	// Namespaces carry the labels that allowedRoutes selectors match.
 	Namespaces []corev1.Namespace
+	// NotServed are objects of Gateway API kinds rauta does not serve
+	// (UDPRoute, say), kept by a source so that it can report them; the
+	// translator ignores them.
+	NotServed []metav1.PartialObjectMetadata
 }

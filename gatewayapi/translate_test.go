@@ -56,6 +56,12 @@ func deepCopy(res *Resources) *Resources {
 	for i := range res.HTTPRoutes {
 		c.HTTPRoutes = append(c.HTTPRoutes, *res.HTTPRoutes[i].DeepCopy())
 	}
+	for i := range res.TLSRoutes {
+		c.TLSRoutes = append(c.TLSRoutes, *res.TLSRoutes[i].DeepCopy())
+	}
+	for i := range res.TCPRoutes {
+		c.TCPRoutes = append(c.TCPRoutes, *res.TCPRoutes[i].DeepCopy())
+	}
 	for i := range res.GRPCRoutes {
 		c.GRPCRoutes = append(c.GRPCRoutes, *res.GRPCRoutes[i].DeepCopy())
 	}
@@ -114,6 +120,8 @@ func shuffle(r *rand.Rand, res *Resources) {
 	perm(len(res.Gateways), func(i, j int) { res.Gateways[i], res.Gateways[j] = res.Gateways[j], res.Gateways[i] })
 	perm(len(res.ListenerSets), func(i, j int) { res.ListenerSets[i], res.ListenerSets[j] = res.ListenerSets[j], res.ListenerSets[i] })
 	perm(len(res.HTTPRoutes), func(i, j int) { res.HTTPRoutes[i], res.HTTPRoutes[j] = res.HTTPRoutes[j], res.HTTPRoutes[i] })
+	perm(len(res.TLSRoutes), func(i, j int) { res.TLSRoutes[i], res.TLSRoutes[j] = res.TLSRoutes[j], res.TLSRoutes[i] })
+	perm(len(res.TCPRoutes), func(i, j int) { res.TCPRoutes[i], res.TCPRoutes[j] = res.TCPRoutes[j], res.TCPRoutes[i] })
 	perm(len(res.GRPCRoutes), func(i, j int) { res.GRPCRoutes[i], res.GRPCRoutes[j] = res.GRPCRoutes[j], res.GRPCRoutes[i] })
 	perm(len(res.ReferenceGrants), func(i, j int) {
 		res.ReferenceGrants[i], res.ReferenceGrants[j] = res.ReferenceGrants[j], res.ReferenceGrants[i]

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/rauta/rauta/filters"
+	"github.com/rauta/rauta/l4"
 	"github.com/rauta/rauta/proxy"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -52,6 +53,10 @@ type translator struct {
 
 	routeStatus     []HTTPRouteStatus
 	grpcRouteStatus []GRPCRouteStatus
+
+	streamRoutes   []l4.Route
+	tlsRouteStatus []TLSRouteStatus
+	tcpRouteStatus []TCPRouteStatus
 }
 
 func newTranslator(res *Resources, opts Options) *translator {
@@ -119,8 +124,11 @@ func (t *translator) run() Result {
 	t.translateGateways()
 	t.traffic.reachGateways(t.gatewayList)
 	t.translateRoutes()
+	t.translateStreamRoutes()
 	r.Status.Gateways, r.Status.ListenerSets = t.gatewayStatuses()
 	r.Status.HTTPRoutes = t.routeStatus
+	r.Status.TLSRoutes = t.tlsRouteStatus
+	r.Status.TCPRoutes = t.tcpRouteStatus
 	r.Status.GRPCRoutes = t.grpcRouteStatus
 	r.Status.BackendTLSPolicies = t.policies.statuses()
 	r.Status.BackendPolicies = t.backendPolicies.rauta.statuses()
@@ -167,6 +175,15 @@ func (t *translator) config() proxy.Config {
 			for _, br := range rule.Backends {
 				used[br.Backend] = true
 				markMirrors(used, br.Filters)
+			}
+		}
+	}
+	c.StreamRoutes = t.streamRoutes
+	sortStreamRoutes(c.StreamRoutes)
+	for _, r := range c.StreamRoutes {
+		for _, br := range r.Backends {
+			if br.Backend != "" {
+				used[br.Backend] = true
 			}
 		}
 	}

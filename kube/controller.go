@@ -78,6 +78,8 @@ type Controller struct {
 	grants     gwlisters.ReferenceGrantLister   // nil unless served
 	policies   gwlisters.BackendTLSPolicyLister // nil unless served
 	lsets      gwlisters.ListenerSetLister      // nil unless served
+	tlsRoutes  gwlisters.TLSRouteLister         // nil unless served
+	tcpRoutes  gwlisters.TCPRouteLister         // nil unless served
 	services   corelisters.ServiceLister
 	slices     cache.Indexer
 	nsLister   corelisters.NamespaceLister
@@ -111,7 +113,8 @@ type svcBackend struct {
 
 // servedKinds records which optional Gateway API kinds the cluster serves.
 type servedKinds struct {
-	referenceGrants, backendTLSPolicies, listenerSets, grpcRoutes bool
+	referenceGrants, backendTLSPolicies, listenerSets bool
+	grpcRoutes, tlsRoutes, tcpRoutes                  bool
 }
 
 // stats are the controller's counters.
@@ -338,6 +341,8 @@ func (c *Controller) discover() error {
 		referenceGrants:    have["referencegrants"],
 		backendTLSPolicies: have["backendtlspolicies"],
 		listenerSets:       have["listenersets"],
+		tlsRoutes:          have["tlsroutes"],
+		tcpRoutes:          have["tcproutes"],
 		grpcRoutes:         have["grpcroutes"],
 	}
 	return nil
@@ -434,6 +439,14 @@ func (c *Controller) setupInformers() error {
 	if c.served.listenerSets {
 		watchStatus(kindListenerSet, g.ListenerSets().Informer())
 		c.lsets = g.ListenerSets().Lister()
+	}
+	if c.served.tlsRoutes {
+		watchStatus(kindTLSRoute, g.TLSRoutes().Informer())
+		c.tlsRoutes = g.TLSRoutes().Lister()
+	}
+	if c.served.tcpRoutes {
+		watchStatus(kindTCPRoute, g.TCPRoutes().Informer())
+		c.tcpRoutes = g.TCPRoutes().Lister()
 	}
 	if c.served.grpcRoutes {
 		watchStatus(kindGRPCRoute, g.GRPCRoutes().Informer())
@@ -645,6 +658,14 @@ func (c *Controller) snapshot(ctx context.Context) (*gatewayapi.Resources, finge
 	if c.lsets != nil {
 		l, _ := c.lsets.List(all)
 		res.ListenerSets = collect(l, 6, s, &fp)
+	}
+	if c.tlsRoutes != nil {
+		l, _ := c.tlsRoutes.List(all)
+		res.TLSRoutes = collect(l, 16, s, &fp)
+	}
+	if c.tcpRoutes != nil {
+		l, _ := c.tcpRoutes.List(all)
+		res.TCPRoutes = collect(l, 17, s, &fp)
 	}
 	if c.grpcRoutes != nil {
 		l, _ := c.grpcRoutes.List(all)

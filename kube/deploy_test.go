@@ -338,7 +338,31 @@ metadata: {name: web, namespace: %[3]s}
 spec:
   targetRefs: [{group: "", kind: Service, name: web}]
   retryConstraint: {budget: {percent: 20}}
-`, class, gatewayapi.DefaultControllerName, e.ns, b64(crt), b64(key), string(caPEM), port, lsPort, freePort(t), freePort(t))
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: streams, namespace: %[3]s}
+spec:
+  gatewayClassName: %[1]s
+  listeners:
+  - {name: tcp, port: %[11]d, protocol: TCP}
+  - {name: tls, port: %[12]d, protocol: TLS, tls: {mode: Passthrough}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: TCPRoute
+metadata: {name: tcp, namespace: %[3]s}
+spec:
+  parentRefs: [{name: streams, sectionName: tcp}]
+  rules: [{backendRefs: [{name: web, port: 80}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: TLSRoute
+metadata: {name: tls, namespace: %[3]s}
+spec:
+  parentRefs: [{name: streams, sectionName: tls}]
+  hostnames: [db.example]
+  rules: [{backendRefs: [{name: web, port: 80}]}]
+`, class, gatewayapi.DefaultControllerName, e.ns, b64(crt), b64(key), string(caPEM), port, lsPort, freePort(t), freePort(t), freePort(t), freePort(t))
 	if _, err := e.c.Apply(e.ctx(), []byte(manifest), testcluster.ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -404,7 +428,7 @@ spec:
 		n := len(touched)
 		mu.Unlock()
 		st := run.c.Stats()
-		return n == 9 && st.StatusConflicts >= 9 && st.Events >= 1,
+		return n == 11 && st.StatusConflicts >= 11 && st.Events >= 1,
 			fmt.Sprintf("touched %d kinds, stats %+v", n, st)
 	})
 	// Let the Lease be renewed (update) and the retries land.

@@ -3,8 +3,8 @@
 //
 // A [Controller] watches, with client-go shared informers, the Gateway API
 // objects (GatewayClass, Gateway, HTTPRoute, ReferenceGrant,
-// BackendTLSPolicy and ListenerSet, the last three only when the cluster
-// serves them) and the core objects they refer to (Service, EndpointSlice,
+// BackendTLSPolicy, ListenerSet, TLSRoute and TCPRoute, all but the first
+// three only when the cluster serves them) and the core objects they refer to (Service, EndpointSlice,
 // Namespace, Secret, ConfigMap). The informers' transform drops
 // managedFields and kubectl's last-applied annotation before anything is
 // cached. Secrets and ConfigMaps are watched as metadata only; the data of

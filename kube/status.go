@@ -44,6 +44,8 @@ const (
 	kindBackendPolicy
 	kindTrafficPolicy
 	kindXBackendTrafficPolicy
+	kindTLSRoute
+	kindTCPRoute
 	kindGRPCRoute
 	numKinds // the number of kinds; not a kind
 )
@@ -58,6 +60,8 @@ var kindNames = [numKinds]struct{ kind, apiVersion string }{
 	kindBackendPolicy:         {"BackendPolicy", rautaGroupVersion.String()},
 	kindTrafficPolicy:         {"TrafficPolicy", rautaGroupVersion.String()},
 	kindXBackendTrafficPolicy: {"XBackendTrafficPolicy", gatewayxv1alpha1.SchemeGroupVersion.String()},
+	kindTLSRoute:              {"TLSRoute", gatewayGroupVersion},
+	kindTCPRoute:              {"TCPRoute", gatewayGroupVersion},
 	kindGRPCRoute:             {"GRPCRoute", gatewayGroupVersion},
 }
 
@@ -158,6 +162,12 @@ func newStatusWriter(c *Controller) *statusWriter {
 		kindHTTPRoute: routeStatus(w, kindHTTPRoute,
 			func(ns string) statusClient[*gatewayv1.HTTPRoute] { return v1().HTTPRoutes(ns) },
 			func(o *gatewayv1.HTTPRoute) *[]gatewayv1.RouteParentStatus { return &o.Status.Parents }),
+		kindTLSRoute: routeStatus(w, kindTLSRoute,
+			func(ns string) statusClient[*gatewayv1.TLSRoute] { return v1().TLSRoutes(ns) },
+			func(o *gatewayv1.TLSRoute) *[]gatewayv1.RouteParentStatus { return &o.Status.Parents }),
+		kindTCPRoute: routeStatus(w, kindTCPRoute,
+			func(ns string) statusClient[*gatewayv1.TCPRoute] { return v1().TCPRoutes(ns) },
+			func(o *gatewayv1.TCPRoute) *[]gatewayv1.RouteParentStatus { return &o.Status.Parents }),
 		kindGRPCRoute: routeStatus(w, kindGRPCRoute,
 			func(ns string) statusClient[*gatewayv1.GRPCRoute] { return v1().GRPCRoutes(ns) },
 			func(o *gatewayv1.GRPCRoute) *[]gatewayv1.RouteParentStatus { return &o.Status.Parents }),
@@ -201,6 +211,12 @@ func (w *statusWriter) setDesired(st gatewayapi.Status) {
 	}
 	for _, s := range st.HTTPRoutes {
 		next[objKey{kindHTTPRoute, s.Namespace, s.Name}] = desired{s.Generation, s.Status.Parents}
+	}
+	for _, s := range st.TLSRoutes {
+		next[objKey{kindTLSRoute, s.Namespace, s.Name}] = desired{s.Generation, s.Status.Parents}
+	}
+	for _, s := range st.TCPRoutes {
+		next[objKey{kindTCPRoute, s.Namespace, s.Name}] = desired{s.Generation, s.Status.Parents}
 	}
 	for _, s := range st.GRPCRoutes {
 		next[objKey{kindGRPCRoute, s.Namespace, s.Name}] = desired{s.Generation, s.Status.Parents}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rauta/rauta/filters"
+	"github.com/rauta/rauta/l4"
 	"github.com/rauta/rauta/router"
 	"github.com/rauta/rauta/upstream"
 )
@@ -22,6 +23,10 @@ type Config struct {
 	Listeners []Listener `json:"listeners"`
 	// Routes are the HTTP routes, each attached to one or more listeners.
 	Routes []Route `json:"routes"`
+	// StreamRoutes are the routes of TCP and TLS listeners (TCPRoutes and
+	// TLSRoutes), attached to listeners by name and referring to Backends
+	// by name; see package l4 for how they are served.
+	StreamRoutes []l4.Route `json:"streamRoutes,omitempty"`
 	// Backends are the upstream services the routes refer to by name.
 	Backends []Backend `json:"backends"`
 }
@@ -37,15 +42,27 @@ const (
 	// HTTPS terminates TLS, selecting a certificate by SNI, and serves
 	// HTTP/1.1 and HTTP/2 as negotiated by ALPN.
 	HTTPS
+	// TCP forwards each connection as a stream to a backend of the
+	// listener's route ([Config].StreamRoutes); see package l4.
+	TCP
+	// TLS routes each connection by the server name of its ClientHello
+	// to a route of [Config].StreamRoutes, and either passes the TLS
+	// bytes through untouched ([Listener].Passthrough) or terminates TLS
+	// with the listener's Certificates and forwards the plaintext.
+	TLS
 )
 
-// String returns "HTTP" or "HTTPS".
+// String returns "HTTP", "HTTPS", "TCP" or "TLS".
 func (p ListenerProtocol) String() string {
 	switch p {
 	case HTTP:
 		return "HTTP"
 	case HTTPS:
 		return "HTTPS"
+	case TCP:
+		return "TCP"
+	case TLS:
+		return "TLS"
 	}
 	return "ListenerProtocol(" + strconv.Itoa(int(p)) + ")"
 }
@@ -80,7 +97,12 @@ type Listener struct {
 	// Certificates are the server certificates of an HTTPS listener. The
 	// certificates of every listener on one port are pooled and selected by
 	// SNI; the first certificate of the first listener is the default.
+	// A TLS listener that terminates uses its own certificates only.
 	Certificates []Certificate `json:"certificates,omitempty"`
+	// Passthrough, on a TLS listener, forwards the TLS connection
+	// untouched to the backend its route picks by SNI, which terminates
+	// it; the listener has no Certificates then.
+	Passthrough bool `json:"passthrough,omitempty"`
 	// ClientValidation, if set on an HTTPS listener, asks clients for a
 	// certificate and validates it (mutual TLS). The TLS handshake happens
 	// before the request says which listener serves it, so validation is a
@@ -490,8 +512,11 @@ func (c *Config) validateListeners() error {
 		if l.Port < 0 || l.Port > 65535 {
 			return fmt.Errorf("listener %q: port %d out of range", l.Name, l.Port)
 		}
-		if l.Protocol != HTTP && l.Protocol != HTTPS {
+		if l.Protocol > TLS {
 			return fmt.Errorf("listener %q: unknown protocol %v", l.Name, l.Protocol)
+		}
+		if err := l.validateStream(); err != nil {
+			return err
 		}
 		if err := l.validateUnbound(); err != nil {
 			return err

@@ -2,10 +2,11 @@
 // balancing, retries, timeouts, health checking, metrics and the atomic
 // swap of configurations.
 //
-// A [Config] is plain data: [Listener] values (HTTP or HTTPS, an address and
-// a port, certificates), [Route] values attached to listeners by name, and
-// [Backend] values (endpoints, protocol, load-balancing, health and breaker
-// policies) that rules refer to by name. It holds no Kubernetes types; the
+// A [Config] is plain data: [Listener] values (HTTP, HTTPS, TCP or TLS, an
+// address and a port, certificates), [Route] values attached to HTTP and
+// HTTPS listeners by name, stream routes (package l4) attached to TCP and
+// TLS listeners, and [Backend] values (endpoints, protocol, load-balancing,
+// health and breaker policies) that rules refer to by name. It holds no Kubernetes types; the
 // gatewayapi package translates Gateway API objects into it, and a Go
 // program can build it directly.
 //
@@ -18,6 +19,18 @@
 // path for endpoint churn: it swaps one backend's load-balancing table
 // without recompiling routes.
 //
+// # Streams
+//
+// TCP and TLS listeners are served by an [l4.Forwarder] the proxy owns,
+// from the same [Proxy.Apply] and the same backends: backend state lives
+// in one [upstream.Set], so an endpoint's health checks, breaker and
+// connection limits count HTTP requests and streams alike. A TLS listener
+// with Passthrough routes by the ClientHello's server name and splices
+// the bytes untouched; without it, it terminates TLS with its
+// Certificates and forwards the plaintext. An Apply keeps the streams
+// whose route stays attached to its listener and closes the others;
+// [Proxy.Shutdown] waits for streams as it waits for requests.
+//
 // # The request path
 //
 // For each request the proxy picks the listener of the port by host (the
@@ -27,7 +40,7 @@
 // reference by weight (or by session token), applies that reference's
 // filters, picks an endpoint (the session's, round robin by weight, or
 // Maglev over a request key for affinity: the client address, a header, a
-// cookie or a query parameter, see [HashKey]),
+// cookie or a query parameter, see [upstream.HashKey]),
 // skipping endpoints whose health check fails or whose circuit breaker is
 // open, and forwards the request through the pool package. Responses and
 // request bodies stream in both directions; trailers, 1xx responses and
@@ -166,13 +179,13 @@
 // disables it. By default it counts as failures only attempts that got no
 // response (connection refused or reset, TLS failure, timeout); a 5xx
 // response is passed to the client as it is, unless the backend sets
-// [CircuitBreaker].Count5xx. An open breaker takes its endpoint out of the
+// [upstream.CircuitBreaker].Count5xx. An open breaker takes its endpoint out of the
 // pick until its timeout, then lets probes through. A request refused by
 // an endpoint's connection limit counts for nothing.
 //
 // # Health checks
 //
-// A backend with a [HealthCheck] probes each endpoint every Interval, with
+// A backend with a [upstream.HealthCheck] probes each endpoint every Interval, with
 // a TCP connect or an HTTP GET that passes on one of ExpectedStatuses (by
 // default 200 to 399). UnhealthyThreshold failed probes in a row take the
 // endpoint out of the pick, so a failing endpoint leaves it within
@@ -182,7 +195,7 @@
 // # Connection limits
 //
 // [Options].Pool bounds the connections to every endpoint; a backend's
-// [ConnectionLimits] override it for its endpoints: connections per
+// [upstream.ConnectionLimits] override it for its endpoints: connections per
 // endpoint (a request finding an endpoint at its limit tries another, or is
 // answered 503), idle timeout, and requests and lifetime per connection (a
 // connection is closed when its request in progress ends). A new

@@ -255,6 +255,18 @@ func (m *listenerManager) bind(g *portGroup) (*boundPort, error) {
 	lim := p.opts.Limits.withDefaults()
 	ln = p.metrics.limitConns(ln, g.key, lim)
 	bp := &boundPort{key: g.key, protocol: g.protocol, ln: ln, done: make(chan struct{})}
+	if isStream(g.protocol) {
+		srv := &streamServer{f: p.streams, port: g.key, ln: ln}
+		bp.srv = srv
+		go func() {
+			defer close(bp.done)
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				p.log.Error("listener stopped", "address", g.key, "error", err)
+			}
+		}()
+		p.log.Info("listening", "address", ln.Addr().String(), "protocol", g.protocol.String())
+		return bp, nil
+	}
 	handler := &portHandler{p: p, key: g.key, tls: g.protocol == HTTPS}
 	var tc *tls.Config
 	if g.protocol == HTTPS {

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rauta/rauta/filters"
+	"github.com/rauta/rauta/l4"
 	"github.com/rauta/rauta/pool"
 	"github.com/rauta/rauta/router"
 	"github.com/rauta/rauta/upstream"
@@ -47,7 +48,7 @@ type Options struct {
 	// makes every ExtensionRef a configuration error.
 	Filters *filters.Registry
 	// Pool configures the upstream connection pools. A backend's
-	// [ConnectionLimits] override its limits for that backend's
+	// [upstream.ConnectionLimits] override its limits for that backend's
 	// endpoints.
 	Pool pool.Options
 	// RetryBudget is the fraction of a backend's active requests that may
@@ -74,6 +75,10 @@ type Options struct {
 	// SessionClock tells session persistence the time, for its absolute
 	// and idle timeouts; nil means time.Now.
 	SessionClock func() time.Time
+	// Streams configures the forwarding of TCP and TLS listeners
+	// (timeouts, the ClientHello cap); its Logger and Registerer are
+	// replaced by the proxy's.
+	Streams l4.Options
 }
 
 // DefaultShutdownTimeout is the one default of rauta's graceful
@@ -152,6 +157,7 @@ type Proxy struct {
 	replicas     int
 	rateLimited  *prometheus.CounterVec
 	upstreams    *upstream.Set
+	streams      *l4.Forwarder
 	mirrors      *filters.Mirrorer
 	alog         *accessLogger
 
@@ -195,6 +201,7 @@ func New(opts Options) *Proxy {
 	}
 	p.listeners = listenerManager{p: p, ports: make(map[string]*boundPort)}
 	p.upstreams = p.newUpstreams()
+	p.streams = p.newStreams(reg)
 	p.snap.Store(&snapshot{ports: map[string]*portTable{}})
 	return p
 }
@@ -289,6 +296,7 @@ func (p *Proxy) Apply(cfg Config) error {
 		listenerPolicies: lpol,
 	}
 	p.compileRoutes(snap, &cfg, groups, aerr)
+	p.applyStreams(&cfg, snap, aerr)
 	p.endLimits()
 	p.snap.Store(snap)
 	p.upstreams.Settle()
@@ -346,6 +354,9 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 
 	p.upstreams.Close()
 	err := p.listeners.shutdown(ctx)
+	if serr := p.streams.Shutdown(ctx); serr != nil && err == nil {
+		err = fmt.Errorf("streams: %w", serr)
+	}
 	p.tunnels.closeAll(ctx)
 	p.pools.Close()
 	p.alog.close()

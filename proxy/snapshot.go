@@ -140,7 +140,7 @@ type compiledRef struct {
 func (p *Proxy) compileRoutes(snap *snapshot, cfg *Config, groups map[string]*portGroup, aerr *ApplyError) {
 	portOf := make(map[string]string, len(cfg.Listeners)) // listener name -> port key
 	for k, g := range groups {
-		if _, bound := p.listeners.ports[k]; !bound && !g.unbound {
+		if _, bound := p.listeners.ports[k]; !bound && !g.unbound || isStream(g.protocol) {
 			continue
 		}
 		for _, l := range g.listeners {
@@ -194,7 +194,7 @@ func (p *Proxy) compileRoutes(snap *snapshot, cfg *Config, groups map[string]*po
 	}
 
 	for k, g := range groups {
-		if _, bound := p.listeners.ports[k]; !bound && !g.unbound {
+		if _, bound := p.listeners.ports[k]; !bound && !g.unbound || isStream(g.protocol) {
 			continue
 		}
 		pt := &portTable{https: g.protocol == HTTPS}

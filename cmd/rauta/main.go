@@ -310,8 +310,8 @@ func validate(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "%s %s\n", mark, o.String())
 	}
-	fmt.Fprintf(stdout, "%d listeners, %d routes, %d backends\n",
-		len(result.Config.Listeners), len(result.Config.Routes), len(result.Config.Backends))
+	fmt.Fprintf(stdout, "%d listeners, %d routes, %d stream routes, %d backends\n",
+		len(result.Config.Listeners), len(result.Config.Routes), len(result.Config.StreamRoutes), len(result.Config.Backends))
 	if bad > 0 {
 		fmt.Fprintf(stdout, "%s: %d objects not accepted\n", tf.config, bad)
 		return exitFailure

@@ -1,0 +1,101 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/rauta/rauta/l4"
+	"github.com/rauta/rauta/proxy"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// TestTCPRouteStatusAndTraffic: against a real API server, a TCPRoute on
+// a Gateway's TCP listener is read by the informers, its status is
+// written (Accepted, ResolvedRefs), the listener lists TCPRoute in
+// supportedKinds with the route attached, and a TCP stream reaches the
+// Service's endpoint through the proxy.
+func TestTCPRouteStatusAndTraffic(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var b backends
+	b.add(t, "10.213.0.9", "tcp-backend")
+	p := proxy.New(proxy.Options{Logger: quietLogger(), Streams: l4.Options{Dial: b.dial}})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = p.Shutdown(ctx)
+	})
+	e.gatewayClass()
+	port := freePort(t)
+	_, err := e.gw.GatewayV1().Gateways(e.ns).Create(e.ctx(), &gatewayv1.Gateway{
+		ObjectMeta: metav1.ObjectMeta{Name: "tcp", Namespace: e.ns},
+		Spec: gatewayv1.GatewaySpec{
+			GatewayClassName: gatewayv1.ObjectName(e.class),
+			Listeners:        []gatewayv1.Listener{{Name: "tcp", Port: gatewayv1.PortNumber(port), Protocol: gatewayv1.TCPProtocolType}},
+		},
+	}, metav1.CreateOptions{})
+	e.must(err)
+	e.service(e.ns, "echo", "10.213.0.9")
+	r, err := e.gw.GatewayV1().TCPRoutes(e.ns).Create(e.ctx(), &gatewayv1.TCPRoute{
+		ObjectMeta: metav1.ObjectMeta{Name: "echo", Namespace: e.ns},
+		Spec: gatewayv1.TCPRouteSpec{
+			CommonRouteSpec: gatewayv1.CommonRouteSpec{ParentRefs: []gatewayv1.ParentReference{{Name: "tcp"}}},
+			Rules: []gatewayv1.TCPRouteRule{{BackendRefs: []gatewayv1.BackendRef{{BackendObjectReference: gatewayv1.BackendObjectReference{
+				Name: "echo", Port: ptr(gatewayv1.PortNumber(80)),
+			}}}}},
+		},
+	}, metav1.CreateOptions{})
+	e.must(err)
+	e.start(nil, e.options(p))
+
+	e.eventually("TCPRoute Accepted and ResolvedRefs", func() (bool, string) {
+		got, err := e.gw.GatewayV1().TCPRoutes(e.ns).Get(e.ctx(), "echo", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, ps := range got.Status.Parents {
+			if string(ps.ControllerName) != e.ctrl {
+				continue
+			}
+			if ok, msg := condIs(ps.Conditions, "Accepted", metav1.ConditionTrue, "Accepted", r.Generation); !ok {
+				return false, msg
+			}
+			return condIs(ps.Conditions, "ResolvedRefs", metav1.ConditionTrue, "ResolvedRefs", r.Generation)
+		}
+		return false, "no entry of ours"
+	})
+	e.eventually("TCP listener with TCPRoute attached", func() (bool, string) {
+		g, err := e.gw.GatewayV1().Gateways(e.ns).Get(e.ctx(), "tcp", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		if len(g.Status.Listeners) != 1 {
+			return false, "no listener status"
+		}
+		l := g.Status.Listeners[0]
+		if l.AttachedRoutes != 1 || len(l.SupportedKinds) != 1 || l.SupportedKinds[0].Kind != "TCPRoute" {
+			return false, fmt.Sprintf("listener %+v", l)
+		}
+		return true, ""
+	})
+	e.eventually("a stream reaches the endpoint", func() (bool, string) {
+		c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 5*time.Second)
+		if err != nil {
+			return false, err.Error()
+		}
+		defer c.Close()
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		body, _ := io.ReadAll(c)
+		if len(body) < len("tcp-backend") || string(body[len(body)-len("tcp-backend"):]) != "tcp-backend" {
+			return false, fmt.Sprintf("read %q", body)
+		}
+		return true, ""
+	})
+}
