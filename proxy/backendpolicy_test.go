@@ -249,6 +249,12 @@ func TestHealthCheckEjectionTime(t *testing.T) {
 	if last.probes < unhealthy-2 {
 		t.Errorf("the endpoint left the pick after %d failed probes; it must take %d", last.probes, unhealthy)
 	}
+	// The checker flips the endpoint and then counts the transition: a
+	// request can see the flip before the count.
+	eventually(t, "unhealthy transition counted", func() bool {
+		v, _ := metricValue(t, p, "rauta_endpoint_health_transitions_total", map[string]string{"backend": "ab", "result": "unhealthy"})
+		return v >= 1
+	})
 	if v, _ := metricValue(t, p, "rauta_endpoint_health_transitions_total", map[string]string{"backend": "ab", "result": "unhealthy"}); v != 1 {
 		t.Errorf("unhealthy transitions = %v, want 1", v)
 	}
@@ -266,6 +272,12 @@ func TestHealthCheckEjectionTime(t *testing.T) {
 	if back > interval*healthy+slack {
 		t.Errorf("the endpoint came back after %v, over interval × healthyThreshold (%v) + %v", back, interval*healthy, slack)
 	}
+	// The checker flips the endpoint and then counts the transition: a
+	// request can see the flip before the count.
+	eventually(t, "healthy transition counted", func() bool {
+		v, _ := metricValue(t, p, "rauta_endpoint_health_transitions_total", map[string]string{"backend": "ab", "result": "healthy"})
+		return v >= 1
+	})
 	if v, _ := metricValue(t, p, "rauta_endpoint_health_transitions_total", map[string]string{"backend": "ab", "result": "healthy"}); v != 1 {
 		t.Errorf("healthy transitions = %v, want 1", v)
 	}
