@@ -68,8 +68,10 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 			addr = ta.AddrPort().Addr().Unmap()
 		}
 		if refused := l.admit(addr); refused != nil {
-			c.Close()
+			// Counted before the close, so that a client that sees its
+			// connection closed finds it counted.
 			refused.Inc()
+			c.Close()
 			continue
 		}
 		lc := limitedConn{l: l, addr: addr, done: new(atomic.Bool)}
