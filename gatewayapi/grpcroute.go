@@ -179,19 +179,8 @@ func (t *translator) translateGRPCRoute(r *gatewayv1.GRPCRoute, parents []*paren
 // does an HTTPRoute's.
 func (t *translator) translateGRPCRules(r *gatewayv1.GRPCRoute, gws []*gatewayState, cc clientCert) (rules []proxy.Rule, invalid *ruleError, refErr *refError) {
 	ro := grpcRouteObject(r)
-	fail := func(reason gatewayv1.RouteConditionReason, format string, args ...any) {
-		if invalid == nil {
-			invalid = &ruleError{reason, fmt.Sprintf(format, args...)}
-		}
-	}
-	noteRef := func(field string, e *refError) {
-		if e != nil && refErr == nil {
-			refErr = e
-			if field != "" {
-				refErr = &refError{e.reason, field + ": " + e.msg}
-			}
-		}
-	}
+	var faults ruleFaults
+	fail, noteRef := faults.fail, faults.noteRef
 	rules = make([]proxy.Rule, 0, len(r.Spec.Rules))
 	for i := range r.Spec.Rules {
 		rr := &r.Spec.Rules[i]
@@ -248,7 +237,7 @@ func (t *translator) translateGRPCRules(r *gatewayv1.GRPCRoute, gws []*gatewaySt
 		}
 		rules = append(rules, pr)
 	}
-	return rules, invalid, refErr
+	return rules, faults.invalid, faults.refErr
 }
 
 // grpcFilters restates GRPCRoute filters as the HTTPRoute filters of the

@@ -324,23 +324,38 @@ type ruleError struct {
 	msg    string
 }
 
+// ruleFaults keeps the first invalid rule and the first unresolved
+// backend reference met while a route's rules are translated, whatever
+// the route kind.
+type ruleFaults struct {
+	invalid *ruleError
+	refErr  *refError
+}
+
+// fail records an invalid rule unless one was recorded already.
+func (f *ruleFaults) fail(reason gatewayv1.RouteConditionReason, format string, args ...any) {
+	if f.invalid == nil {
+		f.invalid = &ruleError{reason, fmt.Sprintf(format, args...)}
+	}
+}
+
+// noteRef records e, prefixed with field when given, unless a reference
+// error was recorded already.
+func (f *ruleFaults) noteRef(field string, e *refError) {
+	if e != nil && f.refErr == nil {
+		f.refErr = e
+		if field != "" {
+			f.refErr = &refError{e.reason, field + ": " + e.msg}
+		}
+	}
+}
+
 // translateRules translates the route's rules. invalid is set when a rule
 // cannot be served (the route is then not accepted); refErr is the first
 // backend reference that could not be resolved.
 func (t *translator) translateRules(r *gatewayv1.HTTPRoute, gws []*gatewayState, cc clientCert) (rules []proxy.Rule, invalid *ruleError, refErr *refError) {
-	fail := func(reason gatewayv1.RouteConditionReason, format string, args ...any) {
-		if invalid == nil {
-			invalid = &ruleError{reason, fmt.Sprintf(format, args...)}
-		}
-	}
-	noteRef := func(field string, e *refError) {
-		if e != nil && refErr == nil {
-			refErr = e
-			if field != "" {
-				refErr = &refError{e.reason, field + ": " + e.msg}
-			}
-		}
-	}
+	var faults ruleFaults
+	fail, noteRef := faults.fail, faults.noteRef
 	rules = make([]proxy.Rule, 0, len(r.Spec.Rules))
 	for i := range r.Spec.Rules {
 		rr := &r.Spec.Rules[i]
@@ -453,7 +468,7 @@ func (t *translator) translateRules(r *gatewayv1.HTTPRoute, gws []*gatewayState,
 		}
 		rules = append(rules, pr)
 	}
-	return rules, invalid, refErr
+	return rules, faults.invalid, faults.refErr
 }
 
 // convertMatch converts one HTTPRouteMatch.
