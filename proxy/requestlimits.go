@@ -40,6 +40,14 @@ type limitedBody struct {
 	reading  atomic.Bool // a Read is in progress (an upstream writer's, say)
 	touched  atomic.Bool // Read was called: the body may be partly spent
 	closed   atomic.Bool // closed on this side, by the upstream attempt
+	// h2 is set for HTTP/2 requests, whose servers make a Read in
+	// progress fail when the body is closed. An HTTP/1 body's Close does
+	// not interrupt a Read (net/http's waits for it, rauta's lets it
+	// finish), so there a Read's error is the wire's even when the
+	// upstream attempt closed the body meanwhile: a malformed chunk makes
+	// the server cancel the request, and the attempt may give up on that
+	// cancellation and close the body before the Read has returned.
+	h2 bool
 }
 
 func (b *limitedBody) Read(p []byte) (int, error) {
@@ -68,10 +76,10 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 		// end this way, so it stays the client's fault even when the
 		// upstream attempt closed the body meanwhile.
 		b.cause.CompareAndSwap(bodyOK, bodyBroken)
-	case err == nil || errors.Is(err, http.ErrBodyReadAfterClose) || b.closed.Load():
+	case err == nil || errors.Is(err, http.ErrBodyReadAfterClose) || b.h2 && b.closed.Load():
 		// A body closed on this side (its upstream attempt is over) is
-		// not the client's fault, whatever error the server's body
-		// gives a read it interrupted (HTTP/2 servers have their own).
+		// not the client's fault, whatever error an HTTP/2 server's body
+		// gives a read it interrupted.
 	case isTimeoutErr(err):
 		b.cause.CompareAndSwap(bodyOK, bodyTimeout)
 	case isNetErr(err):
@@ -153,7 +161,7 @@ func (p *Proxy) limitRequest(w http.ResponseWriter, r *http.Request, req Request
 	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
 		return true
 	}
-	b := &limitedBody{rc: r.Body, left: -1}
+	b := &limitedBody{rc: r.Body, left: -1, h2: r.ProtoMajor >= 2}
 	if maxBody > 0 && r.ContentLength < 0 {
 		b.left = maxBody
 	}
