@@ -52,8 +52,8 @@
 //
 // A request that RFC 9113 section 8 calls malformed is refused with
 // RST_STREAM PROTOCOL_ERROR, never repaired: unknown, duplicate, missing or
-// misplaced pseudo-header fields (:protocol included: extended CONNECT is
-// not offered), upper-case or invalid field names, invalid field values,
+// misplaced pseudo-header fields (:protocol included, unless
+// Server.EnableConnectProtocol offers extended CONNECT), upper-case or invalid field names, invalid field values,
 // connection-specific fields (Connection, Keep-Alive, Proxy-Connection,
 // Transfer-Encoding, Upgrade), TE other than "trailers", a :path that is
 // not "*" or origin form of visible ASCII (a space, a control, a byte

@@ -201,6 +201,18 @@ type Server struct {
 	// no limit; handlers may set their own (http.ResponseController).
 	WriteTimeout time.Duration
 
+	// EnableConnectProtocol offers extended CONNECT (RFC 8441): the
+	// server advertises SETTINGS_ENABLE_CONNECT_PROTOCOL and accepts a
+	// CONNECT request with a :protocol pseudo-header field (and :scheme,
+	// :path and :authority), which the handler sees as net/http and x/net
+	// present it: Method "CONNECT", the protocol in
+	// r.Header[":protocol"], r.URL from :path. Its r.Body carries the
+	// stream's DATA until the client's END_STREAM; a 2xx response opens
+	// the tunnel (Flush sends it at once), and the handler's return ends
+	// it with END_STREAM. Without it, :protocol makes a request
+	// malformed.
+	EnableConnectProtocol bool
+
 	// ErrorLog receives panics (Error) and connection errors (Debug).
 	// Nil means slog.Default().
 	ErrorLog *slog.Logger
