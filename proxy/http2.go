@@ -89,6 +89,7 @@ func (p *Proxy) newH2Server(lim Limits) *h2server.Server {
 		HandshakeTimeout:       hs,
 		IdleTimeout:            lim.IdleTimeout,
 		WriteTimeout:           lim.WriteTimeout,
+		EnableConnectProtocol:  true, // WebSockets over HTTP/2, h2tunnel.go
 		ErrorLog:               p.log,
 		OnLimit:                func(k h2server.Limit) { counters[k]() },
 	}

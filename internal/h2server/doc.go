@@ -97,6 +97,16 @@
 // content-length, has its stream reset with INTERNAL_ERROR.
 // Connection-specific fields set by a handler are dropped.
 //
+// # Extended CONNECT
+//
+// With Server.EnableConnectProtocol the server offers extended CONNECT
+// (RFC 8441) for WebSockets over HTTP/2 and the like: the request's
+// protocol is in r.Header[":protocol"], as net/http presents it, its body
+// is the client's side of the tunnel until END_STREAM, and a 2xx answer
+// (sent without a content-length) opens the server's side, which the
+// handler's return ends. A handler that aborts a CONNECT (panics with
+// http.ErrAbortHandler) resets it with CONNECT_ERROR.
+//
 // Shutdown sends GOAWAY (NO_ERROR) and closes each connection once its
 // streams are done.
 package h2server

@@ -72,8 +72,8 @@ func (w *responseWriter) WriteHeader(code int) {
 	}
 	w.wroteHeader = true
 	w.status = code
-	w.bodyAllowed = code != http.StatusNoContent && code != http.StatusNotModified && s.req.Method != http.MethodHead
-	if s.req.Method == http.MethodConnect && code < 300 {
+	w.bodyAllowed = code != http.StatusNoContent && code != http.StatusNotModified && s.method != http.MethodHead
+	if s.method == http.MethodConnect && code < 300 {
 		// RFC 9110 section 9.3.6: the tunnel's bytes have no length.
 		w.tunnel = true
 		delete(w.header, "Content-Length")
@@ -135,7 +135,7 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 		w.WriteHeader(http.StatusOK)
 	}
 	if !w.bodyAllowed {
-		if w.s.req.Method == http.MethodHead {
+		if w.s.method == http.MethodHead {
 			return len(p), nil
 		}
 		return 0, http.ErrBodyNotAllowed
@@ -253,7 +253,7 @@ func (w *responseWriter) finish(panicked bool) {
 		// CONNECT tunnel that failed is a CONNECT_ERROR (RFC 9113
 		// section 8.5).
 		code := http2.ErrCodeInternal
-		if s.req.Method == http.MethodConnect {
+		if s.method == http.MethodConnect {
 			code = http2.ErrCodeConnect
 		}
 		c.resetStreamLocked(s.id, code)
