@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"testing"
@@ -126,4 +128,65 @@ func atoiStatus(s string) int {
 		n = n*10 + int(b-'0')
 	}
 	return n
+}
+
+// TestGracefulShutdownHTTP2 shuts the proxy down while an HTTP/2
+// connection (net/http's client) has streams in flight: Shutdown waits for
+// them, each gets its whole answer, and a request after it is refused.
+func TestGracefulShutdownHTTP2(t *testing.T) {
+	const streams = 3
+	started := make(chan struct{}, streams)
+	release := make(chan struct{})
+	backend := newHTTPTestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		<-release
+		io.WriteString(w, "held")
+	}))
+	p := New(Options{Logger: quietLogger(t)})
+	if err := p.Apply(simpleConfig(map[string][]string{"b": {backend.addr()}},
+		Rule{Matches: prefix("/"), Backends: []BackendRef{{Backend: "b", Weight: 1}}})); err != nil {
+		t.Fatal(err)
+	}
+	base := baseURL(t, p, "gw/http")
+	client := clientFor(true)
+	results := make(chan string, streams)
+	for range streams {
+		go func() {
+			resp, err := client.Get(base + "/hold")
+			if err != nil {
+				results <- err.Error()
+				return
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			results <- fmt.Sprintf("%s %d %s %v", resp.Proto, resp.StatusCode, b, err)
+		}()
+	}
+	for range streams {
+		<-started
+	}
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		shut <- p.Shutdown(ctx)
+	}()
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned (%v) with streams in flight", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	for range streams {
+		if got := <-results; got != "HTTP/2.0 200 held <nil>" {
+			t.Errorf("stream in flight: %s", got)
+		}
+	}
+	if err := <-shut; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if resp, err := client.Get(base + "/hold"); err == nil {
+		resp.Body.Close()
+		t.Errorf("request after Shutdown: %s", resp.Status)
+	}
 }

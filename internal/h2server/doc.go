@@ -107,6 +107,12 @@
 // handler's return ends. A handler that aborts a CONNECT (panics with
 // http.ErrAbortHandler) resets it with CONNECT_ERROR.
 //
-// Shutdown sends GOAWAY (NO_ERROR) and closes each connection once its
-// streams are done.
+// Shutdown, and the idle timeout, close a connection gracefully in two
+// phases (RFC 9113 section 6.8): a first GOAWAY (NO_ERROR) with the
+// largest stream identifier and a PING; at the PING's acknowledgement, one
+// round trip later (or after a second without it), the last GOAWAY with
+// the last stream taken, the streams the client opened before reading the
+// first one included. The connection closes once those streams are done;
+// streams opened after the last GOAWAY are ignored, so the client knows
+// to retry them elsewhere.
 package h2server

@@ -327,12 +327,15 @@ func (s *Server) ServeConn(c net.Conn, opts *ServeConnOpts) {
 	sc.serve(opts)
 }
 
-// Shutdown stops the server gracefully: every connection gets GOAWAY
-// (NO_ERROR, with the last stream it has taken) and is closed once its
-// streams are done; new connections are closed at once. Shutdown waits
-// until no connection is left or ctx ends (returning ctx's error).
+// Shutdown stops the server gracefully: every connection gets a first
+// GOAWAY (NO_ERROR, with the largest stream identifier) and a PING; once
+// the PING is acknowledged (or a second has passed) the last GOAWAY names
+// the last stream taken, streams opened in the meantime included, and the
+// connection is closed once its streams are done. New connections are
+// closed at once. Shutdown waits until no connection is left or ctx ends
+// (returning ctx's error).
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.conns.Shut(func(c *conn) { c.goAway(errCodeNo, true) })
+	s.conns.Shut((*conn).drain)
 	return s.conns.Wait(ctx, nil)
 }
 

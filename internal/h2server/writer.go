@@ -93,6 +93,8 @@ func (c *conn) fillLocked(spare []*stream) []*stream {
 			c.wfr.WriteSettings(settings[:n]...)
 		case ctrlSettingsAck:
 			c.wfr.WriteSettingsAck()
+		case ctrlPing:
+			c.wfr.WritePing(false, f.data)
 		case ctrlPingAck:
 			c.wfr.WritePing(true, f.data)
 		case ctrlRST:
