@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -195,10 +196,22 @@ type h2Tunnel struct {
 
 // wsOverH2 opens a WebSocket over HTTP/2 to addr: it waits for the
 // server's SETTINGS, which must offer extended CONNECT, sends the
-// request and waits for the response head.
-func wsOverH2(t *testing.T, addr, path, protocol string) *h2Tunnel {
+// request and waits for the response head. With useTLS it speaks h2 over
+// TLS (ALPN), else h2c with prior knowledge.
+func wsOverH2(t *testing.T, addr string, useTLS bool, path, protocol string) *h2Tunnel {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	var c net.Conn
+	var err error
+	if useTLS {
+		var tc *tls.Conn
+		tc, err = tls.Dial("tcp", addr, &tls.Config{ServerName: "ws.example", InsecureSkipVerify: true, NextProtos: []string{"h2"}})
+		if err == nil && tc.ConnectionState().NegotiatedProtocol != "h2" {
+			t.Fatalf("ALPN %q, want h2", tc.ConnectionState().NegotiatedProtocol)
+		}
+		c = tc
+	} else {
+		c, err = net.Dial("tcp", addr)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,62 +360,26 @@ func TestWebSocketOverHTTP2(t *testing.T) {
 	cfg := simpleConfig(map[string][]string{"ws": {backend.addr()}},
 		Rule{Matches: prefix("/"), Backends: []BackendRef{{Backend: "ws", Weight: 1}}})
 	cfg.Routes[0].Rules[0].Matches[0].Method = http.MethodGet // routed as the HTTP/1.1 handshake
+	cfg.Listeners = append(cfg.Listeners, Listener{Name: "gw/https", Address: "127.0.0.1", Protocol: HTTPS,
+		Certificates: []Certificate{selfSigned(t, "ws.example")}})
+	cfg.Routes[0].Listeners = append(cfg.Routes[0].Listeners, "gw/https")
 	if err := p.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
 	a, _ := p.Addr("gw/http")
 	addr := a.String()
 
-	t.Run("session", func(t *testing.T) {
-		ws := wsOverH2(t, addr, "/chat", "websocket")
-		if ws.status != http.StatusOK {
-			t.Fatalf("status %d, want 200", ws.status)
-		}
-		if got := ws.header.Get("Sec-WebSocket-Protocol"); got != "chat" {
-			t.Errorf("Sec-WebSocket-Protocol %q, want chat", got)
-		}
-		for _, k := range []string{"Sec-WebSocket-Accept", "Upgrade", "Connection", "Content-Length"} {
-			if v, ok := ws.header[http.CanonicalHeaderKey(k)]; ok {
-				t.Errorf("%s: %q in the answer", k, v)
-			}
-		}
-		hs := <-backend.handshakes
-		if hs.Get("X-Method") != "GET" || hs.Get(":protocol") != "" || hs.Get("Sec-WebSocket-Version") != "13" {
-			t.Errorf("backend handshake: %v", hs)
-		}
-		br := bufio.NewReader(ws)
-		for _, msg := range [][]byte{[]byte("hello"), bytes.Repeat([]byte("0123456789abcdef"), 200<<10/16), []byte("bye")} {
-			if err := wsWriteFrame(ws, 0x1, msg, true); err != nil {
-				t.Fatal(err)
-			}
-			op, got, err := wsReadFrame(br, false)
-			if err != nil || op != 0x1 || !bytes.Equal(got, msg) {
-				t.Fatalf("echo of %d bytes: op %d, %d bytes, %v", len(msg), op, len(got), err)
-			}
-		}
-		// The write timeout (200ms) bounds responses, not tunnels.
-		time.Sleep(400 * time.Millisecond)
-		wsWriteFrame(ws, 0x1, []byte("still there"), true)
-		if op, got, err := wsReadFrame(br, false); err != nil || op != 0x1 || string(got) != "still there" {
-			t.Fatalf("after the write timeout: op %d %q %v", op, got, err)
-		}
-		wsWriteFrame(ws, 0x8, []byte{0x03, 0xe8}, true)
-		if op, _, err := wsReadFrame(br, false); err != nil || op != 0x8 {
-			t.Fatalf("close: op %d, %v", op, err)
-		}
-		if n, err := br.Read(make([]byte, 1)); n != 0 || err != io.EOF {
-			t.Errorf("after the close handshake: %d bytes, %v; want END_STREAM", n, err)
-		}
-		ws.closeWrite()
-		if err := <-backend.ended; err != nil {
-			t.Errorf("backend session: %v", err)
-		}
-	})
+	for _, useTLS := range []bool{false, true} {
+		t.Run(fmt.Sprintf("session tls=%v", useTLS), func(t *testing.T) {
+			wsSession(t, p, backend, useTLS)
+		})
+	}
 
 	t.Run("client end", func(t *testing.T) {
+
 		// The client's END_STREAM is a FIN to the backend, which ends its
 		// side in turn.
-		ws := wsOverH2(t, addr, "/chat", "websocket")
+		ws := wsOverH2(t, addr, false, "/chat", "websocket")
 		<-backend.handshakes
 		ws.closeWrite()
 		if err := <-backend.ended; err != io.EOF {
@@ -414,7 +391,7 @@ func TestWebSocketOverHTTP2(t *testing.T) {
 	})
 
 	t.Run("client reset", func(t *testing.T) {
-		ws := wsOverH2(t, addr, "/chat", "websocket")
+		ws := wsOverH2(t, addr, false, "/chat", "websocket")
 		<-backend.handshakes
 		if ws.status != 200 {
 			t.Fatalf("status %d", ws.status)
@@ -435,7 +412,7 @@ func TestWebSocketOverHTTP2(t *testing.T) {
 	})
 
 	t.Run("backend reset", func(t *testing.T) {
-		ws := wsOverH2(t, addr, "/reset", "websocket")
+		ws := wsOverH2(t, addr, false, "/reset", "websocket")
 		<-backend.handshakes
 		if ws.status != 200 {
 			t.Fatalf("status %d", ws.status)
@@ -450,14 +427,14 @@ func TestWebSocketOverHTTP2(t *testing.T) {
 
 	t.Run("refused", func(t *testing.T) {
 		for path, want := range map[string]int{"/refuse": 403, "/ignore": 502, "/badaccept": 502} {
-			ws := wsOverH2(t, addr, path, "websocket")
+			ws := wsOverH2(t, addr, false, path, "websocket")
 			<-backend.handshakes
 			body, _ := io.ReadAll(ws)
 			if ws.status != want {
 				t.Errorf("%s: status %d %q, want %d", path, ws.status, body, want)
 			}
 		}
-		if ws := wsOverH2(t, addr, "/chat", "connect-udp"); ws.status != http.StatusNotImplemented {
+		if ws := wsOverH2(t, addr, false, "/chat", "connect-udp"); ws.status != http.StatusNotImplemented {
 			t.Errorf(":protocol connect-udp: status %d, want 501", ws.status)
 		}
 	})
@@ -471,7 +448,7 @@ func TestWebSocketOverHTTP2(t *testing.T) {
 		if err := p.Apply(cfg); err != nil {
 			t.Fatal(err)
 		}
-		if ws := wsOverH2(t, addr, "/chat", "websocket"); ws.status != http.StatusNotFound {
+		if ws := wsOverH2(t, addr, false, "/chat", "websocket"); ws.status != http.StatusNotFound {
 			t.Errorf("status %d, want 404", ws.status)
 		}
 		select {
@@ -480,4 +457,58 @@ func TestWebSocketOverHTTP2(t *testing.T) {
 		default:
 		}
 	})
+}
+
+// wsSession runs a WebSocket session over HTTP/2 through the proxy: the
+// handshake, messages both ways (one past the flow-control windows), a
+// pause longer than the write timeout, and the close handshake.
+func wsSession(t *testing.T, p *Proxy, backend *wsBackend, useTLS bool) {
+	name := "gw/http"
+	if useTLS {
+		name = "gw/https"
+	}
+	a, _ := p.Addr(name)
+	ws := wsOverH2(t, a.String(), useTLS, "/chat", "websocket")
+	if ws.status != http.StatusOK {
+		t.Fatalf("status %d, want 200", ws.status)
+	}
+	if got := ws.header.Get("Sec-WebSocket-Protocol"); got != "chat" {
+		t.Errorf("Sec-WebSocket-Protocol %q, want chat", got)
+	}
+	for _, k := range []string{"Sec-WebSocket-Accept", "Upgrade", "Connection", "Content-Length"} {
+		if v, ok := ws.header[http.CanonicalHeaderKey(k)]; ok {
+			t.Errorf("%s: %q in the answer", k, v)
+		}
+	}
+	hs := <-backend.handshakes
+	if hs.Get("X-Method") != "GET" || hs.Get(":protocol") != "" || hs.Get("Sec-WebSocket-Version") != "13" {
+		t.Errorf("backend handshake: %v", hs)
+	}
+	br := bufio.NewReader(ws)
+	for _, msg := range [][]byte{[]byte("hello"), bytes.Repeat([]byte("0123456789abcdef"), 200<<10/16), []byte("bye")} {
+		if err := wsWriteFrame(ws, 0x1, msg, true); err != nil {
+			t.Fatal(err)
+		}
+		op, got, err := wsReadFrame(br, false)
+		if err != nil || op != 0x1 || !bytes.Equal(got, msg) {
+			t.Fatalf("echo of %d bytes: op %d, %d bytes, %v", len(msg), op, len(got), err)
+		}
+	}
+	// The write timeout (200ms) bounds responses, not tunnels.
+	time.Sleep(400 * time.Millisecond)
+	wsWriteFrame(ws, 0x1, []byte("still there"), true)
+	if op, got, err := wsReadFrame(br, false); err != nil || op != 0x1 || string(got) != "still there" {
+		t.Fatalf("after the write timeout: op %d %q %v", op, got, err)
+	}
+	wsWriteFrame(ws, 0x8, []byte{0x03, 0xe8}, true)
+	if op, _, err := wsReadFrame(br, false); err != nil || op != 0x8 {
+		t.Fatalf("close: op %d, %v", op, err)
+	}
+	if n, err := br.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Errorf("after the close handshake: %d bytes, %v; want END_STREAM", n, err)
+	}
+	ws.closeWrite()
+	if err := <-backend.ended; err != nil {
+		t.Errorf("backend session: %v", err)
+	}
 }
