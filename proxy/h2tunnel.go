@@ -2,12 +2,13 @@ package proxy
 
 import (
 	"crypto/rand"
-	"crypto/sha1"
 	"encoding/base64"
 	"io"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/rauta/rauta/internal/wsframe"
 )
 
 // WebSockets over HTTP/2 (RFC 8441). rauta's HTTP/2 server offers
@@ -20,15 +21,6 @@ import (
 // are copied both ways. END_STREAM and the backend's FIN map to each
 // other; a stream reset closes the backend connection, and a backend
 // connection that fails resets the stream (CONNECT_ERROR).
-
-// wsGUID is the GUID of RFC 6455 section 1.3.
-const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-// wsAccept is the Sec-WebSocket-Accept value for a Sec-WebSocket-Key.
-func wsAccept(key string) string {
-	h := sha1.Sum([]byte(key + wsGUID))
-	return base64.StdEncoding.EncodeToString(h[:])
-}
 
 // h2Upgrade is an extended CONNECT turned into an HTTP/1.1 upgrade.
 type h2Upgrade struct {
@@ -77,7 +69,7 @@ func asUpgrade(r *http.Request) *h2Upgrade {
 func (p *Proxy) tunnelH2(w http.ResponseWriter, r *http.Request, resp *http.Response, x *requestState) {
 	up := x.h2up
 	back, ok := resp.Body.(io.ReadWriteCloser)
-	if !ok || !strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") || resp.Header.Get("Sec-Websocket-Accept") != wsAccept(up.key) {
+	if !ok || !strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") || resp.Header.Get("Sec-Websocket-Accept") != wsframe.Accept(up.key) {
 		x.fail(w, http.StatusBadGateway, reasonUpstreamError, "upstream switched protocols unexpectedly\n")
 		return
 	}

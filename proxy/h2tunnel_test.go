@@ -3,9 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -18,91 +16,18 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/rauta/rauta/internal/wsframe"
 )
 
-// WebSocket framing (RFC 6455 section 5), written here for the tests:
-// final frames without extensions, masked from the client.
-
-// wsWriteFrame writes one final frame, masked when mask is set.
-func wsWriteFrame(w io.Writer, op byte, payload []byte, mask bool) error {
-	b := []byte{0x80 | op, 0}
-	var maskBit byte
-	if mask {
-		maskBit = 0x80
+// wsRead reads one frame through the proxy's WebSocket tests, checking
+// that it is masked exactly when it comes from a client.
+func wsRead(br *bufio.Reader, wantMasked bool) (op byte, payload []byte, err error) {
+	f, err := wsframe.Read(br, 4<<20)
+	if err == nil && f.Masked != wantMasked {
+		err = fmt.Errorf("websocket: frame masked %v, want %v", f.Masked, wantMasked)
 	}
-	switch n := len(payload); {
-	case n < 126:
-		b[1] = maskBit | byte(n)
-	case n < 1<<16:
-		b[1] = maskBit | 126
-		b = binary.BigEndian.AppendUint16(b, uint16(n))
-	default:
-		b[1] = maskBit | 127
-		b = binary.BigEndian.AppendUint64(b, uint64(n))
-	}
-	if mask {
-		var key [4]byte
-		rand.Read(key[:])
-		b = append(b, key[:]...)
-		start := len(b)
-		b = append(b, payload...)
-		for i := range payload {
-			b[start+i] ^= key[i%4]
-		}
-	} else {
-		b = append(b, payload...)
-	}
-	_, err := w.Write(b)
-	return err
-}
-
-// wsReadFrame reads one final frame, unmasking it; wantMasked says
-// whether frames from this peer must be masked.
-func wsReadFrame(br *bufio.Reader, wantMasked bool) (op byte, payload []byte, err error) {
-	var h [2]byte
-	if _, err := io.ReadFull(br, h[:]); err != nil {
-		return 0, nil, err
-	}
-	if h[0]&0x80 == 0 {
-		return 0, nil, errors.New("websocket: fragmented frame")
-	}
-	if masked := h[1]&0x80 != 0; masked != wantMasked {
-		return 0, nil, fmt.Errorf("websocket: frame masked %v, want %v", masked, wantMasked)
-	}
-	n := uint64(h[1] & 0x7f)
-	switch n {
-	case 126:
-		var b [2]byte
-		if _, err := io.ReadFull(br, b[:]); err != nil {
-			return 0, nil, err
-		}
-		n = uint64(binary.BigEndian.Uint16(b[:]))
-	case 127:
-		var b [8]byte
-		if _, err := io.ReadFull(br, b[:]); err != nil {
-			return 0, nil, err
-		}
-		n = binary.BigEndian.Uint64(b[:])
-	}
-	if n > 4<<20 {
-		return 0, nil, errors.New("websocket: frame too large")
-	}
-	var key [4]byte
-	if wantMasked {
-		if _, err := io.ReadFull(br, key[:]); err != nil {
-			return 0, nil, err
-		}
-	}
-	payload = make([]byte, n)
-	if _, err := io.ReadFull(br, payload); err != nil {
-		return 0, nil, err
-	}
-	if wantMasked {
-		for i := range payload {
-			payload[i] ^= key[i%4]
-		}
-	}
-	return h[0] & 0x0f, payload, nil
+	return f.Op, f.Payload, err
 }
 
 // wsBackend is an HTTP/1.1 WebSocket echo server. What it does after the
@@ -136,9 +61,9 @@ func newWSBackend(t *testing.T) *wsBackend {
 			http.Error(w, "not a WebSocket handshake", http.StatusBadRequest)
 			return
 		}
-		accept := wsAccept(key)
+		accept := wsframe.Accept(key)
 		if r.URL.Path == "/badaccept" {
-			accept = wsAccept("something else")
+			accept = wsframe.Accept("something else")
 		}
 		c, brw, err := http.NewResponseController(w).Hijack()
 		if err != nil {
@@ -151,14 +76,14 @@ func newWSBackend(t *testing.T) *wsBackend {
 			return
 		}
 		for {
-			op, payload, err := wsReadFrame(brw.Reader, true)
+			op, payload, err := wsRead(brw.Reader, true)
 			if err != nil {
 				b.ended <- err
 				return
 			}
 			switch op {
 			case 0x8: // close: answer it, then close the connection
-				wsWriteFrame(c, 0x8, payload, false)
+				wsframe.Write(c, 0x8, payload, false)
 				b.ended <- nil
 				return
 			case 0x1:
@@ -166,7 +91,7 @@ func newWSBackend(t *testing.T) *wsBackend {
 					c.(*net.TCPConn).SetLinger(0)
 					return
 				}
-				if err := wsWriteFrame(c, 0x1, payload, false); err != nil {
+				if err := wsframe.Write(c, 0x1, payload, false); err != nil {
 					b.ended <- err
 					return
 				}
@@ -396,8 +321,8 @@ func TestWebSocketOverHTTP2(t *testing.T) {
 		if ws.status != 200 {
 			t.Fatalf("status %d", ws.status)
 		}
-		wsWriteFrame(ws, 0x1, []byte("ping"), true)
-		if _, got, err := wsReadFrame(bufio.NewReader(ws), false); err != nil || string(got) != "ping" {
+		wsframe.Write(ws, 0x1, []byte("ping"), true)
+		if _, got, err := wsRead(bufio.NewReader(ws), false); err != nil || string(got) != "ping" {
 			t.Fatalf("echo: %q %v", got, err)
 		}
 		ws.reset()
@@ -417,7 +342,7 @@ func TestWebSocketOverHTTP2(t *testing.T) {
 		if ws.status != 200 {
 			t.Fatalf("status %d", ws.status)
 		}
-		wsWriteFrame(ws, 0x1, []byte("boom"), true)
+		wsframe.Write(ws, 0x1, []byte("boom"), true)
 		_, err := io.ReadAll(ws)
 		var se http2.StreamError
 		if !errors.As(err, &se) || se.Code != http2.ErrCodeConnect {
@@ -486,22 +411,22 @@ func wsSession(t *testing.T, p *Proxy, backend *wsBackend, useTLS bool) {
 	}
 	br := bufio.NewReader(ws)
 	for _, msg := range [][]byte{[]byte("hello"), bytes.Repeat([]byte("0123456789abcdef"), 200<<10/16), []byte("bye")} {
-		if err := wsWriteFrame(ws, 0x1, msg, true); err != nil {
+		if err := wsframe.Write(ws, 0x1, msg, true); err != nil {
 			t.Fatal(err)
 		}
-		op, got, err := wsReadFrame(br, false)
+		op, got, err := wsRead(br, false)
 		if err != nil || op != 0x1 || !bytes.Equal(got, msg) {
 			t.Fatalf("echo of %d bytes: op %d, %d bytes, %v", len(msg), op, len(got), err)
 		}
 	}
 	// The write timeout (200ms) bounds responses, not tunnels.
 	time.Sleep(400 * time.Millisecond)
-	wsWriteFrame(ws, 0x1, []byte("still there"), true)
-	if op, got, err := wsReadFrame(br, false); err != nil || op != 0x1 || string(got) != "still there" {
+	wsframe.Write(ws, 0x1, []byte("still there"), true)
+	if op, got, err := wsRead(br, false); err != nil || op != 0x1 || string(got) != "still there" {
 		t.Fatalf("after the write timeout: op %d %q %v", op, got, err)
 	}
-	wsWriteFrame(ws, 0x8, []byte{0x03, 0xe8}, true)
-	if op, _, err := wsReadFrame(br, false); err != nil || op != 0x8 {
+	wsframe.Write(ws, 0x8, []byte{0x03, 0xe8}, true)
+	if op, _, err := wsRead(br, false); err != nil || op != 0x8 {
 		t.Fatalf("close: op %d, %v", op, err)
 	}
 	if n, err := br.Read(make([]byte, 1)); n != 0 || err != io.EOF {
