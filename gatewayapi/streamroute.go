@@ -94,9 +94,13 @@ func (t *translator) translateStreamRoute(r *streamRoute) (parents []gatewayv1.R
 	if len(r.rules) != 1 {
 		invalid = &ruleError{gatewayv1.RouteReasonUnsupportedValue, fmt.Sprintf("spec.rules: %d rules; a %s has exactly one", len(r.rules), r.kind)}
 	}
-	var refs []l4.BackendRef
 	var refErr *refError
-	if invalid == nil {
+	// resolve resolves the rule's backendRefs for the Gateways gws; with
+	// cc non-nil, for TLS listeners that terminate, where the
+	// BackendTLSPolicies of the Services apply and cc is the client
+	// certificate the Gateways present.
+	resolve := func(gws []*gatewayState, cc *clientCert) []l4.BackendRef {
+		var refs []l4.BackendRef
 		for j := range r.rules[0] {
 			br := &r.rules[0][j]
 			field := fmt.Sprintf("spec.rules[0].backendRefs[%d]", j)
@@ -104,17 +108,38 @@ func (t *translator) translateStreamRoute(r *streamRoute) (parents []gatewayv1.R
 			if br.Weight != nil {
 				if *br.Weight < 0 {
 					invalid = &ruleError{gatewayv1.RouteReasonUnsupportedValue, fmt.Sprintf("%s.weight: %d is negative", field, *br.Weight)}
-					break
+					return nil
 				}
 				w = uint32(*br.Weight)
 			}
-			name, e := t.resolveStreamBackend(r.kind, r.meta.Namespace, r.meta.Name, &br.BackendObjectReference, gws)
+			name, e := t.resolveStreamBackend(r.kind, r.meta.Namespace, r.meta.Name, &br.BackendObjectReference, gws, cc)
 			if e != nil && refErr == nil {
 				refErr = &refError{e.reason, field + ": " + e.msg}
 			}
 			// An unresolved reference keeps its weight and an empty name:
 			// its share of the connections is refused.
 			refs = append(refs, l4.BackendRef{Backend: name, Weight: w})
+		}
+		return refs
+	}
+	var refs []l4.BackendRef
+	// termRefs are the references for terminating listeners, by the
+	// client certificate key of their Gateway.
+	termRefs := map[string][]l4.BackendRef{}
+	if invalid == nil {
+		refs = resolve(gws, nil)
+		var termGws []*gatewayState
+		for _, p := range ps {
+			for _, a := range p.attached {
+				if a.l.terminatesStreams() && !slices.Contains(termGws, p.gw) {
+					termGws = append(termGws, p.gw)
+				}
+			}
+		}
+		if invalid == nil && len(termGws) > 0 {
+			for _, cg := range groupByClientCert(termGws) {
+				termRefs[cg.cc.key] = resolve(cg.gws, &cg.cc)
+			}
 		}
 	}
 
@@ -149,6 +174,10 @@ func (t *translator) translateStreamRoute(r *streamRoute) (parents []gatewayv1.R
 			}) {
 				continue
 			}
+			backends := refs
+			if a.l.terminatesStreams() {
+				backends = termRefs[p.gw.backendCert.key]
+			}
 			t.streamRoutes = append(t.streamRoutes, l4.Route{
 				Namespace:       r.meta.Namespace,
 				Name:            r.meta.Name,
@@ -156,7 +185,7 @@ func (t *translator) translateStreamRoute(r *streamRoute) (parents []gatewayv1.R
 				Listeners:       []string{a.l.name},
 				Hostnames:       a.hosts,
 				HostnameOrigins: a.origins,
-				Backends:        refs,
+				Backends:        backends,
 			})
 		}
 	}
@@ -164,28 +193,60 @@ func (t *translator) translateStreamRoute(r *streamRoute) (parents []gatewayv1.R
 }
 
 // resolveStreamBackend resolves a backendRef of a TLSRoute or TCPRoute
-// to the name of a proxy backend, adding the backend when no HTTP route
+// to the key of a proxy backend, adding the backend when no other route
 // did: the Service port's endpoints and backend policies (health checks,
 // breakers, connection limits, Maglev). The stream is forwarded as it
-// is, so the port's appProtocol and BackendTLSPolicies play no part.
-func (t *translator) resolveStreamBackend(kind gatewayv1.Kind, routeNS, routeName string, ref *gatewayv1.BackendObjectReference, gws []*gatewayState) (string, *refError) {
+// is, so the port's appProtocol plays no part. With cc non-nil the
+// reference is for TLS listeners that terminate (gws are their
+// Gateways): a BackendTLSPolicy of the port applies there, and makes the
+// backend a TLS one, presenting cc, toward which the stream is
+// re-encrypted; an invalid policy refuses the reference's share rather
+// than falling back to cleartext. Passthrough and TCP listeners ignore a
+// backend's TLS settings, so one backend serves both.
+func (t *translator) resolveStreamBackend(kind gatewayv1.Kind, routeNS, routeName string, ref *gatewayv1.BackendObjectReference, gws []*gatewayState, cc *clientCert) (string, *refError) {
 	svc, sp, e := t.serviceRef(kind, routeNS, routeName, ref)
 	if e != nil {
 		return "", e
 	}
 	name := BackendName(svc.Namespace, svc.Name, sp.Port)
 	t.backendPolicies.apply(svc, sp, gws, nil)
-	if t.backends[name] != nil {
-		return name, nil
+	key := name
+	var pol *policyState
+	if cc != nil {
+		pol = t.policies.lookup(svc, sp, gws)
+		if pol != nil && pol.tls == nil {
+			return "", nil
+		}
+		if pol != nil && cc.cert != nil {
+			key = name + "\x00" + cc.key
+		}
 	}
-	b := &proxy.Backend{Spec: upstream.Spec{Name: name, Endpoints: Endpoints(svc, sp.Port, t.slices[nn{svc.Namespace, svc.Name}])}}
-	if b.Endpoints == nil {
-		b.Endpoints = []upstream.Endpoint{}
+	b := t.backends[key]
+	if b == nil {
+		b = &proxy.Backend{Spec: upstream.Spec{Name: name, Endpoints: Endpoints(svc, sp.Port, t.slices[nn{svc.Namespace, svc.Name}])}}
+		if b.Endpoints == nil {
+			b.Endpoints = []upstream.Endpoint{}
+		}
+		t.backendPolicies.apply(svc, sp, gws, b)
+		t.backends[key] = b
 	}
-	t.backendPolicies.apply(svc, sp, gws, b)
-	t.backends[name] = b
-	return name, nil
+	if pol != nil && b.Protocol != proxy.BackendTLS {
+		// A backend made for passthrough or TCP streams only: the HTTP
+		// path makes its backends TLS wherever a policy applies.
+		b.Protocol = proxy.BackendTLS
+		b.TLS = pol.tls
+		if cc.cert != nil {
+			withCert := *pol.tls
+			withCert.ClientCertificate = cc.cert
+			b.TLS = &withCert
+		}
+	}
+	return key, nil
 }
+
+// terminatesStreams reports whether the listener is a TLS listener that
+// terminates TLS (tls.mode Terminate).
+func (l *listenerState) terminatesStreams() bool { return l.protocol == proxy.TLS && !l.passthrough }
 
 // sortStreamRoutes orders stream routes by namespace/name, then listener.
 func sortStreamRoutes(rs []l4.Route) {

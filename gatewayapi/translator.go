@@ -197,6 +197,7 @@ func (t *translator) config() proxy.Config {
 	}
 	slices.SortFunc(c.Backends, func(a, b proxy.Backend) int { return strings.Compare(a.Name, b.Name) })
 	renameBackends(c.Routes, names)
+	renameStreamBackends(c.StreamRoutes, names)
 	return c
 }
 
@@ -220,6 +221,24 @@ func backendNames(used map[string]bool) map[string]string {
 		out[key] = name
 	}
 	return out
+}
+
+// renameStreamBackends replaces the backend keys of stream routes by
+// their names; the references are copied, as routes may share them.
+func renameStreamBackends(routes []l4.Route, names map[string]string) {
+	for i := range routes {
+		refs := routes[i].Backends
+		if !slices.ContainsFunc(refs, func(br l4.BackendRef) bool { n, ok := names[br.Backend]; return ok && n != br.Backend }) {
+			continue
+		}
+		refs = slices.Clone(refs)
+		for j := range refs {
+			if n, ok := names[refs[j].Backend]; ok {
+				refs[j].Backend = n
+			}
+		}
+		routes[i].Backends = refs
+	}
 }
 
 // renameBackends replaces the backend keys of routes by their names. The

@@ -2,6 +2,8 @@ package kube
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/rauta/rauta/l4"
 	"github.com/rauta/rauta/proxy"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
@@ -95,6 +98,119 @@ func TestTCPRouteStatusAndTraffic(t *testing.T) {
 		body, _ := io.ReadAll(c)
 		if len(body) < len("tcp-backend") || string(body[len(body)-len("tcp-backend"):]) != "tcp-backend" {
 			return false, fmt.Sprintf("read %q", body)
+		}
+		return true, ""
+	})
+}
+
+// TestTLSRouteTerminateBackendTLSPolicy: against a real API server, a
+// TLSRoute on a Terminate listener whose Service a BackendTLSPolicy
+// targets: the policy's CA ConfigMap is read, the policy is Accepted with
+// the Gateway as ancestor, and a client's stream, decrypted at the
+// gateway, reaches the endpoint re-encrypted, sent with the policy's
+// hostname and verified against its CA.
+func TestTLSRouteTerminateBackendTLSPolicy(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	beCrt, beKey := selfSigned(t, "backend", "backend.internal")
+	beKP, err := tls.X509KeyPair(beCrt, beKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{beKP}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				tc := c.(*tls.Conn)
+				tc.SetDeadline(time.Now().Add(10 * time.Second))
+				if tc.Handshake() != nil {
+					return
+				}
+				b := make([]byte, 4)
+				io.ReadFull(tc, b)
+				fmt.Fprintf(tc, "sni=%s data=%s", tc.ConnectionState().ServerName, b)
+			}()
+		}
+	}()
+	b := backends{to: map[string]string{"10.213.0.10:8080": ln.Addr().String()}}
+	p := proxy.New(proxy.Options{Logger: quietLogger(), Streams: l4.Options{Dial: b.dial}})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = p.Shutdown(ctx)
+	})
+	e.gatewayClass()
+	const host = "term.example"
+	crt, key := selfSigned(t, "front", host)
+	_, err = e.kube.CoreV1().Secrets(e.ns).Create(e.ctx(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "cert", Namespace: e.ns}, Type: corev1.SecretTypeTLS,
+		Data: map[string][]byte{corev1.TLSCertKey: crt, corev1.TLSPrivateKeyKey: key}}, metav1.CreateOptions{})
+	e.must(err)
+	_, err = e.kube.CoreV1().ConfigMaps(e.ns).Create(e.ctx(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "backend-ca", Namespace: e.ns},
+		Data: map[string]string{"ca.crt": string(beCrt)}}, metav1.CreateOptions{})
+	e.must(err)
+	port := freePort(t)
+	_, err = e.gw.GatewayV1().Gateways(e.ns).Create(e.ctx(), &gatewayv1.Gateway{
+		ObjectMeta: metav1.ObjectMeta{Name: "tls", Namespace: e.ns},
+		Spec: gatewayv1.GatewaySpec{
+			GatewayClassName: gatewayv1.ObjectName(e.class),
+			Listeners: []gatewayv1.Listener{{Name: "term", Port: gatewayv1.PortNumber(port), Protocol: gatewayv1.TLSProtocolType, Hostname: ptr(gatewayv1.Hostname(host)),
+				TLS: &gatewayv1.ListenerTLSConfig{Mode: ptr(gatewayv1.TLSModeTerminate), CertificateRefs: []gatewayv1.SecretObjectReference{{Name: "cert"}}}}},
+		},
+	}, metav1.CreateOptions{})
+	e.must(err)
+	e.service(e.ns, "secure", "10.213.0.10")
+	_, err = e.gw.GatewayV1().TLSRoutes(e.ns).Create(e.ctx(), &gatewayv1.TLSRoute{
+		ObjectMeta: metav1.ObjectMeta{Name: "secure", Namespace: e.ns},
+		Spec: gatewayv1.TLSRouteSpec{
+			CommonRouteSpec: gatewayv1.CommonRouteSpec{ParentRefs: []gatewayv1.ParentReference{{Name: "tls"}}},
+			Hostnames:       []gatewayv1.Hostname{host},
+			Rules: []gatewayv1.TLSRouteRule{{BackendRefs: []gatewayv1.BackendRef{{BackendObjectReference: gatewayv1.BackendObjectReference{
+				Name: "secure", Port: ptr(gatewayv1.PortNumber(80)),
+			}}}}},
+		},
+	}, metav1.CreateOptions{})
+	e.must(err)
+	pol := policy(e.ns, "secure-tls", "secure", "backend-ca", "ConfigMap")
+	pol.Spec.Validation.Hostname = "backend.internal"
+	created, err := e.gw.GatewayV1().BackendTLSPolicies(e.ns).Create(e.ctx(), &pol, metav1.CreateOptions{})
+	e.must(err)
+	e.start(nil, e.options(p))
+
+	e.eventually("BackendTLSPolicy Accepted with the Gateway as ancestor", func() (bool, string) {
+		got, err := e.gw.GatewayV1().BackendTLSPolicies(e.ns).Get(e.ctx(), "secure-tls", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, a := range got.Status.Ancestors {
+			if string(a.ControllerName) == e.ctrl && string(a.AncestorRef.Name) == "tls" {
+				return condIs(a.Conditions, "Accepted", metav1.ConditionTrue, "Accepted", created.Generation)
+			}
+		}
+		return false, fmt.Sprintf("no ancestor entry of ours: %+v", got.Status.Ancestors)
+	})
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(crt)
+	e.eventually("a stream reaches the endpoint re-encrypted", func() (bool, string) {
+		d := &net.Dialer{Timeout: 5 * time.Second}
+		c, err := tls.DialWithDialer(d, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), &tls.Config{ServerName: host, RootCAs: roots})
+		if err != nil {
+			return false, err.Error()
+		}
+		defer c.Close()
+		io.WriteString(c, "ping")
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		body, _ := io.ReadAll(c)
+		if want := "sni=backend.internal data=ping"; string(body) != want {
+			return false, fmt.Sprintf("read %q, want %q", body, want)
 		}
 		return true, ""
 	})

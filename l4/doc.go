@@ -27,7 +27,11 @@
 // A TLSPassthrough listener replays the ClientHello to the backend and
 // then splices the bytes both ways untouched: the client verifies the
 // backend's own certificate. A TLSTerminate listener completes the
-// handshake with its own certificate and forwards the plaintext.
+// handshake with its own certificate and forwards the plaintext, or, to a
+// backend whose upstream transport is TLS ([upstream.Backend.TLS]: a
+// BackendTLSPolicy in Gateway API terms), opens a TLS connection of its
+// own, verified by that configuration and without ALPN, and forwards the
+// stream re-encrypted. Passthrough and TCP listeners never originate TLS.
 //
 // # Forwarding
 //
@@ -36,9 +40,10 @@
 // refuses it. An endpoint is picked by the backend's table (round robin by
 // weight, or Maglev over the client address), skipping endpoints that fail
 // health checks, whose breaker is open, or that hold
-// ConnectionLimits.MaxPerEndpoint streams already; a connect that fails or
-// times out (Options.ConnectTimeout) counts against the endpoint's breaker
-// and tries another, three endpoints at most.
+// ConnectionLimits.MaxPerEndpoint streams already; a connect (with the
+// TLS handshake, when the forwarder re-encrypts) that fails or times out
+// (Options.ConnectTimeout) counts against the endpoint's breaker and
+// tries another, three endpoints at most.
 //
 // Bytes are copied both ways. When one side finishes sending (EOF), the
 // forwarder half-closes the other side's write direction and keeps copying

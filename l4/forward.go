@@ -69,6 +69,7 @@ const (
 	resultNoBackend = "invalid_backend"
 	resultNoHealthy = "no_healthy_endpoint"
 	resultConnect   = "connect_failed"
+	resultUpTLS     = "backend_tls_failed"
 	resultShutdown  = "shut_down"
 )
 
@@ -164,6 +165,10 @@ type compiledRef struct {
 	name    string
 	backend *upstream.Backend // nil: unknown, its share is refused
 	weight  uint64
+	// tls is the backend's client TLS configuration without ALPN (the
+	// stream is not HTTP), or nil when the backend is plaintext. Only
+	// connections a TLSTerminate listener took use it.
+	tls *tls.Config
 }
 
 func (r *compiledRoute) pick() *compiledRef {
@@ -311,7 +316,12 @@ func compile(cfg *Config, backends map[string]*upstream.Backend) (*snapshot, *Ap
 		cr := &compiledRoute{label: label}
 		for _, ref := range r.Backends {
 			b := backends[ref.Backend]
-			cr.refs = append(cr.refs, compiledRef{name: ref.Backend, backend: b, weight: uint64(ref.Weight)})
+			cref := compiledRef{name: ref.Backend, backend: b, weight: uint64(ref.Weight)}
+			if b != nil && b.TLS() != nil {
+				cref.tls = b.TLS().Clone()
+				cref.tls.NextProtos = nil
+			}
+			cr.refs = append(cr.refs, cref)
 			cr.total += uint64(ref.Weight)
 		}
 		rr := router.Route{Namespace: r.Namespace, Name: r.Name, CreationTime: r.CreationTime, Listeners: lists,
@@ -452,11 +462,18 @@ func (f *Forwarder) ServeConn(c net.Conn, port string) {
 		client, hello = tc, nil
 	}
 
-	up, m, err := f.connect(c, ref.backend)
+	var upTLS *tls.Config
+	if cl.protocol == TLSTerminate {
+		upTLS = ref.tls
+	}
+	up, m, err := f.connect(c, ref.backend, upTLS)
 	if err != nil {
 		result := resultConnect
-		if errors.Is(err, errNoHealthy) {
+		switch {
+		case errors.Is(err, errNoHealthy):
 			result = resultNoHealthy
+		case errors.As(err, new(*upstreamTLSError)):
+			result = resultUpTLS
 		}
 		f.refuse(client, cl.name, cr.label, result, "connect", "route", cr.label, "backend", ref.name, "error", err)
 		return
@@ -488,14 +505,27 @@ func (f *Forwarder) refuse(c net.Conn, listener, route, result, msg string, args
 
 var errNoHealthy = errors.New("no healthy endpoint")
 
+// upstreamTLSError is a failed TLS handshake with an endpoint.
+type upstreamTLSError struct {
+	addr string
+	err  error
+}
+
+func (e *upstreamTLSError) Error() string {
+	return fmt.Sprintf("endpoint %s: TLS handshake: %v", e.addr, e.err)
+}
+
+func (e *upstreamTLSError) Unwrap() error { return e.err }
+
 // maxConnects bounds the endpoints tried for one connection.
 const maxConnects = 3
 
 // connect dials an endpoint of b admitted by its health, breaker and
 // stream limit: by Maglev over the client address when the backend
-// balances so, else round robin. A failed dial counts against the
-// endpoint's breaker and tries another.
-func (f *Forwarder) connect(c net.Conn, b *upstream.Backend) (net.Conn, *upstream.Member, error) {
+// balances so, else round robin, and with tc non-nil completes a TLS
+// handshake with it (within the same ConnectTimeout). A failed dial or
+// handshake counts against the endpoint's breaker and tries another.
+func (f *Forwarder) connect(c net.Conn, b *upstream.Backend, tc *tls.Config) (net.Conn, *upstream.Member, error) {
 	t := b.Table()
 	var hash uint64
 	hasKey := false
@@ -519,6 +549,15 @@ func (f *Forwarder) connect(c net.Conn, b *upstream.Backend) (net.Conn, *upstrea
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), f.opts.ConnectTimeout)
 		up, err := f.opts.Dial(ctx, "tcp", m.Addr())
+		if err == nil && tc != nil {
+			tlsUp := tls.Client(up, tc)
+			if herr := tlsUp.HandshakeContext(ctx); herr != nil {
+				up.Close()
+				err = &upstreamTLSError{addr: m.Addr(), err: herr}
+			} else {
+				up = tlsUp
+			}
+		}
 		cancel()
 		if err != nil {
 			m.Done(tk, false)
@@ -714,7 +753,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		conns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rauta_stream_connections_total",
-			Help: "Connections accepted on TCP and TLS listeners, by listener, route and result (forwarded, no_route, bad_hello, tls_handshake_failed, invalid_backend, no_healthy_endpoint, connect_failed, shut_down).",
+			Help: "Connections accepted on TCP and TLS listeners, by listener, route and result (forwarded, no_route, bad_hello, tls_handshake_failed, invalid_backend, no_healthy_endpoint, connect_failed, backend_tls_failed, shut_down).",
 		}, []string{"listener", "route", "result"}),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rauta_stream_bytes_total",
