@@ -173,7 +173,7 @@ func portKind(p Protocol) Protocol {
 // portTable routes the connections of one port.
 type portTable struct {
 	tls       bool
-	udp       bool // datagrams, served by ServePacket only
+	udp       bool          // datagrams, served by ServePacket only
 	listeners *router.Table // one pseudo-route per listener, by hostname
 	routes    *router.Table
 }
