@@ -785,7 +785,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}, []string{"listener", "route", "result"})
 	m.udpEnds = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "rauta_udp_session_ends_total",
-		Help: "UDP sessions ended, by listener, route and reason (idle, backend_refused, endpoint_gone, route_removed, shut_down).",
+		Help: "UDP sessions ended, by listener, route and reason (idle, backend_refused, endpoint_gone, route_removed, listener_closed, shut_down).",
 	}, []string{"listener", "route", "reason"})
 	m.udpActive = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "rauta_udp_active_sessions",

@@ -49,6 +49,7 @@ const (
 	endRefused      = "backend_refused" // ICMP port unreachable or another socket error
 	endEndpointGone = "endpoint_gone"   // removed from its backend or unhealthy
 	endRouteRemoved = "route_removed"
+	endListenerGone = "listener_closed" // the socket given to ServePacket closed
 	endShutdown     = "shut_down"
 )
 
@@ -127,7 +128,7 @@ func (f *Forwarder) ServePacket(pc net.PacketConn, port string) error {
 		f.mu.Unlock()
 		reason := endShutdown
 		if !f.isClosed() {
-			reason = endRouteRemoved // the socket closed: its listener went away
+			reason = endListenerGone
 		}
 		for _, s := range ps.all() {
 			s.end(reason)
