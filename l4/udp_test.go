@@ -414,3 +414,58 @@ func TestUDPApplyErrors(t *testing.T) {
 		t.Error("the valid UDP listener is not served")
 	}
 }
+
+// BenchmarkUDPRoundTrip sends a 512-byte datagram through one session to
+// an echo backend and reads the answer: the forwarder's work per datagram
+// each way, plus two loopback round trips.
+func BenchmarkUDPRoundTrip(b *testing.B) {
+	echo, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer echo.Close()
+	go func() {
+		buf := make([]byte, maxDatagram)
+		for {
+			n, from, err := echo.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			echo.WriteTo(buf[:n], from)
+		}
+	}()
+	logger := slog.New(slog.DiscardHandler)
+	f := New(Options{Logger: logger})
+	defer f.Shutdown(context.Background())
+	set := upstream.NewSet(upstream.Options{Logger: logger})
+	defer set.Close()
+	bs, _ := set.Sync([]upstream.Spec{spec("b", echo.LocalAddr().String())}, nil)
+	set.Settle()
+	if err := f.Apply(udpConfig(ref("b")), bs); err != nil {
+		b.Fatal(err)
+	}
+	front, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go f.ServePacket(front, "udp")
+	c, err := net.Dial("udp", front.LocalAddr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	payload := make([]byte, 512)
+	buf := make([]byte, maxDatagram)
+	b.SetBytes(int64(len(payload)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := c.Write(payload); err != nil {
+			b.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

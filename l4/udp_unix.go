@@ -14,6 +14,13 @@ import (
 type datagramReader struct {
 	c  net.Conn
 	rc syscall.RawConn // nil: c is not a socket of the runtime's poller
+
+	// The state of one read, kept here so that the callback handed to
+	// rc.Read is bound once and reads allocate nothing.
+	recvFn func(fd uintptr) bool
+	bp     *[]byte
+	n      int
+	err    error
 }
 
 func newDatagramReader(c net.Conn) *datagramReader {
@@ -23,7 +30,27 @@ func newDatagramReader(c net.Conn) *datagramReader {
 			r.rc = rc
 		}
 	}
+	r.recvFn = r.recv
 	return r
+}
+
+// recv reads one datagram from the nonblocking socket fd, or reports
+// false (without holding a buffer) when none is there yet, so that
+// rc.Read waits for the socket to be readable.
+func (r *datagramReader) recv(fd uintptr) bool {
+	r.bp = datagramPool.Get().(*[]byte)
+	for {
+		r.n, r.err = syscall.Read(int(fd), *r.bp)
+		if r.err != syscall.EINTR {
+			break
+		}
+	}
+	if r.err == syscall.EAGAIN || r.err == syscall.EWOULDBLOCK {
+		datagramPool.Put(r.bp)
+		r.bp = nil
+		return false
+	}
+	return true
 }
 
 // read returns the next datagram in a buffer of datagramPool (to be put
@@ -39,32 +66,18 @@ func (r *datagramReader) read() (*[]byte, int, error) {
 		}
 		return bp, n, nil
 	}
-	var bp *[]byte
-	var n int
-	var rerr error
-	err := r.rc.Read(func(fd uintptr) bool {
-		bp = datagramPool.Get().(*[]byte)
-		for {
-			n, rerr = syscall.Read(int(fd), *bp)
-			if rerr != syscall.EINTR {
-				break
-			}
-		}
-		if rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK {
-			datagramPool.Put(bp)
-			bp = nil
-			return false // wait until the socket is readable
-		}
-		return true
-	})
-	if err == nil && rerr != nil {
-		err = &net.OpError{Op: "read", Net: "udp", Source: r.c.LocalAddr(), Addr: r.c.RemoteAddr(), Err: rerr}
+	r.bp, r.n, r.err = nil, 0, nil
+	err := r.rc.Read(r.recvFn)
+	if err == nil && r.err != nil {
+		err = &net.OpError{Op: "read", Net: "udp", Source: r.c.LocalAddr(), Addr: r.c.RemoteAddr(), Err: r.err}
 	}
+	bp := r.bp
+	r.bp = nil
 	if err != nil {
 		if bp != nil {
 			datagramPool.Put(bp)
 		}
 		return nil, 0, err
 	}
-	return bp, n, nil
+	return bp, r.n, nil
 }
