@@ -36,15 +36,27 @@ type TCPRouteStatus struct {
 	Status gatewayv1.TCPRouteStatus
 }
 
-// streamRoute is what TLSRoutes and TCPRoutes share: parents, hostnames
-// (TLSRoute only) and rules of weighted backendRefs.
+// UDPRouteStatus is the status of one UDPRoute.
+type UDPRouteStatus struct {
+	// Namespace is the route's namespace.
+	Namespace string
+	// Name is the route's name.
+	Name string
+	// Generation is the metadata.generation the status was computed from.
+	Generation int64
+	// Status is the computed status: only this controller's parents.
+	Status gatewayv1.UDPRouteStatus
+}
+
+// streamRoute is what TLSRoutes, TCPRoutes and UDPRoutes share: parents,
+// hostnames (TLSRoute only) and rules of weighted backendRefs.
 type streamRoute struct {
 	routeObject
 	rules [][]gatewayv1.BackendRef
 }
 
-// translateStreamRoutes attaches the TLSRoutes and TCPRoutes to the TLS
-// and TCP listeners and computes their status. It runs after
+// translateStreamRoutes attaches the TLSRoutes, TCPRoutes and UDPRoutes
+// to the TLS, TCP and UDP listeners and computes their status. It runs after
 // translateRoutes, so that a Service port HTTP routes also use keeps the
 // HTTP settings (protocol, BackendTLSPolicy) they gave its backend.
 func (t *translator) translateStreamRoutes() {
@@ -74,9 +86,22 @@ func (t *translator) translateStreamRoutes() {
 				Status: gatewayv1.TCPRouteStatus{RouteStatus: gatewayv1.RouteStatus{Parents: parents}}})
 		}
 	}
+	udp := slices.Clone(t.res.UDPRoutes)
+	slices.SortFunc(udp, func(a, b gatewayv1.UDPRoute) int { return compareNN(nn{a.Namespace, a.Name}, nn{b.Namespace, b.Name}) })
+	for i := range udp {
+		r := &udp[i]
+		in := streamRoute{routeObject: routeObject{kind: kindUDPRoute, meta: &r.ObjectMeta, parentRefs: r.Spec.ParentRefs}}
+		for _, rule := range r.Spec.Rules {
+			in.rules = append(in.rules, rule.BackendRefs)
+		}
+		if parents, ok := t.translateStreamRoute(&in); ok {
+			t.udpRouteStatus = append(t.udpRouteStatus, UDPRouteStatus{Namespace: r.Namespace, Name: r.Name, Generation: r.Generation,
+				Status: gatewayv1.UDPRouteStatus{RouteStatus: gatewayv1.RouteStatus{Parents: parents}}})
+		}
+	}
 }
 
-// translateStreamRoute attaches one TLSRoute or TCPRoute, adding an
+// translateStreamRoute attaches one TLSRoute, TCPRoute or UDPRoute, adding an
 // l4.Route per listener it is served on, and returns its parent
 // statuses; ok is false when no parentRef names a handled Gateway.
 func (t *translator) translateStreamRoute(r *streamRoute) (parents []gatewayv1.RouteParentStatus, ok bool) {
@@ -192,8 +217,8 @@ func (t *translator) translateStreamRoute(r *streamRoute) (parents []gatewayv1.R
 	return parents, true
 }
 
-// resolveStreamBackend resolves a backendRef of a TLSRoute or TCPRoute
-// to the key of a proxy backend, adding the backend when no other route
+// resolveStreamBackend resolves a backendRef of a TLSRoute, TCPRoute or
+// UDPRoute to the key of a proxy backend, adding the backend when no other route
 // did: the Service port's endpoints and backend policies (health checks,
 // breakers, connection limits, Maglev). The stream is forwarded as it
 // is, so the port's appProtocol plays no part. With cc non-nil the

@@ -57,6 +57,7 @@ type translator struct {
 	streamRoutes   []l4.Route
 	tlsRouteStatus []TLSRouteStatus
 	tcpRouteStatus []TCPRouteStatus
+	udpRouteStatus []UDPRouteStatus
 }
 
 func newTranslator(res *Resources, opts Options) *translator {
@@ -129,6 +130,7 @@ func (t *translator) run() Result {
 	r.Status.HTTPRoutes = t.routeStatus
 	r.Status.TLSRoutes = t.tlsRouteStatus
 	r.Status.TCPRoutes = t.tcpRouteStatus
+	r.Status.UDPRoutes = t.udpRouteStatus
 	r.Status.GRPCRoutes = t.grpcRouteStatus
 	r.Status.BackendTLSPolicies = t.policies.statuses()
 	r.Status.BackendPolicies = t.backendPolicies.rauta.statuses()

@@ -28,6 +28,8 @@ type stream struct {
 	cancel context.CancelFunc
 	req    *http.Request
 	w      responseWriter
+	// method is the request's, kept aside: a handler may change req.
+	method string
 
 	// Guarded by c.mu.
 	remoteClosed bool // END_STREAM received, or reset
@@ -95,6 +97,7 @@ func (c *conn) newStreamLocked(id uint32, endStream bool) *stream {
 func (s *stream) start(req *http.Request) {
 	c := s.c
 	s.req = req.WithContext(s.ctx)
+	s.method = req.Method
 	s.trailer = req.Trailer
 	s.w = responseWriter{s: s, clen: -1}
 	c.handlers++
