@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime"
 	"sync"
@@ -27,6 +28,8 @@ type stream struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	req    *http.Request
+	url    url.URL     // req.URL
+	body   requestBody // req.Body, when the request has one
 	w      responseWriter
 
 	// Guarded by c.mu.
@@ -53,8 +56,10 @@ type stream struct {
 	sendHigh    int64 // the largest sendWindow has been
 	dataFrames  int64 // as conn.dataFrames, for the stream
 	hdrs        []hdrBlock
+	hdrBuf      [2]hdrBlock // hdrs' first backing array
 	finalQueued bool
 	out         []byte
+	outBuf      *outBuf // out's first backing array, from outBufs
 	outOff      int
 	outEnd      bool // the handler is done: END_STREAM after out and trailers
 	trailers    []hpack.HeaderField
@@ -81,6 +86,7 @@ func (c *conn) newStreamLocked(id uint32, endStream bool) *stream {
 		sendWindow:   int64(c.peerInitWindow),
 		remoteClosed: endStream,
 	}
+	s.hdrs = s.hdrBuf[:0]
 	s.rcond.L = &c.mu
 	s.wcond.L = &c.mu
 	s.ctx, s.cancel = context.WithCancel(c.ctx)
@@ -89,6 +95,31 @@ func (c *conn) newStreamLocked(id uint32, endStream bool) *stream {
 		c.idleTimer.Stop()
 	}
 	return s
+}
+
+// outBuf is the space a response body is queued in, up to holdBytes
+// without growing; outBufs holds those of finished streams.
+type outBuf [holdBytes]byte
+
+var outBufs = sync.Pool{New: func() any { return new(outBuf) }}
+
+// appendOutLocked queues body bytes, starting in a pooled buffer.
+func (s *stream) appendOutLocked(p []byte) {
+	if s.out == nil {
+		s.outBuf = outBufs.Get().(*outBuf)
+		s.out = s.outBuf[:0]
+	}
+	s.out = append(s.out, p...)
+}
+
+// dropOutLocked lets go of the queued body and gives its pooled buffer
+// back: the writer has copied what it sent, and no Write comes after.
+func (s *stream) dropOutLocked() {
+	s.out, s.outOff = nil, 0
+	if s.outBuf != nil {
+		outBufs.Put(s.outBuf)
+		s.outBuf = nil
+	}
 }
 
 // start runs the handler of a new stream on its own goroutine.

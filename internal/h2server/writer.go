@@ -182,7 +182,8 @@ func (c *conn) writeStreamLocked(s *stream) {
 // section 8.1).
 func (c *conn) endLocalLocked(s *stream) {
 	s.localClosed = true
-	s.out, s.outOff, s.trailers = nil, 0, nil
+	s.dropOutLocked()
+	s.trailers = nil
 	s.stopTimersLocked()
 	if !s.remoteClosed {
 		c.wfr.WriteRSTStream(s.id, errCodeNo)
