@@ -132,7 +132,38 @@ func (s *stream) start(req *http.Request) {
 	if d := c.srv.WriteTimeout; d > 0 {
 		s.writeTimer = time.AfterFunc(d, s.onWriteTimeout)
 	}
-	go c.runHandler(s)
+	select {
+	case idleWorkers <- s:
+	default:
+		go worker(s)
+	}
+}
+
+// workerIdle is how long a handler goroutine with nothing to do waits for
+// another stream before it exits.
+const workerIdle = time.Second
+
+// idleWorkers hands streams to handler goroutines that finished theirs
+// and wait (for up to workerIdle) for another: a goroutine whose stack
+// has grown to what the handlers need serves many requests, instead of
+// each request starting a goroutine and growing its stack again.
+var idleWorkers = make(chan *stream)
+
+// worker runs the handler of s, then of the streams handed to it while
+// it waits.
+func worker(s *stream) {
+	t := time.NewTimer(workerIdle)
+	defer t.Stop()
+	for {
+		s.c.runHandler(s)
+		s = nil
+		t.Reset(workerIdle)
+		select {
+		case s = <-idleWorkers:
+		case <-t.C:
+			return
+		}
+	}
 }
 
 // respondLocked answers a stream with a status and no body, without a
