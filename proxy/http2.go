@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"strings"
 	"time"
 
 	"github.com/rauta/rauta/internal/h2server"
@@ -89,5 +90,6 @@ func (p *Proxy) newH2Server(lim Limits) *h2server.Server {
 		IdleTimeout:            lim.IdleTimeout,
 		ErrorLog:               p.log,
 		OnLimit:                func(k h2server.Limit) { counters[k]() },
+		UniqueFields:           []string{strings.ToLower(p.requestIDHeader)},
 	}
 }

@@ -2,6 +2,7 @@ package h2server
 
 import (
 	"runtime"
+	"slices"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -197,6 +198,9 @@ func (c *conn) endLocalLocked(s *stream) {
 func (c *conn) writeBlock(id uint32, fields []hpack.HeaderField, end bool) {
 	c.hbuf.Reset()
 	for _, f := range fields {
+		if slices.Contains(c.srv.UniqueFields, f.Name) {
+			f.Sensitive = true
+		}
 		c.enc.WriteField(f)
 	}
 	blk := c.hbuf.Bytes()
