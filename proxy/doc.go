@@ -44,7 +44,15 @@
 // skipping endpoints whose health check fails or whose circuit breaker is
 // open, and forwards the request through the pool package. Responses and
 // request bodies stream in both directions; trailers, 1xx responses and
-// protocol upgrades (WebSocket) pass through.
+// protocol upgrades (WebSocket) pass through. A WebSocket over HTTP/2
+// (RFC 8441: rauta's HTTP/2 server offers extended CONNECT) is routed,
+// filtered and carried to the backend as the HTTP/1.1 handshake (a GET
+// with Upgrade: websocket and a Sec-WebSocket-Key of the proxy's); the
+// backend's 101, its Sec-WebSocket-Accept checked, becomes the stream's
+// 200, and the stream's DATA and the backend connection's bytes are
+// copied both ways (END_STREAM is the FIN, a reset either way closes or
+// resets the other side). A backend that answers it with another success
+// is answered 502, never 200; another :protocol is answered 501.
 //
 // Answers made by the gateway itself are: 400 for a request path the router
 // refuses, 404 when no route matches, 408 when a request body does not

@@ -392,7 +392,10 @@ type Limits struct {
 	// streams and long uploads are bodies too).
 	BodyReadTimeout time.Duration
 	// WriteTimeout bounds writing a response; default 0 (none: responses
-	// may stream; route timeouts bound exchanges).
+	// may stream; route timeouts bound exchanges). Over HTTP/2 it bounds
+	// each stream, from its request's headers: a stream still writing
+	// then is reset (INTERNAL_ERROR) and the connection's other streams
+	// go on, so a client that stops reading one response holds no other.
 	WriteTimeout time.Duration
 	// IdleTimeout closes keep-alive connections idle this long; default 60s.
 	IdleTimeout time.Duration

@@ -245,7 +245,7 @@ var (
 // point at u) from a header block, refusing what RFC 9113 section 8 calls
 // malformed.
 func (c *conn) newRequest(hb *headerBlock, r *http.Request, u *url.URL) error {
-	var method, scheme, authority, path string
+	var method, scheme, authority, path, protocol string
 	var seen uint8
 	nReg := 0
 	for _, f := range hb.fields {
@@ -263,8 +263,14 @@ func (c *conn) newRequest(hb *headerBlock, r *http.Request, u *url.URL) error {
 			bit, authority = 4, f.Value
 		case ":path":
 			bit, path = 8, f.Value
+		case ":protocol":
+			if !c.srv.EnableConnectProtocol {
+				// Extended CONNECT is not offered.
+				return errPseudo
+			}
+			bit, protocol = 16, f.Value
 		default:
-			// :protocol (extended CONNECT is not offered), :status, others.
+			// :status and others.
 			return errPseudo
 		}
 		if seen&bit != 0 {
@@ -276,11 +282,17 @@ func (c *conn) newRequest(hb *headerBlock, r *http.Request, u *url.URL) error {
 		return errMethod
 	}
 	connect := method == http.MethodConnect
-	if connect {
+	extended := seen&16 != 0 // extended CONNECT, RFC 8441 section 4
+	switch {
+	case extended:
+		if !connect || !validFieldNameAnyCase(protocol) || path == "" || authority == "" || scheme != "http" && scheme != "https" {
+			return errPseudo
+		}
+	case connect:
 		if seen&(2|8) != 0 || authority == "" {
 			return errPseudo
 		}
-	} else if path == "" || scheme != "http" && scheme != "https" {
+	case path == "" || scheme != "http" && scheme != "https":
 		return errPseudo
 	}
 
@@ -331,10 +343,14 @@ func (c *conn) newRequest(hb *headerBlock, r *http.Request, u *url.URL) error {
 		Host:       authority,
 		RemoteAddr: c.remoteAddr,
 	}
-	if scheme == "https" || connect {
+	if scheme == "https" || connect && !extended {
 		r.TLS = c.tlsState
 	}
-	if connect {
+	if extended {
+		// Where net/http and x/net put it.
+		h[":protocol"] = []string{protocol}
+	}
+	if connect && !extended {
 		*u = url.URL{Host: authority}
 		r.RequestURI = authority
 	} else {

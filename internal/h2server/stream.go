@@ -31,6 +31,8 @@ type stream struct {
 	url    url.URL     // req.URL
 	body   requestBody // req.Body, when the request has one
 	w      responseWriter
+	// method is the request's, kept aside: a handler may change req.
+	method string
 
 	// Guarded by c.mu.
 	remoteClosed bool // END_STREAM received, or reset
@@ -126,6 +128,7 @@ func (s *stream) dropOutLocked() {
 func (s *stream) start(req *http.Request) {
 	c := s.c
 	s.req = req.WithContext(s.ctx)
+	s.method = req.Method
 	s.trailer = req.Trailer
 	s.w = responseWriter{s: s, clen: -1}
 	c.handlers++

@@ -80,14 +80,22 @@ func (c *conn) fillLocked(spare []*stream) []*stream {
 	for _, f := range c.ctrl {
 		switch f.kind {
 		case ctrlSettings:
-			c.wfr.WriteSettings(
-				http2.Setting{ID: http2.SettingMaxFrameSize, Val: c.srv.maxFrame()},
-				http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: c.srv.maxStreams()},
-				http2.Setting{ID: http2.SettingInitialWindowSize, Val: streamWindow},
-				http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: c.maxList},
-			)
+			settings := [...]http2.Setting{
+				{ID: http2.SettingMaxFrameSize, Val: c.srv.maxFrame()},
+				{ID: http2.SettingMaxConcurrentStreams, Val: c.srv.maxStreams()},
+				{ID: http2.SettingInitialWindowSize, Val: streamWindow},
+				{ID: http2.SettingMaxHeaderListSize, Val: c.maxList},
+				{ID: http2.SettingEnableConnectProtocol, Val: 1},
+			}
+			n := len(settings) - 1
+			if c.srv.EnableConnectProtocol {
+				n++
+			}
+			c.wfr.WriteSettings(settings[:n]...)
 		case ctrlSettingsAck:
 			c.wfr.WriteSettingsAck()
+		case ctrlPing:
+			c.wfr.WritePing(false, f.data)
 		case ctrlPingAck:
 			c.wfr.WritePing(true, f.data)
 		case ctrlRST:
