@@ -1,11 +1,13 @@
 package conformance
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -47,16 +49,18 @@ const (
 	envUnusable   = "RAUTA_CONFORMANCE_UNUSABLE_IP" // a static address it must refuse
 	envDebug      = "RAUTA_CONFORMANCE_DEBUG"       // "1": log requests and responses
 	// envExtra lists features to test beyond those rauta claims
-	// (comma-separated, or "all" for every extended feature of the
-	// profile): a probe of what would pass, never a report to publish.
+	// (comma-separated; "all" adds every feature of the profiles that
+	// run): a probe of what would pass, never a report to publish.
 	envExtra = "RAUTA_CONFORMANCE_EXTRA_FEATURES"
 )
 
-// TestConformance runs the upstream Gateway API conformance suite
-// (GATEWAY-HTTP profile) against rauta in the cluster the kubeconfig names,
-// with the features rauta's GatewayClass status claims and the suite's
-// default timeouts, and writes the ConformanceReport. scripts/conformance
-// starts the cluster, the node agent and rauta and then runs this test.
+// TestConformance runs the upstream Gateway API conformance suite against
+// rauta in the cluster the kubeconfig names, in one run: GATEWAY-HTTP and
+// the profile of every other route kind rauta's GatewayClass status claims
+// (see profilesFor), with the features it claims and the suite's default
+// timeouts, and writes one ConformanceReport holding every profile.
+// scripts/conformance starts the cluster, the node agent and rauta and then
+// runs this test.
 func TestConformance(t *testing.T) {
 	kubeconfig := os.Getenv(envKubeconfig)
 	if kubeconfig == "" {
@@ -87,6 +91,13 @@ func TestConformance(t *testing.T) {
 	claimed := ensureGatewayClass(t, c, class, gatewayapi.DefaultControllerName, timeouts.GWCMustBeAccepted)
 	t.Logf("GatewayClass %s claims %d features: %s", class, len(claimed), strings.Join(claimed, ", "))
 
+	extra, err := extraFeatures(os.Getenv(envExtra), claimed)
+	if err != nil {
+		t.Fatalf("%s: %v", envExtra, err)
+	}
+	profiles := profilesFor(append(slices.Clone(claimed), featureNames(extra)...))
+	t.Logf("profiles: %v", profiles)
+
 	opts := suite.ConformanceOptions{
 		ConfigurableOptions: suite.ConfigurableOptions{
 			GatewayClassName:     class,
@@ -104,14 +115,13 @@ func TestConformance(t *testing.T) {
 				Version:      envOr(envVersion, "dev"),
 				Contact:      []string{"https://github.com/rauta/rauta/issues"},
 			},
-			ConformanceProfiles: []suite.ConformanceProfileName{suite.GatewayHTTPConformanceProfileName},
+			ConformanceProfiles: profiles,
 		},
 		Client:     c,
 		Clientset:  cs,
 		RestConfig: cfg,
 		ManifestFS: []fs.FS{&upstream.Manifests},
 	}
-	extra := extraFeatures(os.Getenv(envExtra))
 	if opts.RunTest != "" || len(extra) > 0 {
 		// The suite infers features from the GatewayClass only for full
 		// runs; a single test or a probe gets the list explicitly.
@@ -201,7 +211,78 @@ func accepted(gc *gatewayv1.GatewayClass) bool {
 	return false
 }
 
+// profileRouteKinds names, for each Gateway profile beside GATEWAY-HTTP,
+// the route kind whose claim makes TestConformance run it.
+var profileRouteKinds = []struct {
+	profile suite.ConformanceProfileName
+	kind    features.FeatureName
+}{
+	{suite.GatewayGRPCConformanceProfileName, features.SupportGRPCRoute},
+	{suite.GatewayTLSConformanceProfileName, features.SupportTLSRoute},
+	{suite.GatewayTCPConformanceProfileName, features.SupportTCPRoute},
+	{suite.GatewayUDPConformanceProfileName, features.SupportUDPRoute},
+}
+
+// profilesFor returns the profiles to run for a set of supported features:
+// GATEWAY-HTTP always, and GATEWAY-GRPC, -TLS, -TCP and -UDP when
+// GRPCRoute, TLSRoute, TCPRoute and UDPRoute are among the features, in
+// that order (the order of the report's profiles).
+func profilesFor(supported []string) []suite.ConformanceProfileName {
+	out := []suite.ConformanceProfileName{suite.GatewayHTTPConformanceProfileName}
+	for _, p := range profileRouteKinds {
+		if slices.Contains(supported, string(p.kind)) {
+			out = append(out, p.profile)
+		}
+	}
+	return out
+}
+
+// profileFeatures returns every feature a run of the profile can test: its
+// core and extended features and, for GATEWAY-GRPC, the extended GRPCRoute
+// features, which v1.7.0's profile does not list although the suite has
+// tests for them (they run when claimed and count in no profile's figures).
+func profileFeatures(name suite.ConformanceProfileName) []features.FeatureName {
+	var p suite.ConformanceProfile
+	switch name {
+	case suite.GatewayHTTPConformanceProfileName:
+		p = suite.GatewayHTTPConformanceProfile
+	case suite.GatewayGRPCConformanceProfileName:
+		p = suite.GatewayGRPCConformanceProfile
+	case suite.GatewayTLSConformanceProfileName:
+		p = suite.GatewayTLSConformanceProfile
+	case suite.GatewayTCPConformanceProfileName:
+		p = suite.GatewayTCPConformanceProfile
+	case suite.GatewayUDPConformanceProfileName:
+		p = suite.GatewayUDPConformanceProfile
+	default:
+		return nil
+	}
+	set := p.CoreFeatures.Union(p.ExtendedFeatures)
+	if name == suite.GatewayGRPCConformanceProfileName {
+		set = set.Union(features.SetsToNamesSet(features.GRPCRouteExtendedFeatures))
+	}
+	return sets.List(set)
+}
+
+// profileOrder is the order of the profiles in the written report.
+func profileOrder(name string) int {
+	if name == string(suite.GatewayHTTPConformanceProfileName) {
+		return 0
+	}
+	for i, p := range profileRouteKinds {
+		if name == string(p.profile) {
+			return i + 1
+		}
+	}
+	return len(profileRouteKinds) + 1
+}
+
 func writeReport(path string, report *confv1.ConformanceReport) error {
+	// The suite lists profiles in map order; a fixed order keeps the
+	// committed report's diffs readable.
+	slices.SortStableFunc(report.ProfileReports, func(a, b confv1.ProfileReport) int {
+		return cmp.Or(profileOrder(a.Name)-profileOrder(b.Name), strings.Compare(a.Name, b.Name))
+	})
 	b, err := yaml.Marshal(report)
 	if err != nil {
 		return err
@@ -215,21 +296,39 @@ func writeReport(path string, report *confv1.ConformanceReport) error {
 	return nil
 }
 
-// extraFeatures parses envExtra: a comma-separated list, or "all" for
-// every extended feature of the GATEWAY-HTTP profile.
-func extraFeatures(v string) []features.FeatureName {
-	if v == "all" {
-		var out []features.FeatureName
-		for _, set := range []sets.Set[features.Feature]{features.GatewayExtendedFeatures, features.HTTPRouteExtendedFeatures, features.BackendTLSPolicyCoreFeatures, features.BackendTLSPolicyExtendedFeatures} {
-			for f := range set {
-				out = append(out, f.Name)
-			}
-		}
-		return out
-	}
+// extraFeatures parses envExtra: a comma-separated list of feature names
+// of any Gateway profile (route kinds such as GRPCRoute or TLSRoute add
+// their profile to the run), where "all" stands for every feature of every
+// profile that runs: GATEWAY-HTTP, those of the claimed route kinds and
+// those of the route kinds in the list. Claimed features are left out of
+// the result; a name the suite does not know is an error.
+func extraFeatures(v string, claimed []string) ([]features.FeatureName, error) {
 	var out []features.FeatureName
+	all := false
 	for _, f := range splitList(v) {
+		if f == "all" {
+			all = true
+			continue
+		}
+		if features.GetFeature(features.FeatureName(f)).Name == "" {
+			return nil, fmt.Errorf("unknown feature %q (names as in sigs.k8s.io/gateway-api/pkg/features, e.g. GRPCRouteNamedRouteRule)", f)
+		}
 		out = append(out, features.FeatureName(f))
+	}
+	if all {
+		for _, p := range profilesFor(append(slices.Clone(claimed), featureNames(out)...)) {
+			out = append(out, profileFeatures(p)...)
+		}
+	}
+	out = slices.DeleteFunc(out, func(f features.FeatureName) bool { return slices.Contains(claimed, string(f)) })
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+func featureNames(fs []features.FeatureName) []string {
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		out[i] = string(f)
 	}
 	return out
 }
@@ -252,3 +351,89 @@ func splitList(s string) []string {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestProfilesFor(t *testing.T) {
+	for _, tc := range []struct {
+		supported []string
+		want      []suite.ConformanceProfileName
+	}{
+		{nil, []suite.ConformanceProfileName{"GATEWAY-HTTP"}},
+		{[]string{"Gateway", "HTTPRoute", "BackendTLSPolicy"}, []suite.ConformanceProfileName{"GATEWAY-HTTP"}},
+		{[]string{"GRPCRoute", "HTTPRoute"}, []suite.ConformanceProfileName{"GATEWAY-HTTP", "GATEWAY-GRPC"}},
+		{[]string{"UDPRoute", "TCPRoute", "TLSRoute", "GRPCRoute"}, []suite.ConformanceProfileName{"GATEWAY-HTTP", "GATEWAY-GRPC", "GATEWAY-TLS", "GATEWAY-TCP", "GATEWAY-UDP"}},
+		// An extended feature of a route kind does not select its profile.
+		{[]string{"GRPCRouteNamedRouteRule", "TLSRouteModeTerminate"}, []suite.ConformanceProfileName{"GATEWAY-HTTP"}},
+	} {
+		if got := profilesFor(tc.supported); !slices.Equal(got, tc.want) {
+			t.Errorf("profilesFor(%v) = %v, want %v", tc.supported, got, tc.want)
+		}
+	}
+}
+
+func TestExtraFeatures(t *testing.T) {
+	claimed := []string{"Gateway", "HTTPRoute", "HTTPRouteCORS", "ReferenceGrant"}
+	got, err := extraFeatures(" GRPCRoute, GRPCRouteNamedRouteRule,HTTPRouteCORS,TLSRouteModeTerminate,TCPRoute,UDPRoute ", claimed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []features.FeatureName{"GRPCRoute", "GRPCRouteNamedRouteRule", "TCPRoute", "TLSRouteModeTerminate", "UDPRoute"}
+	if !slices.Equal(got, want) {
+		t.Errorf("list: got %v, want %v (claimed ones left out)", got, want)
+	}
+	if _, err := extraFeatures("GRPCRoute,GRPCRouteNamedRule", claimed); err == nil || !strings.Contains(err.Error(), `"GRPCRouteNamedRule"`) {
+		t.Errorf("a misspelt feature: err = %v, want one naming it", err)
+	}
+
+	// "all" with the GRPC profile selected: its GRPCRoute features (also
+	// those v1.7.0's profile does not list), the HTTP profile's, and
+	// nothing of the TLS profile.
+	got, err = extraFeatures("all", append(slices.Clone(claimed), "GRPCRoute"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []features.FeatureName{"GRPCRouteNamedRouteRule", "GRPCRouteRequestHeaderModifier", "HTTPRouteRequestMirror", "BackendTLSPolicy"} {
+		if !slices.Contains(got, f) {
+			t.Errorf("all: %s missing from %v", f, got)
+		}
+	}
+	for _, f := range []features.FeatureName{"GRPCRoute", "HTTPRouteCORS", "TLSRoute", "TLSRouteModeTerminate", "TCPRoute"} {
+		if slices.Contains(got, f) {
+			t.Errorf("all: %s in %v", f, got)
+		}
+	}
+	got, err = extraFeatures("all,TLSRoute", claimed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []features.FeatureName{"TLSRoute", "TLSRouteModeTerminate", "TLSRouteModeMixed", "HTTPRouteRequestMirror"} {
+		if !slices.Contains(got, f) {
+			t.Errorf("all,TLSRoute: %s missing from %v", f, got)
+		}
+	}
+	if slices.Contains(got, "GRPCRouteNamedRouteRule") {
+		t.Errorf("all,TLSRoute: GRPC feature in %v", got)
+	}
+}
+
+func TestWriteReportOrdersProfiles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "report.yaml")
+	r := &confv1.ConformanceReport{ProfileReports: []confv1.ProfileReport{{Name: "GATEWAY-TCP"}, {Name: "GATEWAY-HTTP"}, {Name: "GATEWAY-GRPC"}}}
+	if err := writeReport(path, r); err != nil {
+		t.Fatal(err)
+	}
+	var back confv1.ConformanceReport
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range back.ProfileReports {
+		names = append(names, p.Name)
+	}
+	if want := []string{"GATEWAY-HTTP", "GATEWAY-GRPC", "GATEWAY-TCP"}; !slices.Equal(names, want) {
+		t.Errorf("profiles in the report: %v, want %v", names, want)
+	}
+}

@@ -12,8 +12,9 @@
 //     suite's Pods (the echo server built from the conformance module's
 //     source) in network namespaces with real Pod IPs.
 //   - TestConformance (conformance_test.go): the suite itself, through its Go
-//     API, with the GATEWAY-HTTP profile and the features rauta claims in
-//     its GatewayClass status.
+//     API, with GATEWAY-HTTP and the profile of every other route kind
+//     rauta claims (GATEWAY-GRPC, -TLS, -TCP, -UDP) in one run, and the
+//     features rauta claims in its GatewayClass status.
 //   - cmd/summarize: the short summary of a run next to its report.
 //
 // scripts/conformance at the repository root does all of it in one

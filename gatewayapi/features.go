@@ -15,6 +15,9 @@ func supportedFeatures() []gatewayv1.SupportedFeature {
 	names := []gatewayv1.FeatureName{
 		"BackendTLSPolicy",
 		"BackendTLSPolicySANValidation",
+		"GRPCRoute",
+		"GRPCRouteNamedRouteRule",
+		"GRPCRouteRequestHeaderModifier",
 		"Gateway",
 		"GatewayAddressEmpty",
 		"GatewayBackendClientCertificate",

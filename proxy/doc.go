@@ -2,10 +2,10 @@
 // balancing, retries, timeouts, health checking, metrics and the atomic
 // swap of configurations.
 //
-// A [Config] is plain data: [Listener] values (HTTP, HTTPS, TCP or TLS, an
-// address and a port, certificates), [Route] values attached to HTTP and
-// HTTPS listeners by name, stream routes (package l4) attached to TCP and
-// TLS listeners, and [Backend] values (endpoints, protocol, load-balancing,
+// A [Config] is plain data: [Listener] values (HTTP, HTTPS, TCP, TLS or
+// UDP, an address and a port, certificates), [Route] values attached to
+// HTTP and HTTPS listeners by name, stream routes (package l4) attached to
+// TCP, TLS and UDP listeners, and [Backend] values (endpoints, protocol, load-balancing,
 // health and breaker policies) that rules refer to by name. It holds no Kubernetes types; the
 // gatewayapi package translates Gateway API objects into it, and a Go
 // program can build it directly.
@@ -21,7 +21,9 @@
 //
 // # Streams
 //
-// TCP and TLS listeners are served by an [l4.Forwarder] the proxy owns,
+// TCP, TLS and UDP listeners are served by an [l4.Forwarder] the proxy
+// owns (a UDP listener on a socket of its own from net.ListenPacket, apart
+// from any TCP socket of the same port number),
 // from the same [Proxy.Apply] and the same backends: backend state lives
 // in one [upstream.Set], so an endpoint's health checks, breaker and
 // connection limits count HTTP requests and streams alike. A TLS listener

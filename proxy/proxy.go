@@ -75,9 +75,9 @@ type Options struct {
 	// SessionClock tells session persistence the time, for its absolute
 	// and idle timeouts; nil means time.Now.
 	SessionClock func() time.Time
-	// Streams configures the forwarding of TCP and TLS listeners
-	// (timeouts, the ClientHello cap); its Logger and Registerer are
-	// replaced by the proxy's.
+	// Streams configures the forwarding of TCP, TLS and UDP listeners
+	// (timeouts, the ClientHello cap, the UDP session cap); its Logger
+	// and Registerer are replaced by the proxy's.
 	Streams l4.Options
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -148,5 +149,133 @@ func TestRun(t *testing.T) {
 	b.Reset()
 	if ok, err := run(&b, rp, lp, ""); err != nil || !ok {
 		t.Errorf("passing report: ok=%v err=%v\n%s", ok, err, b.String())
+	}
+}
+
+const twoProfiles = `apiVersion: gateway.networking.k8s.io/v1
+kind: ConformanceReport
+date: "2026-01-02T03:04:05Z"
+gatewayAPIChannel: experimental
+gatewayAPIVersion: v1.7.0
+implementation:
+  project: rauta
+  version: abc123
+mode: default
+profiles:
+- name: GATEWAY-GRPC
+  core:
+    result: success
+    statistics:
+      Failed: 0
+      Passed: 2
+      Skipped: 0
+  extended:
+    result: failure
+    statistics:
+      Failed: 1
+      Passed: 0
+      Skipped: 0
+    failedTests:
+    - BackendTLSPolicyGRPCRoute
+    supportedFeatures:
+    - BackendTLSPolicy
+    - GatewayPort8080
+    unsupportedFeatures:
+    - GatewayAddressEmpty
+- name: GATEWAY-HTTP
+  core:
+    result: success
+    statistics:
+      Failed: 0
+      Passed: 2
+      Skipped: 0
+  extended:
+    result: success
+    statistics:
+      Failed: 0
+      Passed: 1
+      Skipped: 0
+    supportedFeatures:
+    - BackendTLSPolicy
+    - GatewayPort8080
+    unsupportedFeatures:
+    - GatewayAddressEmpty
+`
+
+func TestRunProfiles(t *testing.T) {
+	dir := t.TempDir()
+	rp := filepath.Join(dir, "report.yaml")
+	lp := filepath.Join(dir, "test.json")
+	write := func(report string, events []event) {
+		t.Helper()
+		if err := os.WriteFile(rp, []byte(report), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(lp, []byte(jsonLines(t, events)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	events := []event{
+		{Action: "pass", Test: "TestConformance/GatewayWithAttachedRoutes"},
+		{Action: "pass", Test: "TestConformance/HTTPRouteSimpleSameNamespace"},
+		{Action: "pass", Test: "TestConformance/GRPCExactMethodMatching"},
+		{Action: "pass", Test: "TestConformance/BackendTLSPolicy"},
+		{Action: "output", Test: "TestConformance/BackendTLSPolicyGRPCRoute", Output: "\tError:      \tconnection refused\n"},
+		{Action: "fail", Test: "TestConformance/BackendTLSPolicyGRPCRoute"},
+		{Action: "pass", Test: "TestConformance/GRPCRouteNamedRule"},
+		{Action: "skip", Test: "TestConformance/TLSRouteSimpleSameNamespace"},
+	}
+	write(twoProfiles, events)
+	var b bytes.Buffer
+	ok, err := run(&b, rp, lp, "3m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok {
+		t.Errorf("a failing test of a claimed feature in GATEWAY-GRPC reported as success:\n%s", b.String())
+	}
+	out := b.String()
+	for _, want := range []string{
+		"| GATEWAY-HTTP | 2/2 | 1/1 | 2 of 3 | core success, extended success |",
+		"| GATEWAY-GRPC | 2/2 | 0/1 | 2 of 3 | core success, extended failure |",
+		"## GATEWAY-GRPC\n\n- **Core: 2/2 passed**",
+		// BackendTLSPolicy's HTTP test passed; in the GRPC profile only its
+		// gRPC variant counts.
+		"**Claimed features whose tests all passed: 0/1**; failing: BackendTLSPolicy (BackendTLSPolicyGRPCRoute); no test of this profile ran: GatewayPort8080",
+		"**Claimed features whose tests all passed: 1/1**; failing: none; no test of this profile ran: GatewayPort8080",
+		"## Tests in no profile (1)",
+		"- `GRPCRouteNamedRule` (Gateway, GRPCRoute, GRPCRouteNamedRouteRule): passed",
+		"## Failing tests (1)\n\n- `BackendTLSPolicyGRPCRoute` (extended): connection refused",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Index(out, "## GATEWAY-HTTP") > strings.Index(out, "## GATEWAY-GRPC") {
+		t.Errorf("GATEWAY-HTTP is not first:\n%s", out)
+	}
+
+	// A test in no profile that fails fails the run.
+	passingGRPC := strings.Replace(strings.Replace(strings.Replace(twoProfiles, "result: failure", "result: success", 1), "Failed: 1\n      Passed: 0", "Failed: 0\n      Passed: 1", 1), "    failedTests:\n    - BackendTLSPolicyGRPCRoute\n", "", 1)
+	events[4], events[5] = event{Action: "pass", Test: "TestConformance/BackendTLSPolicyGRPCRoute"}, event{Action: "fail", Test: "TestConformance/GRPCRouteRequestHeaderModifier"}
+	write(passingGRPC, events)
+	b.Reset()
+	if ok, err := run(&b, rp, lp, ""); err != nil || ok {
+		t.Errorf("a failing test in no profile: ok=%v err=%v, want a failed run\n%s", ok, err, b.String())
+	}
+	if want := "- `GRPCRouteRequestHeaderModifier` (Gateway, GRPCRoute, GRPCRouteRequestHeaderModifier): failed"; !strings.Contains(b.String(), want) {
+		t.Errorf("summary lacks %q:\n%s", want, b.String())
+	}
+	events = slices.DeleteFunc(events, func(e event) bool { return e.Test == "TestConformance/GRPCRouteRequestHeaderModifier" })
+	write(passingGRPC, events)
+	b.Reset()
+	if ok, err := run(&b, rp, lp, ""); err != nil || !ok {
+		t.Errorf("every test passing: ok=%v err=%v\n%s", ok, err, b.String())
+	}
+
+	// A report without GATEWAY-HTTP is an error.
+	write(twoProfiles[:strings.Index(twoProfiles, "- name: GATEWAY-HTTP")], events)
+	if _, err := run(&b, rp, lp, ""); err == nil || !strings.Contains(err.Error(), "no GATEWAY-HTTP profile") {
+		t.Errorf("report without GATEWAY-HTTP: err = %v", err)
 	}
 }
