@@ -14,10 +14,10 @@
 // holds one object. Each object is one of:
 //
 //	gateway.networking.k8s.io/v1       GatewayClass, Gateway, ListenerSet, HTTPRoute,
-//	                                   GRPCRoute, TLSRoute, TCPRoute, ReferenceGrant,
-//	                                   BackendTLSPolicy
+//	                                   GRPCRoute, TLSRoute, TCPRoute, UDPRoute,
+//	                                   ReferenceGrant, BackendTLSPolicy
 //	gateway.networking.k8s.io/v1beta1  GatewayClass, Gateway, HTTPRoute, ReferenceGrant
-//	gateway.networking.k8s.io/v1alpha2 TLSRoute, TCPRoute (v1alpha3: TLSRoute)
+//	gateway.networking.k8s.io/v1alpha2 TLSRoute, TCPRoute, UDPRoute (v1alpha3: TLSRoute)
 //	v1                                 Service, Secret, ConfigMap, Namespace, and List
 //	                                   (whose items are any of these)
 //	discovery.k8s.io/v1                EndpointSlice
@@ -27,7 +27,7 @@
 //
 // Decoding is strict: an unknown field, a field given twice, a value of the
 // wrong type, an unsupported kind or an object defined twice is an error.
-// A document of a Gateway API kind rauta does not serve (UDPRoute, say) is
+// A document of a Gateway API kind rauta does not serve (XMesh, say) is
 // not an error: it is kept in Resources.NotServed, and [Summarize] reports
 // it as ignored, not served, while the other documents load.
 // Every error is reported, each as an [*Error] that names the file, the

@@ -478,8 +478,8 @@ type kindInfo struct {
 	decode     func(res *gatewayapi.Resources, js []byte, namespace string) []error
 }
 
-const supportedKinds = "gateway.networking.k8s.io/v1 GatewayClass, Gateway, ListenerSet, HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, ReferenceGrant, BackendTLSPolicy " +
-	"(v1beta1 for GatewayClass, Gateway, HTTPRoute, ReferenceGrant; v1alpha2 for TLSRoute and TCPRoute; v1alpha3 for TLSRoute); " +
+const supportedKinds = "gateway.networking.k8s.io/v1 GatewayClass, Gateway, ListenerSet, HTTPRoute, GRPCRoute, TLSRoute, TCPRoute, UDPRoute, ReferenceGrant, BackendTLSPolicy " +
+	"(v1beta1 for GatewayClass, Gateway, HTTPRoute, ReferenceGrant; v1alpha2 for TLSRoute, TCPRoute and UDPRoute; v1alpha3 for TLSRoute); " +
 	"gateway.networking.x-k8s.io/v1alpha1 XBackendTrafficPolicy; gateway.rauta.io/v1alpha1 BackendPolicy, TrafficPolicy; " +
 	"v1 Service, Secret, ConfigMap, Namespace, List; discovery.k8s.io/v1 EndpointSlice"
 
@@ -503,7 +503,7 @@ func lookupKind(apiVersion, kind string) (kindInfo, bool) {
 			if !beta {
 				return kindInfo{gw, true, decodeInto(func(r *gatewayapi.Resources) *[]gatewayv1.GRPCRoute { return &r.GRPCRoutes })}, true
 			}
-		case "TLSRoute", "TCPRoute":
+		case "TLSRoute", "TCPRoute", "UDPRoute":
 			if !beta {
 				return streamRouteKind(kind), true
 			}
@@ -519,10 +519,10 @@ func lookupKind(apiVersion, kind string) (kindInfo, bool) {
 			}
 		}
 	case gw + "/v1alpha2", gw + "/v1alpha3":
-		// The earlier versions of TLSRoute and TCPRoute have the fields of
-		// v1, which the strict decoding checks.
+		// The earlier versions of TLSRoute, TCPRoute and UDPRoute have the
+		// fields of v1, which the strict decoding checks.
 		switch {
-		case kind == "TLSRoute", kind == "TCPRoute" && apiVersion == gw+"/v1alpha2":
+		case kind == "TLSRoute", (kind == "TCPRoute" || kind == "UDPRoute") && apiVersion == gw+"/v1alpha2":
 			return streamRouteKind(kind), true
 		}
 	case "v1":
@@ -557,12 +557,15 @@ func lookupKind(apiVersion, kind string) (kindInfo, bool) {
 	return kindInfo{}, false
 }
 
-// streamRouteKind decodes a TLSRoute or a TCPRoute (of any version the
-// fields of v1 cover).
+// streamRouteKind decodes a TLSRoute, a TCPRoute or a UDPRoute (of any
+// version the fields of v1 cover).
 func streamRouteKind(kind string) kindInfo {
 	const gw = "gateway.networking.k8s.io"
-	if kind == "TLSRoute" {
+	switch kind {
+	case "TLSRoute":
 		return kindInfo{gw, true, decodeInto(func(r *gatewayapi.Resources) *[]gatewayv1.TLSRoute { return &r.TLSRoutes })}
+	case "UDPRoute":
+		return kindInfo{gw, true, decodeInto(func(r *gatewayapi.Resources) *[]gatewayv1.UDPRoute { return &r.UDPRoutes })}
 	}
 	return kindInfo{gw, true, decodeInto(func(r *gatewayapi.Resources) *[]gatewayv1.TCPRoute { return &r.TCPRoutes })}
 }

@@ -17,7 +17,7 @@ import (
 // served on the admin endpoint /debug/status.
 type ObjectStatus struct {
 	// Kind is GatewayClass, Gateway, ListenerSet, HTTPRoute, GRPCRoute,
-	// TLSRoute, TCPRoute, BackendTLSPolicy, XBackendTrafficPolicy, BackendPolicy or
+	// TLSRoute, TCPRoute, UDPRoute, BackendTLSPolicy, XBackendTrafficPolicy, BackendPolicy or
 	// TrafficPolicy, or a Gateway API kind rauta does not serve (then
 	// Ignored says so).
 	Kind string `json:"kind"`
@@ -117,7 +117,7 @@ func routeObject(kind, ns, name string, parents []gatewayv1.RouteParentStatus, s
 
 // Summarize turns the status computed from res into one ObjectStatus per
 // object: the objects of st in its order (GatewayClasses, Gateways,
-// ListenerSets, HTTPRoutes, GRPCRoutes, TLSRoutes, TCPRoutes,
+// ListenerSets, HTTPRoutes, GRPCRoutes, TLSRoutes, TCPRoutes, UDPRoutes,
 // BackendTLSPolicies, XBackendTrafficPolicies, BackendPolicies,
 // TrafficPolicies), followed by the GatewayClasses, Gateways and routes of res that the translator
 // ignored, the policies of res it computed no status for (they attach to
@@ -194,6 +194,10 @@ func Summarize(res *gatewayapi.Resources, st gatewayapi.Status) []ObjectStatus {
 		routes["TCPRoute "+r.Namespace+"/"+r.Name] = true
 		out = append(out, routeObject("TCPRoute", r.Namespace, r.Name, r.Status.Parents, r.Status))
 	}
+	for _, r := range st.UDPRoutes {
+		routes["UDPRoute "+r.Namespace+"/"+r.Name] = true
+		out = append(out, routeObject("UDPRoute", r.Namespace, r.Name, r.Status.Parents, r.Status))
+	}
 	policies := map[string]bool{}
 	for _, kind := range policyKinds(st) {
 		for _, p := range kind.list {
@@ -258,6 +262,13 @@ func Summarize(res *gatewayapi.Resources, st gatewayapi.Status) []ObjectStatus {
 		r := &res.TCPRoutes[i]
 		if !routes["TCPRoute "+r.Namespace+"/"+r.Name] {
 			ignored = append(ignored, ObjectStatus{Kind: "TCPRoute", Namespace: r.Namespace, Name: r.Name,
+				Ignored: "no parentRef names a Gateway handled by this controller"})
+		}
+	}
+	for i := range res.UDPRoutes {
+		r := &res.UDPRoutes[i]
+		if !routes["UDPRoute "+r.Namespace+"/"+r.Name] {
+			ignored = append(ignored, ObjectStatus{Kind: "UDPRoute", Namespace: r.Namespace, Name: r.Name,
 				Ignored: "no parentRef names a Gateway handled by this controller"})
 		}
 	}
@@ -400,6 +411,9 @@ func stampConditions(st *gatewayapi.Status, prev map[conditionKey]stampedConditi
 		}},
 		{"TCPRoute", len(st.TCPRoutes), func(i int) (string, string, []gatewayv1.RouteParentStatus) {
 			return st.TCPRoutes[i].Namespace, st.TCPRoutes[i].Name, st.TCPRoutes[i].Status.Parents
+		}},
+		{"UDPRoute", len(st.UDPRoutes), func(i int) (string, string, []gatewayv1.RouteParentStatus) {
+			return st.UDPRoutes[i].Namespace, st.UDPRoutes[i].Name, st.UDPRoutes[i].Status.Parents
 		}},
 	} {
 		for i := range rs.items {

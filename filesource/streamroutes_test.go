@@ -37,8 +37,8 @@ func gatewayAPIExamples(t *testing.T) string {
 var routeDoc = regexp.MustCompile(`(?m)^kind: (TLS|TCP|UDP)Route\s*$`)
 
 // TestGatewayAPIStreamExamples loads every example file of the gateway-api
-// module that holds a TLSRoute, TCPRoute or UDPRoute: each loads, the
-// UDPRoutes are kept as not served, and the others decode strictly.
+// module that holds a TLSRoute, TCPRoute or UDPRoute: each loads and
+// decodes strictly.
 func TestGatewayAPIStreamExamples(t *testing.T) {
 	root := gatewayAPIExamples(t)
 	var n int
@@ -61,7 +61,7 @@ func TestGatewayAPIStreamExamples(t *testing.T) {
 			t.Errorf("%s: %v", rel, err)
 			return nil
 		}
-		if got, want := len(res.TLSRoutes)+len(res.TCPRoutes)+len(res.NotServed), len(routeDoc.FindAllString(s, -1)); got != want {
+		if got, want := len(res.TLSRoutes)+len(res.TCPRoutes)+len(res.UDPRoutes), len(routeDoc.FindAllString(s, -1)); got != want {
 			t.Errorf("%s: %d stream routes loaded, the file has %d", rel, got, want)
 		}
 		return nil
@@ -74,16 +74,17 @@ func TestGatewayAPIStreamExamples(t *testing.T) {
 	}
 }
 
-// TestStreamExamplesStatus serves the tcp-routing and tls-routing
-// examples (the TLS Gateway has a Passthrough and a Terminate listener)
-// with their GatewayClass given to rauta: the routes are accepted on their
-// listeners, which list the route kinds they serve; the UDPRoute of the
-// udp-routing example is reported as not served.
+// TestStreamExamplesStatus serves the tcp-routing, tls-routing and
+// udp-routing examples (the TLS Gateway has a Passthrough and a Terminate
+// listener) with their GatewayClass given to rauta: the routes are
+// accepted on their listeners, which list the route kinds they serve; a
+// Gateway API kind rauta does not serve (XMesh) is reported as not
+// served.
 func TestStreamExamplesStatus(t *testing.T) {
 	root := gatewayAPIExamples(t)
 	dir := t.TempDir()
 	for _, f := range []string{"tcp-routing/gateway.yaml", "tcp-routing/tcp-route.yaml", "tls-routing/gateway.yaml",
-		"tls-routing/tls-route.yaml", "tls-routing/tls-route-terminate.yaml", "udp-routing/udp-route.yaml"} {
+		"tls-routing/tls-route.yaml", "tls-routing/tls-route-terminate.yaml", "udp-routing/gateway.yaml", "udp-routing/udp-route.yaml"} {
 		data, err := os.ReadFile(filepath.Join(root, "standard", f))
 		if err != nil {
 			t.Fatal(err)
@@ -96,7 +97,12 @@ func TestStreamExamplesStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	extra := fmt.Sprintf(`apiVersion: gateway.networking.k8s.io/v1
+	extra := fmt.Sprintf(`apiVersion: gateway.networking.x-k8s.io/v1alpha1
+kind: XMesh
+metadata: {name: mesh}
+spec: {controllerName: example.com/mesh}
+---
+apiVersion: gateway.networking.k8s.io/v1
 kind: GatewayClass
 metadata: {name: example-gateway-class}
 spec: {controllerName: rauta.io/gateway-controller}
@@ -139,12 +145,15 @@ spec: {ports: [{port: 8080}]}
 	if st := result.Status.TLSRoutes; len(st) != 2 || !accepted(st[0].Status.Parents) || !accepted(st[1].Status.Parents) {
 		t.Errorf("TLSRoute status: %+v", st)
 	}
-	if len(result.Config.StreamRoutes) != 3 {
+	if st := result.Status.UDPRoutes; len(st) != 1 || !accepted(st[0].Status.Parents) {
+		t.Errorf("UDPRoute status: %+v", st)
+	}
+	if len(result.Config.StreamRoutes) != 4 {
 		t.Errorf("stream routes served: %+v", result.Config.StreamRoutes)
 	}
 	var notServed bool
 	for _, o := range Summarize(res, result.Status) {
-		if o.Kind == "UDPRoute" && strings.Contains(o.Ignored, "not served") {
+		if o.Kind == "XMesh" && strings.Contains(o.Ignored, "not served") {
 			notServed = true
 		}
 		if o.Kind == "Gateway" && !o.OK() {
@@ -152,7 +161,7 @@ spec: {ports: [{port: 8080}]}
 		}
 	}
 	if !notServed {
-		t.Error("the UDPRoute is not reported as not served")
+		t.Error("the XMesh is not reported as not served")
 	}
 	kinds := map[string]string{}
 	for _, g := range result.Status.Gateways {
@@ -164,7 +173,7 @@ spec: {ports: [{port: 8080}]}
 			kinds[g.Name+"/"+string(l.Name)] = string(l.SupportedKinds[0].Kind)
 		}
 	}
-	want := map[string]string{"my-tcp-gateway/foo": "TCPRoute", "example-gateway/tls": "TLSRoute", "example-gateway/tls-terminate": "TLSRoute"}
+	want := map[string]string{"my-tcp-gateway/foo": "TCPRoute", "my-udp-gateway/foo": "UDPRoute", "example-gateway/tls": "TLSRoute", "example-gateway/tls-terminate": "TLSRoute"}
 	if !maps.Equal(kinds, want) {
 		t.Errorf("supportedKinds %v, want %v", kinds, want)
 	}

@@ -54,12 +54,14 @@ type Status struct {
 	HTTPRoutes []HTTPRouteStatus
 	// GRPCRoutes are sorted by namespace/name, chosen as HTTPRoutes are.
 	GRPCRoutes []GRPCRouteStatus
-	// TLSRoutes and TCPRoutes are sorted by namespace/name, like
+	// TLSRoutes, TCPRoutes and UDPRoutes are sorted by namespace/name, like
 	// HTTPRoutes. (Left out of JSON when empty, so that outputs without
 	// stream routes read as before.)
 	TLSRoutes []TLSRouteStatus `json:"TLSRoutes,omitempty"`
 	// TCPRoutes: see TLSRoutes.
 	TCPRoutes []TCPRouteStatus `json:"TCPRoutes,omitempty"`
+	// UDPRoutes: see TLSRoutes.
+	UDPRoutes []UDPRouteStatus `json:"UDPRoutes,omitempty"`
 	// BackendTLSPolicies are sorted by namespace/name; only policies that
 	// apply to a Service used by a handled route appear, with one ancestor
 	// entry per handled Gateway.

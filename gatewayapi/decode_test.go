@@ -72,6 +72,8 @@ func decodeResources(data []byte) (*Resources, Options, error) {
 			err = appendDoc(doc, &res.TLSRoutes)
 		case "TCPRoute":
 			err = appendDoc(doc, &res.TCPRoutes)
+		case "UDPRoute":
+			err = appendDoc(doc, &res.UDPRoutes)
 		case "GRPCRoute":
 			err = appendDoc(doc, &res.GRPCRoutes)
 		case "ReferenceGrant":

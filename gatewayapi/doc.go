@@ -46,6 +46,18 @@
 // there (reason HostnameConflict). A GRPCRoute's backends speak HTTP/2:
 // h2c unless a BackendTLSPolicy applies.
 //
+// # TLSRoutes and TCPRoutes
+//
+// TLSRoutes attach to TLS listeners and TCPRoutes to TCP listeners with
+// the same machinery, and become l4.Routes in Config.StreamRoutes, one
+// per listener. Their backends are forwarded streams: a Service port's
+// appProtocol plays no part, and neither does a BackendTLSPolicy, except
+// behind a listener of tls.mode Terminate, where the policy makes the
+// backend a TLS one and the stream is re-encrypted toward it (presenting
+// the Gateway's backend client certificate); an invalid policy there
+// refuses the reference's share of connections rather than falling back
+// to cleartext.
+//
 // # Gateway TLS
 //
 // A Gateway's spec.tls.frontend validates client certificates on its

@@ -94,12 +94,14 @@ func servicePort(svc *corev1.Service, port int32) *corev1.ServicePort {
 
 // slicePort returns the endpoint port of the slice that backs sp. The
 // EndpointSlice controller names a slice's ports after the Service's ports,
-// so a port of the same name is used first; failing that a numeric
+// so a port of the same name and protocol (UDP for a UDP Service port,
+// else TCP) is used first; failing that a numeric
 // targetPort (or, without one, the Service port) is used as is, and a named
 // targetPort is looked up among the slice's ports by name.
 func slicePort(sp *corev1.ServicePort, s *discoveryv1.EndpointSlice) (int32, bool) {
+	proto := cmp.Or(sp.Protocol, corev1.ProtocolTCP)
 	for _, p := range s.Ports {
-		if p.Port == nil || (p.Protocol != nil && *p.Protocol != corev1.ProtocolTCP) {
+		if p.Port == nil || cmp.Or(deref(p.Protocol), corev1.ProtocolTCP) != proto {
 			continue
 		}
 		if deref(p.Name) == sp.Name {

@@ -24,6 +24,7 @@ const (
 	kindHTTPRoute   = gatewayv1.Kind("HTTPRoute")
 	kindTLSRoute    = gatewayv1.Kind("TLSRoute")
 	kindTCPRoute    = gatewayv1.Kind("TCPRoute")
+	kindUDPRoute    = gatewayv1.Kind("UDPRoute")
 	kindGRPCRoute   = gatewayv1.Kind("GRPCRoute")
 	kindService     = gatewayv1.Kind("Service")
 	kindSecret      = gatewayv1.Kind("Secret")
@@ -445,13 +446,15 @@ func listenerProblems(ls []*listenerState) string {
 
 // routeKindsOf returns the route kinds a listener of protocol p serves:
 // HTTPRoute and GRPCRoute on HTTP and HTTPS, TLSRoute on TLS, TCPRoute on
-// TCP.
+// TCP, UDPRoute on UDP.
 func routeKindsOf(p gatewayv1.ProtocolType) []gatewayv1.Kind {
 	switch p {
 	case gatewayv1.TLSProtocolType:
 		return []gatewayv1.Kind{kindTLSRoute}
 	case gatewayv1.TCPProtocolType:
 		return []gatewayv1.Kind{kindTCPRoute}
+	case gatewayv1.UDPProtocolType:
+		return []gatewayv1.Kind{kindUDPRoute}
 	}
 	return []gatewayv1.Kind{kindHTTPRoute, kindGRPCRoute}
 }
@@ -471,9 +474,11 @@ func (t *translator) validateListener(l *listenerState, ownerKind gatewayv1.Kind
 		l.supportedProtocol, l.protocol = true, proxy.TLS
 	case gatewayv1.TCPProtocolType:
 		l.supportedProtocol, l.protocol = true, proxy.TCP
+	case gatewayv1.UDPProtocolType:
+		l.supportedProtocol, l.protocol = true, proxy.UDP
 	default:
 		l.acceptReason = gatewayv1.ListenerReasonUnsupportedProtocol
-		l.acceptMsg = fmt.Sprintf("%s: protocol %q is not supported (HTTP, HTTPS, TLS and TCP are)", field, sp.Protocol)
+		l.acceptMsg = fmt.Sprintf("%s: protocol %q is not supported (HTTP, HTTPS, TLS, TCP and UDP are)", field, sp.Protocol)
 	}
 	routeKinds := routeKindsOf(sp.Protocol)
 	// Pre-routing filters (GatewayListenerFilters, experimental) would run
@@ -622,7 +627,7 @@ func markConflictsAfter(earlier, ls []*listenerState) []*listenerState {
 }
 
 func conflictReason(a, b *listenerState) gatewayv1.ListenerConditionReason {
-	if a.spec.Port != b.spec.Port {
+	if a.spec.Port != b.spec.Port || isUDP(a) != isUDP(b) {
 		return ""
 	}
 	if a.spec.Protocol != b.spec.Protocol {
@@ -641,6 +646,11 @@ func conflictMessage(r gatewayv1.ListenerConditionReason, l, other *listenerStat
 	}
 	return fmt.Sprintf("listener %q conflicts on port %d with listener %s (%s)", l.spec.Name, l.spec.Port, other.displayName(), what)
 }
+
+// isUDP reports whether a listener is of protocol UDP: its socket is
+// apart from the TCP socket of its port number, so a UDP listener and a
+// listener of another protocol on one port do not conflict.
+func isUDP(l *listenerState) bool { return l.spec.Protocol == gatewayv1.UDPProtocolType }
 
 // displayName names a listener for messages.
 func (l *listenerState) displayName() string {
@@ -671,7 +681,7 @@ func (t *translator) crossGatewayConflicts() {
 				continue
 			}
 			for _, o := range taken {
-				if o.spec.Port != l.spec.Port || !addressesOverlap(o.gw.address, g.address) {
+				if o.spec.Port != l.spec.Port || isUDP(o) != isUDP(l) || !addressesOverlap(o.gw.address, g.address) {
 					continue
 				}
 				var why string

@@ -29,6 +29,8 @@ type Resources struct {
 	TLSRoutes []gatewayv1.TLSRoute
 	// TCPRoutes are all TCPRoutes, served on TCP listeners.
 	TCPRoutes []gatewayv1.TCPRoute
+	// UDPRoutes are all UDPRoutes, served on UDP listeners.
+	UDPRoutes []gatewayv1.UDPRoute
 	// ReferenceGrants permit references across namespaces.
 	ReferenceGrants []gatewayv1.ReferenceGrant
 	// BackendTLSPolicies configure TLS from the gateway to Services.
@@ -52,7 +54,7 @@ type Resources struct {
 	// Namespaces carry the labels that allowedRoutes selectors match.
 	Namespaces []corev1.Namespace
 	// NotServed are objects of Gateway API kinds rauta does not serve
-	// (UDPRoute, say), kept by a source so that it can report them; the
+	// (BackendLBPolicy, say), kept by a source so that it can report them; the
 	// translator ignores them.
 	NotServed []metav1.PartialObjectMetadata
 }

@@ -62,6 +62,9 @@ func deepCopy(res *Resources) *Resources {
 	for i := range res.TCPRoutes {
 		c.TCPRoutes = append(c.TCPRoutes, *res.TCPRoutes[i].DeepCopy())
 	}
+	for i := range res.UDPRoutes {
+		c.UDPRoutes = append(c.UDPRoutes, *res.UDPRoutes[i].DeepCopy())
+	}
 	for i := range res.GRPCRoutes {
 		c.GRPCRoutes = append(c.GRPCRoutes, *res.GRPCRoutes[i].DeepCopy())
 	}
@@ -122,6 +125,7 @@ func shuffle(r *rand.Rand, res *Resources) {
 	perm(len(res.HTTPRoutes), func(i, j int) { res.HTTPRoutes[i], res.HTTPRoutes[j] = res.HTTPRoutes[j], res.HTTPRoutes[i] })
 	perm(len(res.TLSRoutes), func(i, j int) { res.TLSRoutes[i], res.TLSRoutes[j] = res.TLSRoutes[j], res.TLSRoutes[i] })
 	perm(len(res.TCPRoutes), func(i, j int) { res.TCPRoutes[i], res.TCPRoutes[j] = res.TCPRoutes[j], res.TCPRoutes[i] })
+	perm(len(res.UDPRoutes), func(i, j int) { res.UDPRoutes[i], res.UDPRoutes[j] = res.UDPRoutes[j], res.UDPRoutes[i] })
 	perm(len(res.GRPCRoutes), func(i, j int) { res.GRPCRoutes[i], res.GRPCRoutes[j] = res.GRPCRoutes[j], res.GRPCRoutes[i] })
 	perm(len(res.ReferenceGrants), func(i, j int) {
 		res.ReferenceGrants[i], res.ReferenceGrants[j] = res.ReferenceGrants[j], res.ReferenceGrants[i]

@@ -57,6 +57,7 @@ type translator struct {
 	streamRoutes   []l4.Route
 	tlsRouteStatus []TLSRouteStatus
 	tcpRouteStatus []TCPRouteStatus
+	udpRouteStatus []UDPRouteStatus
 }
 
 func newTranslator(res *Resources, opts Options) *translator {
@@ -129,6 +130,7 @@ func (t *translator) run() Result {
 	r.Status.HTTPRoutes = t.routeStatus
 	r.Status.TLSRoutes = t.tlsRouteStatus
 	r.Status.TCPRoutes = t.tcpRouteStatus
+	r.Status.UDPRoutes = t.udpRouteStatus
 	r.Status.GRPCRoutes = t.grpcRouteStatus
 	r.Status.BackendTLSPolicies = t.policies.statuses()
 	r.Status.BackendPolicies = t.backendPolicies.rauta.statuses()
@@ -197,6 +199,7 @@ func (t *translator) config() proxy.Config {
 	}
 	slices.SortFunc(c.Backends, func(a, b proxy.Backend) int { return strings.Compare(a.Name, b.Name) })
 	renameBackends(c.Routes, names)
+	renameStreamBackends(c.StreamRoutes, names)
 	return c
 }
 
@@ -220,6 +223,24 @@ func backendNames(used map[string]bool) map[string]string {
 		out[key] = name
 	}
 	return out
+}
+
+// renameStreamBackends replaces the backend keys of stream routes by
+// their names; the references are copied, as routes may share them.
+func renameStreamBackends(routes []l4.Route, names map[string]string) {
+	for i := range routes {
+		refs := routes[i].Backends
+		if !slices.ContainsFunc(refs, func(br l4.BackendRef) bool { n, ok := names[br.Backend]; return ok && n != br.Backend }) {
+			continue
+		}
+		refs = slices.Clone(refs)
+		for j := range refs {
+			if n, ok := names[refs[j].Backend]; ok {
+				refs[j].Backend = n
+			}
+		}
+		routes[i].Backends = refs
+	}
 }
 
 // renameBackends replaces the backend keys of routes by their names. The

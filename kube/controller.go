@@ -80,6 +80,7 @@ type Controller struct {
 	lsets      gwlisters.ListenerSetLister      // nil unless served
 	tlsRoutes  gwlisters.TLSRouteLister         // nil unless served
 	tcpRoutes  gwlisters.TCPRouteLister         // nil unless served
+	udpRoutes  gwlisters.UDPRouteLister         // nil unless served
 	services   corelisters.ServiceLister
 	slices     cache.Indexer
 	nsLister   corelisters.NamespaceLister
@@ -114,7 +115,7 @@ type svcBackend struct {
 // servedKinds records which optional Gateway API kinds the cluster serves.
 type servedKinds struct {
 	referenceGrants, backendTLSPolicies, listenerSets bool
-	grpcRoutes, tlsRoutes, tcpRoutes                  bool
+	grpcRoutes, tlsRoutes, tcpRoutes, udpRoutes       bool
 }
 
 // stats are the controller's counters.
@@ -343,6 +344,7 @@ func (c *Controller) discover() error {
 		listenerSets:       have["listenersets"],
 		tlsRoutes:          have["tlsroutes"],
 		tcpRoutes:          have["tcproutes"],
+		udpRoutes:          have["udproutes"],
 		grpcRoutes:         have["grpcroutes"],
 	}
 	return nil
@@ -447,6 +449,10 @@ func (c *Controller) setupInformers() error {
 	if c.served.tcpRoutes {
 		watchStatus(kindTCPRoute, g.TCPRoutes().Informer())
 		c.tcpRoutes = g.TCPRoutes().Lister()
+	}
+	if c.served.udpRoutes {
+		watchStatus(kindUDPRoute, g.UDPRoutes().Informer())
+		c.udpRoutes = g.UDPRoutes().Lister()
 	}
 	if c.served.grpcRoutes {
 		watchStatus(kindGRPCRoute, g.GRPCRoutes().Informer())
@@ -666,6 +672,10 @@ func (c *Controller) snapshot(ctx context.Context) (*gatewayapi.Resources, finge
 	if c.tcpRoutes != nil {
 		l, _ := c.tcpRoutes.List(all)
 		res.TCPRoutes = collect(l, 17, s, &fp)
+	}
+	if c.udpRoutes != nil {
+		l, _ := c.udpRoutes.List(all)
+		res.UDPRoutes = collect(l, 18, s, &fp)
 	}
 	if c.grpcRoutes != nil {
 		l, _ := c.grpcRoutes.List(all)

@@ -347,6 +347,7 @@ spec:
   listeners:
   - {name: tcp, port: %[11]d, protocol: TCP}
   - {name: tls, port: %[12]d, protocol: TLS, tls: {mode: Passthrough}}
+  - {name: udp, port: %[11]d, protocol: UDP}
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: TCPRoute
@@ -361,6 +362,13 @@ metadata: {name: tls, namespace: %[3]s}
 spec:
   parentRefs: [{name: streams, sectionName: tls}]
   hostnames: [db.example]
+  rules: [{backendRefs: [{name: web, port: 80}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: UDPRoute
+metadata: {name: udp, namespace: %[3]s}
+spec:
+  parentRefs: [{name: streams, sectionName: udp}]
   rules: [{backendRefs: [{name: web, port: 80}]}]
 `, class, gatewayapi.DefaultControllerName, e.ns, b64(crt), b64(key), string(caPEM), port, lsPort, freePort(t), freePort(t), freePort(t), freePort(t))
 	if _, err := e.c.Apply(e.ctx(), []byte(manifest), testcluster.ApplyOptions{}); err != nil {
@@ -428,7 +436,7 @@ spec:
 		n := len(touched)
 		mu.Unlock()
 		st := run.c.Stats()
-		return n == 11 && st.StatusConflicts >= 11 && st.Events >= 1,
+		return n == 12 && st.StatusConflicts >= 12 && st.Events >= 1,
 			fmt.Sprintf("touched %d kinds, stats %+v", n, st)
 	})
 	// Let the Lease be renewed (update) and the retries land.

@@ -3,7 +3,7 @@
 //
 // A [Controller] watches, with client-go shared informers, the Gateway API
 // objects (GatewayClass, Gateway, HTTPRoute, ReferenceGrant,
-// BackendTLSPolicy, ListenerSet, TLSRoute and TCPRoute, all but the first
+// BackendTLSPolicy, ListenerSet, TLSRoute, TCPRoute and UDPRoute, all but the first
 // three only when the cluster serves them) and the core objects they refer to (Service, EndpointSlice,
 // Namespace, Secret, ConfigMap). The informers' transform drops
 // managedFields and kubectl's last-applied annotation before anything is

@@ -99,8 +99,8 @@ func (r *refStore) held() (secrets, configMaps int) {
 // for the Gateways of controller's classes: the certificates of their
 // listeners and of the listeners of the ListenerSets attached to them, the
 // CA ConfigMaps and client certificate Secret of their spec.tls, and
-// the CA bundles of the BackendTLSPolicies that target a Service named by a
-// route attached to them. Objects of other controllers' Gateways are not
+// the CA bundles of the BackendTLSPolicies that target a Service named by an
+// HTTPRoute, GRPCRoute or TLSRoute attached to them. Objects of other controllers' Gateways are not
 // held.
 func references(controller gatewayv1.GatewayController, res *gatewayapi.Resources) refSet {
 	set := refSet{}
@@ -197,6 +197,18 @@ func references(controller gatewayv1.GatewayController, res *gatewayapi.Resource
 	}
 	for i := range res.GRPCRoutes {
 		r := &res.GRPCRoutes[i]
+		var backends []gatewayv1.BackendObjectReference
+		for _, rule := range r.Spec.Rules {
+			for _, b := range rule.BackendRefs {
+				backends = append(backends, b.BackendObjectReference)
+			}
+		}
+		route(r.Namespace, r.Spec.ParentRefs, backends)
+	}
+	// TLSRoutes too: behind a Terminate listener the policy re-encrypts
+	// the stream toward the Service.
+	for i := range res.TLSRoutes {
+		r := &res.TLSRoutes[i]
 		var backends []gatewayv1.BackendObjectReference
 		for _, rule := range r.Spec.Rules {
 			for _, b := range rule.BackendRefs {

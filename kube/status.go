@@ -47,6 +47,7 @@ const (
 	kindTLSRoute
 	kindTCPRoute
 	kindGRPCRoute
+	kindUDPRoute
 	numKinds // the number of kinds; not a kind
 )
 
@@ -63,6 +64,7 @@ var kindNames = [numKinds]struct{ kind, apiVersion string }{
 	kindTLSRoute:              {"TLSRoute", gatewayGroupVersion},
 	kindTCPRoute:              {"TCPRoute", gatewayGroupVersion},
 	kindGRPCRoute:             {"GRPCRoute", gatewayGroupVersion},
+	kindUDPRoute:              {"UDPRoute", gatewayGroupVersion},
 }
 
 // String returns the Kubernetes kind.
@@ -168,6 +170,9 @@ func newStatusWriter(c *Controller) *statusWriter {
 		kindTCPRoute: routeStatus(w, kindTCPRoute,
 			func(ns string) statusClient[*gatewayv1.TCPRoute] { return v1().TCPRoutes(ns) },
 			func(o *gatewayv1.TCPRoute) *[]gatewayv1.RouteParentStatus { return &o.Status.Parents }),
+		kindUDPRoute: routeStatus(w, kindUDPRoute,
+			func(ns string) statusClient[*gatewayv1.UDPRoute] { return v1().UDPRoutes(ns) },
+			func(o *gatewayv1.UDPRoute) *[]gatewayv1.RouteParentStatus { return &o.Status.Parents }),
 		kindGRPCRoute: routeStatus(w, kindGRPCRoute,
 			func(ns string) statusClient[*gatewayv1.GRPCRoute] { return v1().GRPCRoutes(ns) },
 			func(o *gatewayv1.GRPCRoute) *[]gatewayv1.RouteParentStatus { return &o.Status.Parents }),
@@ -220,6 +225,9 @@ func (w *statusWriter) setDesired(st gatewayapi.Status) {
 	}
 	for _, s := range st.GRPCRoutes {
 		next[objKey{kindGRPCRoute, s.Namespace, s.Name}] = desired{s.Generation, s.Status.Parents}
+	}
+	for _, s := range st.UDPRoutes {
+		next[objKey{kindUDPRoute, s.Namespace, s.Name}] = desired{s.Generation, s.Status.Parents}
 	}
 	for kind, list := range map[objKind][]gatewayapi.PolicyStatus{
 		kindBackendTLSPolicy:      st.BackendTLSPolicies,

@@ -555,7 +555,25 @@ func TestReferences(t *testing.T) {
 				},
 			},
 		},
+		TLSRoutes: []gatewayv1.TLSRoute{
+			{
+				ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "tls-to-gw"},
+				Spec: gatewayv1.TLSRouteSpec{
+					CommonRouteSpec: gatewayv1.CommonRouteSpec{ParentRefs: []gatewayv1.ParentReference{{Name: "gw", Namespace: ptr(gatewayv1.Namespace("gw-ns"))}}},
+					Rules:           []gatewayv1.TLSRouteRule{{BackendRefs: []gatewayv1.BackendRef{backendRef("app", "stream", "app").BackendRef}}},
+				},
+			},
+			{
+				ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "tls-to-foreign"},
+				Spec: gatewayv1.TLSRouteSpec{
+					CommonRouteSpec: gatewayv1.CommonRouteSpec{ParentRefs: []gatewayv1.ParentReference{{Name: "foreign", Namespace: ptr(gatewayv1.Namespace("gw-ns"))}}},
+					Rules:           []gatewayv1.TLSRouteRule{{BackendRefs: []gatewayv1.BackendRef{backendRef("app", "foreign-stream", "app").BackendRef}}},
+				},
+			},
+		},
 		BackendTLSPolicies: []gatewayv1.BackendTLSPolicy{
+			policy("app", "stream-tls", "stream", "stream-ca", "ConfigMap"),
+			policy("app", "foreign-stream-tls", "foreign-stream", "foreign-stream-ca", "ConfigMap"),
 			policy("app", "web-tls", "web", "ca", "ConfigMap"),
 			policy("app", "api-tls", "api", "api-ca", "ConfigMap"),
 			policy("app", "secret-ca", "web", "nope", "Secret"),
@@ -573,6 +591,7 @@ func TestReferences(t *testing.T) {
 		{refConfigMap, "pki", "port-ca"}:      {},
 		{refSecret, "pki", "client-cert"}:     {},
 		{refConfigMap, "app", "api-ca"}:       {},
+		{refConfigMap, "app", "stream-ca"}:    {},
 	}
 	if d := cmp.Diff(want, got, cmp.AllowUnexported(refKey{})); d != "" {
 		t.Errorf("(-want +got)\n%s", d)

@@ -22,9 +22,12 @@ const (
 	// TLSPassthrough does, then completes the handshake with the
 	// listener's TLS configuration and forwards the decrypted stream.
 	TLSTerminate
+	// UDP forwards the datagrams of each client address, a session, to
+	// a backend of the port's route; see [Forwarder.ServePacket].
+	UDP
 )
 
-// String returns "TCP", "TLSPassthrough" or "TLSTerminate".
+// String returns "TCP", "TLSPassthrough", "TLSTerminate" or "UDP".
 func (p Protocol) String() string {
 	switch p {
 	case TCP:
@@ -33,6 +36,8 @@ func (p Protocol) String() string {
 		return "TLSPassthrough"
 	case TLSTerminate:
 		return "TLSTerminate"
+	case UDP:
+		return "UDP"
 	}
 	return "Protocol(" + strconv.Itoa(int(p)) + ")"
 }
@@ -58,9 +63,9 @@ type Listener struct {
 	// [Forwarder.ServeConn] ("0.0.0.0:443", say).
 	Port string `json:"port"`
 	// Protocol is what the listener does with a connection. The
-	// listeners of one Port are either one TCP listener or TLS listeners
-	// (passthrough and terminating ones may be mixed, told apart by
-	// Hostname).
+	// listeners of one Port are either one TCP listener, one UDP
+	// listener, or TLS listeners (passthrough and terminating ones may be
+	// mixed, told apart by Hostname).
 	Protocol Protocol `json:"protocol"`
 	// Hostname, for TLS listeners, is the server name the listener
 	// takes: an exact name or a wildcard ("*.example.com"); empty takes
@@ -75,7 +80,8 @@ type Listener struct {
 }
 
 // Route sends the connections of its listeners to weighted backends:
-// a TCPRoute, or a TLSRoute, whose hostnames pick it by SNI.
+// a TCPRoute, a UDPRoute (whose sessions it shares out as connections),
+// or a TLSRoute, whose hostnames pick it by SNI.
 type Route struct {
 	// Namespace and Name identify the route; metrics carry
 	// "{Namespace}/{Name}".
@@ -89,7 +95,8 @@ type Route struct {
 	// Hostnames are the route's effective hostnames for TLS listeners
 	// (already intersected with the listener's, as
 	// router.IntersectHostnames computes them); empty matches any
-	// server name, and a connection without SNI. TCP routes have none.
+	// server name, and a connection without SNI. TCP and UDP routes
+	// have none.
 	Hostnames []string `json:"hostnames,omitempty"`
 	// HostnameOrigins are the route's own hostnames each effective
 	// hostname came from, for precedence (router.Route.HostnameOrigins).

@@ -20,6 +20,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/rauta/rauta/breaker"
 	"github.com/rauta/rauta/maglev"
 	"github.com/rauta/rauta/router"
 	"github.com/rauta/rauta/upstream"
@@ -55,7 +56,19 @@ type Options struct {
 	// a registry of the forwarder's own, returned by
 	// [Forwarder.Registry].
 	Registerer prometheus.Registerer
-	// Dial opens a connection to an endpoint; nil uses a net.Dialer.
+	// UDPIdleTimeout ends a UDP session in which no datagram moved
+	// either way this long; zero or negative means
+	// DefaultUDPIdleTimeout. A session always ends when idle: each holds
+	// a socket.
+	UDPIdleTimeout time.Duration
+	// MaxUDPSessions caps the UDP sessions open at once, over all
+	// sockets given to ServePacket: a datagram that would open one more
+	// is dropped and counted (result session_limit), so that a flood of
+	// source addresses cannot exhaust the process's file descriptors.
+	// Zero or negative means DefaultMaxUDPSessions.
+	MaxUDPSessions int
+	// Dial opens a connection to an endpoint ("tcp", or "udp" for a UDP
+	// session's socket); nil uses a net.Dialer.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
@@ -69,6 +82,7 @@ const (
 	resultNoBackend = "invalid_backend"
 	resultNoHealthy = "no_healthy_endpoint"
 	resultConnect   = "connect_failed"
+	resultUpTLS     = "backend_tls_failed"
 	resultShutdown  = "shut_down"
 )
 
@@ -91,11 +105,13 @@ type Forwarder struct {
 	applyMu sync.Mutex
 	snap    atomic.Pointer[snapshot]
 
-	mu      sync.Mutex // guards streams, serving and closed
+	mu      sync.Mutex // guards streams, serving, packets and closed
 	streams map[*stream]struct{}
 	serving map[net.Listener]struct{}
+	packets map[*packetServer]struct{}
 	closed  bool
-	wg      sync.WaitGroup // connections being served
+	wg      sync.WaitGroup // connections, packet sockets and UDP sessions being served
+	udpOpen atomic.Int64   // UDP sessions open or being opened
 }
 
 // New returns a Forwarder serving nothing; call [Forwarder.Apply].
@@ -112,10 +128,17 @@ func New(opts Options) *Forwarder {
 	if opts.MaxHelloBytes <= 0 {
 		opts.MaxHelloBytes = MaxHelloBytes
 	}
+	if opts.UDPIdleTimeout <= 0 {
+		opts.UDPIdleTimeout = DefaultUDPIdleTimeout
+	}
+	if opts.MaxUDPSessions <= 0 {
+		opts.MaxUDPSessions = DefaultMaxUDPSessions
+	}
 	if opts.Dial == nil {
 		opts.Dial = (&net.Dialer{}).DialContext
 	}
-	f := &Forwarder{opts: opts, log: opts.Logger, streams: make(map[*stream]struct{}), serving: make(map[net.Listener]struct{})}
+	f := &Forwarder{opts: opts, log: opts.Logger, streams: make(map[*stream]struct{}), serving: make(map[net.Listener]struct{}),
+		packets: make(map[*packetServer]struct{})}
 	if f.log == nil {
 		f.log = slog.Default()
 	}
@@ -139,9 +162,19 @@ type snapshot struct {
 	routes map[string]bool // "listener\x00namespace/name" of every route served
 }
 
+// portKind is what the listeners of one port must share: TCP, UDP, or
+// TLS (TLSPassthrough for both TLS protocols).
+func portKind(p Protocol) Protocol {
+	if p == TLSTerminate {
+		return TLSPassthrough
+	}
+	return p
+}
+
 // portTable routes the connections of one port.
 type portTable struct {
 	tls       bool
+	udp       bool          // datagrams, served by ServePacket only
 	listeners *router.Table // one pseudo-route per listener, by hostname
 	routes    *router.Table
 }
@@ -164,6 +197,10 @@ type compiledRef struct {
 	name    string
 	backend *upstream.Backend // nil: unknown, its share is refused
 	weight  uint64
+	// tls is the backend's client TLS configuration without ALPN (the
+	// stream is not HTTP), or nil when the backend is plaintext. Only
+	// connections a TLSTerminate listener took use it.
+	tls *tls.Config
 }
 
 func (r *compiledRoute) pick() *compiledRef {
@@ -225,6 +262,7 @@ func (f *Forwarder) Apply(cfg Config, backends map[string]*upstream.Backend) err
 	snap, aerr := compile(&cfg, backends)
 	f.snap.Store(snap)
 	f.dropStreams(snap)
+	f.dropSessions(snap)
 	if len(aerr.Listeners)+len(aerr.Routes) > 0 {
 		return aerr
 	}
@@ -248,7 +286,7 @@ func compile(cfg *Config, backends map[string]*upstream.Backend) (*snapshot, *Ap
 			aerr.Listeners[fmt.Sprintf("listeners[%d]", i)] = fmt.Errorf("listeners[%d]: name %q empty or used twice", i, l.Name)
 			continue
 		}
-		if l.Protocol > TLSTerminate {
+		if l.Protocol > UDP {
 			aerr.Listeners[l.Name] = fmt.Errorf("listener %q: protocol: unknown value %v", l.Name, l.Protocol)
 			continue
 		}
@@ -256,8 +294,8 @@ func compile(cfg *Config, backends map[string]*upstream.Backend) (*snapshot, *Ap
 			aerr.Listeners[l.Name] = fmt.Errorf("listener %q: tls: required for protocol TLSTerminate", l.Name)
 			continue
 		}
-		if l.Protocol == TCP && l.Hostname != "" {
-			aerr.Listeners[l.Name] = fmt.Errorf("listener %q: hostname: TCP listeners have none", l.Name)
+		if (l.Protocol == TCP || l.Protocol == UDP) && l.Hostname != "" {
+			aerr.Listeners[l.Name] = fmt.Errorf("listener %q: hostname: %v listeners have none", l.Name, l.Protocol)
 			continue
 		}
 		p := ports[l.Port]
@@ -265,11 +303,11 @@ func compile(cfg *Config, backends map[string]*upstream.Backend) (*snapshot, *Ap
 		case p == nil:
 			p = &port{protocol: l.Protocol}
 			ports[l.Port] = p
-		case (p.protocol == TCP) != (l.Protocol == TCP):
+		case portKind(p.protocol) != portKind(l.Protocol):
 			aerr.Listeners[l.Name] = fmt.Errorf("listener %q: protocol %v conflicts with %v on port %q", l.Name, l.Protocol, p.protocol, l.Port)
 			continue
-		case l.Protocol == TCP:
-			aerr.Listeners[l.Name] = fmt.Errorf("listener %q: port %q has a TCP listener already", l.Name, l.Port)
+		case l.Protocol == TCP || l.Protocol == UDP:
+			aerr.Listeners[l.Name] = fmt.Errorf("listener %q: port %q has a %v listener already", l.Name, l.Port, l.Protocol)
 			continue
 		}
 		lr := router.Route{Name: l.Name, Rules: []router.Rule{{Value: &compiledListener{name: l.Name, protocol: l.Protocol, tls: l.TLS}}}}
@@ -304,14 +342,19 @@ func compile(cfg *Config, backends map[string]*upstream.Backend) (*snapshot, *Ap
 		if p == nil {
 			continue
 		}
-		if p.protocol == TCP && len(r.Hostnames) > 0 {
-			aerr.Routes = append(aerr.Routes, fmt.Errorf("route %s: hostnames: a TCP listener does not see server names", label))
+		if (p.protocol == TCP || p.protocol == UDP) && len(r.Hostnames) > 0 {
+			aerr.Routes = append(aerr.Routes, fmt.Errorf("route %s: hostnames: a %v listener does not see server names", label, p.protocol))
 			continue
 		}
 		cr := &compiledRoute{label: label}
 		for _, ref := range r.Backends {
 			b := backends[ref.Backend]
-			cr.refs = append(cr.refs, compiledRef{name: ref.Backend, backend: b, weight: uint64(ref.Weight)})
+			cref := compiledRef{name: ref.Backend, backend: b, weight: uint64(ref.Weight)}
+			if b != nil && b.TLS() != nil {
+				cref.tls = b.TLS().Clone()
+				cref.tls.NextProtos = nil
+			}
+			cr.refs = append(cr.refs, cref)
 			cr.total += uint64(ref.Weight)
 		}
 		rr := router.Route{Namespace: r.Namespace, Name: r.Name, CreationTime: r.CreationTime, Listeners: lists,
@@ -333,7 +376,7 @@ func compile(cfg *Config, backends map[string]*upstream.Backend) (*snapshot, *Ap
 			aerr.Routes = append(aerr.Routes, fmt.Errorf("port %q: %w", key, err))
 			continue
 		}
-		snap.ports[key] = &portTable{tls: p.protocol != TCP, listeners: lt, routes: rt}
+		snap.ports[key] = &portTable{tls: portKind(p.protocol) == TLSPassthrough, udp: p.protocol == UDP, listeners: lt, routes: rt}
 	}
 	return snap, aerr
 }
@@ -400,8 +443,8 @@ func (f *Forwarder) ServeConn(c net.Conn, port string) {
 
 	snap := f.snap.Load()
 	pt := snap.ports[port]
-	if pt == nil {
-		f.refuse(c, "", "", resultNoRoute, "no listener on port", "port", port)
+	if pt == nil || pt.udp {
+		f.refuse(c, "", "", resultNoRoute, "no stream listener on port", "port", port)
 		return
 	}
 	var sni string
@@ -452,15 +495,23 @@ func (f *Forwarder) ServeConn(c net.Conn, port string) {
 		client, hello = tc, nil
 	}
 
-	up, m, err := f.connect(c, ref.backend)
+	var upTLS *tls.Config
+	if cl.protocol == TLSTerminate {
+		upTLS = ref.tls
+	}
+	up, m, tk, err := f.connect("tcp", remoteHost(c), ref.backend, upTLS)
 	if err != nil {
 		result := resultConnect
-		if errors.Is(err, errNoHealthy) {
+		switch {
+		case errors.Is(err, errNoHealthy):
 			result = resultNoHealthy
+		case errors.As(err, new(*upstreamTLSError)):
+			result = resultUpTLS
 		}
 		f.refuse(client, cl.name, cr.label, result, "connect", "route", cr.label, "backend", ref.name, "error", err)
 		return
 	}
+	m.Done(tk, true)
 	defer m.Release()
 	if len(hello) > 0 {
 		if _, err := up.Write(hello); err != nil {
@@ -488,21 +539,35 @@ func (f *Forwarder) refuse(c net.Conn, listener, route, result, msg string, args
 
 var errNoHealthy = errors.New("no healthy endpoint")
 
+// upstreamTLSError is a failed TLS handshake with an endpoint.
+type upstreamTLSError struct {
+	addr string
+	err  error
+}
+
+func (e *upstreamTLSError) Error() string {
+	return fmt.Sprintf("endpoint %s: TLS handshake: %v", e.addr, e.err)
+}
+
+func (e *upstreamTLSError) Unwrap() error { return e.err }
+
 // maxConnects bounds the endpoints tried for one connection.
 const maxConnects = 3
 
 // connect dials an endpoint of b admitted by its health, breaker and
-// stream limit: by Maglev over the client address when the backend
-// balances so, else round robin. A failed dial counts against the
-// endpoint's breaker and tries another.
-func (f *Forwarder) connect(c net.Conn, b *upstream.Backend) (net.Conn, *upstream.Member, error) {
+// stream limit over network ("tcp" or "udp"): by Maglev over the client
+// host when the backend balances so, else round robin, and with tc
+// non-nil completes a TLS handshake with it (within the same
+// ConnectTimeout). A failed dial or handshake counts against the
+// endpoint's breaker and tries another. The endpoint returned holds a
+// stream slot (Release it) and the breaker ticket of the attempt, which
+// the caller settles with Done or Cancel.
+func (f *Forwarder) connect(network, clientHost string, b *upstream.Backend, tc *tls.Config) (net.Conn, *upstream.Member, breaker.Ticket, error) {
 	t := b.Table()
 	var hash uint64
 	hasKey := false
-	if t.Maglev() != nil && t.Key().Source == upstream.KeyClientAddress {
-		if host, _, err := net.SplitHostPort(c.RemoteAddr().String()); err == nil {
-			hash, hasKey = maglev.HashString(host), true
-		}
+	if t.Maglev() != nil && t.Key().Source == upstream.KeyClientAddress && clientHost != "" {
+		hash, hasKey = maglev.HashString(clientHost), true
 	}
 	var tried *upstream.Member
 	var lastErr error
@@ -518,7 +583,16 @@ func (f *Forwarder) connect(c net.Conn, b *upstream.Backend) (net.Conn, *upstrea
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), f.opts.ConnectTimeout)
-		up, err := f.opts.Dial(ctx, "tcp", m.Addr())
+		up, err := f.opts.Dial(ctx, network, m.Addr())
+		if err == nil && tc != nil {
+			tlsUp := tls.Client(up, tc)
+			if herr := tlsUp.HandshakeContext(ctx); herr != nil {
+				up.Close()
+				err = &upstreamTLSError{addr: m.Addr(), err: herr}
+			} else {
+				up = tlsUp
+			}
+		}
 		cancel()
 		if err != nil {
 			m.Done(tk, false)
@@ -526,13 +600,21 @@ func (f *Forwarder) connect(c net.Conn, b *upstream.Backend) (net.Conn, *upstrea
 			lastErr = err
 			continue
 		}
-		m.Done(tk, true)
-		return up, m, nil
+		return up, m, tk, nil
 	}
 	if lastErr == nil {
 		lastErr = errNoHealthy
 	}
-	return nil, nil, lastErr
+	return nil, nil, breaker.Ticket{}, lastErr
+}
+
+// remoteHost is the host part of a connection's remote address.
+func remoteHost(c net.Conn) string {
+	host, _, err := net.SplitHostPort(c.RemoteAddr().String())
+	if err != nil {
+		return ""
+	}
+	return host
 }
 
 // replayConn reads pending bytes (the ClientHello already read) before
@@ -593,13 +675,18 @@ func (f *Forwarder) Streams() int {
 
 // Shutdown stops the forwarder: the listeners given to Serve are closed,
 // connections not yet forwarding are refused, and streams are left to
-// finish until ctx ends, when those still open are closed. It returns
-// ctx's error if streams had to be closed.
+// finish until ctx ends, when those still open are closed. The sockets
+// given to ServePacket are closed and their UDP sessions end at once (a
+// datagram protocol has no end to wait for). It returns ctx's error if
+// streams had to be closed.
 func (f *Forwarder) Shutdown(ctx context.Context) error {
 	f.mu.Lock()
 	f.closed = true
 	for ln := range f.serving {
 		ln.Close()
+	}
+	for ps := range f.packets {
+		ps.pc.Close()
 	}
 	f.mu.Unlock()
 	done := make(chan struct{})
@@ -708,13 +795,20 @@ type metrics struct {
 	conns  *prometheus.CounterVec
 	bytes  *prometheus.CounterVec
 	active prometheus.Gauge
+
+	udpSessions  *prometheus.CounterVec
+	udpEnds      *prometheus.CounterVec
+	udpActive    prometheus.Gauge
+	udpDatagrams *prometheus.CounterVec
+	udpBytes     *prometheus.CounterVec
+	udpDropped   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		conns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rauta_stream_connections_total",
-			Help: "Connections accepted on TCP and TLS listeners, by listener, route and result (forwarded, no_route, bad_hello, tls_handshake_failed, invalid_backend, no_healthy_endpoint, connect_failed, shut_down).",
+			Help: "Connections accepted on TCP and TLS listeners, by listener, route and result (forwarded, no_route, bad_hello, tls_handshake_failed, invalid_backend, no_healthy_endpoint, connect_failed, backend_tls_failed, shut_down).",
 		}, []string{"listener", "route", "result"}),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rauta_stream_bytes_total",
@@ -725,6 +819,30 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Connections open on TCP and TLS listeners, being routed or forwarded.",
 		}),
 	}
-	reg.MustRegister(m.conns, m.bytes, m.active)
+	m.udpSessions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rauta_udp_sessions_total",
+		Help: "UDP sessions (the datagrams of one client address) by listener, route and result: opened, or why the datagram that would open one was dropped (no_route, invalid_backend, no_healthy_endpoint, connect_failed, session_limit, shut_down).",
+	}, []string{"listener", "route", "result"})
+	m.udpEnds = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rauta_udp_session_ends_total",
+		Help: "UDP sessions ended, by listener, route and reason (idle, backend_refused, endpoint_gone, route_removed, listener_closed, shut_down).",
+	}, []string{"listener", "route", "reason"})
+	m.udpActive = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "rauta_udp_active_sessions",
+		Help: "UDP sessions open.",
+	})
+	m.udpDatagrams = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rauta_udp_datagrams_total",
+		Help: "UDP datagrams forwarded, by listener, route and direction (upstream: client to backend; downstream: backend to client).",
+	}, []string{"listener", "route", "direction"})
+	m.udpBytes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rauta_udp_bytes_total",
+		Help: "UDP payload bytes forwarded, by listener, route and direction (upstream: client to backend; downstream: backend to client).",
+	}, []string{"listener", "route", "direction"})
+	m.udpDropped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rauta_udp_dropped_datagrams_total",
+		Help: "UDP datagrams dropped, by listener, route and reason: a session refused (the results of rauta_udp_sessions_total), upstream_write_failed or client_write_failed.",
+	}, []string{"listener", "route", "reason"})
+	reg.MustRegister(m.conns, m.bytes, m.active, m.udpSessions, m.udpEnds, m.udpActive, m.udpDatagrams, m.udpBytes, m.udpDropped)
 	return m
 }

@@ -349,6 +349,120 @@ func TestTLSTerminate(t *testing.T) {
 	c2.Close()
 }
 
+// TestTLSTerminateReencrypt: a TLSTerminate listener whose backend has a
+// TLS transport opens TLS of its own toward the endpoint, with the
+// transport's server name, verification and no ALPN, and forwards the
+// stream re-encrypted; a passthrough listener routed to the same backend
+// still passes the client's own TLS through; an endpoint whose
+// certificate fails verification gets no plaintext and the client's
+// connection is closed, counted as backend_tls_failed.
+func TestTLSTerminateReencrypt(t *testing.T) {
+	beCert, _, _, err := tlsconfig.SelfSigned([]string{"backend.internal", "pass.example.com"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plainSeen atomic.Int64 // bytes that reached a backend without TLS
+	tlsBackend := func(c net.Conn) {
+		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{beCert}, NextProtos: []string{"h2", "x-other"}})
+		tc.SetDeadline(time.Now().Add(10 * time.Second))
+		if err := tc.Handshake(); err != nil {
+			var rh tls.RecordHeaderError
+			if errors.As(err, &rh) {
+				plainSeen.Add(1)
+			}
+			return
+		}
+		st := tc.ConnectionState()
+		b := make([]byte, 4)
+		if _, err := io.ReadFull(tc, b); err != nil {
+			return
+		}
+		fmt.Fprintf(tc, "tls sni=%s alpn=%q data=%s", st.ServerName, st.NegotiatedProtocol, b)
+		tc.CloseWrite()
+		io.Copy(io.Discard, tc)
+	}
+	good, bad := newBackend(t, tlsBackend), newBackend(t, tlsBackend)
+	frontCert, _, _, err := tlsconfig.SelfSigned([]string{"term.example.com", "bad.example.com"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(beCert.Leaf)
+	otherCert, _, _, err := tlsconfig.SelfSigned([]string{"backend.internal"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrongRoots := x509.NewCertPool()
+	wrongRoots.AddCert(otherCert.Leaf)
+	transport := func(sp *upstream.Spec) upstream.Transport {
+		pool := roots
+		if sp.Name == "bad" {
+			pool = wrongRoots
+		}
+		return upstream.Transport{Key: "tls-" + sp.Name, TLS: func() (*tls.Config, error) {
+			return &tls.Config{ServerName: "backend.internal", RootCAs: pool, NextProtos: []string{"h2", "http/1.1"}}, nil
+		}}
+	}
+	r := newRig(t, Options{}, "tls")
+	bs, errs := r.set.Sync([]upstream.Spec{spec("good", good.addr()), spec("bad", bad.addr())}, transport)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	r.set.Settle()
+	err = r.f.Apply(Config{
+		Listeners: []Listener{
+			{Name: "term", Port: "tls", Protocol: TLSTerminate, Hostname: "term.example.com", TLS: &tls.Config{Certificates: []tls.Certificate{frontCert}}},
+			{Name: "badterm", Port: "tls", Protocol: TLSTerminate, Hostname: "bad.example.com", TLS: &tls.Config{Certificates: []tls.Certificate{frontCert}}},
+			{Name: "pass", Port: "tls", Protocol: TLSPassthrough, Hostname: "pass.example.com"},
+		},
+		Routes: []Route{route("t", "term", nil, ref("good")), route("b", "badterm", nil, ref("bad")), route("p", "pass", nil, ref("good"))},
+	}, bs)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	frontRoots := x509.NewCertPool()
+	frontRoots.AddCert(frontCert.Leaf)
+	c, err := tls.Dial("tcp", r.addrs["tls"], &tls.Config{ServerName: "term.example.com", RootCAs: frontRoots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "ping")
+	if got, err := readAll(t, c); err != nil || got != `tls sni=backend.internal alpn="" data=ping` {
+		t.Errorf("terminated and re-encrypted: %q, %v", got, err)
+	}
+	c.Close()
+
+	// Passthrough to the same backend: the client's handshake reaches it.
+	c2, err := tls.Dial("tcp", r.addrs["tls"], &tls.Config{ServerName: "pass.example.com", RootCAs: roots, NextProtos: []string{"x-other"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c2, "pong")
+	if got, err := readAll(t, c2); err != nil || got != `tls sni=pass.example.com alpn="x-other" data=pong` {
+		t.Errorf("passed through: %q, %v", got, err)
+	}
+	c2.Close()
+
+	// An endpoint that fails verification: the client is closed after
+	// its own handshake, and nothing reached the backend in plaintext.
+	c3, err := tls.Dial("tcp", r.addrs["tls"], &tls.Config{ServerName: "bad.example.com", RootCAs: frontRoots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c3, "leak")
+	if got, _ := readAll(t, c3); got != "" {
+		t.Errorf("unverified backend: the client read %q", got)
+	}
+	c3.Close()
+	if n := value(r.f.m.conns.WithLabelValues("badterm", "ns/b", resultUpTLS)); n != 1 {
+		t.Errorf("backend_tls_failed connections: %v", n)
+	}
+	if n := plainSeen.Load(); n != 0 {
+		t.Errorf("%d connections reached a backend in plaintext", n)
+	}
+}
+
 // TestBackendWeights: connections are shared by reference weight; a
 // zero weight takes none, and an unknown backend's share is refused.
 func TestBackendWeights(t *testing.T) {

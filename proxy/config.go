@@ -23,9 +23,10 @@ type Config struct {
 	Listeners []Listener `json:"listeners"`
 	// Routes are the HTTP routes, each attached to one or more listeners.
 	Routes []Route `json:"routes"`
-	// StreamRoutes are the routes of TCP and TLS listeners (TCPRoutes and
-	// TLSRoutes), attached to listeners by name and referring to Backends
-	// by name; see package l4 for how they are served.
+	// StreamRoutes are the routes of TCP, TLS and UDP listeners
+	// (TCPRoutes, TLSRoutes and UDPRoutes), attached to listeners by name
+	// and referring to Backends by name; see package l4 for how they are
+	// served.
 	StreamRoutes []l4.Route `json:"streamRoutes,omitempty"`
 	// Backends are the upstream services the routes refer to by name.
 	Backends []Backend `json:"backends"`
@@ -50,9 +51,15 @@ const (
 	// bytes through untouched ([Listener].Passthrough) or terminates TLS
 	// with the listener's Certificates and forwards the plaintext.
 	TLS
+	// UDP forwards the datagrams of each client address (a session) to a
+	// backend of the listener's route ([Config].StreamRoutes), on a socket
+	// bound with net.ListenPacket; see [l4.Forwarder.ServePacket]. A UDP
+	// listener may share its port number with a TCP, TLS, HTTP or HTTPS
+	// one: they are different sockets.
+	UDP
 )
 
-// String returns "HTTP", "HTTPS", "TCP" or "TLS".
+// String returns "HTTP", "HTTPS", "TCP", "TLS" or "UDP".
 func (p ListenerProtocol) String() string {
 	switch p {
 	case HTTP:
@@ -63,6 +70,8 @@ func (p ListenerProtocol) String() string {
 		return "TCP"
 	case TLS:
 		return "TLS"
+	case UDP:
+		return "UDP"
 	}
 	return "ListenerProtocol(" + strconv.Itoa(int(p)) + ")"
 }
@@ -512,7 +521,7 @@ func (c *Config) validateListeners() error {
 		if l.Port < 0 || l.Port > 65535 {
 			return fmt.Errorf("listener %q: port %d out of range", l.Name, l.Port)
 		}
-		if l.Protocol > TLS {
+		if l.Protocol > UDP {
 			return fmt.Errorf("listener %q: unknown protocol %v", l.Name, l.Protocol)
 		}
 		if err := l.validateStream(); err != nil {

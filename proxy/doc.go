@@ -2,10 +2,10 @@
 // balancing, retries, timeouts, health checking, metrics and the atomic
 // swap of configurations.
 //
-// A [Config] is plain data: [Listener] values (HTTP, HTTPS, TCP or TLS, an
-// address and a port, certificates), [Route] values attached to HTTP and
-// HTTPS listeners by name, stream routes (package l4) attached to TCP and
-// TLS listeners, and [Backend] values (endpoints, protocol, load-balancing,
+// A [Config] is plain data: [Listener] values (HTTP, HTTPS, TCP, TLS or
+// UDP, an address and a port, certificates), [Route] values attached to
+// HTTP and HTTPS listeners by name, stream routes (package l4) attached to
+// TCP, TLS and UDP listeners, and [Backend] values (endpoints, protocol, load-balancing,
 // health and breaker policies) that rules refer to by name. It holds no Kubernetes types; the
 // gatewayapi package translates Gateway API objects into it, and a Go
 // program can build it directly.
@@ -21,7 +21,9 @@
 //
 // # Streams
 //
-// TCP and TLS listeners are served by an [l4.Forwarder] the proxy owns,
+// TCP, TLS and UDP listeners are served by an [l4.Forwarder] the proxy
+// owns (a UDP listener on a socket of its own from net.ListenPacket, apart
+// from any TCP socket of the same port number),
 // from the same [Proxy.Apply] and the same backends: backend state lives
 // in one [upstream.Set], so an endpoint's health checks, breaker and
 // connection limits count HTTP requests and streams alike. A TLS listener
@@ -44,7 +46,15 @@
 // skipping endpoints whose health check fails or whose circuit breaker is
 // open, and forwards the request through the pool package. Responses and
 // request bodies stream in both directions; trailers, 1xx responses and
-// protocol upgrades (WebSocket) pass through.
+// protocol upgrades (WebSocket) pass through. A WebSocket over HTTP/2
+// (RFC 8441: rauta's HTTP/2 server offers extended CONNECT) is routed,
+// filtered and carried to the backend as the HTTP/1.1 handshake (a GET
+// with Upgrade: websocket and a Sec-WebSocket-Key of the proxy's); the
+// backend's 101, its Sec-WebSocket-Accept checked, becomes the stream's
+// 200, and the stream's DATA and the backend connection's bytes are
+// copied both ways (END_STREAM is the FIN, a reset either way closes or
+// resets the other side). A backend that answers it with another success
+// is answered 502, never 200; another :protocol is answered 501.
 //
 // Answers made by the gateway itself are: 400 for a request path the router
 // refuses, 404 when no route matches, 408 when a request body does not

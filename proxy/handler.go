@@ -63,6 +63,9 @@ type requestState struct {
 	grpcStatus grpcCode
 	ruleName   string
 	exchange   context.Context
+	// h2up is an HTTP/2 extended CONNECT carried as a WebSocket upgrade
+	// (h2tunnel.go); nil for other requests.
+	h2up *h2Upgrade
 }
 
 // Shared header values. Each is a full slice (len == cap): code that adds a
@@ -148,6 +151,12 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	secure := h.tls || (h.listener != "" && (pt.https || r.TLS != nil))
+	if extendedConnect(r) {
+		if x.h2up = asUpgrade(r); x.h2up == nil {
+			x.fail(w, http.StatusNotImplemented, reasonBadRequest, "unsupported :protocol\n")
+			return
+		}
+	}
 	if h.listener == "" && r.ProtoMajor == 1 && isH2CUpgrade(r) {
 		if p.serveH2CUpgrade(w, r, h) {
 			x.status, x.wrote = http.StatusSwitchingProtocols, true
@@ -736,6 +745,12 @@ func (p *Proxy) writeResponse(w http.ResponseWriter, r *http.Request, resp *http
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		p.tunnel(w, r, resp, upgrade, x)
+		return
+	}
+	if x.h2up != nil && resp.StatusCode < 300 {
+		// A success without the upgrade would read as an open tunnel
+		// to an extended CONNECT's client.
+		x.fail(w, http.StatusBadGateway, reasonUpstreamError, "upstream did not switch protocols\n")
 		return
 	}
 	h := w.Header()

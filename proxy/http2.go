@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"strings"
 	"time"
 
 	"github.com/rauta/rauta/internal/h2server"
@@ -15,7 +16,8 @@ import (
 // the idle one), or refuses one stream, and counts in the
 // rauta_http2_limits_total metric under the label given. The
 // connection-wide bounds (Limits.MaxConcurrentStreams, MaxReadFrameSize,
-// MaxHeaderBytes, IdleTimeout) apply to HTTP/2 as well. net/http's server
+// MaxHeaderBytes, IdleTimeout) apply to HTTP/2 as well, and
+// Limits.WriteTimeout to each stream. net/http's server
 // ([ServerNetHTTP]) has fixed defences of its own and ignores these.
 type HTTP2Limits struct {
 	// ResetsPerSecond bounds the streams a client resets before their
@@ -87,7 +89,10 @@ func (p *Proxy) newH2Server(lim Limits) *h2server.Server {
 		EmptyFramesPerSecond:   l.EmptyFramesPerSecond,
 		HandshakeTimeout:       hs,
 		IdleTimeout:            lim.IdleTimeout,
+		WriteTimeout:           lim.WriteTimeout,
+		EnableConnectProtocol:  true, // WebSockets over HTTP/2, h2tunnel.go
 		ErrorLog:               p.log,
 		OnLimit:                func(k h2server.Limit) { counters[k]() },
+		UniqueFields:           []string{strings.ToLower(p.requestIDHeader)},
 	}
 }

@@ -26,7 +26,7 @@ func portKey(l *Listener) string {
 		return unboundKey(l.Name)
 	}
 	k := net.JoinHostPort(l.Address, strconv.Itoa(l.Port))
-	if l.Port == 0 {
+	if l.Port == 0 || l.Protocol == UDP { // a UDP socket is apart from the TCP one of its port
 		k += "/" + l.Protocol.String()
 	}
 	return k
@@ -46,6 +46,7 @@ type boundPort struct {
 	key      string
 	protocol ListenerProtocol
 	ln       net.Listener
+	pc       net.PacketConn // UDP, instead of ln
 	srv      server
 	certs    *tlsconfig.Store // HTTPS only
 	done     chan struct{}    // closed when Serve returns
@@ -248,6 +249,9 @@ func (m *listenerManager) apply(groups map[string]*portGroup, errs map[string]er
 // bind opens the socket of a port group and starts serving it.
 func (m *listenerManager) bind(g *portGroup) (*boundPort, error) {
 	p := m.p
+	if g.protocol == UDP {
+		return m.bindPacket(g)
+	}
 	ln, err := net.Listen("tcp", bindAddress(g.key))
 	if err != nil {
 		return nil, fmt.Errorf("bind %s: %w", g.key, err)
@@ -354,6 +358,9 @@ func (m *listenerManager) addr(key string) (net.Addr, bool) {
 	if bp == nil {
 		return nil, false
 	}
+	if bp.pc != nil {
+		return bp.pc.LocalAddr(), true
+	}
 	return bp.ln.Addr(), true
 }
 
@@ -392,7 +399,10 @@ type Limits struct {
 	// streams and long uploads are bodies too).
 	BodyReadTimeout time.Duration
 	// WriteTimeout bounds writing a response; default 0 (none: responses
-	// may stream; route timeouts bound exchanges).
+	// may stream; route timeouts bound exchanges). Over HTTP/2 it bounds
+	// each stream, from its request's headers: a stream still writing
+	// then is reset (INTERNAL_ERROR) and the connection's other streams
+	// go on, so a client that stops reading one response holds no other.
 	WriteTimeout time.Duration
 	// IdleTimeout closes keep-alive connections idle this long; default 60s.
 	IdleTimeout time.Duration

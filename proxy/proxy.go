@@ -75,9 +75,9 @@ type Options struct {
 	// SessionClock tells session persistence the time, for its absolute
 	// and idle timeouts; nil means time.Now.
 	SessionClock func() time.Time
-	// Streams configures the forwarding of TCP and TLS listeners
-	// (timeouts, the ClientHello cap); its Logger and Registerer are
-	// replaced by the proxy's.
+	// Streams configures the forwarding of TCP, TLS and UDP listeners
+	// (timeouts, the ClientHello cap, the UDP session cap); its Logger
+	// and Registerer are replaced by the proxy's.
 	Streams l4.Options
 }
 
@@ -104,15 +104,17 @@ const (
 	// work per request than net/http's, and HTTP/2 (h2 over TLS, h2c with
 	// prior knowledge or Upgrade) with rauta's own HTTP/2 server (package
 	// internal/h2server), which batches the frames of all streams into
-	// one write per round, passes every h2spec case, and enforces
-	// [HTTP2Limits] against floods.
+	// one write per round, passes every h2spec case, enforces
+	// [HTTP2Limits] against floods, and offers WebSockets over HTTP/2
+	// (extended CONNECT, RFC 8441).
 	ServerRauta ServerImpl = iota
 	// ServerNetHTTP serves HTTP/1.1 and HTTP/2 with the standard library's
 	// net/http.Server, whose HTTP/2 is golang.org/x/net/http2's server as
 	// bundled into net/http (HTTP/2 upgrades from h2c go to x/net's
 	// http2.Server). It is the fallback should rauta's own servers
 	// misbehave with some client, and the baseline their benchmarks are
-	// measured against; [HTTP2Limits] do not apply to it.
+	// measured against; [HTTP2Limits] do not apply to it, and it does not
+	// offer extended CONNECT.
 	ServerNetHTTP
 )
 

@@ -14,10 +14,11 @@ import (
 	"github.com/rauta/rauta/upstream"
 )
 
-// validateStream checks the fields that TCP and TLS listeners use
+// validateStream checks the fields that TCP, TLS and UDP listeners use
 // differently from HTTP ones. Errors name the listener and the field.
 func (l *Listener) validateStream() error {
-	stream := l.Protocol == TCP || l.Protocol == TLS
+	stream := isStream(l.Protocol)
+	plain := l.Protocol == TCP || l.Protocol == UDP
 	switch {
 	case l.Passthrough && l.Protocol != TLS:
 		return fmt.Errorf("listener %q: passthrough: only TLS listeners pass TLS through", l.Name)
@@ -25,10 +26,10 @@ func (l *Listener) validateStream() error {
 		return nil
 	case l.Unbound:
 		return fmt.Errorf("listener %q: unbound: only HTTP and HTTPS listeners can be mounted in another server", l.Name)
-	case l.Protocol == TCP && l.Hostname != "":
-		return fmt.Errorf("listener %q: hostname: a TCP listener sees no server name", l.Name)
-	case l.Protocol == TCP && len(l.Certificates) > 0:
-		return fmt.Errorf("listener %q: certificates: a TCP listener does not terminate TLS", l.Name)
+	case plain && l.Hostname != "":
+		return fmt.Errorf("listener %q: hostname: a %v listener sees no server name", l.Name, l.Protocol)
+	case plain && len(l.Certificates) > 0:
+		return fmt.Errorf("listener %q: certificates: a %v listener does not terminate TLS", l.Name, l.Protocol)
 	case l.Passthrough && len(l.Certificates) > 0:
 		return fmt.Errorf("listener %q: certificates: a passthrough listener does not terminate TLS", l.Name)
 	case l.Protocol == TLS && !l.Passthrough && len(l.Certificates) == 0:
@@ -39,7 +40,7 @@ func (l *Listener) validateStream() error {
 
 // isStream reports whether a listener protocol is served by the stream
 // forwarder rather than the request path.
-func isStream(p ListenerProtocol) bool { return p == TCP || p == TLS }
+func isStream(p ListenerProtocol) bool { return p == TCP || p == TLS || p == UDP }
 
 // newStreams returns the proxy's stream forwarder: Options.Streams with
 // the proxy's logger and metrics registry.
@@ -50,7 +51,7 @@ func (p *Proxy) newStreams(reg prometheus.Registerer) *l4.Forwarder {
 	return l4.New(o)
 }
 
-// applyStreams gives the forwarder the TCP and TLS listeners that are
+// applyStreams gives the forwarder the TCP, TLS and UDP listeners that are
 // bound and the stream routes, with the backends of snap. What it cannot
 // serve is added to aerr.
 func (p *Proxy) applyStreams(cfg *Config, snap *snapshot, aerr *ApplyError) {
@@ -67,6 +68,8 @@ func (p *Proxy) applyStreams(cfg *Config, snap *snapshot, aerr *ApplyError) {
 		switch {
 		case l.Protocol == TCP:
 			sl.Protocol = l4.TCP
+		case l.Protocol == UDP:
+			sl.Protocol = l4.UDP
 		case l.Passthrough:
 			sl.Protocol = l4.TLSPassthrough
 		default:
@@ -132,3 +135,38 @@ func (s *streamServer) Shutdown(context.Context) error { return s.ln.Close() }
 
 // Close stops accepting.
 func (s *streamServer) Close() error { return s.ln.Close() }
+
+// bindPacket opens the socket of a UDP port group and serves its
+// datagrams with the proxy's forwarder.
+func (m *listenerManager) bindPacket(g *portGroup) (*boundPort, error) {
+	p := m.p
+	pc, err := net.ListenPacket("udp", bindAddress(g.key))
+	if err != nil {
+		return nil, fmt.Errorf("bind %s/UDP: %w", bindAddress(g.key), err)
+	}
+	bp := &boundPort{key: g.key, protocol: g.protocol, pc: pc, srv: packetServer{pc}, done: make(chan struct{})}
+	go func() {
+		defer close(bp.done)
+		err := p.streams.ServePacket(pc, g.key)
+		if err != nil && !errors.Is(err, l4.ErrClosed) && !errors.Is(err, net.ErrClosed) {
+			p.log.Error("listener stopped", "address", g.key, "error", err)
+		}
+	}()
+	p.log.Info("listening", "address", pc.LocalAddr().String(), "protocol", g.protocol.String())
+	return bp, nil
+}
+
+// packetServer is the server of a bound UDP port for the listener
+// manager: closing the socket ends the port's sessions.
+type packetServer struct{ pc net.PacketConn }
+
+// Serve is not used: bindPacket serves the socket.
+func (s packetServer) Serve(net.Listener) error {
+	return errors.New("proxy: a UDP port has no stream listener")
+}
+
+// Shutdown closes the socket; a datagram protocol has nothing to drain.
+func (s packetServer) Shutdown(context.Context) error { return s.pc.Close() }
+
+// Close closes the socket.
+func (s packetServer) Close() error { return s.pc.Close() }

@@ -310,6 +310,76 @@ func TestStreamTLSTerminate(t *testing.T) {
 	c2.Close()
 }
 
+// TestStreamTLSTerminateReencrypt: through the proxy's own listener, a
+// TLS listener that terminates forwards to a BackendTLS backend over a
+// TLS connection of its own: the backend sees the configured server
+// name, no ALPN and the client certificate, and the client the plaintext
+// answer; a passthrough listener on the same port routed to the same
+// backend passes the client's own TLS through.
+func TestStreamTLSTerminateReencrypt(t *testing.T) {
+	beCert := selfSigned(t, "backend.internal", "pass.example.com")
+	beKP, err := tls.X509KeyPair(beCert.CertPEM, beCert.KeyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientCert := selfSigned(t, "gateway.client")
+	be := newStreamBackend(t, func(c net.Conn) {
+		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{beKP}, ClientAuth: tls.RequestClientCert, NextProtos: []string{"h2", "http/1.1"}})
+		tc.SetDeadline(time.Now().Add(10 * time.Second))
+		if tc.Handshake() != nil {
+			return
+		}
+		st := tc.ConnectionState()
+		client := "none"
+		if len(st.PeerCertificates) > 0 {
+			client = st.PeerCertificates[0].DNSNames[0]
+		}
+		b := make([]byte, 5)
+		io.ReadFull(tc, b)
+		fmt.Fprintf(tc, "sni=%s alpn=%q client=%s data=%s", st.ServerName, st.NegotiatedProtocol, client, b)
+		tc.CloseWrite()
+	})
+	front := selfSigned(t, "term.example.com")
+	secure := backendAt("secure", be.addr())
+	secure.Protocol = BackendTLS
+	secure.TLS = &BackendTLSConfig{ServerName: "backend.internal", CACertificates: beCert.CertPEM, ClientCertificate: &clientCert}
+	p := newTestProxy(t, Options{})
+	err = p.Apply(Config{
+		Listeners: []Listener{
+			{Name: "gw/term", Address: "127.0.0.1", Port: 0, Protocol: TLS, Hostname: "term.example.com", Certificates: []Certificate{front}},
+			{Name: "gw/pass", Address: "127.0.0.1", Port: 0, Protocol: TLS, Hostname: "pass.example.com", Passthrough: true},
+		},
+		StreamRoutes: []l4.Route{streamRoute("t", "gw/term", nil, "secure"), streamRoute("p", "gw/pass", nil, "secure")},
+		Backends:     []Backend{secure},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := listenerAddr(t, p, "gw/term")
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(front.CertPEM)
+	c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: "term.example.com", RootCAs: roots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "hello")
+	if got, err := readToEnd(c); err != nil || got != `sni=backend.internal alpn="" client=gateway.client data=hello` {
+		t.Errorf("terminated and re-encrypted: %q, %v", got, err)
+	}
+	c.Close()
+	beRoots := x509.NewCertPool()
+	beRoots.AppendCertsFromPEM(beCert.CertPEM)
+	c2, err := tls.Dial("tcp", addr, &tls.Config{ServerName: "pass.example.com", RootCAs: beRoots, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c2, "again")
+	if got, err := readToEnd(c2); err != nil || got != `sni=pass.example.com alpn="http/1.1" client=none data=again` {
+		t.Errorf("passed through: %q, %v", got, err)
+	}
+	c2.Close()
+}
+
 // TestStreamListenerErrors: TCP and TLS listener fields that make no
 // sense are refused, naming the listener and field.
 func TestStreamListenerErrors(t *testing.T) {

@@ -69,6 +69,10 @@ func (t *tunnelSet) closeAll(ctx context.Context) {
 // bytes are copied both ways until either side closes. A tunnel depends on
 // no snapshot, so it survives configuration changes.
 func (p *Proxy) tunnel(w http.ResponseWriter, r *http.Request, resp *http.Response, upgrade string, x *requestState) {
+	if x.h2up != nil {
+		p.tunnelH2(w, r, resp, x)
+		return
+	}
 	back, ok := resp.Body.(io.ReadWriteCloser)
 	if !ok || upgrade == "" || !strings.EqualFold(resp.Header.Get("Upgrade"), upgrade) {
 		x.fail(w, http.StatusBadGateway, reasonUpstreamError, "upstream switched protocols unexpectedly\n")

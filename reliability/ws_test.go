@@ -5,29 +5,20 @@ package reliability
 import (
 	"bufio"
 	"crypto/rand"
-	"crypto/sha1"
 	"encoding/base64"
-	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/rauta/rauta/internal/wsframe"
 )
 
 // A minimal WebSocket (RFC 6455): text, close and ping frames without
 // extensions or fragmentation, enough to hold a connection through the
 // proxy and check that messages come back.
-
-const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-func wsAccept(key string) string {
-	h := sha1.Sum([]byte(key + wsGUID))
-	return base64.StdEncoding.EncodeToString(h[:])
-}
 
 // serveWebSocket upgrades r and echoes every text frame until a close
 // frame or an error.
@@ -42,7 +33,7 @@ func serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer c.Close()
-	fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", wsAccept(key))
+	fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", wsframe.Accept(key))
 	if brw.Flush() != nil {
 		return
 	}
@@ -53,90 +44,22 @@ func serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		}
 		switch op {
 		case 0x8: // close
-			writeFrame(c, 0x8, payload, false)
+			wsframe.Write(c, 0x8, payload, false)
 			return
 		case 0x9: // ping
-			writeFrame(c, 0xA, payload, false)
+			wsframe.Write(c, 0xA, payload, false)
 		case 0x1:
-			if writeFrame(c, 0x1, payload, false) != nil {
+			if wsframe.Write(c, 0x1, payload, false) != nil {
 				return
 			}
 		}
 	}
 }
 
-// readFrame reads one unfragmented frame, unmasking it if it is masked.
+// readFrame reads one frame, unmasking it if it is masked.
 func readFrame(br *bufio.Reader) (op byte, payload []byte, err error) {
-	var h [2]byte
-	if _, err := io.ReadFull(br, h[:]); err != nil {
-		return 0, nil, err
-	}
-	if h[0]&0x80 == 0 {
-		return 0, nil, errors.New("websocket: fragmented frame")
-	}
-	n := uint64(h[1] & 0x7f)
-	switch n {
-	case 126:
-		var b [2]byte
-		if _, err := io.ReadFull(br, b[:]); err != nil {
-			return 0, nil, err
-		}
-		n = uint64(binary.BigEndian.Uint16(b[:]))
-	case 127:
-		var b [8]byte
-		if _, err := io.ReadFull(br, b[:]); err != nil {
-			return 0, nil, err
-		}
-		n = binary.BigEndian.Uint64(b[:])
-	}
-	if n > 1<<20 {
-		return 0, nil, errors.New("websocket: frame too large")
-	}
-	var mask [4]byte
-	masked := h[1]&0x80 != 0
-	if masked {
-		if _, err := io.ReadFull(br, mask[:]); err != nil {
-			return 0, nil, err
-		}
-	}
-	payload = make([]byte, n)
-	if _, err := io.ReadFull(br, payload); err != nil {
-		return 0, nil, err
-	}
-	if masked {
-		for i := range payload {
-			payload[i] ^= mask[i%4]
-		}
-	}
-	return h[0] & 0x0f, payload, nil
-}
-
-// writeFrame writes one final frame; clients mask theirs.
-func writeFrame(w io.Writer, op byte, payload []byte, mask bool) error {
-	b := []byte{0x80 | op, 0}
-	switch n := len(payload); {
-	case n < 126:
-		b[1] = byte(n)
-	case n < 1<<16:
-		b[1] = 126
-		b = binary.BigEndian.AppendUint16(b, uint16(n))
-	default:
-		b[1] = 127
-		b = binary.BigEndian.AppendUint64(b, uint64(n))
-	}
-	if !mask {
-		_, err := w.Write(append(b, payload...))
-		return err
-	}
-	b[1] |= 0x80
-	var key [4]byte
-	rand.Read(key[:])
-	b = append(b, key[:]...)
-	for i, c := range payload {
-		b = append(b, c^key[i%4])
-	}
-	_, err := w.Write(b)
-	return err
+	f, err := wsframe.Read(br, 1<<20)
+	return f.Op, f.Payload, err
 }
 
 // wsClient is a WebSocket held open through the proxy.
@@ -164,7 +87,7 @@ func dialWebSocket(addr, path string) (*wsClient, error) {
 		c.Close()
 		return nil, err
 	}
-	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-WebSocket-Accept") != wsAccept(key) {
+	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-WebSocket-Accept") != wsframe.Accept(key) {
 		c.Close()
 		return nil, fmt.Errorf("websocket handshake: status %d, accept %q", resp.StatusCode, resp.Header.Get("Sec-WebSocket-Accept"))
 	}
@@ -180,7 +103,7 @@ func (w *wsClient) echo(timeout time.Duration) error {
 	msg := fmt.Appendf(nil, "message %d", w.sent)
 	w.c.SetDeadline(time.Now().Add(timeout))
 	defer w.c.SetDeadline(time.Time{})
-	if err := writeFrame(w.c, 0x1, msg, true); err != nil {
+	if err := wsframe.Write(w.c, 0x1, msg, true); err != nil {
 		return err
 	}
 	op, got, err := readFrame(w.br)
@@ -197,7 +120,7 @@ func (w *wsClient) close() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.c.SetDeadline(time.Now().Add(2 * time.Second))
-	writeFrame(w.c, 0x8, nil, true)
+	wsframe.Write(w.c, 0x8, nil, true)
 	readFrame(w.br)
 	w.c.Close()
 }

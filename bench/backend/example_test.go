@@ -10,7 +10,7 @@ import (
 // Example serves the benchmark body from an httptest server, as bench/compare
 // does on a loopback port.
 func Example() {
-	h, err := newHandler(64)
+	h, err := newHandler(64, 1<<20)
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -9,6 +9,19 @@
 //
 // It lives in a module of its own so that the gRPC module never enters
 // rauta's go.mod.
+//
+// bench/compare (its grpc-unary and grpc-streaming cases) uses two more
+// modes, so that the server, the proxy and the client are separate
+// processes it can pin to CPUs and account for:
+//
+//	grpcload -serve 127.0.0.1:20001
+//	grpcload -target 127.0.0.1:20002 -mode unary -duration 10s -concurrency 32
+//
+// -serve runs only the echo server (bench.Echo) until SIGTERM; -target
+// measures one mode against one address, counting every call completed
+// in -duration, and prints one line of key=value fields:
+//
+//	mode=unary target=127.0.0.1:20002 calls=N ops_s=X p50_ms=X p99_ms=X errors=N
 package main
 
 import (
@@ -19,9 +32,11 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
@@ -83,11 +98,65 @@ func main() {
 	conc := flag.Int("concurrency", 32, "concurrent calls (unary) or streams (streaming)")
 	conns := flag.Int("connections", 4, "client connections, shared by the calls")
 	size := flag.Int("size", 128, "message size in bytes")
+	serve := flag.String("serve", "", "only run the echo server on this `address` until SIGTERM")
+	target := flag.String("target", "", "only measure -mode against this `address` and print one line")
+	mode := flag.String("mode", "unary", "with -target: unary or streaming")
 	flag.Parse()
-	if err := run(*duration, *conc, *conns, *size); err != nil {
+	var err error
+	switch {
+	case *serve != "" && *target != "":
+		err = fmt.Errorf("serve, target: give one of them")
+	case *serve != "":
+		err = serveOnly(*serve)
+	case *target != "":
+		err = measureTarget(*target, *mode, *duration, *conc, *conns, *size)
+	default:
+		err = run(*duration, *conc, *conns, *size)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "grpcload:", err)
 		os.Exit(1)
 	}
+}
+
+// newServer returns the echo server, bench.Echo registered.
+func newServer() *grpc.Server {
+	srv := grpc.NewServer(grpc.ForceServerCodec(rawCodec{}))
+	srv.RegisterService(&service, nil)
+	return srv
+}
+
+// serveOnly serves bench.Echo on addr until SIGTERM or SIGINT.
+func serveOnly(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	srv := newServer()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		srv.Stop()
+	}()
+	fmt.Fprintf(os.Stderr, "grpcload: serving bench.Echo on %s\n", ln.Addr())
+	return srv.Serve(ln)
+}
+
+// measureTarget measures one mode against addr, every call of the run
+// counted, and prints the result as one line of key=value fields.
+func measureTarget(addr, mode string, duration time.Duration, conc, conns, size int) error {
+	if mode != "unary" && mode != "streaming" {
+		return fmt.Errorf("mode: want unary or streaming, got %q", mode)
+	}
+	encoding.RegisterCodec(rawCodec{})
+	r, err := measure(mode, addr, duration, 0, conc, conns, size)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", mode, addr, err)
+	}
+	fmt.Printf("mode=%s target=%s calls=%d ops_s=%.1f p50_ms=%.3f p99_ms=%.3f errors=%d\n", mode, addr, r.calls,
+		r.ops, float64(r.p50)/float64(time.Millisecond), float64(r.p99)/float64(time.Millisecond), r.errors)
+	return nil
 }
 
 func run(duration time.Duration, conc, conns, size int) error {
@@ -96,8 +165,7 @@ func run(duration time.Duration, conc, conns, size int) error {
 	if err != nil {
 		return err
 	}
-	srv := grpc.NewServer(grpc.ForceServerCodec(rawCodec{}))
-	srv.RegisterService(&service, nil)
+	srv := newServer()
 	go srv.Serve(ln)
 	defer srv.Stop()
 
@@ -123,7 +191,7 @@ func run(duration time.Duration, conc, conns, size int) error {
 	results := map[string]row{}
 	for _, mode := range []string{"unary", "streaming"} {
 		for _, target := range []struct{ name, addr string }{{"direct", ln.Addr().String()}, {"rauta", gw.String()}} {
-			r, err := measure(mode, target.addr, duration, conc, conns, size)
+			r, err := measure(mode, target.addr, duration, duration/10, conc, conns, size)
 			if err != nil {
 				reportLimits(p)
 				return fmt.Errorf("%s %s: %w", mode, target.name, err)
@@ -142,6 +210,7 @@ func run(duration time.Duration, conc, conns, size int) error {
 }
 
 type result struct {
+	calls    int
 	ops      float64
 	p50, p99 time.Duration
 	errors   int64
@@ -149,8 +218,9 @@ type result struct {
 
 // measure runs conc workers for duration against addr, unary calls or
 // messages on one bidirectional stream per worker, each waiting for its
-// answer before the next.
-func measure(mode, addr string, duration time.Duration, conc, conns, size int) (result, error) {
+// answer before the next. Calls started in the first skip of the run are
+// not counted.
+func measure(mode, addr string, duration, skip time.Duration, conc, conns, size int) (result, error) {
 	var ccs []*grpc.ClientConn
 	for range conns {
 		cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -173,7 +243,7 @@ func measure(mode, addr string, duration time.Duration, conc, conns, size int) (
 		errs   atomic.Int64
 		first  atomic.Pointer[error]
 		wg     sync.WaitGroup
-		warmed = time.Now().Add(duration / 10)
+		warmed = time.Now().Add(skip)
 	)
 	for w := range conc {
 		cc := ccs[w%len(ccs)]
@@ -185,7 +255,7 @@ func measure(mode, addr string, duration time.Duration, conc, conns, size int) (
 				mu.Unlock()
 			}()
 			note := func(start time.Time) {
-				if start.After(warmed) {
+				if !start.Before(warmed) {
 					mine = append(mine, time.Since(start))
 				}
 			}
@@ -239,8 +309,9 @@ func measure(mode, addr string, duration time.Duration, conc, conns, size int) (
 		return result{}, fmt.Errorf("no call completed (%d errors)", errs.Load())
 	}
 	slices.Sort(lat)
-	measured := duration - duration/10
+	measured := duration - skip
 	return result{
+		calls:  len(lat),
 		ops:    float64(len(lat)) / measured.Seconds(),
 		p50:    lat[len(lat)/2],
 		p99:    lat[len(lat)*99/100],

@@ -234,7 +234,7 @@ func (c *conn) handOff(fn func(net.Conn), nc net.Conn) {
 	defer func() {
 		c.rwc.Close()
 		s.connState(c.rwc, http.StateClosed)
-		s.untrack(c)
+		s.conns.Remove(c)
 	}()
 	fn(nc)
 }
@@ -322,7 +322,7 @@ func (c *conn) waitForRequest(first bool) bool {
 	// left its grace period to send its first request (the sweeper closes
 	// it after newConnGrace), whether Shutdown began before or after this
 	// goroutine got here.
-	if s.shutting.Load() && !first {
+	if s.conns.IsShut() && !first {
 		return false
 	}
 	if c.bufr.Buffered() == 0 {
@@ -405,7 +405,7 @@ func (c *conn) serveRequest() bool {
 	c.settleBody(true)
 	c.finishContext()
 	w.finish()
-	keep := !w.closeAfter && !c.broken.Load() && !s.shutting.Load()
+	keep := !w.closeAfter && !c.broken.Load() && !s.conns.IsShut()
 	c.resetRequest()
 	s.putWriteBufs(c.wb)
 	c.wb = nil
@@ -614,7 +614,7 @@ func (c *conn) bodyFailed() { c.clientGone() }
 
 // mustClose reports whether the connection ends after this response.
 func (c *conn) mustClose() bool {
-	return c.hd.close || c.broken.Load() || c.srv.shutting.Load()
+	return c.hd.close || c.broken.Load() || c.srv.conns.IsShut()
 }
 
 // settleBody deals with a request body the handler did not read to its
@@ -755,7 +755,7 @@ func (c *conn) hijack(w *response) (net.Conn, *bufio.ReadWriter, error) {
 	// The buffers belong to the caller now.
 	c.bufr, c.wb = nil, nil
 	c.srv.connState(c.rwc, http.StateHijacked)
-	c.srv.untrack(c)
+	c.srv.conns.Remove(c)
 	return c.rwc, rw, nil
 }
 
@@ -836,7 +836,7 @@ func (c *conn) close() {
 	s := c.srv
 	c.rwc.Close()
 	s.connState(c.rwc, http.StateClosed)
-	s.untrack(c)
+	s.conns.Remove(c)
 	if c.bufr != nil {
 		s.putReader(c.bufr)
 		c.bufr = nil

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rauta/rauta/internal/conntrack"
 )
 
 // Defaults of the Server limits.
@@ -93,15 +95,14 @@ type Server struct {
 	// function returns.
 	H2CPriorKnowledge func(net.Conn)
 
-	shutting atomic.Bool
+	conns conntrack.Set[*conn]
 
+	// mu guards the fields below; it is taken before conns' own lock.
 	mu         sync.Mutex
 	listeners  map[*net.Listener]struct{}
-	conns      map[*conn]struct{}
 	onShutdown []func()
 	sweeping   bool
 	stopSweep  chan struct{}
-	connGone   chan struct{}
 
 	dateNow atomic.Pointer[dateStamp]
 	readers sync.Pool // *bufio.Reader
@@ -207,7 +208,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	for {
 		rwc, err := ln.Accept()
 		if err != nil {
-			if s.shutting.Load() {
+			if s.conns.IsShut() {
 				return http.ErrServerClosed
 			}
 			if te, ok := err.(interface{ Temporary() bool }); ok && te.Temporary() {
@@ -220,7 +221,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		delay = 0
 		c := newConn(s, rwc)
-		if !s.track(c) {
+		if !s.conns.Add(c) {
 			rwc.Close()
 			return http.ErrServerClosed
 		}
@@ -238,7 +239,7 @@ func (s *Server) trackListener(ln *net.Listener, add bool) bool {
 		delete(s.listeners, ln)
 		return true
 	}
-	if s.shutting.Load() {
+	if s.conns.IsShut() {
 		return false
 	}
 	if s.listeners == nil {
@@ -259,34 +260,6 @@ func (s *Server) trackListener(ln *net.Listener, add bool) bool {
 	return true
 }
 
-func (s *Server) track(c *conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.shutting.Load() {
-		return false
-	}
-	if s.conns == nil {
-		s.conns = make(map[*conn]struct{})
-	}
-	s.conns[c] = struct{}{}
-	return true
-}
-
-func (s *Server) untrack(c *conn) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.conns[c]; !ok {
-		return
-	}
-	delete(s.conns, c)
-	if s.connGone != nil {
-		select {
-		case s.connGone <- struct{}{}:
-		default:
-		}
-	}
-}
-
 // sweep looks at running handlers every interval; see conn.checkWatch.
 func (s *Server) sweep(stop chan struct{}, every time.Duration) {
 	t := time.NewTicker(every)
@@ -299,7 +272,7 @@ func (s *Server) sweep(stop chan struct{}, every time.Duration) {
 		case <-t.C:
 		}
 		s.mu.Lock()
-		if len(s.listeners) == 0 && len(s.conns) == 0 {
+		if len(s.listeners) == 0 && s.conns.Len() == 0 {
 			// Nothing to watch: stop until Serve is called again.
 			if s.stopSweep == stop {
 				s.sweeping = false
@@ -309,11 +282,11 @@ func (s *Server) sweep(stop chan struct{}, every time.Duration) {
 			return
 		}
 		running = running[:0]
-		for c := range s.conns {
+		s.conns.Each(func(c *conn) {
 			if c.running.Load() {
 				running = append(running, c)
 			}
-		}
+		})
 		s.mu.Unlock()
 		for _, c := range running {
 			c.checkWatch()
@@ -339,58 +312,36 @@ func (s *Server) RegisterOnShutdown(f func()) {
 // finish); hijacked connections are not tracked.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	s.shutting.Store(true)
+	s.conns.Shut(nil)
 	s.closeListenersLocked()
-	if s.connGone == nil {
-		s.connGone = make(chan struct{}, 1)
-	}
 	for _, f := range s.onShutdown {
 		go f()
 	}
 	s.mu.Unlock()
-
-	poll := time.NewTicker(50 * time.Millisecond)
-	defer poll.Stop()
-	for {
-		if s.closeIdle() {
-			s.stopSweeper()
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-s.connGone:
-		case <-poll.C:
-		}
+	if err := s.conns.Wait(ctx, closeIdle); err != nil {
+		return err
 	}
+	s.stopSweeper()
+	return nil
 }
 
-// closeIdle wakes idle connections (and new ones past their grace) so
-// that they close. It reports whether no connection is left.
-func (s *Server) closeIdle() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := time.Now().UnixNano()
-	for c := range s.conns {
-		st := c.state.Load()
-		if st == stateIdle || st == stateNew && now-c.acceptedAt > int64(newConnGrace) {
-			if c.state.CompareAndSwap(st, stateClosing) {
-				c.rwc.SetReadDeadline(aLongTimeAgo)
-			}
+// closeIdle wakes a connection that is idle (or new past its grace) so
+// that it closes.
+func closeIdle(c *conn) {
+	st := c.state.Load()
+	if st == stateIdle || st == stateNew && time.Now().UnixNano()-c.acceptedAt > int64(newConnGrace) {
+		if c.state.CompareAndSwap(st, stateClosing) {
+			c.rwc.SetReadDeadline(aLongTimeAgo)
 		}
 	}
-	return len(s.conns) == 0
 }
 
 // Close closes the listeners and every connection at once, handlers
 // running or not. Hijacked connections are not affected.
 func (s *Server) Close() error {
 	s.mu.Lock()
-	s.shutting.Store(true)
+	s.conns.Shut(func(c *conn) { c.rwc.Close() })
 	s.closeListenersLocked()
-	for c := range s.conns {
-		c.rwc.Close()
-	}
 	s.mu.Unlock()
 	s.stopSweeper()
 	return nil

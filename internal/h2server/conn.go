@@ -26,6 +26,13 @@ const (
 	// dropped) after its last GOAWAY, so that the client reads the GOAWAY
 	// before the close.
 	goAwayLinger = time.Second
+	// drainPingTimeout bounds the wait for the acknowledgement of the
+	// PING that follows the first GOAWAY of a graceful close: without
+	// it by then, the final GOAWAY goes out anyway.
+	drainPingTimeout = time.Second
+	// maxStreamID is the largest stream identifier, the last stream of
+	// the first GOAWAY of a graceful close.
+	maxStreamID = 1<<31 - 1
 	// maxEncoderTable bounds the HPACK table used for responses.
 	maxEncoderTable = 4096
 	// readBufferSize sizes a connection's read buffer.
@@ -44,11 +51,15 @@ type ctrlKind uint8
 const (
 	ctrlSettings ctrlKind = iota
 	ctrlSettingsAck
+	ctrlPing
 	ctrlPingAck
 	ctrlRST
 	ctrlWindowUpdate
 	ctrlGoAway
 )
+
+// drainPingData is the payload of the PING of a graceful close.
+var drainPingData = [8]byte{'h', '2', 'd', 'r', 'a', 'i', 'n', 0}
 
 // ctrlFrame is a control frame waiting for the writer.
 type ctrlFrame struct {
@@ -117,8 +128,10 @@ type conn struct {
 	ctrl        []ctrlFrame
 	ready       []*stream
 	windowUps   budget // WINDOW_UPDATE frames; guarded by mu as the writer credits it
-	goAwaySent  bool
-	draining    bool // GOAWAY sent: close once the streams are done
+	goAwaySent  bool   // the last GOAWAY was queued
+	drainPing   bool   // the first GOAWAY and its PING were queued, not the last
+	drainTimer  *time.Timer
+	draining    bool // the last GOAWAY sent: close once the streams are done
 	closing     bool // write what is queued, then stop
 	fatal       bool // a connection error: the reader drops what follows
 	dead        bool // the connection is gone
@@ -310,6 +323,9 @@ func (c *conn) cleanup() {
 	if c.hsTimer != nil {
 		c.hsTimer.Stop()
 	}
+	if c.drainTimer != nil {
+		c.drainTimer.Stop()
+	}
 	c.wcond.Signal()
 	c.mu.Unlock()
 	c.rwc.Close()
@@ -325,8 +341,42 @@ func (c *conn) queueGoAwayLocked(code http2.ErrCode) {
 	c.queueCtrlLocked(ctrlFrame{kind: ctrlGoAway, stream: c.maxID, code: code})
 }
 
-// goAway starts a graceful close (NO_ERROR: the streams taken finish,
-// new ones are ignored) from outside the reading goroutine.
+// drain starts a graceful close in two phases (RFC 9113 section 6.8): a
+// first GOAWAY (NO_ERROR) with the largest stream identifier, so that
+// the client opens no more streams, and a PING; streams the client opened
+// before it read them are still served. At the PING's acknowledgement
+// (one round trip later), or after drainPingTimeout, the last GOAWAY
+// names the last stream taken (finishDrain); the connection closes once
+// the streams taken are done.
+func (c *conn) drain() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dead || c.goAwaySent || c.drainPing {
+		return
+	}
+	c.drainPing = true
+	c.queueCtrlLocked(ctrlFrame{kind: ctrlGoAway, stream: maxStreamID, code: errCodeNo})
+	c.queueCtrlLocked(ctrlFrame{kind: ctrlPing, data: drainPingData})
+	c.drainTimer = time.AfterFunc(drainPingTimeout, c.finishDrain)
+}
+
+// finishDrain sends the last GOAWAY of a graceful close.
+func (c *conn) finishDrain() {
+	c.mu.Lock()
+	pending := c.drainPing
+	c.drainPing = false
+	if c.drainTimer != nil {
+		c.drainTimer.Stop()
+	}
+	c.mu.Unlock()
+	if pending {
+		c.goAway(errCodeNo, true)
+	}
+}
+
+// goAway sends the last GOAWAY at once, from outside the reading
+// goroutine: graceful (NO_ERROR: the streams taken finish, new ones are
+// ignored), or not (the connection closes once the GOAWAY is written).
 func (c *conn) goAway(code http2.ErrCode, graceful bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -359,11 +409,11 @@ func (c *conn) armIdleLocked() {
 
 func (c *conn) onIdle() {
 	c.mu.Lock()
-	idle := len(c.streams) == 0 && c.handlers == 0 && !c.dead && !c.draining
+	idle := len(c.streams) == 0 && c.handlers == 0 && !c.dead && !c.draining && !c.drainPing
 	c.mu.Unlock()
 	if idle {
 		c.srv.hit(IdleTimeoutLimit)
-		c.goAway(errCodeNo, true)
+		c.drain()
 	}
 }
 
@@ -422,6 +472,9 @@ func (c *conn) process(f http2.Frame) error {
 		return c.processRST(f)
 	case *http2.PingFrame:
 		if f.IsAck() {
+			if f.Data == drainPingData {
+				c.finishDrain()
+			}
 			return nil
 		}
 		c.mu.Lock()
@@ -723,7 +776,7 @@ func (c *conn) closeStreamLocked(s *stream, err error) {
 		s.in, s.inOff = s.in[:0], 0
 		c.returnConnLocked(buffered)
 	}
-	s.out, s.outOff = nil, 0
+	s.dropOutLocked()
 	s.hdrs = nil
 	s.remoteClosed, s.localClosed, s.reset = true, true, true
 	s.rcond.Broadcast()

@@ -17,8 +17,23 @@
 // WINDOW_UPDATE, RST_STREAM, GOAWAY) and the header blocks and DATA of every
 // stream with something to send, up to 64 KiB per stream per round within
 // the flow control windows, and writes them with one Write; and a goroutine
-// per request running its handler. HPACK encoding happens on the writer,
-// in the order frames leave.
+// per request running its handler. A handler goroutine whose handler
+// returned waits up to a second for another stream (of any connection)
+// before it exits, so that under load goroutines and their grown stacks
+// are reused rather than made per request. HPACK encoding happens on the
+// writer, in the order frames leave; fields named in Server.UniqueFields
+// (a request ID) are never indexed.
+//
+// # Allocation
+//
+// A request costs, in the server: the HEADERS frame (x/net's Framer), the
+// stream, its context (two), the header map (two) and one slice for all
+// its field values, and the http.Request (built on the stack and copied
+// once by WithContext). The URL, the request body reader, the first header
+// blocks and the final response fields live in the stream; paths made of
+// characters net/url neither escapes nor unescapes skip
+// url.ParseRequestURI. Response bodies are queued in 16 KiB buffers from a
+// pool, given back when the stream ends.
 //
 // # Handler contract
 //
@@ -52,8 +67,8 @@
 //
 // A request that RFC 9113 section 8 calls malformed is refused with
 // RST_STREAM PROTOCOL_ERROR, never repaired: unknown, duplicate, missing or
-// misplaced pseudo-header fields (:protocol included: extended CONNECT is
-// not offered), upper-case or invalid field names, invalid field values,
+// misplaced pseudo-header fields (:protocol included, unless
+// Server.EnableConnectProtocol offers extended CONNECT), upper-case or invalid field names, invalid field values,
 // connection-specific fields (Connection, Keep-Alive, Proxy-Connection,
 // Transfer-Encoding, Upgrade), TE other than "trailers", a :path that is
 // not "*" or origin form of visible ASCII (a space, a control, a byte
@@ -97,6 +112,22 @@
 // content-length, has its stream reset with INTERNAL_ERROR.
 // Connection-specific fields set by a handler are dropped.
 //
-// Shutdown sends GOAWAY (NO_ERROR) and closes each connection once its
-// streams are done.
+// # Extended CONNECT
+//
+// With Server.EnableConnectProtocol the server offers extended CONNECT
+// (RFC 8441) for WebSockets over HTTP/2 and the like: the request's
+// protocol is in r.Header[":protocol"], as net/http presents it, its body
+// is the client's side of the tunnel until END_STREAM, and a 2xx answer
+// (sent without a content-length) opens the server's side, which the
+// handler's return ends. A handler that aborts a CONNECT (panics with
+// http.ErrAbortHandler) resets it with CONNECT_ERROR.
+//
+// Shutdown, and the idle timeout, close a connection gracefully in two
+// phases (RFC 9113 section 6.8): a first GOAWAY (NO_ERROR) with the
+// largest stream identifier and a PING; at the PING's acknowledgement, one
+// round trip later (or after a second without it), the last GOAWAY with
+// the last stream taken, the streams the client opened before reading the
+// first one included. The connection closes once those streams are done;
+// streams opened after the last GOAWAY are ignored, so the client knows
+// to retry them elsewhere.
 package h2server

@@ -26,9 +26,11 @@ type responseWriter struct {
 	wroteHeader bool
 	hdrQueued   bool
 	bodyAllowed bool
+	tunnel      bool  // a 2xx answer to CONNECT: no content-length
 	clen        int64 // the handler's content-length, or -1
 	written     int64
 	snap        []hpack.HeaderField
+	snapBuf     [8]hpack.HeaderField // snap's first backing array
 }
 
 var (
@@ -71,7 +73,12 @@ func (w *responseWriter) WriteHeader(code int) {
 	}
 	w.wroteHeader = true
 	w.status = code
-	w.bodyAllowed = code != http.StatusNoContent && code != http.StatusNotModified && s.req.Method != http.MethodHead
+	w.bodyAllowed = code != http.StatusNoContent && code != http.StatusNotModified && s.method != http.MethodHead
+	if s.method == http.MethodConnect && code < 300 {
+		// RFC 9110 section 9.3.6: the tunnel's bytes have no length.
+		w.tunnel = true
+		delete(w.header, "Content-Length")
+	}
 	if v := w.header["Content-Length"]; len(v) > 0 {
 		if n, err := strconv.ParseUint(v[0], 10, 63); err == nil && code != http.StatusNoContent && code != http.StatusNotModified {
 			w.clen = int64(n)
@@ -90,7 +97,13 @@ var hopFields = map[string]bool{
 
 // fields lists a header block: the status and the handler's fields.
 func (w *responseWriter) fields(code int, final bool) []hpack.HeaderField {
-	out := make([]hpack.HeaderField, 0, len(w.header)+3)
+	var out []hpack.HeaderField
+	if final {
+		// The final block is taken once per response.
+		out = w.snapBuf[:0]
+	} else {
+		out = make([]hpack.HeaderField, 0, len(w.header)+2)
+	}
 	out = append(out, hpack.HeaderField{Name: ":status", Value: statusString(code)})
 	sawDate := false
 	for k, vv := range w.header {
@@ -129,7 +142,7 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 		w.WriteHeader(http.StatusOK)
 	}
 	if !w.bodyAllowed {
-		if w.s.req.Method == http.MethodHead {
+		if w.s.method == http.MethodHead {
 			return len(p), nil
 		}
 		return 0, http.ErrBodyNotAllowed
@@ -158,7 +171,7 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 			m := copy(s.out, s.out[s.outOff:])
 			s.out, s.outOff = s.out[:m], 0
 		}
-		s.out = append(s.out, p[n:n+k]...)
+		s.appendOutLocked(p[n : n+k])
 		n += k
 		w.written += int64(k)
 	}
@@ -243,11 +256,17 @@ func (w *responseWriter) finish(panicked bool) {
 	case s.reset:
 	case panicked || w.bodyAllowed && w.clen >= 0 && w.written < w.clen:
 		// An aborted handler, or a body short of its content-length:
-		// the client must not take it for a complete response.
-		c.resetStreamLocked(s.id, http2.ErrCodeInternal)
+		// the client must not take it for a complete response. A
+		// CONNECT tunnel that failed is a CONNECT_ERROR (RFC 9113
+		// section 8.5).
+		code := http2.ErrCodeInternal
+		if s.method == http.MethodConnect {
+			code = http2.ErrCodeConnect
+		}
+		c.resetStreamLocked(s.id, code)
 	default:
 		if !w.hdrQueued {
-			if w.clen < 0 && w.bodyAllowed && len(trailers) == 0 && w.header["Trailer"] == nil {
+			if w.clen < 0 && w.bodyAllowed && !w.tunnel && len(trailers) == 0 && w.header["Trailer"] == nil {
 				w.snap = append(w.snap, hpack.HeaderField{Name: "content-length", Value: strconv.Itoa(len(s.out) - s.outOff)})
 			}
 			w.queueHeadersLocked()

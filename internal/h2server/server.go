@@ -6,9 +6,9 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/rauta/rauta/internal/conntrack"
 )
 
 // Defaults of the Server limits.
@@ -201,6 +201,25 @@ type Server struct {
 	// no limit; handlers may set their own (http.ResponseController).
 	WriteTimeout time.Duration
 
+	// UniqueFields names (in lower case) response fields whose value
+	// differs from one response to the next, such as a request ID. They
+	// are encoded as HPACK literals never indexed, so that they neither
+	// cost the encoder and the client a dynamic table insertion each nor
+	// evict the fields that repeat.
+	UniqueFields []string
+
+	// EnableConnectProtocol offers extended CONNECT (RFC 8441): the
+	// server advertises SETTINGS_ENABLE_CONNECT_PROTOCOL and accepts a
+	// CONNECT request with a :protocol pseudo-header field (and :scheme,
+	// :path and :authority), which the handler sees as net/http and x/net
+	// present it: Method "CONNECT", the protocol in
+	// r.Header[":protocol"], r.URL from :path. Its r.Body carries the
+	// stream's DATA until the client's END_STREAM; a 2xx response opens
+	// the tunnel (Flush sends it at once), and the handler's return ends
+	// it with END_STREAM. Without it, :protocol makes a request
+	// malformed.
+	EnableConnectProtocol bool
+
 	// ErrorLog receives panics (Error) and connection errors (Debug).
 	// Nil means slog.Default().
 	ErrorLog *slog.Logger
@@ -208,10 +227,7 @@ type Server struct {
 	// connection's reading goroutine): for metrics.
 	OnLimit func(Limit)
 
-	shutting atomic.Bool
-	mu       sync.Mutex
-	conns    map[*conn]struct{}
-	connGone chan struct{}
+	conns conntrack.Set[*conn]
 }
 
 // ServeConnOpts are the optional arguments of ServeConn.
@@ -310,79 +326,29 @@ func (s *Server) ServeConn(c net.Conn, opts *ServeConnOpts) {
 		opts = &ServeConnOpts{}
 	}
 	sc := newConn(s, c, opts)
-	if !s.track(sc) {
+	if !s.conns.Add(sc) {
 		c.Close()
 		return
 	}
-	defer s.untrack(sc)
+	defer s.conns.Remove(sc)
 	sc.serve(opts)
 }
 
-func (s *Server) track(c *conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.shutting.Load() {
-		return false
-	}
-	if s.conns == nil {
-		s.conns = make(map[*conn]struct{})
-	}
-	s.conns[c] = struct{}{}
-	return true
-}
-
-func (s *Server) untrack(c *conn) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.conns, c)
-	if s.connGone != nil {
-		select {
-		case s.connGone <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// Shutdown stops the server gracefully: every connection gets GOAWAY
-// (NO_ERROR, with the last stream it has taken) and is closed once its
-// streams are done; new connections are closed at once. Shutdown waits
-// until no connection is left or ctx ends (returning ctx's error).
+// Shutdown stops the server gracefully: every connection gets a first
+// GOAWAY (NO_ERROR, with the largest stream identifier) and a PING; once
+// the PING is acknowledged (or a second has passed) the last GOAWAY names
+// the last stream taken, streams opened in the meantime included, and the
+// connection is closed once its streams are done. New connections are
+// closed at once. Shutdown waits until no connection is left or ctx ends
+// (returning ctx's error).
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.shutting.Store(true)
-	if s.connGone == nil {
-		s.connGone = make(chan struct{}, 1)
-	}
-	for c := range s.conns {
-		c.goAway(errCodeNo, true)
-	}
-	s.mu.Unlock()
-	poll := time.NewTicker(50 * time.Millisecond)
-	defer poll.Stop()
-	for {
-		s.mu.Lock()
-		n := len(s.conns)
-		s.mu.Unlock()
-		if n == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-s.connGone:
-		case <-poll.C:
-		}
-	}
+	s.conns.Shut((*conn).drain)
+	return s.conns.Wait(ctx, nil)
 }
 
 // Close closes every connection at once, handlers running or not.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	s.shutting.Store(true)
-	for c := range s.conns {
-		c.rwc.Close()
-	}
-	s.mu.Unlock()
+	s.conns.Shut(func(c *conn) { c.rwc.Close() })
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/http/httptrace"
 	"net/textproto"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -393,38 +394,82 @@ func (c *countingConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
-// TestShutdownDrains checks graceful shutdown: GOAWAY NO_ERROR naming the
-// last stream, the stream in flight finishes, then the connection closes.
-func TestShutdownDrains(t *testing.T) {
+// TestShutdownTwoPhase checks the graceful close of RFC 9113 section
+// 6.8: a first GOAWAY with the largest stream identifier and a PING; a
+// stream the client opens before acknowledging the PING is still served;
+// the acknowledgement brings the last GOAWAY, naming that stream; a stream
+// opened after it is ignored; the streams in flight finish, then the
+// connection closes and Shutdown returns. A client that never acknowledges
+// gets the last GOAWAY anyway.
+func TestShutdownTwoPhase(t *testing.T) {
 	release := make(chan struct{})
+	started := make(chan string, 4)
 	ts := startServer(t, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		<-release
-		io.WriteString(w, "finished")
+		started <- r.URL.Path
+		if r.URL.Path == "/slow" {
+			<-release
+		}
+		io.WriteString(w, "finished "+r.URL.Path)
 	}))
 	rc := dialRaw(t, ts.addr)
 	rc.request(1, true, get("/slow")...)
-	time.Sleep(100 * time.Millisecond)
-	shut := make(chan error)
+	<-started
+	shut := make(chan error, 1)
 	go func() { shut <- ts.srv.Shutdown(context.Background()) }()
-	var goAway *http2.GoAwayFrame
-	for goAway == nil {
-		f, err := rc.fr.ReadFrame()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if g, ok := f.(*http2.GoAwayFrame); ok {
-			goAway = g
+
+	// nextControl reads frames until a GOAWAY or a PING, failing on
+	// anything for a stream.
+	nextControl := func() http2.Frame {
+		t.Helper()
+		for {
+			f, err := rc.fr.ReadFrame()
+			if err != nil {
+				t.Fatalf("reading: %v", err)
+			}
+			switch f := f.(type) {
+			case *http2.GoAwayFrame:
+				return f
+			case *http2.PingFrame:
+				if !f.IsAck() {
+					return f
+				}
+			case *http2.HeadersFrame, *http2.DataFrame, *http2.RSTStreamFrame:
+				t.Fatalf("stream %d answered before its time: %v", f.Header().StreamID, f)
+			}
 		}
 	}
-	if goAway.ErrCode != http2.ErrCodeNo || goAway.LastStreamID != 1 {
-		t.Errorf("GOAWAY %v last stream %d, want NO_ERROR 1", goAway.ErrCode, goAway.LastStreamID)
+	first, ok := nextControl().(*http2.GoAwayFrame)
+	if !ok || first.ErrCode != http2.ErrCodeNo || first.LastStreamID != 1<<31-1 {
+		t.Fatalf("first frame of the close: %v, want GOAWAY NO_ERROR with the largest stream id", first)
 	}
+	ping, ok := nextControl().(*http2.PingFrame)
+	if !ok {
+		t.Fatal("no PING after the first GOAWAY")
+	}
+	// A stream opened before the client read the GOAWAY is served.
+	rc.request(3, true, get("/raced")...)
+	if ev := rc.await(3); ev.status != 200 || string(ev.body) != "finished /raced" {
+		t.Fatalf("stream opened between the GOAWAYs: %+v", ev)
+	}
+	<-started
+	rc.fr.WritePing(true, ping.Data)
+	last, ok := nextControl().(*http2.GoAwayFrame)
+	if !ok || last.ErrCode != http2.ErrCodeNo || last.LastStreamID != 3 {
+		t.Fatalf("after the PING's acknowledgement: %v, want GOAWAY NO_ERROR last stream 3", last)
+	}
+	rc.request(5, true, get("/late")...) // past the last GOAWAY: ignored
 	close(release)
-	if ev := rc.await(1); string(ev.body) != "finished" {
+	if ev := rc.await(1); string(ev.body) != "finished /slow" {
 		t.Errorf("stream in flight: %+v", ev)
 	}
-	if ev := rc.await(0); !ev.closed {
-		t.Errorf("after the last stream: %+v, want the connection closed", ev)
+	for {
+		f, err := rc.fr.ReadFrame()
+		if err != nil {
+			break // closed
+		}
+		if id := f.Header().StreamID; id == 5 {
+			t.Errorf("stream 5, opened after the last GOAWAY, got %v", f)
+		}
 	}
 	select {
 	case err := <-shut:
@@ -434,6 +479,34 @@ func TestShutdownDrains(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Shutdown did not return")
 	}
+	select {
+	case p := <-started:
+		t.Errorf("handler ran for %s after the last GOAWAY", p)
+	default:
+	}
+
+	t.Run("no acknowledgement", func(t *testing.T) {
+		ts := startServer(t, nil, okHandler)
+		rc := dialRaw(t, ts.addr)
+		rc.request(1, true, get("/")...)
+		if ev := rc.await(1); ev.status != 200 {
+			t.Fatalf("request: %+v", ev)
+		}
+		go ts.srv.Shutdown(context.Background())
+		var goAways []uint32
+		for {
+			f, err := rc.fr.ReadFrame()
+			if err != nil {
+				break
+			}
+			if g, ok := f.(*http2.GoAwayFrame); ok {
+				goAways = append(goAways, g.LastStreamID)
+			}
+		}
+		if !slices.Equal(goAways, []uint32{1<<31 - 1, 1}) {
+			t.Errorf("GOAWAY last streams %v, want [%d 1]", goAways, uint32(1<<31-1))
+		}
+	})
 }
 
 // TestHandlerPanics checks that a panicking handler resets its stream
@@ -452,5 +525,37 @@ func TestHandlerPanics(t *testing.T) {
 	rc.request(3, true, get("/fine")...)
 	if ev := rc.await(3); ev.status != 200 {
 		t.Errorf("next stream: %+v", ev)
+	}
+}
+
+// TestUniqueFieldsNeverIndexed checks that the fields named in
+// UniqueFields go out as never-indexed literals, response after response,
+// and the others are indexed (sent again as an index).
+func TestUniqueFieldsNeverIndexed(t *testing.T) {
+	var n atomic.Int64
+	ts := startServer(t, &Server{UniqueFields: []string{"x-request-id"}}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Request-Id", "id-"+strconv.FormatInt(n.Add(1), 10))
+		w.Header().Set("X-Same", "same")
+		io.WriteString(w, "ok")
+	}))
+	rc := dialRaw(t, ts.addr)
+	var sizes []int
+	for id := uint32(1); id <= 5; id += 2 {
+		rc.request(id, true, get("/")...)
+		ev := rc.await(id)
+		if ev.status != 200 {
+			t.Fatalf("stream %d: %+v", id, ev)
+		}
+		sensitive := map[string]bool{}
+		for _, f := range ev.headers {
+			sensitive[f.Name] = f.Sensitive
+		}
+		if !sensitive["x-request-id"] || sensitive["x-same"] {
+			t.Errorf("stream %d: never-indexed fields %v; want x-request-id only", id, sensitive)
+		}
+		sizes = append(sizes, len(rc.lastBlock))
+	}
+	if sizes[2] > sizes[0]-len("same") {
+		t.Errorf("header block sizes %v: the repeated fields are not sent as indexes", sizes)
 	}
 }

@@ -2,6 +2,7 @@ package h2server
 
 import (
 	"runtime"
+	"slices"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -79,14 +80,22 @@ func (c *conn) fillLocked(spare []*stream) []*stream {
 	for _, f := range c.ctrl {
 		switch f.kind {
 		case ctrlSettings:
-			c.wfr.WriteSettings(
-				http2.Setting{ID: http2.SettingMaxFrameSize, Val: c.srv.maxFrame()},
-				http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: c.srv.maxStreams()},
-				http2.Setting{ID: http2.SettingInitialWindowSize, Val: streamWindow},
-				http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: c.maxList},
-			)
+			settings := [...]http2.Setting{
+				{ID: http2.SettingMaxFrameSize, Val: c.srv.maxFrame()},
+				{ID: http2.SettingMaxConcurrentStreams, Val: c.srv.maxStreams()},
+				{ID: http2.SettingInitialWindowSize, Val: streamWindow},
+				{ID: http2.SettingMaxHeaderListSize, Val: c.maxList},
+				{ID: http2.SettingEnableConnectProtocol, Val: 1},
+			}
+			n := len(settings) - 1
+			if c.srv.EnableConnectProtocol {
+				n++
+			}
+			c.wfr.WriteSettings(settings[:n]...)
 		case ctrlSettingsAck:
 			c.wfr.WriteSettingsAck()
+		case ctrlPing:
+			c.wfr.WritePing(false, f.data)
 		case ctrlPingAck:
 			c.wfr.WritePing(true, f.data)
 		case ctrlRST:
@@ -182,7 +191,8 @@ func (c *conn) writeStreamLocked(s *stream) {
 // section 8.1).
 func (c *conn) endLocalLocked(s *stream) {
 	s.localClosed = true
-	s.out, s.outOff, s.trailers = nil, 0, nil
+	s.dropOutLocked()
+	s.trailers = nil
 	s.stopTimersLocked()
 	if !s.remoteClosed {
 		c.wfr.WriteRSTStream(s.id, errCodeNo)
@@ -196,6 +206,9 @@ func (c *conn) endLocalLocked(s *stream) {
 func (c *conn) writeBlock(id uint32, fields []hpack.HeaderField, end bool) {
 	c.hbuf.Reset()
 	for _, f := range fields {
+		if slices.Contains(c.srv.UniqueFields, f.Name) {
+			f.Sensitive = true
+		}
 		c.enc.WriteField(f)
 	}
 	blk := c.hbuf.Bytes()
