@@ -58,6 +58,7 @@ func supportedFeatures() []gatewayv1.SupportedFeature {
 		"HTTPRouteSchemeRedirect",
 		"ListenerSet",
 		"ReferenceGrant",
+		"UDPRoute",
 	}
 	out := make([]gatewayv1.SupportedFeature, len(names))
 	for i, n := range names {
