@@ -58,6 +58,10 @@ func supportedFeatures() []gatewayv1.SupportedFeature {
 		"HTTPRouteSchemeRedirect",
 		"ListenerSet",
 		"ReferenceGrant",
+		"TCPRoute",
+		"TLSRoute",
+		"TLSRouteModeMixed",
+		"TLSRouteModeTerminate",
 		"UDPRoute",
 	}
 	out := make([]gatewayv1.SupportedFeature, len(names))

@@ -30,7 +30,10 @@ type Options struct {
 	IdleTimeout time.Duration
 
 	// MaxIdlePerEndpoint bounds the idle HTTP/1.1 connections kept per
-	// endpoint. Zero means 128; negative keeps none (no reuse).
+	// endpoint. Zero means 512 (two HTTP/2 clients' worth of concurrent
+	// streams to one endpoint: below the concurrency a proxy sees, the
+	// connections beyond the bound are closed and dialed again under
+	// steady load); negative keeps none (no reuse).
 	MaxIdlePerEndpoint int
 
 	// MaxConnsPerEndpoint bounds the open HTTP/1.1 connections (idle, in
@@ -90,7 +93,7 @@ func (c Options) withDefaults() Options {
 		c.IdleTimeout = 60 * time.Second
 	}
 	if c.MaxIdlePerEndpoint == 0 {
-		c.MaxIdlePerEndpoint = 128
+		c.MaxIdlePerEndpoint = 512
 	} else if c.MaxIdlePerEndpoint < 0 {
 		c.MaxIdlePerEndpoint = 0
 	}

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"strings"
 	"time"
 
 	"github.com/rauta/rauta/internal/h2server"
@@ -92,5 +93,6 @@ func (p *Proxy) newH2Server(lim Limits) *h2server.Server {
 		EnableConnectProtocol:  true, // WebSockets over HTTP/2, h2tunnel.go
 		ErrorLog:               p.log,
 		OnLimit:                func(k h2server.Limit) { counters[k]() },
+		UniqueFields:           []string{strings.ToLower(p.requestIDHeader)},
 	}
 }

@@ -776,7 +776,7 @@ func (c *conn) closeStreamLocked(s *stream, err error) {
 		s.in, s.inOff = s.in[:0], 0
 		c.returnConnLocked(buffered)
 	}
-	s.out, s.outOff = nil, 0
+	s.dropOutLocked()
 	s.hdrs = nil
 	s.remoteClosed, s.localClosed, s.reset = true, true, true
 	s.rcond.Broadcast()

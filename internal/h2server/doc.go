@@ -17,8 +17,23 @@
 // WINDOW_UPDATE, RST_STREAM, GOAWAY) and the header blocks and DATA of every
 // stream with something to send, up to 64 KiB per stream per round within
 // the flow control windows, and writes them with one Write; and a goroutine
-// per request running its handler. HPACK encoding happens on the writer,
-// in the order frames leave.
+// per request running its handler. A handler goroutine whose handler
+// returned waits up to a second for another stream (of any connection)
+// before it exits, so that under load goroutines and their grown stacks
+// are reused rather than made per request. HPACK encoding happens on the
+// writer, in the order frames leave; fields named in Server.UniqueFields
+// (a request ID) are never indexed.
+//
+// # Allocation
+//
+// A request costs, in the server: the HEADERS frame (x/net's Framer), the
+// stream, its context (two), the header map (two) and one slice for all
+// its field values, and the http.Request (built on the stack and copied
+// once by WithContext). The URL, the request body reader, the first header
+// blocks and the final response fields live in the stream; paths made of
+// characters net/url neither escapes nor unescapes skip
+// url.ParseRequestURI. Response bodies are queued in 16 KiB buffers from a
+// pool, given back when the stream ends.
 //
 // # Handler contract
 //

@@ -168,12 +168,17 @@ func (c *conn) endHeaders() error {
 		s.respondLocked(http.StatusRequestHeaderFieldsTooLarge)
 		return nil
 	}
-	req, err := c.newRequest(hb)
-	if err != nil {
+	// The request is built here and copied once, with its context, by
+	// start; its URL lives in the stream.
+	var req http.Request
+	var u url.URL
+	if err := c.newRequest(hb, &req, &u); err != nil {
 		c.srv.logger().Debug("h2server: malformed request", "remote", c.remoteAddr, "error", err)
 		return http2.StreamError{StreamID: id, Code: errCodeProtocol, Cause: err}
 	}
 	s := c.newStreamLocked(id, hb.endStream)
+	s.url = u
+	req.URL = &s.url
 	if v := req.Header["Content-Length"]; len(v) > 0 {
 		s.declLen = req.ContentLength
 	}
@@ -186,13 +191,14 @@ func (c *conn) endHeaders() error {
 			return http2.StreamError{StreamID: id, Code: errCodeProtocol}
 		}
 	} else {
-		req.Body = &requestBody{s: s}
+		s.body.s = s
+		req.Body = &s.body
 		s.needsContinue = httpguts.HeaderValuesContainsToken(req.Header["Expect"], "100-continue")
 		if s.needsContinue {
 			delete(req.Header, "Expect")
 		}
 	}
-	s.start(req)
+	s.start(&req)
 	return nil
 }
 
@@ -235,9 +241,10 @@ var (
 	errContentLength = errors.New("invalid or differing content-length")
 )
 
-// newRequest builds the request of a header block, refusing what RFC
-// 9113 section 8 calls malformed.
-func (c *conn) newRequest(hb *headerBlock) (*http.Request, error) {
+// newRequest fills r and its URL u (r.URL is left for the caller to
+// point at u) from a header block, refusing what RFC 9113 section 8 calls
+// malformed.
+func (c *conn) newRequest(hb *headerBlock, r *http.Request, u *url.URL) error {
 	var method, scheme, authority, path, protocol string
 	var seen uint8
 	nReg := 0
@@ -259,56 +266,65 @@ func (c *conn) newRequest(hb *headerBlock) (*http.Request, error) {
 		case ":protocol":
 			if !c.srv.EnableConnectProtocol {
 				// Extended CONNECT is not offered.
-				return nil, errPseudo
+				return errPseudo
 			}
 			bit, protocol = 16, f.Value
 		default:
 			// :status and others.
-			return nil, errPseudo
+			return errPseudo
 		}
 		if seen&bit != 0 {
-			return nil, errPseudo
+			return errPseudo
 		}
 		seen |= bit
 	}
 	if method == "" || !validFieldNameAnyCase(method) {
-		return nil, errMethod
+		return errMethod
 	}
 	connect := method == http.MethodConnect
 	extended := seen&16 != 0 // extended CONNECT, RFC 8441 section 4
 	switch {
 	case extended:
 		if !connect || !validFieldNameAnyCase(protocol) || path == "" || authority == "" || scheme != "http" && scheme != "https" {
-			return nil, errPseudo
+			return errPseudo
 		}
 	case connect:
 		if seen&(2|8) != 0 || authority == "" {
-			return nil, errPseudo
+			return errPseudo
 		}
 	case path == "" || scheme != "http" && scheme != "https":
-		return nil, errPseudo
+		return errPseudo
 	}
 
 	h := make(http.Header, nReg)
+	// The first value of each name is a one-element slice of vals, so
+	// that a request costs one slice for its values, not one per field;
+	// the capacity limit makes a second value copy, not overwrite.
+	vals := make([]string, nReg)
 	for _, f := range hb.fields {
 		if strings.HasPrefix(f.Name, ":") {
 			continue
 		}
 		if connectionFields[f.Name] {
-			return nil, errConnectionHdr
+			return errConnectionHdr
 		}
 		if f.Name == "te" && f.Value != "trailers" {
-			return nil, errTE
+			return errTE
 		}
 		k := c.canonical(f.Name)
-		h[k] = append(h[k], f.Value)
+		if vv, ok := h[k]; ok {
+			h[k] = append(vv, f.Value)
+			continue
+		}
+		vals[0] = f.Value
+		h[k], vals = vals[:1:1], vals[1:]
 	}
 	if cookies := h["Cookie"]; len(cookies) > 1 {
 		h["Cookie"] = []string{strings.Join(cookies, "; ")}
 	}
 	if hosts := h["Host"]; len(hosts) > 0 {
 		if len(hosts) > 1 || authority != "" && hosts[0] != authority {
-			return nil, errAuthority
+			return errAuthority
 		}
 		if authority == "" {
 			authority = hosts[0]
@@ -316,10 +332,10 @@ func (c *conn) newRequest(hb *headerBlock) (*http.Request, error) {
 		delete(h, "Host")
 	}
 	if strings.IndexByte(authority, '@') >= 0 || authority != "" && !httpguts.ValidHostHeader(authority) {
-		return nil, errAuthority
+		return errAuthority
 	}
 
-	r := &http.Request{
+	*r = http.Request{
 		Method:     method,
 		Proto:      "HTTP/2.0",
 		ProtoMajor: 2,
@@ -335,28 +351,24 @@ func (c *conn) newRequest(hb *headerBlock) (*http.Request, error) {
 		h[":protocol"] = []string{protocol}
 	}
 	if connect && !extended {
-		r.URL = &url.URL{Host: authority}
+		*u = url.URL{Host: authority}
 		r.RequestURI = authority
 	} else {
-		if !validPath(path) {
-			return nil, errPath
+		if !validPath(path) || !parsePath(path, u) {
+			return errPath
 		}
-		u, err := url.ParseRequestURI(path)
-		if err != nil {
-			return nil, errPath
-		}
-		r.URL, r.RequestURI = u, path
+		r.RequestURI = path
 	}
 	r.ContentLength = -1
 	if v := h["Content-Length"]; len(v) > 0 {
 		for _, x := range v[1:] {
 			if x != v[0] {
-				return nil, errContentLength
+				return errContentLength
 			}
 		}
 		n, err := strconv.ParseUint(v[0], 10, 63)
 		if err != nil || v[0][0] == '+' {
-			return nil, errContentLength
+			return errContentLength
 		}
 		r.ContentLength = int64(n)
 		if len(v) > 1 {
@@ -378,7 +390,7 @@ func (c *conn) newRequest(hb *headerBlock) (*http.Request, error) {
 		}
 	}
 	delete(h, "Trailer")
-	return r, nil
+	return nil
 }
 
 // validFieldNameAnyCase reports whether s is a token (a method).
@@ -389,6 +401,48 @@ func validFieldNameAnyCase(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// parsePath sets u to the URL of an origin-form :path (or "*") that
+// validPath accepted, as url.ParseRequestURI would, and reports whether
+// it is valid. "*", and a plainPath with a non-empty query or none, are
+// taken without allocation; any other goes to url.ParseRequestURI.
+func parsePath(p string, u *url.URL) bool {
+	if p == "*" {
+		*u = url.URL{Path: p}
+		return true
+	}
+	path, query, hasQuery := strings.Cut(p, "?")
+	if hasQuery && query == "" || !plainPath(path) {
+		v, err := url.ParseRequestURI(p)
+		if err != nil {
+			return false
+		}
+		*u = *v
+		return true
+	}
+	*u = url.URL{Path: path, RawQuery: query}
+	return true
+}
+
+// plainPath reports whether p needs neither unescaping nor escaping by
+// net/url: every byte is a letter, a digit, or one of "-._~$&+,;=/:@"
+// (net/url escapes the other sub-delimiters), so url.URL's Path is p and
+// RawPath empty.
+func plainPath(p string) bool {
+	for i := 0; i < len(p); i++ {
+		b := p[i]
+		switch {
+		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
+		default:
+			switch b {
+			case '-', '.', '_', '~', '$', '&', '+', ',', ';', '=', '/', ':', '@':
+			default:
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // validPath reports whether :path is "*" or an origin-form target of

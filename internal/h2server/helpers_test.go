@@ -110,6 +110,8 @@ type rawConn struct {
 	hbuf bytes.Buffer
 	enc  *hpack.Encoder
 	dec  *hpack.Decoder
+	// lastBlock is the last response header block read.
+	lastBlock []byte
 }
 
 // dialRaw connects and sends the preface and an empty SETTINGS frame.
@@ -183,6 +185,7 @@ func (rc *rawConn) await(id uint32) event {
 				return ev
 			}
 		case *http2.HeadersFrame:
+			rc.lastBlock = bytes.Clone(f.HeaderBlockFragment())
 			fields, err := rc.dec.DecodeFull(f.HeaderBlockFragment())
 			if err != nil {
 				rc.t.Fatalf("decoding a response: %v", err)

@@ -30,6 +30,7 @@ type responseWriter struct {
 	clen        int64 // the handler's content-length, or -1
 	written     int64
 	snap        []hpack.HeaderField
+	snapBuf     [8]hpack.HeaderField // snap's first backing array
 }
 
 var (
@@ -96,7 +97,13 @@ var hopFields = map[string]bool{
 
 // fields lists a header block: the status and the handler's fields.
 func (w *responseWriter) fields(code int, final bool) []hpack.HeaderField {
-	out := make([]hpack.HeaderField, 0, len(w.header)+3)
+	var out []hpack.HeaderField
+	if final {
+		// The final block is taken once per response.
+		out = w.snapBuf[:0]
+	} else {
+		out = make([]hpack.HeaderField, 0, len(w.header)+2)
+	}
 	out = append(out, hpack.HeaderField{Name: ":status", Value: statusString(code)})
 	sawDate := false
 	for k, vv := range w.header {
@@ -164,7 +171,7 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 			m := copy(s.out, s.out[s.outOff:])
 			s.out, s.outOff = s.out[:m], 0
 		}
-		s.out = append(s.out, p[n:n+k]...)
+		s.appendOutLocked(p[n : n+k])
 		n += k
 		w.written += int64(k)
 	}

@@ -201,6 +201,13 @@ type Server struct {
 	// no limit; handlers may set their own (http.ResponseController).
 	WriteTimeout time.Duration
 
+	// UniqueFields names (in lower case) response fields whose value
+	// differs from one response to the next, such as a request ID. They
+	// are encoded as HPACK literals never indexed, so that they neither
+	// cost the encoder and the client a dynamic table insertion each nor
+	// evict the fields that repeat.
+	UniqueFields []string
+
 	// EnableConnectProtocol offers extended CONNECT (RFC 8441): the
 	// server advertises SETTINGS_ENABLE_CONNECT_PROTOCOL and accepts a
 	// CONNECT request with a :protocol pseudo-header field (and :scheme,

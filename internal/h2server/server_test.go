@@ -527,3 +527,35 @@ func TestHandlerPanics(t *testing.T) {
 		t.Errorf("next stream: %+v", ev)
 	}
 }
+
+// TestUniqueFieldsNeverIndexed checks that the fields named in
+// UniqueFields go out as never-indexed literals, response after response,
+// and the others are indexed (sent again as an index).
+func TestUniqueFieldsNeverIndexed(t *testing.T) {
+	var n atomic.Int64
+	ts := startServer(t, &Server{UniqueFields: []string{"x-request-id"}}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Request-Id", "id-"+strconv.FormatInt(n.Add(1), 10))
+		w.Header().Set("X-Same", "same")
+		io.WriteString(w, "ok")
+	}))
+	rc := dialRaw(t, ts.addr)
+	var sizes []int
+	for id := uint32(1); id <= 5; id += 2 {
+		rc.request(id, true, get("/")...)
+		ev := rc.await(id)
+		if ev.status != 200 {
+			t.Fatalf("stream %d: %+v", id, ev)
+		}
+		sensitive := map[string]bool{}
+		for _, f := range ev.headers {
+			sensitive[f.Name] = f.Sensitive
+		}
+		if !sensitive["x-request-id"] || sensitive["x-same"] {
+			t.Errorf("stream %d: never-indexed fields %v; want x-request-id only", id, sensitive)
+		}
+		sizes = append(sizes, len(rc.lastBlock))
+	}
+	if sizes[2] > sizes[0]-len("same") {
+		t.Errorf("header block sizes %v: the repeated fields are not sent as indexes", sizes)
+	}
+}

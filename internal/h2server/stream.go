@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime"
 	"sync"
@@ -27,6 +28,8 @@ type stream struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	req    *http.Request
+	url    url.URL     // req.URL
+	body   requestBody // req.Body, when the request has one
 	w      responseWriter
 	// method is the request's, kept aside: a handler may change req.
 	method string
@@ -55,8 +58,10 @@ type stream struct {
 	sendHigh    int64 // the largest sendWindow has been
 	dataFrames  int64 // as conn.dataFrames, for the stream
 	hdrs        []hdrBlock
+	hdrBuf      [2]hdrBlock // hdrs' first backing array
 	finalQueued bool
 	out         []byte
+	outBuf      *outBuf // out's first backing array, from outBufs
 	outOff      int
 	outEnd      bool // the handler is done: END_STREAM after out and trailers
 	trailers    []hpack.HeaderField
@@ -83,6 +88,7 @@ func (c *conn) newStreamLocked(id uint32, endStream bool) *stream {
 		sendWindow:   int64(c.peerInitWindow),
 		remoteClosed: endStream,
 	}
+	s.hdrs = s.hdrBuf[:0]
 	s.rcond.L = &c.mu
 	s.wcond.L = &c.mu
 	s.ctx, s.cancel = context.WithCancel(c.ctx)
@@ -91,6 +97,31 @@ func (c *conn) newStreamLocked(id uint32, endStream bool) *stream {
 		c.idleTimer.Stop()
 	}
 	return s
+}
+
+// outBuf is the space a response body is queued in, up to holdBytes
+// without growing; outBufs holds those of finished streams.
+type outBuf [holdBytes]byte
+
+var outBufs = sync.Pool{New: func() any { return new(outBuf) }}
+
+// appendOutLocked queues body bytes, starting in a pooled buffer.
+func (s *stream) appendOutLocked(p []byte) {
+	if s.out == nil {
+		s.outBuf = outBufs.Get().(*outBuf)
+		s.out = s.outBuf[:0]
+	}
+	s.out = append(s.out, p...)
+}
+
+// dropOutLocked lets go of the queued body and gives its pooled buffer
+// back: the writer has copied what it sent, and no Write comes after.
+func (s *stream) dropOutLocked() {
+	s.out, s.outOff = nil, 0
+	if s.outBuf != nil {
+		outBufs.Put(s.outBuf)
+		s.outBuf = nil
+	}
 }
 
 // start runs the handler of a new stream on its own goroutine.
@@ -104,7 +135,38 @@ func (s *stream) start(req *http.Request) {
 	if d := c.srv.WriteTimeout; d > 0 {
 		s.writeTimer = time.AfterFunc(d, s.onWriteTimeout)
 	}
-	go c.runHandler(s)
+	select {
+	case idleWorkers <- s:
+	default:
+		go worker(s)
+	}
+}
+
+// workerIdle is how long a handler goroutine with nothing to do waits for
+// another stream before it exits.
+const workerIdle = time.Second
+
+// idleWorkers hands streams to handler goroutines that finished theirs
+// and wait (for up to workerIdle) for another: a goroutine whose stack
+// has grown to what the handlers need serves many requests, instead of
+// each request starting a goroutine and growing its stack again.
+var idleWorkers = make(chan *stream)
+
+// worker runs the handler of s, then of the streams handed to it while
+// it waits.
+func worker(s *stream) {
+	t := time.NewTimer(workerIdle)
+	defer t.Stop()
+	for {
+		s.c.runHandler(s)
+		s = nil
+		t.Reset(workerIdle)
+		select {
+		case s = <-idleWorkers:
+		case <-t.C:
+			return
+		}
+	}
 }
 
 // respondLocked answers a stream with a status and no body, without a

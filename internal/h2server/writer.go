@@ -2,6 +2,7 @@ package h2server
 
 import (
 	"runtime"
+	"slices"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -190,7 +191,8 @@ func (c *conn) writeStreamLocked(s *stream) {
 // section 8.1).
 func (c *conn) endLocalLocked(s *stream) {
 	s.localClosed = true
-	s.out, s.outOff, s.trailers = nil, 0, nil
+	s.dropOutLocked()
+	s.trailers = nil
 	s.stopTimersLocked()
 	if !s.remoteClosed {
 		c.wfr.WriteRSTStream(s.id, errCodeNo)
@@ -204,6 +206,9 @@ func (c *conn) endLocalLocked(s *stream) {
 func (c *conn) writeBlock(id uint32, fields []hpack.HeaderField, end bool) {
 	c.hbuf.Reset()
 	for _, f := range fields {
+		if slices.Contains(c.srv.UniqueFields, f.Name) {
+			f.Sensitive = true
+		}
 		c.enc.WriteField(f)
 	}
 	blk := c.hbuf.Bytes()
