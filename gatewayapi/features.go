@@ -62,6 +62,7 @@ func supportedFeatures() []gatewayv1.SupportedFeature {
 		"TLSRoute",
 		"TLSRouteModeMixed",
 		"TLSRouteModeTerminate",
+		"UDPRoute",
 	}
 	out := make([]gatewayv1.SupportedFeature, len(names))
 	for i, n := range names {
