@@ -162,7 +162,11 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 		buffered := len(s.out) - s.outOff
 		if buffered >= maxStreamBuffer {
 			w.queueHeadersLocked()
-			c.readyLocked(s)
+			if !s.blocked {
+				// A stream blocked by flow control is queued again
+				// by the WINDOW_UPDATE that unblocks it.
+				c.readyLocked(s)
+			}
 			s.wcond.Wait()
 			continue
 		}

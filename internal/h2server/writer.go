@@ -146,6 +146,7 @@ func (c *conn) writeStreamLocked(s *stream) {
 		return
 	}
 	quantum := streamQuantum
+	wrote := false
 	for s.outOff < len(s.out) && quantum > 0 {
 		n := int64(min(len(s.out)-s.outOff, int(c.peerMaxFrame), quantum))
 		n = min(n, s.sendWindow, c.sendWindow)
@@ -155,6 +156,7 @@ func (c *conn) writeStreamLocked(s *stream) {
 		}
 		end := s.outEnd && s.outOff+int(n) == len(s.out) && len(s.trailers) == 0
 		c.wfr.WriteData(s.id, end, s.out[s.outOff:s.outOff+int(n)])
+		wrote = true
 		s.outOff += int(n)
 		s.sendWindow -= n
 		c.sendWindow -= n
@@ -169,7 +171,14 @@ func (c *conn) writeStreamLocked(s *stream) {
 	if s.outOff == len(s.out) {
 		s.out, s.outOff = s.out[:0], 0
 	}
-	s.wcond.Broadcast()
+	if wrote {
+		// Room in the buffer: a handler waiting in Write goes on. One
+		// that nothing was taken from stays asleep until a
+		// WINDOW_UPDATE lets the writer take some (waking it for
+		// nothing would have it queue the stream again, and the two
+		// would spin while the stream is blocked).
+		s.wcond.Broadcast()
+	}
 	if s.outOff < len(s.out) {
 		if !s.blocked {
 			c.readyLocked(s)
