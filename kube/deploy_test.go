@@ -205,7 +205,7 @@ var statusGroups = map[string]string{
 // status kind so that the retries' reads happen.
 func TestRBAC(t *testing.T) {
 	e := newEnv(t)
-	e.timeout = 45 * time.Second
+	e.timeout = 90 * time.Second
 	installPolicyCRDs(t, e)
 	for _, f := range []string{"serviceaccount.yaml", "rbac.yaml"} {
 		if _, err := e.c.Apply(e.ctx(), readDeploy(t, f), testcluster.ApplyOptions{}); err != nil {

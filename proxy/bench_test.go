@@ -236,7 +236,9 @@ func BenchmarkProxyH2(b *testing.B) {
 // BenchmarkProxyH2Load drives the proxy as bench/compare's h2load does:
 // 16 connections with 16 GET streams in flight on each, over TLS (ALPN
 // h2) and h2c with prior knowledge, through the route to the canned
-// HTTP/1.1 backend, with rauta's HTTP/2 server. The client
+// HTTP/1.1 backend, with rauta's HTTP/2 server and, beside it, net/http's
+// own (ServerNetHTTP: Go's built-in HTTP/2, which x/net's server is
+// deprecated in favour of). The client
 // (internal/h2load) and the backend allocate next to nothing, so
 // allocs/op are the proxy's; cpu-ns/op is the whole process's (client
 // and backend included).
@@ -247,66 +249,74 @@ func BenchmarkProxyH2Load(b *testing.B) {
 		if useTLS {
 			name, proto = "tls", HTTPS
 		}
-		b.Run(name, func(b *testing.B) {
-			backend := cannedBackend(b)
-			p := newTestProxy(b, Options{Server: ServerRauta})
-			l := Listener{Name: "l", Address: "127.0.0.1", Protocol: proto}
-			if useTLS {
-				l.Certificates = []Certificate{selfSigned(b, "bench.example")}
-			}
-			cfg := Config{
-				Listeners: []Listener{l},
-				Routes:    []Route{{Namespace: "ns", Name: "r", Listeners: []string{"l"}, Rules: []Rule{{Backends: []BackendRef{{Backend: "b", Weight: 1}}}}}},
-				Backends:  []Backend{{Spec: upstream.Spec{Name: "b", Endpoints: []upstream.Endpoint{{Address: backend}}}}},
-			}
-			if err := p.Apply(cfg); err != nil {
+		for _, srv := range []struct {
+			name string
+			impl ServerImpl
+		}{{"rauta", ServerRauta}, {"net-http", ServerNetHTTP}} {
+			b.Run(name+"/"+srv.name, func(b *testing.B) { benchH2Load(b, srv.impl, useTLS, proto, conns, streams) })
+		}
+	}
+}
+
+// benchH2Load is one BenchmarkProxyH2Load case: server impl, TLS or h2c.
+func benchH2Load(b *testing.B, impl ServerImpl, useTLS bool, proto ListenerProtocol, conns, streams int) {
+	backend := cannedBackend(b)
+	p := newTestProxy(b, Options{Server: impl})
+	l := Listener{Name: "l", Address: "127.0.0.1", Protocol: proto}
+	if useTLS {
+		l.Certificates = []Certificate{selfSigned(b, "bench.example")}
+	}
+	cfg := Config{
+		Listeners: []Listener{l},
+		Routes:    []Route{{Namespace: "ns", Name: "r", Listeners: []string{"l"}, Rules: []Rule{{Backends: []BackendRef{{Backend: "b", Weight: 1}}}}}},
+		Backends:  []Backend{{Spec: upstream.Spec{Name: "b", Endpoints: []upstream.Endpoint{{Address: backend}}}}},
+	}
+	if err := p.Apply(cfg); err != nil {
+		b.Fatal(err)
+	}
+	addr, _ := p.Addr("l")
+	req := h2load.Request{Scheme: "http", Authority: "bench.example", Path: "/bench/path", Header: [][2]string{{"user-agent", "h2load"}, {"accept", "*/*"}}}
+	clients := make([]*h2load.Conn, conns)
+	for i := range clients {
+		nc, err := net.Dial("tcp", addr.String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if useTLS {
+			req.Scheme = "https"
+			tc := tls.Client(nc, &tls.Config{ServerName: "bench.example", InsecureSkipVerify: true, NextProtos: []string{"h2"}})
+			if err := tc.Handshake(); err != nil {
 				b.Fatal(err)
 			}
-			addr, _ := p.Addr("l")
-			req := h2load.Request{Scheme: "http", Authority: "bench.example", Path: "/bench/path", Header: [][2]string{{"user-agent", "h2load"}, {"accept", "*/*"}}}
-			clients := make([]*h2load.Conn, conns)
-			for i := range clients {
-				nc, err := net.Dial("tcp", addr.String())
-				if err != nil {
-					b.Fatal(err)
-				}
-				if useTLS {
-					req.Scheme = "https"
-					tc := tls.Client(nc, &tls.Config{ServerName: "bench.example", InsecureSkipVerify: true, NextProtos: []string{"h2"}})
-					if err := tc.Handshake(); err != nil {
-						b.Fatal(err)
-					}
-					nc = tc
-				}
-				clients[i], err = h2load.NewConn(nc, req)
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer clients[i].Close()
-				if err := clients[i].Run(streams, streams); err != nil {
-					b.Fatal(err)
-				}
+			nc = tc
+		}
+		clients[i], err = h2load.NewConn(nc, req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer clients[i].Close()
+		if err := clients[i].Run(streams, streams); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	cpu0 := benchCPU()
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		n := b.N / conns
+		if i < b.N%conns {
+			n++
+		}
+		wg.Go(func() {
+			if err := c.Run(n, streams); err != nil {
+				b.Error(err)
 			}
-			b.ReportAllocs()
-			cpu0 := benchCPU()
-			b.ResetTimer()
-			var wg sync.WaitGroup
-			for i, c := range clients {
-				n := b.N / conns
-				if i < b.N%conns {
-					n++
-				}
-				wg.Go(func() {
-					if err := c.Run(n, streams); err != nil {
-						b.Error(err)
-					}
-				})
-			}
-			wg.Wait()
-			b.StopTimer()
-			b.ReportMetric(float64((benchCPU()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 		})
 	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64((benchCPU()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 }
 
 // benchCPU is the process's user and system CPU time so far.
