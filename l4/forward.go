@@ -431,8 +431,10 @@ func (f *Forwarder) ServeConn(c net.Conn, port string) {
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
-		c.Close()
+		// Counted before the close, as refuse does: a client that sees
+		// the close finds it counted.
 		f.m.conns.WithLabelValues("", "", resultShutdown).Inc()
+		c.Close()
 		return
 	}
 	f.wg.Add(1)
