@@ -157,19 +157,9 @@ func (t *translator) translateGRPCRoute(r *gatewayv1.GRPCRoute, parents []*paren
 	}
 	gws := parentGateways(parents)
 	base := proxy.Route{Namespace: r.Namespace, Name: r.Name, CreationTime: r.CreationTimestamp.Time, GRPC: true}
-	groups := groupByClientCert(gws)
-	rulesByCert := make(map[string][]proxy.Rule, len(groups))
-	var (
-		invalid *ruleError
-		refErr  *refError
-	)
-	for i, cg := range groups {
-		rules, inv, re := t.translateGRPCRules(r, cg.gws, cg.cc)
-		rulesByCert[cg.cc.key] = rules
-		if i == 0 {
-			invalid, refErr = inv, re
-		}
-	}
+	rulesByCert, invalid, refErr := rulesPerClientCert(gws, func(gws []*gatewayState, cc clientCert) ([]proxy.Rule, *ruleError, *refError) {
+		return t.translateGRPCRules(r, gws, cc)
+	})
 	st := GRPCRouteStatus{Namespace: r.Namespace, Name: r.Name, Generation: r.Generation}
 	st.Status.RouteStatus = t.attachRules(r.Generation, parents, base, rulesByCert, invalid, refErr)
 	t.grpcRouteStatus = append(t.grpcRouteStatus, st)

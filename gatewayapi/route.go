@@ -220,23 +220,30 @@ func (t *translator) translateRoute(r *gatewayv1.HTTPRoute, parents []*parentSta
 	base.RateLimits, base.RequestLimits, base.Policies = t.traffic.settings(routeTarget(r.Namespace, r.Name, ""))
 	// Gateways that present different client certificates to TLS
 	// backends need rules of their own, whose TLS backends differ.
-	groups := groupByClientCert(gws)
-	rulesByCert := make(map[string][]proxy.Rule, len(groups))
-	var (
-		invalid *ruleError
-		refErr  *refError
-	)
-	for i, cg := range groups {
-		rules, inv, re := t.translateRules(r, cg.gws, cg.cc)
-		rulesByCert[cg.cc.key] = rules
-		if i == 0 {
-			// The verdicts do not depend on the client certificate.
-			invalid, refErr = inv, re
-		}
-	}
+	rulesByCert, invalid, refErr := rulesPerClientCert(gws, func(gws []*gatewayState, cc clientCert) ([]proxy.Rule, *ruleError, *refError) {
+		return t.translateRules(r, gws, cc)
+	})
 	st := HTTPRouteStatus{Namespace: r.Namespace, Name: r.Name, Generation: r.Generation}
 	st.Status.RouteStatus = t.attachRules(r.Generation, parents, base, rulesByCert, invalid, refErr)
 	t.routeStatus = append(t.routeStatus, st)
+}
+
+// rulesPerClientCert translates a route's rules once per group of its
+// Gateways that present the same client certificate to TLS backends
+// (groupByClientCert), keyed by the certificate's key. The verdicts on
+// invalid rules and unresolved references do not depend on the
+// certificate: the first group's are returned.
+func rulesPerClientCert(gws []*gatewayState, translate func([]*gatewayState, clientCert) ([]proxy.Rule, *ruleError, *refError)) (rulesByCert map[string][]proxy.Rule, invalid *ruleError, refErr *refError) {
+	groups := groupByClientCert(gws)
+	rulesByCert = make(map[string][]proxy.Rule, len(groups))
+	for i, cg := range groups {
+		rules, inv, re := translate(cg.gws, cg.cc)
+		rulesByCert[cg.cc.key] = rules
+		if i == 0 {
+			invalid, refErr = inv, re
+		}
+	}
+	return rulesByCert, invalid, refErr
 }
 
 // parentGateways returns the Gateways of the parents a route attached to.
