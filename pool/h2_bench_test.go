@@ -1,0 +1,68 @@
+package pool
+
+import (
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/rauta/rauta/internal/h2server"
+)
+
+// benchH2CBackend serves h2c with rauta's HTTP/2 server, answering every
+// request with a 64-byte body.
+func benchH2CBackend(b *testing.B) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ln.Close() })
+	body := []byte(strings.Repeat("x", 64))
+	srv := &h2server.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Type"] = []string{"text/plain"}
+		w.Write(body)
+	})}
+	b.Cleanup(func() { srv.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go srv.ServeConn(c, nil)
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// BenchmarkH2CRoundTripParallel compares the pool's HTTP/2 client
+// (internal/h2client) with net/http's Transport restricted to h2c, both
+// to one backend connection, with 16 concurrent requests per CPU — a
+// proxy's pattern: many client requests multiplexed onto few backend
+// connections. The backend runs in the same process: the difference
+// between the two is the client's.
+func BenchmarkH2CRoundTripParallel(b *testing.B) {
+	addr := benchH2CBackend(b)
+	for _, name := range []string{"pool", "net-http"} {
+		b.Run(name, func(b *testing.B) {
+			var rt http.RoundTripper
+			if name == "pool" {
+				rt = endpoint(b, newTestPool(b, Options{}), "http://"+addr, H2C)
+			} else {
+				t := &http.Transport{Protocols: new(http.Protocols), DisableCompression: true}
+				t.Protocols.SetUnencryptedHTTP2(true)
+				b.Cleanup(t.CloseIdleConnections)
+				rt = t
+			}
+			b.ReportAllocs()
+			b.SetParallelism(16)
+			b.RunParallel(func(pb *testing.PB) {
+				req := benchRequest(b, addr)
+				buf := make([]byte, 64)
+				for pb.Next() {
+					doBench(b, rt, req, buf)
+				}
+			})
+		})
+	}
+}
