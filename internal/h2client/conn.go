@@ -494,7 +494,11 @@ func (c *Conn) readFrames() error {
 			}
 			var ce http2.ConnectionError
 			if errors.As(err, &ce) {
-				return ConnError{Code: http2.ErrCode(ce), Reason: c.fr.ErrorDetail().Error()}
+				reason := "refused by the framer"
+				if d := c.fr.ErrorDetail(); d != nil {
+					reason = d.Error()
+				}
+				return ConnError{Code: http2.ErrCode(ce), Reason: reason}
 			}
 			if errors.Is(err, http2.ErrFrameTooLarge) {
 				return ConnError{Code: http2.ErrCodeFrameSize, Reason: "frame too large"}

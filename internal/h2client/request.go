@@ -260,8 +260,10 @@ func (s *stream) sendData(p []byte, end bool) bool {
 		if s.stopSend || c.closed {
 			return false
 		}
-		n := min(int64(len(p)), s.sendWindow, c.sendWindow, int64(c.peerFrame))
-		if n <= 0 && len(p) > 0 {
+		// A window may be negative after the server lowered
+		// SETTINGS_INITIAL_WINDOW_SIZE; an empty END_STREAM needs none.
+		n := max(min(int64(len(p)), s.sendWindow, c.sendWindow, int64(c.peerFrame)), 0)
+		if n == 0 && len(p) > 0 {
 			s.sending = true
 			s.cond.Wait()
 			s.sending = false
