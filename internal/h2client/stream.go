@@ -23,19 +23,19 @@ type stream struct {
 	hdrAt int64 // c.queued before the HEADERS: the request reached the server only if c.sent passed it
 
 	// Receiving.
-	resp      *http.Response
-	gotResp   bool
-	got100    bool
-	n1xx      int
-	in        []byte // body bytes received, not yet read
-	inOff     int
-	recvd     int64 // body bytes received
+	resp       *http.Response
+	gotResp    bool
+	got100     bool
+	n1xx       int
+	in         []byte // body bytes received, not yet read
+	inOff      int
+	recvd      int64 // body bytes received
 	recvWindow int64
-	recvUnack int64 // read, not yet given back to the stream window
-	remoteEnd bool
-	trailer   http.Header
-	err       error // the stream failed: its reader gets err
-	bodyGone  bool  // the response body was closed (or the stream failed): DATA is dropped
+	recvUnack  int64 // read, not yet given back to the stream window
+	remoteEnd  bool
+	trailer    http.Header
+	err        error // the stream failed: its reader gets err
+	bodyGone   bool  // the response body was closed (or the stream failed): DATA is dropped
 
 	// Sending.
 	sendWindow int64
