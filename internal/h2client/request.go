@@ -153,26 +153,11 @@ func (c *Conn) writeRequestHeadersLocked(id uint32, req *http.Request, h reqHead
 	if h.cl >= 0 {
 		c.field("content-length", strconv.FormatInt(h.cl, 10))
 	}
-	c.writeBlockLocked(id, end)
+	h2wire.WriteBlock(c.wfr, id, c.hbuf.Bytes(), c.peerFrame, end)
 }
 
 func (c *Conn) field(name, value string) {
 	c.enc.WriteField(hpack.HeaderField{Name: name, Value: value})
-}
-
-// writeBlockLocked frames the encoded block in hbuf as HEADERS and
-// CONTINUATION frames within the server's frame size.
-func (c *Conn) writeBlockLocked(id uint32, end bool) {
-	blk := c.hbuf.Bytes()
-	limit := int(c.peerFrame)
-	first := blk[:min(len(blk), limit)]
-	blk = blk[len(first):]
-	c.wfr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: first, EndStream: end, EndHeaders: len(blk) == 0})
-	for len(blk) > 0 {
-		chunk := blk[:min(len(blk), limit)]
-		blk = blk[len(chunk):]
-		c.wfr.WriteContinuation(id, len(blk) == 0, chunk)
-	}
 }
 
 // bodyBufs holds the buffers request bodies are read into.
@@ -301,7 +286,7 @@ func (s *stream) sendTrailers() {
 			}
 		}
 	}
-	c.writeBlockLocked(s.id, true)
+	h2wire.WriteBlock(c.wfr, s.id, c.hbuf.Bytes(), c.peerFrame, true)
 	s.endLocalLocked()
 	c.flushLocked(false)
 }

@@ -3,5 +3,6 @@
 // both apply, so that each rule is written once: field names travel in
 // lower case and must be tokens, connection-specific fields are never
 // sent, and the names of common fields are converted between their wire
-// and canonical forms without allocating.
+// and canonical forms without allocating; a header block is framed as
+// HEADERS and CONTINUATION frames the same way by both.
 package h2wire
