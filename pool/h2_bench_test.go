@@ -1,9 +1,11 @@
 package pool
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/rauta/rauta/internal/h2server"
@@ -40,16 +42,25 @@ func benchH2CBackend(b *testing.B) string {
 // to one backend connection, with 16 concurrent requests per CPU — a
 // proxy's pattern: many client requests multiplexed onto few backend
 // connections. The backend runs in the same process: the difference
-// between the two is the client's.
+// between the two is the client's. writes/op counts the client's write
+// calls per request: the batching of concurrent requests' frames.
 func BenchmarkH2CRoundTripParallel(b *testing.B) {
 	addr := benchH2CBackend(b)
 	for _, name := range []string{"pool", "net-http"} {
 		b.Run(name, func(b *testing.B) {
+			var writes atomic.Int64
+			dial := func(ctx context.Context, network, address string) (net.Conn, error) {
+				c, err := (&net.Dialer{}).DialContext(ctx, network, address)
+				if err != nil {
+					return nil, err
+				}
+				return &writeCounter{Conn: c, n: &writes}, nil
+			}
 			var rt http.RoundTripper
 			if name == "pool" {
-				rt = endpoint(b, newTestPool(b, Options{}), "http://"+addr, H2C)
+				rt = endpoint(b, newTestPool(b, Options{DialContext: dial}), "http://"+addr, H2C)
 			} else {
-				t := &http.Transport{Protocols: new(http.Protocols), DisableCompression: true}
+				t := &http.Transport{Protocols: new(http.Protocols), DisableCompression: true, DialContext: dial}
 				t.Protocols.SetUnencryptedHTTP2(true)
 				b.Cleanup(t.CloseIdleConnections)
 				rt = t
@@ -63,6 +74,19 @@ func BenchmarkH2CRoundTripParallel(b *testing.B) {
 					doBench(b, rt, req, buf)
 				}
 			})
+			b.ReportMetric(float64(writes.Load())/float64(b.N), "writes/op")
 		})
 	}
+}
+
+// writeCounter counts the Write calls on a connection: the system calls
+// a client spends sending.
+type writeCounter struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c *writeCounter) Write(p []byte) (int, error) {
+	c.n.Add(1)
+	return c.Conn.Write(p)
 }

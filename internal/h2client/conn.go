@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -427,6 +428,12 @@ func (c *Conn) flushLocked(async bool) {
 		go c.writeRounds(-1)
 		return
 	}
+	// Let the goroutines about to queue frames of their own (requests
+	// that arrived together) do so first: they find a write in progress,
+	// and their frames share this one.
+	c.mu.Unlock()
+	runtime.Gosched()
+	c.mu.Lock()
 	c.writeRoundsLocked(maxInlineRounds)
 }
 
