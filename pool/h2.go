@@ -180,6 +180,8 @@ func (h *h2ep) roundTrip(req *http.Request) (*http.Response, error) {
 	}
 	st := &h.e.st
 	st.requests.Add(1)
+	retried := false
+again:
 	c, err := h.conn(req.Context())
 	if err != nil {
 		if errors.Is(err, ErrH2NotNegotiated) {
@@ -205,6 +207,15 @@ func (h *h2ep) roundTrip(req *http.Request) (*http.Response, error) {
 		st.inFlight.Add(-1)
 		st.failures.Add(1)
 		if h2client.NotProcessed(err) {
+			if !retried && (req.Body == nil || req.Body == http.NoBody) && req.Context().Err() == nil {
+				// The connection went away (a GOAWAY crossing the
+				// request, say) before the backend took the stream:
+				// once more, on a connection that has room.
+				retried = true
+				st.retry.Add(1)
+				st.failures.Add(^uint64(0))
+				goto again
+			}
 			return nil, &NotSentError{Addr: h.e.key.Address, Err: err}
 		}
 		if errors.Is(err, h2client.ErrResponseHeaderTimeout) {
