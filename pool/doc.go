@@ -82,7 +82,10 @@
 // once on a new connection if nothing was written, or if it is idempotent
 // (GET, HEAD, OPTIONS, TRACE, PUT, DELETE, or carrying an Idempotency-Key)
 // and its body is nil or replayable with Request.GetBody. A POST that was
-// written is never retried here: the backend may have acted on it.
+// written is never retried here: the backend may have acted on it. Over
+// HTTP/2, a bodyless request whose stream the backend did not take (a
+// GOAWAY crossing it, REFUSED_STREAM) is sent once more on a connection
+// with room; with a body it fails with a [NotSentError].
 //
 // # Parsing backend responses
 //
