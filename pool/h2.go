@@ -27,7 +27,6 @@ const h2FallbackFor = time.Minute
 type h2ep struct {
 	e        *Endpoint
 	p        *Pool
-	scheme   string
 	tlsCfg   *tls.Config
 	cfg      h2client.Config
 	fallback atomic.Int64 // unix nanoseconds until which HTTP/1.1 is used
@@ -45,7 +44,7 @@ type h2dial struct {
 }
 
 func newH2(p *Pool, e *Endpoint) *h2ep {
-	h := &h2ep{e: e, p: p, scheme: "http"}
+	h := &h2ep{e: e, p: p}
 	h.cfg = h2client.Config{
 		MaxHeaderListSize:     uint32(p.cfg.MaxResponseHeaderBytes),
 		IdleTimeout:           p.cfg.IdleTimeout,
@@ -55,7 +54,6 @@ func newH2(p *Pool, e *Endpoint) *h2ep {
 		ExpectContinueTimeout: p.cfg.ExpectContinueTimeout,
 	}
 	if e.key.Protocol == H2 {
-		h.scheme = "https"
 		h.tlsCfg = clientTLS(e.key, "h2", "http/1.1")
 	}
 	return h
@@ -193,16 +191,8 @@ again:
 		closeReqBody(req)
 		return nil, err
 	}
-	r := req
-	if req.URL.Scheme != h.scheme {
-		r2 := *req
-		u := *req.URL
-		u.Scheme = h.scheme
-		r2.URL = &u
-		r = &r2
-	}
 	st.inFlight.Add(1)
-	resp, err := c.RoundTrip(r)
+	resp, err := c.RoundTrip(req)
 	if err != nil {
 		st.inFlight.Add(-1)
 		st.failures.Add(1)

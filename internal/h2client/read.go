@@ -171,7 +171,7 @@ func (c *Conn) decodeResponse(f *http2.MetaHeadersFrame, req *http.Request) (*ht
 		h[k] = vals[i : i+1 : i+1]
 	}
 	resp := &http.Response{
-		Status:        status + " " + http.StatusText(code),
+		Status:        statusLine(code, status),
 		StatusCode:    code,
 		Proto:         "HTTP/2.0",
 		ProtoMajor:    2,
@@ -188,6 +188,24 @@ func (c *Conn) decodeResponse(f *http2.MetaHeadersFrame, req *http.Request) (*ht
 		resp.ContentLength = 0
 	}
 	return resp, code, nil
+}
+
+// statusLines holds Response.Status for every code with a text.
+var statusLines = func() (t [600]string) {
+	for code := range t {
+		if txt := http.StatusText(code); txt != "" {
+			t[code] = strconv.Itoa(code) + " " + txt
+		}
+	}
+	return
+}()
+
+// statusLine returns Response.Status for code, given as status.
+func statusLine(code int, status string) string {
+	if code < len(statusLines) && statusLines[code] != "" {
+		return statusLines[code]
+	}
+	return status + " " + http.StatusText(code)
 }
 
 // trailersLocked takes a trailer section, which must end the stream and

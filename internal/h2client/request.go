@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,7 +30,7 @@ type reqHead struct {
 // that encoding it (which changes the connection's HPACK state) cannot
 // fail half way. Fields that HTTP/2 forbids or that the client writes
 // itself are left out; invalid names or values refuse the request.
-func checkRequest(req *http.Request) (reqHead, error) {
+func checkRequest(req *http.Request, scheme string) (reqHead, error) {
 	var h reqHead
 	h.method = req.Method
 	if h.method == "" {
@@ -49,11 +50,8 @@ func checkRequest(req *http.Request) (reqHead, error) {
 		return h, fmt.Errorf("h2client: invalid authority %q", h.authority)
 	}
 	if h.method != http.MethodConnect {
-		h.scheme = req.URL.Scheme
-		if h.scheme == "" {
-			h.scheme = "http"
-		}
-		h.path = req.URL.RequestURI()
+		h.scheme = scheme
+		h.path = requestPath(req.URL)
 		for i := 0; i < len(h.path); i++ {
 			if b := h.path[i]; b <= ' ' || b == 0x7f {
 				return h, fmt.Errorf("h2client: invalid path %q", h.path)
@@ -97,6 +95,23 @@ func checkRequest(req *http.Request) (reqHead, error) {
 		}
 	}
 	return h, nil
+}
+
+// requestPath is the :path of u: its escaped path and query, as
+// URL.RequestURI gives them, without allocating for a path that needs no
+// escaping and has no query.
+func requestPath(u *url.URL) string {
+	if u.Opaque != "" {
+		return u.RequestURI()
+	}
+	p := u.EscapedPath()
+	if p == "" {
+		p = "/"
+	}
+	if u.ForceQuery || u.RawQuery != "" {
+		return p + "?" + u.RawQuery
+	}
+	return p
 }
 
 // fieldSize is a field's size as SETTINGS_MAX_HEADER_LIST_SIZE counts it.

@@ -46,6 +46,7 @@ type stream struct {
 
 	stopCtx   func() bool
 	headTimer *time.Timer
+	body      body // the response body, allocated with the stream
 }
 
 // failLocked makes the stream fail with err: its waiters wake, its body
@@ -91,8 +92,8 @@ func (s *stream) endRemoteLocked() {
 // header has arrived; the body streams as it comes. It uses the place
 // taken by a preceding successful [Conn.Reserve], and takes one itself
 // otherwise. The request's context bounds the exchange, body included.
-// req.URL gives :scheme and :path, req.Host (else req.URL.Host) gives
-// :authority.
+// req.URL gives :path, req.Host (else req.URL.Host) :authority; :scheme
+// is that of the connection, "https" over TLS and "http" otherwise.
 func (c *Conn) RoundTrip(req *http.Request) (*http.Response, error) {
 	hasBody := req.Body != nil && req.Body != http.NoBody
 	ctx := req.Context()
@@ -101,7 +102,11 @@ func (c *Conn) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, notProcessed(err)
 	}
-	hdr, err := checkRequest(req)
+	scheme := "http"
+	if c.tls != nil {
+		scheme = "https"
+	}
+	hdr, err := checkRequest(req, scheme)
 	if err != nil {
 		c.release()
 		closeBody(req)
@@ -176,7 +181,8 @@ func (c *Conn) RoundTrip(req *http.Request) (*http.Response, error) {
 		s.finish()
 		return resp, nil
 	}
-	resp.Body = &body{s: s}
+	s.body.s = s
+	resp.Body = &s.body
 	return resp, nil
 }
 
