@@ -254,8 +254,7 @@ func (c *Conn) Shutdown() {
 	c.mu.Lock()
 	c.shut = true
 	if len(c.streams) == 0 && c.reserved == 0 && !c.closed {
-		c.wfr.WriteGoAway(0, http2.ErrCodeNo, nil)
-		c.closeLocked(ErrConnClosed)
+		c.goAwayLocked()
 	}
 	c.mu.Unlock()
 }
@@ -268,9 +267,15 @@ func (c *Conn) CloseIdle() bool {
 	if c.closed || len(c.streams) > 0 || c.reserved > 0 {
 		return false
 	}
+	c.goAwayLocked()
+	return true
+}
+
+// goAwayLocked ends a connection that carries no stream: GOAWAY with
+// NO_ERROR, then the close.
+func (c *Conn) goAwayLocked() {
 	c.wfr.WriteGoAway(0, http2.ErrCodeNo, nil)
 	c.closeLocked(ErrConnClosed)
-	return true
 }
 
 // Close closes the connection at once; its streams fail with
@@ -348,16 +353,7 @@ func (c *Conn) streamEndedLocked(s *stream) {
 		return
 	}
 	delete(c.streams, s.id)
-	if len(c.streams) > 0 || c.reserved > 0 || c.closed {
-		return
-	}
-	if c.shut || c.goingAway {
-		c.wfr.WriteGoAway(0, http2.ErrCodeNo, nil)
-		c.closeLocked(ErrConnClosed)
-		return
-	}
-	c.idleSince = time.Now()
-	c.armIdleLocked()
+	c.unusedLocked()
 }
 
 // armIdleLocked makes sure the idle timer will look at the connection.
@@ -386,8 +382,7 @@ func (c *Conn) onIdle() {
 		c.idleTimer.Reset(left)
 		return
 	}
-	c.wfr.WriteGoAway(0, http2.ErrCodeNo, nil)
-	c.closeLocked(ErrConnClosed)
+	c.goAwayLocked()
 }
 
 // healthCheck runs every ReadIdleTimeout: without a frame from the server

@@ -129,11 +129,13 @@ func (c *Conn) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err == nil {
 			err = ErrNoCapacity
 		}
+		c.unusedLocked()
 		c.mu.Unlock()
 		closeBody(req)
 		return nil, notProcessed(err)
 	}
 	if c.maxList > 0 && hdr.size > uint64(c.maxList) {
+		c.unusedLocked()
 		c.mu.Unlock()
 		closeBody(req)
 		return nil, notProcessed(fmt.Errorf("h2client: request header list of %d bytes over the server's limit of %d", hdr.size, c.maxList))
@@ -191,17 +193,23 @@ func (c *Conn) release() {
 	c.mu.Lock()
 	if c.reserved > 0 {
 		c.reserved--
-		if len(c.streams) == 0 && c.reserved == 0 {
-			if c.shut {
-				c.wfr.WriteGoAway(0, http2.ErrCodeNo, nil)
-				c.closeLocked(ErrConnClosed)
-			} else {
-				c.idleSince = time.Now()
-				c.armIdleLocked()
-			}
-		}
+		c.unusedLocked()
 	}
 	c.mu.Unlock()
+}
+
+// unusedLocked follows a reservation given up: a connection left without
+// streams is closed if it was shut down, and idles otherwise.
+func (c *Conn) unusedLocked() {
+	if len(c.streams) > 0 || c.reserved > 0 || c.closed {
+		return
+	}
+	if c.shut || c.goingAway {
+		c.goAwayLocked()
+		return
+	}
+	c.idleSince = time.Now()
+	c.armIdleLocked()
 }
 
 func closeBody(req *http.Request) {
