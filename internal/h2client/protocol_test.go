@@ -311,3 +311,35 @@ func TestInvalidRequestNotSent(t *testing.T) {
 		t.Fatalf("after refusals: %q", body)
 	}
 }
+
+// TestCredentialsNeverIndexed: credentials go as never-indexed literals,
+// other fields may enter the dynamic table.
+func TestCredentialsNeverIndexed(t *testing.T) {
+	sensitive := make(chan map[string]bool, 1)
+	srv := newRawServer(t, func(rc *rawConn) {
+		hf := rc.handshake()
+		if hf == nil {
+			return
+		}
+		got := map[string]bool{}
+		for _, f := range hf.RegularFields() {
+			got[f.Name] = f.Sensitive
+		}
+		sensitive <- got
+		rc.headers(hf.StreamID, true, ":status", "204")
+		io.Copy(io.Discard, rc.nc)
+	})
+	c := dial(t, srv.addr(), Config{})
+	req := newRequest(t, "GET", "http://"+srv.addr()+"/", nil)
+	req.Header.Set("Authorization", "Bearer secret")
+	req.Header.Set("Cookie", "session=s3cr3t")
+	req.Header.Set("Accept", "*/*")
+	get(t, c, req)
+	want := map[string]bool{"authorization": true, "cookie": true, "accept": false}
+	got := <-sensitive
+	for name, w := range want {
+		if got[name] != w {
+			t.Errorf("%s: never-indexed %v, want %v", name, got[name], w)
+		}
+	}
+}

@@ -151,8 +151,9 @@ func (c *Conn) writeRequestHeadersLocked(id uint32, req *http.Request, h reqHead
 		if !send {
 			continue
 		}
+		sensitive := neverIndexed(lk)
 		for _, v := range vv {
-			c.field(lk, v)
+			c.enc.WriteField(hpack.HeaderField{Name: lk, Value: v, Sensitive: sensitive})
 		}
 	}
 	if h.te {
@@ -169,6 +170,18 @@ func (c *Conn) writeRequestHeadersLocked(id uint32, req *http.Request, h reqHead
 		c.field("content-length", strconv.FormatInt(h.cl, 10))
 	}
 	h2wire.WriteBlock(c.wfr, id, c.hbuf.Bytes(), c.peerFrame, end)
+}
+
+// neverIndexed reports the fields kept out of the HPACK dynamic table
+// (RFC 7541 section 7.1.3): a proxy multiplexes the requests of many
+// clients on one connection, and one client's requests must not let it
+// probe another's credentials through the table.
+func neverIndexed(name string) bool {
+	switch name {
+	case "authorization", "proxy-authorization", "cookie":
+		return true
+	}
+	return false
 }
 
 func (c *Conn) field(name, value string) {
