@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -89,4 +90,33 @@ type writeCounter struct {
 func (c *writeCounter) Write(p []byte) (int, error) {
 	c.n.Add(1)
 	return c.Conn.Write(p)
+}
+
+// BenchmarkH2CRoundTripBody is BenchmarkH2CRoundTripParallel for a POST
+// of 133 bytes of unknown length, as a unary gRPC call sends.
+func BenchmarkH2CRoundTripBody(b *testing.B) {
+	addr := benchH2CBackend(b)
+	var writes atomic.Int64
+	dial := func(ctx context.Context, network, address string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, address)
+		if err != nil {
+			return nil, err
+		}
+		return &writeCounter{Conn: c, n: &writes}, nil
+	}
+	rt := endpoint(b, newTestPool(b, Options{DialContext: dial}), "http://"+addr, H2C)
+	payload := strings.Repeat("m", 133)
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		buf := make([]byte, 64)
+		for pb.Next() {
+			req := benchRequest(b, addr)
+			req.Method = "POST"
+			req.Body = io.NopCloser(strings.NewReader(payload))
+			req.ContentLength = -1
+			doBench(b, rt, req, buf)
+		}
+	})
+	b.ReportMetric(float64(writes.Load())/float64(b.N), "writes/op")
 }

@@ -149,6 +149,11 @@ func (c *Conn) RoundTrip(req *http.Request) (*http.Response, error) {
 		s.localEnd = true
 	}
 	c.streams[s.id] = s
+	if hasBody {
+		// Started before the write: a body already at hand (a gRPC
+		// message, say) gets its DATA into the write of its HEADERS.
+		go s.writeBody()
+	}
 	c.flushLocked(false)
 	if s.err == nil && c.cfg.ResponseHeaderTimeout > 0 {
 		s.headTimer = time.AfterFunc(c.cfg.ResponseHeaderTimeout, s.onHeaderTimeout)
@@ -158,10 +163,6 @@ func (c *Conn) RoundTrip(req *http.Request) (*http.Response, error) {
 	if ctx.Done() != nil {
 		s.stopCtx = context.AfterFunc(ctx, func() { s.cancel(ctx.Err()) })
 	}
-	if hasBody {
-		go s.writeBody()
-	}
-
 	c.mu.Lock()
 	for !s.gotResp && s.err == nil {
 		s.cond.Wait()
