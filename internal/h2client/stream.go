@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -251,10 +252,8 @@ func (s *stream) finish() {
 
 // body is a response body.
 type body struct {
-	s      *stream
-	mu     sync.Mutex // Close against Read
-	closed bool
-	done   bool
+	s    *stream
+	done atomic.Bool // the exchange was ended (by the last Read or Close)
 }
 
 // Read returns the body bytes received so far, waiting for some; the last
@@ -324,11 +323,7 @@ func (b *body) eof() {
 }
 
 func (b *body) end() {
-	b.mu.Lock()
-	done := b.done
-	b.done = true
-	b.mu.Unlock()
-	if !done {
+	if b.done.CompareAndSwap(false, true) {
 		b.s.finish()
 	}
 }
