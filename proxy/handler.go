@@ -140,8 +140,7 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		pt = snap.ports[h.key]
 	}
 	trustedClient := len(p.opts.TrustedProxies) > 0 && p.trusted(clientIP(r.RemoteAddr))
-	x.requestID = p.requestID(w, r, trustedClient)
-	x.traceID = p.traceContext(r)
+	x.requestID, x.traceID = p.requestIDs(w, r, trustedClient)
 	if h.listener != "" && p.down.Load() {
 		x.fail(w, http.StatusServiceUnavailable, reasonShutDown, "shut down\n")
 		return
