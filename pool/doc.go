@@ -29,14 +29,20 @@
 // closed otherwise.
 //
 // [H2C] (HTTP/2 with prior knowledge over cleartext) and [H2] (HTTP/2 over
-// TLS with ALPN "h2") use a net/http.Transport per endpoint restricted to
-// HTTP/2, with dialers that connect only to the endpoint. HTTP/2 multiplexes
-// requests on few connections and pools them itself. An [H2] backend that
-// does not select "h2" is spoken to with HTTP/1.1 over TLS, through the
-// package's client, for a minute before h2 is offered again; the request
-// that discovered it is sent that way too. Requests asking for an Upgrade
-// (WebSocket) always use HTTP/1.1, on the same address, since the HTTP/2
-// client cannot carry them.
+// TLS with ALPN "h2") use rauta's own HTTP/2 client (internal/h2client):
+// each endpoint keeps a few connections, and a request takes a stream on the
+// first one with room under the backend's SETTINGS_MAX_CONCURRENT_STREAMS.
+// When none has room, one connection is dialed and the requests that need
+// it wait for that dial instead of each dialing its own. The frames of
+// concurrent requests leave in one write without a writer goroutine (see
+// BenchmarkH2CRoundTripParallel against net/http's Transport). Streams that
+// the backend refused (REFUSED_STREAM, or above its GOAWAY) fail with a
+// [NotSentError]. An [H2] backend that does not select "h2" is spoken to
+// with HTTP/1.1 over TLS, through the package's HTTP/1.1 client, for a
+// minute before h2 is offered again; the request that discovered it is sent
+// that way too. Requests asking for an Upgrade (WebSocket) always use
+// HTTP/1.1, on the same address, since the HTTP/2 client does not carry
+// extended CONNECT.
 //
 // # Semantics for a proxy
 //
@@ -76,7 +82,10 @@
 // once on a new connection if nothing was written, or if it is idempotent
 // (GET, HEAD, OPTIONS, TRACE, PUT, DELETE, or carrying an Idempotency-Key)
 // and its body is nil or replayable with Request.GetBody. A POST that was
-// written is never retried here: the backend may have acted on it.
+// written is never retried here: the backend may have acted on it. Over
+// HTTP/2, a bodyless request whose stream the backend did not take (a
+// GOAWAY crossing it, REFUSED_STREAM) is sent once more on a connection
+// with room; with a body it fails with a [NotSentError].
 //
 // # Parsing backend responses
 //

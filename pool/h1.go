@@ -216,9 +216,16 @@ func (h *h1) put(c *conn) {
 	c.idleAt = now
 	h.mu.Lock()
 	if lim.maxConns > 0 && h.open > lim.maxConns {
-		// Over a lowered connection limit: close as exchanges end.
+		// Over a lowered connection limit: close as exchanges end. The
+		// slot is given up under the lock that counted it, so that
+		// exchanges ending together close no more than the excess
+		// (and no waiter can take it: the endpoint is still at its
+		// limit).
+		h.open--
 		h.mu.Unlock()
-		h.discard(c, false)
+		c.nc.Close()
+		h.st.open.Add(-1)
+		h.st.inUse.Add(-1)
 		return
 	}
 	if len(h.waiters) > 0 {

@@ -8,76 +8,122 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rauta/rauta/internal/h2client"
 )
 
 // h2FallbackFor is how long an H2 endpoint whose backend did not select
 // "h2" keeps using HTTP/1.1 over TLS before offering h2 again.
 const h2FallbackFor = time.Minute
 
-// h2ep is the HTTP/2 side of an H2 or H2C endpoint: a net/http Transport
-// restricted to HTTP/2 (it multiplexes and pools on its own) whose dialers
-// connect only to this endpoint and count connections for statistics.
+// h2ep is the HTTP/2 side of an H2 or H2C endpoint: the open connections
+// of rauta's HTTP/2 client to this endpoint, each carrying many streams.
+// A request takes the first connection with room for a stream; when none
+// has room, one connection is dialed and the requests that need it wait
+// for that dial rather than each dialing its own.
 type h2ep struct {
 	e        *Endpoint
 	p        *Pool
-	t        *http.Transport
-	scheme   string
 	tlsCfg   *tls.Config
+	cfg      h2client.Config
 	fallback atomic.Int64 // unix nanoseconds until which HTTP/1.1 is used
-	spokeH2  atomic.Bool  // some connection negotiated h2
 	retired  atomic.Bool
+
+	mu      sync.Mutex
+	conns   []*h2client.Conn
+	dialing *h2dial
+}
+
+// h2dial is a dial in progress that requests wait for.
+type h2dial struct {
+	done chan struct{}
+	err  error
 }
 
 func newH2(p *Pool, e *Endpoint) *h2ep {
-	h := &h2ep{e: e, p: p, scheme: "http"}
-	h.t = &http.Transport{
-		Protocols:              new(http.Protocols),
-		IdleConnTimeout:        max(p.cfg.IdleTimeout, 0),
-		ResponseHeaderTimeout:  p.cfg.ResponseHeaderTimeout,
-		ExpectContinueTimeout:  p.cfg.ExpectContinueTimeout,
-		MaxResponseHeaderBytes: int64(p.cfg.MaxResponseHeaderBytes),
-		DisableCompression:     true,
-		HTTP2: &http.HTTP2Config{
-			SendPingTimeout: p.cfg.HTTP2ReadIdleTimeout,
-			PingTimeout:     p.cfg.HTTP2PingTimeout,
-		},
+	h := &h2ep{e: e, p: p}
+	h.cfg = h2client.Config{
+		MaxHeaderListSize:     uint32(p.cfg.MaxResponseHeaderBytes),
+		IdleTimeout:           p.cfg.IdleTimeout,
+		ReadIdleTimeout:       p.cfg.HTTP2ReadIdleTimeout,
+		PingTimeout:           p.cfg.HTTP2PingTimeout,
+		ResponseHeaderTimeout: p.cfg.ResponseHeaderTimeout,
+		ExpectContinueTimeout: p.cfg.ExpectContinueTimeout,
 	}
 	if e.key.Protocol == H2 {
-		h.scheme = "https"
 		h.tlsCfg = clientTLS(e.key, "h2", "http/1.1")
-		h.t.Protocols.SetHTTP2(true)
-		h.t.DialTLSContext = h.dialTLS
-	} else {
-		h.t.Protocols.SetUnencryptedHTTP2(true)
-		h.t.DialContext = h.dial
 	}
 	return h
 }
 
-// dial connects to the endpoint whatever address the Transport derived
-// from the request (h2c).
-func (h *h2ep) dial(ctx context.Context, _, _ string) (net.Conn, error) {
-	addr := h.e.key.Address
-	if d := h.p.cfg.DialTimeout; d > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d)
-		defer cancel()
+// conn returns a connection with a stream reserved on it, dialing one
+// when none has room.
+func (h *h2ep) conn(ctx context.Context) (*h2client.Conn, error) {
+	for {
+		h.mu.Lock()
+		live := h.conns[:0]
+		var pick *h2client.Conn
+		for _, c := range h.conns {
+			if pick == nil && c.Reserve() {
+				pick = c
+			} else if !c.Usable() {
+				continue
+			}
+			live = append(live, c)
+		}
+		clear(h.conns[len(live):])
+		h.conns = live
+		if pick != nil {
+			h.mu.Unlock()
+			return pick, nil
+		}
+		if d := h.dialing; d != nil {
+			h.mu.Unlock()
+			select {
+			case <-d.done:
+				if d.err != nil {
+					return nil, d.err
+				}
+				continue
+			case <-ctx.Done():
+				return nil, &NotSentError{Addr: h.e.key.Address, Err: ctx.Err()}
+			}
+		}
+		d := &h2dial{done: make(chan struct{})}
+		h.dialing = d
+		h.mu.Unlock()
+		// The dial serves every request waiting for it: the context of
+		// the one that started it bounds it only by its values.
+		c, err := h.dial(context.WithoutCancel(ctx))
+		h.mu.Lock()
+		h.dialing = nil
+		d.err = err
+		close(d.done)
+		if err != nil {
+			h.mu.Unlock()
+			return nil, err
+		}
+		h.conns = append(h.conns, c)
+		h.mu.Unlock()
+		if h.retired.Load() {
+			// A retired endpoint serves without pooling: the connection
+			// closes once the stream taken below is done.
+			ok := c.Reserve()
+			c.Shutdown()
+			if ok {
+				return c, nil
+			}
+		}
 	}
-	raw, err := h.p.dial(ctx, addr)
-	if err != nil {
-		h.e.st.dialErrors.Add(1)
-		return nil, &NotSentError{Addr: addr, Err: err}
-	}
-	h.e.st.dials.Add(1)
-	h.e.st.open.Add(1)
-	return &countedConn{Conn: raw, st: &h.e.st}, nil
 }
 
-// dialTLS connects and negotiates TLS with ALPN h2. A backend that does not
-// select "h2" turns the endpoint to HTTP/1.1 over TLS for a while.
-func (h *h2ep) dialTLS(ctx context.Context, _, _ string) (net.Conn, error) {
+// dial connects to the endpoint, negotiates TLS with ALPN h2 for H2, and
+// starts an HTTP/2 connection. A backend that does not select "h2" turns
+// the endpoint to HTTP/1.1 over TLS for a while.
+func (h *h2ep) dial(ctx context.Context) (*h2client.Conn, error) {
 	addr := h.e.key.Address
 	if d := h.p.cfg.DialTimeout; d > 0 {
 		var cancel context.CancelFunc
@@ -89,31 +135,38 @@ func (h *h2ep) dialTLS(ctx context.Context, _, _ string) (net.Conn, error) {
 		h.e.st.dialErrors.Add(1)
 		return nil, &NotSentError{Addr: addr, Err: err}
 	}
-	// The counting wrapper goes under TLS: net/http recognises HTTP/2 by
-	// the returned connection being a *tls.Conn.
-	tc := tls.Client(&countedConn{Conn: raw, st: &h.e.st}, h.tlsCfg)
 	h.e.st.open.Add(1)
-	if err := tc.HandshakeContext(ctx); err != nil {
-		tc.Close()
-		h.e.st.dialErrors.Add(1)
-		return nil, &NotSentError{Addr: addr, Err: fmt.Errorf("tls handshake: %w", err)}
+	var nc net.Conn = &countedConn{Conn: raw, st: &h.e.st}
+	if h.tlsCfg != nil {
+		tc := tls.Client(nc, h.tlsCfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			tc.Close()
+			h.e.st.dialErrors.Add(1)
+			return nil, &NotSentError{Addr: addr, Err: fmt.Errorf("tls handshake: %w", err)}
+		}
+		if p := tc.ConnectionState().NegotiatedProtocol; p != "h2" {
+			tc.Close()
+			h.fallback.Store(time.Now().Add(h2FallbackFor).UnixNano())
+			h.p.cfg.Logger.Info("pool: backend did not negotiate h2; using HTTP/1.1 over TLS",
+				"address", addr, "alpn", p, "retry_after", h2FallbackFor)
+			return nil, &NotSentError{Addr: addr, Err: ErrH2NotNegotiated}
+		}
+		nc = tc
 	}
-	if p := tc.ConnectionState().NegotiatedProtocol; p != "h2" {
-		tc.Close()
-		h.fallback.Store(time.Now().Add(h2FallbackFor).UnixNano())
-		h.p.cfg.Logger.Info("pool: backend did not negotiate h2; using HTTP/1.1 over TLS",
-			"address", addr, "alpn", p, "retry_after", h2FallbackFor)
-		return nil, &NotSentError{Addr: addr, Err: ErrH2NotNegotiated}
+	c, err := h2client.NewConn(nc, h.cfg)
+	if err != nil {
+		h.e.st.dialErrors.Add(1)
+		return nil, &NotSentError{Addr: addr, Err: err}
 	}
 	h.e.st.dials.Add(1)
-	h.spokeH2.Store(true)
-	return tc, nil
+	return c, nil
 }
 
 func (h *h2ep) roundTrip(req *http.Request) (*http.Response, error) {
 	if isUpgrade(req) {
-		// Upgrades exist only in HTTP/1.1 (RFC 8441 is not supported by
-		// the HTTP/2 client): send them with HTTP/1.1 on the same address.
+		// Upgrades exist only in HTTP/1.1 (the HTTP/2 client does not
+		// carry RFC 8441's extended CONNECT): send them with HTTP/1.1 on
+		// the same address.
 		return h.e.h1.roundTrip(req)
 	}
 	if f := h.fallback.Load(); f != 0 && time.Now().UnixNano() < f {
@@ -123,55 +176,39 @@ func (h *h2ep) roundTrip(req *http.Request) (*http.Response, error) {
 		closeReqBody(req)
 		return nil, errorf(h.e.key.Address, "request", errors.New("nil URL"))
 	}
-	r := req
-	// Until the backend is known to speak h2, keep the Transport from
-	// closing the body when the dial fails, so that the HTTP/1.1 fallback
-	// can still send it.
-	guard := h.tlsCfg != nil && !h.spokeH2.Load() && req.Body != nil && req.Body != http.NoBody
-	if guard || req.URL.Scheme != h.scheme || req.URL.Host != h.e.key.Address {
-		r2 := *req
-		u := *req.URL
-		u.Scheme, u.Host = h.scheme, h.e.key.Address
-		r2.URL = &u
-		if r2.Host == "" {
-			r2.Host = req.URL.Host
-		}
-		if guard {
-			r2.Body = noCloseBody{req.Body}
-		}
-		r = &r2
-	}
 	st := &h.e.st
 	st.requests.Add(1)
-	st.inFlight.Add(1)
-	resp, err := h.t.RoundTrip(r)
+	retried := false
+again:
+	c, err := h.conn(req.Context())
 	if err != nil {
-		st.inFlight.Add(-1)
 		if errors.Is(err, ErrH2NotNegotiated) {
-			fb := req
-			if _, guarded := r.Body.(noCloseBody); !guarded && req.Body != nil && req.Body != http.NoBody {
-				// The Transport has closed the body it was given.
-				if req.GetBody == nil {
-					st.failures.Add(1)
-					return nil, err
-				}
-				body, gerr := req.GetBody()
-				if gerr != nil {
-					st.failures.Add(1)
-					return nil, err
-				}
-				fb = req.Clone(req.Context())
-				fb.Body = body
-			}
+			// Nothing was read from the body: HTTP/1.1 sends it.
 			st.requests.Add(^uint64(0)) // counted again by the HTTP/1.1 path
-			return h.e.h1.roundTrip(fb)
+			return h.e.h1.roundTrip(req)
 		}
 		st.failures.Add(1)
-		var ns *NotSentError
-		if errors.As(err, &ns) {
-			return nil, err
+		closeReqBody(req)
+		return nil, err
+	}
+	st.inFlight.Add(1)
+	resp, err := c.RoundTrip(req)
+	if err != nil {
+		st.inFlight.Add(-1)
+		st.failures.Add(1)
+		if h2client.NotProcessed(err) {
+			if !retried && (req.Body == nil || req.Body == http.NoBody) && req.Context().Err() == nil {
+				// The connection went away (a GOAWAY crossing the
+				// request, say) before the backend took the stream:
+				// once more, on a connection that has room.
+				retried = true
+				st.retry.Add(1)
+				st.failures.Add(^uint64(0))
+				goto again
+			}
+			return nil, &NotSentError{Addr: h.e.key.Address, Err: err}
 		}
-		if h.p.cfg.ResponseHeaderTimeout > 0 && isTimeout(err) && req.Context().Err() == nil {
+		if errors.Is(err, h2client.ErrResponseHeaderTimeout) {
 			err = fmt.Errorf("%w: %w", ErrResponseHeaderTimeout, err)
 		}
 		return nil, errorf(h.e.key.Address, "h2 round trip", err)
@@ -185,24 +222,30 @@ func (h *h2ep) roundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// done accounts for the end of a response; on a retired endpoint it closes
-// the connections that this left idle.
-func (h *h2ep) done() {
-	h.e.st.inFlight.Add(-1)
-	if h.retired.Load() {
-		h.t.CloseIdleConnections()
-		// The Transport forgets the stream a moment after its body ends.
-		time.AfterFunc(retiredRecheck, h.t.CloseIdleConnections)
+// done accounts for the end of a response.
+func (h *h2ep) done() { h.e.st.inFlight.Add(-1) }
+
+// closeIdle closes the connections that carry no stream.
+func (h *h2ep) closeIdle() {
+	h.mu.Lock()
+	conns := append([]*h2client.Conn(nil), h.conns...)
+	h.mu.Unlock()
+	for _, c := range conns {
+		c.CloseIdle()
 	}
 }
 
-// retiredRecheck is when a retired endpoint looks again for connections
-// left idle by a finished response.
-const retiredRecheck = 100 * time.Millisecond
-
+// retire closes the idle connections and has the others close once their
+// streams are done.
 func (h *h2ep) retire() {
 	h.retired.Store(true)
-	h.t.CloseIdleConnections()
+	h.mu.Lock()
+	conns := h.conns
+	h.conns = nil
+	h.mu.Unlock()
+	for _, c := range conns {
+		c.Shutdown()
+	}
 }
 
 // h2Body counts the end of an HTTP/2 response for InFlight.
@@ -248,9 +291,3 @@ func (c *countedConn) Close() error {
 	}
 	return c.Conn.Close()
 }
-
-// noCloseBody hides a request body's Close from the HTTP/2 Transport.
-type noCloseBody struct{ io.ReadCloser }
-
-// Close does nothing: the fallback path closes the body.
-func (noCloseBody) Close() error { return nil }

@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -11,10 +12,13 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // h2Handler answers with the protocol, the body, and a trailer.
@@ -270,4 +274,71 @@ func TestH2RetireClosesAfterInFlight(t *testing.T) {
 		t.Fatalf("body %q, %v", body, err)
 	}
 	eventually(t, "the retired endpoint's connection to close", func() bool { return e.Stats().Open == 0 })
+}
+
+// TestH2GoAwayRetriedOnNewConnection: a backend connection that goes away
+// (GOAWAY naming no stream) as a bodyless request reaches it costs the
+// request nothing: it is sent again on a new connection.
+func TestH2GoAwayRetriedOnNewConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var conns atomic.Int32
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			first := conns.Add(1) == 1
+			go func() {
+				defer nc.Close()
+				br := bufio.NewReader(nc)
+				if _, err := io.ReadFull(br, make([]byte, len(http2.ClientPreface))); err != nil {
+					return
+				}
+				fr := http2.NewFramer(nc, br)
+				fr.WriteSettings()
+				var hb bytes.Buffer
+				enc := hpack.NewEncoder(&hb)
+				for {
+					f, err := fr.ReadFrame()
+					if err != nil {
+						return
+					}
+					h, ok := f.(*http2.HeadersFrame)
+					if !ok {
+						continue
+					}
+					if first {
+						fr.WriteGoAway(0, http2.ErrCodeNo, nil)
+						continue
+					}
+					hb.Reset()
+					enc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
+					fr.WriteHeaders(http2.HeadersFrameParam{StreamID: h.StreamID, BlockFragment: hb.Bytes(), EndHeaders: true})
+					fr.WriteData(h.StreamID, true, []byte("second connection"))
+				}
+			}()
+		}
+	}()
+	p := newTestPool(t, Options{})
+	e := endpoint(t, p, "http://"+ln.Addr().String(), H2C)
+	_, body, _ := roundTrip(t, e, newRequest(t, "GET", "/", nil))
+	if body != "second connection" {
+		t.Fatalf("body %q", body)
+	}
+	if st := e.Stats(); st.Retries != 1 || st.Dials != 2 || st.Failures != 0 || st.Requests != 1 {
+		t.Errorf("stats %+v", st)
+	}
+	// A request with a body is not resent here: the caller, which knows
+	// whether it can replay it, gets a NotSentError.
+	conns.Store(0)
+	e2 := endpoint(t, newTestPool(t, Options{}), "http://"+ln.Addr().String(), H2C)
+	_, err = e2.RoundTrip(newRequest(t, "POST", "/", strings.NewReader("body")))
+	if !NotSent(err) {
+		t.Fatalf("POST on a connection going away: %v, want a NotSentError", err)
+	}
 }

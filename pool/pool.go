@@ -482,7 +482,7 @@ func (e *Endpoint) SetLimits(l Limits) {
 func (e *Endpoint) CloseIdleConnections() {
 	e.h1.closeIdle(false)
 	if e.h2 != nil {
-		e.h2.t.CloseIdleConnections()
+		e.h2.closeIdle()
 	}
 }
 

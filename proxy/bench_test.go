@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"sync"
 	"syscall"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rauta/rauta/internal/h2load"
+	"github.com/rauta/rauta/internal/h2server"
 	"github.com/rauta/rauta/upstream"
 )
 
@@ -253,14 +255,52 @@ func BenchmarkProxyH2Load(b *testing.B) {
 			name string
 			impl ServerImpl
 		}{{"rauta", ServerRauta}, {"net-http", ServerNetHTTP}} {
-			b.Run(name+"/"+srv.name, func(b *testing.B) { benchH2Load(b, srv.impl, useTLS, proto, conns, streams) })
+			b.Run(name+"/"+srv.name, func(b *testing.B) { benchH2Load(b, srv.impl, useTLS, proto, conns, streams, false) })
 		}
 	}
 }
 
-// benchH2Load is one BenchmarkProxyH2Load case: server impl, TLS or h2c.
-func benchH2Load(b *testing.B, impl ServerImpl, useTLS bool, proto ListenerProtocol, conns, streams int) {
-	backend := cannedBackend(b)
+// BenchmarkProxyH2LoadH2CBackend is BenchmarkProxyH2Load's h2c case
+// with an h2c backend (rauta's HTTP/2 server answering 64 bytes, in the
+// process): the path of a gRPC call, HTTP/2 on both sides, the upstream
+// through pool's HTTP/2 client.
+func BenchmarkProxyH2LoadH2CBackend(b *testing.B) {
+	benchH2Load(b, ServerRauta, false, HTTP, 16, 16, true)
+}
+
+// cannedH2CBackend serves h2c with rauta's HTTP/2 server, answering every
+// request with a 64-byte body.
+func cannedH2CBackend(tb testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	body := bytes.Repeat([]byte("x"), 64)
+	srv := &h2server.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Type"] = []string{"text/plain"}
+		w.Write(body)
+	})}
+	tb.Cleanup(func() { srv.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go srv.ServeConn(c, nil)
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// benchH2Load is one BenchmarkProxyH2Load case: server impl, TLS or h2c,
+// backends over HTTP/1.1 or h2c.
+func benchH2Load(b *testing.B, impl ServerImpl, useTLS bool, proto ListenerProtocol, conns, streams int, h2cBackend bool) {
+	backend, bproto := cannedBackend(b), BackendHTTP1
+	if h2cBackend {
+		backend, bproto = cannedH2CBackend(b), BackendH2C
+	}
 	p := newTestProxy(b, Options{Server: impl})
 	l := Listener{Name: "l", Address: "127.0.0.1", Protocol: proto}
 	if useTLS {
@@ -269,7 +309,7 @@ func benchH2Load(b *testing.B, impl ServerImpl, useTLS bool, proto ListenerProto
 	cfg := Config{
 		Listeners: []Listener{l},
 		Routes:    []Route{{Namespace: "ns", Name: "r", Listeners: []string{"l"}, Rules: []Rule{{Backends: []BackendRef{{Backend: "b", Weight: 1}}}}}},
-		Backends:  []Backend{{Spec: upstream.Spec{Name: "b", Endpoints: []upstream.Endpoint{{Address: backend}}}}},
+		Backends:  []Backend{{Spec: upstream.Spec{Name: "b", Endpoints: []upstream.Endpoint{{Address: backend}}}, Protocol: bproto}},
 	}
 	if err := p.Apply(cfg); err != nil {
 		b.Fatal(err)

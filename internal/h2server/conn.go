@@ -14,6 +14,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/rauta/rauta/internal/h2wire"
 )
 
 const (
@@ -102,7 +104,7 @@ type conn struct {
 	resets      budget
 	priorities  budget
 	empties     budget
-	canon       map[string]string
+	names       h2wire.Names
 	maxList     uint32
 	maxFrames   int
 

@@ -12,6 +12,8 @@ import (
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/rauta/rauta/internal/h2wire"
 )
 
 // headerBlock is a header block being read: a HEADERS frame and its
@@ -57,26 +59,12 @@ func (c *conn) onField(f hpack.HeaderField) {
 		}
 	} else {
 		hb.sawReg = true
-		if !validFieldName(f.Name) {
+		if !h2wire.ValidFieldName(f.Name) {
 			hb.invalid = true
 			return
 		}
 	}
 	hb.fields = append(hb.fields, f)
-}
-
-// validFieldName reports whether a field name is a lower-case token.
-func validFieldName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		if 'A' <= b && b <= 'Z' || !httpguts.IsTokenRune(rune(b)) {
-			return false
-		}
-	}
-	return true
 }
 
 func (c *conn) processHeaders(f *http2.HeadersFrame) error {
@@ -214,7 +202,7 @@ func (c *conn) trailersLocked(s *stream, hb *headerBlock) error {
 		// reads the body to its end, as net/http's contract wants (the
 		// map may be read before then, to declare trailers upstream).
 		for _, f := range hb.fields {
-			k := c.canonical(f.Name)
+			k := c.names.Canonical(f.Name)
 			if _, ok := s.trailer[k]; ok {
 				s.gotTrailers = append(s.gotTrailers, hpack.HeaderField{Name: k, Value: f.Value})
 			}
@@ -311,7 +299,7 @@ func (c *conn) newRequest(hb *headerBlock, r *http.Request, u *url.URL) error {
 		if f.Name == "te" && f.Value != "trailers" {
 			return errTE
 		}
-		k := c.canonical(f.Name)
+		k := c.names.Canonical(f.Name)
 		if vv, ok := h[k]; ok {
 			h[k] = append(vv, f.Value)
 			continue
@@ -461,50 +449,3 @@ func validPath(p string) bool {
 	}
 	return true
 }
-
-// canonical returns the canonical form of a lower-case field name,
-// caching the uncommon ones per connection.
-func (c *conn) canonical(name string) string {
-	if k, ok := commonCanonical[name]; ok {
-		return k
-	}
-	if k, ok := c.canon[name]; ok {
-		return k
-	}
-	k := textproto.CanonicalMIMEHeaderKey(name)
-	if c.canon == nil {
-		c.canon = make(map[string]string)
-	}
-	if len(c.canon) < 64 {
-		c.canon[name] = k
-	}
-	return k
-}
-
-// commonCanonical maps lower-case names of common fields to their
-// canonical forms; lowerCommon the reverse.
-var commonCanonical, lowerCommon = func() (map[string]string, map[string]string) {
-	names := []string{
-		"Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language", "Accept-Ranges",
-		"Access-Control-Allow-Origin", "Age", "Allow", "Authorization", "Cache-Control",
-		"Content-Disposition", "Content-Encoding", "Content-Language", "Content-Length",
-		"Content-Location", "Content-Range", "Content-Type", "Cookie", "Date", "Etag",
-		"Expect", "Expires", "From", "Grpc-Encoding", "Grpc-Message", "Grpc-Status",
-		"Grpc-Timeout", "Grpc-Accept-Encoding", "Host", "If-Match", "If-Modified-Since",
-		"If-None-Match", "If-Range", "If-Unmodified-Since", "Last-Modified", "Link",
-		"Location", "Max-Forwards", "Origin", "Priority", "Proxy-Authenticate",
-		"Proxy-Authorization", "Range", "Referer", "Refresh", "Retry-After", "Server",
-		"Set-Cookie", "Strict-Transport-Security", "Te", "Trailer", "Traceparent",
-		"Tracestate", "Transfer-Encoding", "User-Agent", "Vary", "Via",
-		"Www-Authenticate", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
-		"X-Request-Id", "X-Real-Ip",
-	}
-	canon := make(map[string]string, len(names))
-	lower := make(map[string]string, len(names))
-	for _, n := range names {
-		l := strings.ToLower(n)
-		canon[l] = n
-		lower[n] = l
-	}
-	return canon, lower
-}()

@@ -11,6 +11,8 @@ import (
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/rauta/rauta/internal/h2wire"
 )
 
 // holdBytes is how much of a body is held, before Flush, so that a
@@ -89,12 +91,6 @@ func (w *responseWriter) WriteHeader(code int) {
 	w.snap = w.fields(code, true)
 }
 
-// hopFields are the fields never sent in HTTP/2 responses.
-var hopFields = map[string]bool{
-	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true,
-	"Transfer-Encoding": true, "Upgrade": true,
-}
-
 // fields lists a header block: the status and the handler's fields.
 func (w *responseWriter) fields(code int, final bool) []hpack.HeaderField {
 	var out []hpack.HeaderField
@@ -107,11 +103,11 @@ func (w *responseWriter) fields(code int, final bool) []hpack.HeaderField {
 	out = append(out, hpack.HeaderField{Name: ":status", Value: statusString(code)})
 	sawDate := false
 	for k, vv := range w.header {
-		if hopFields[k] || strings.HasPrefix(k, http.TrailerPrefix) {
+		if h2wire.ConnectionSpecific(k) || strings.HasPrefix(k, http.TrailerPrefix) {
 			continue
 		}
-		lk := lower(k)
-		if !validFieldName(lk) {
+		lk := h2wire.Lower(k)
+		if !h2wire.ValidFieldName(lk) {
 			continue
 		}
 		if lk == "date" {
@@ -127,13 +123,6 @@ func (w *responseWriter) fields(code int, final bool) []hpack.HeaderField {
 		out = append(out, hpack.HeaderField{Name: "date", Value: w.s.c.srv.date()})
 	}
 	return out
-}
-
-func lower(k string) string {
-	if l, ok := lowerCommon[k]; ok {
-		return l
-	}
-	return strings.ToLower(k)
 }
 
 // Write queues body bytes; it waits while the stream has 64 KiB queued.
@@ -290,8 +279,8 @@ func (w *responseWriter) finish(panicked bool) {
 func (w *responseWriter) trailerFields() []hpack.HeaderField {
 	var out []hpack.HeaderField
 	add := func(k string, vv []string) {
-		lk := lower(k)
-		if !validFieldName(lk) || hopFields[http.CanonicalHeaderKey(k)] {
+		lk := h2wire.Lower(k)
+		if !h2wire.ValidFieldName(lk) || h2wire.ConnectionSpecific(http.CanonicalHeaderKey(k)) {
 			return
 		}
 		switch lk {

@@ -7,6 +7,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/rauta/rauta/internal/h2wire"
 )
 
 // streamQuantum is how many DATA bytes one stream may put into a
@@ -220,14 +222,5 @@ func (c *conn) writeBlock(id uint32, fields []hpack.HeaderField, end bool) {
 		}
 		c.enc.WriteField(f)
 	}
-	blk := c.hbuf.Bytes()
-	max := int(c.peerMaxFrame)
-	first := blk[:min(len(blk), max)]
-	blk = blk[len(first):]
-	c.wfr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: first, EndStream: end, EndHeaders: len(blk) == 0})
-	for len(blk) > 0 {
-		chunk := blk[:min(len(blk), max)]
-		blk = blk[len(chunk):]
-		c.wfr.WriteContinuation(id, len(blk) == 0, chunk)
-	}
+	h2wire.WriteBlock(c.wfr, id, c.hbuf.Bytes(), c.peerMaxFrame, end)
 }
