@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -236,6 +237,15 @@ func (h *h1) exchange(ctx context.Context, c *conn, req *http.Request, host stri
 		x.rht = true
 	}
 	x.wfailed = werr != nil
+	if c.br.Buffered() == 0 {
+		// The request was just written: let the other ready goroutines
+		// run while the backend answers, so that the first read finds
+		// the response instead of failing with EAGAIN and parking in
+		// the network poller (a system call and a wake-up saved per
+		// request under load; with nothing else to run this returns at
+		// once).
+		runtime.Gosched()
+	}
 	resp, err = x.readResponse(req, upgrade)
 	if err != nil {
 		x.abort()

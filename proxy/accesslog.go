@@ -214,69 +214,80 @@ func validID(s string) bool {
 	return true
 }
 
-// newID returns 16 random bytes in hex.
-func newID() string {
-	var b [16]byte
-	var out [32]byte
-	crand.Read(b[:])
-	hex.Encode(out[:], b[:])
-	return string(out[:])
-}
-
-// requestID sets the request ID on the outgoing request and the response.
-func (p *Proxy) requestID(w http.ResponseWriter, r *http.Request, trustedClient bool) string {
-	cfg := p.opts.RequestIDs
-	if cfg.Disabled {
-		return ""
-	}
+// requestIDs sets the request ID on the outgoing request and the
+// response, and validates or starts W3C trace context (an invalid
+// traceparent is dropped together with its tracestate). It returns the
+// request ID and the trace ID. The IDs it generates come from one read of
+// the random source and share one string and one header-value slice.
+func (p *Proxy) requestIDs(w http.ResponseWriter, r *http.Request, trustedClient bool) (requestID, traceID string) {
+	newRequest, newTrace := false, false
 	key := p.requestIDHeader
-	if vs := r.Header[key]; len(vs) == 1 && (cfg.TrustIncoming || trustedClient) && validID(vs[0]) {
-		w.Header()[key] = vs
-		return vs[0]
-	}
-	v := []string{newID()}
-	r.Header[key] = v
-	w.Header()[key] = v
-	return v[0]
-}
-
-// traceContext validates or starts W3C trace context and returns the trace
-// ID. An invalid traceparent is dropped together with its tracestate.
-func (p *Proxy) traceContext(r *http.Request) string {
-	cfg := p.opts.Tracing
-	if cfg.Disabled {
-		return ""
-	}
-	vs := r.Header["Traceparent"]
-	if len(vs) == 1 {
-		if id, ok := parseTraceparent(vs[0]); ok {
-			return id
+	if cfg := p.opts.RequestIDs; !cfg.Disabled {
+		if vs := r.Header[key]; len(vs) == 1 && (cfg.TrustIncoming || trustedClient) && validID(vs[0]) {
+			w.Header()[key] = vs
+			requestID = vs[0]
+		} else {
+			newRequest = true
 		}
 	}
-	delete(r.Header, "Traceparent")
-	delete(r.Header, "Tracestate")
-	if cfg.NoNewTraces {
-		return ""
-	}
-	var b [24]byte
-	for {
-		crand.Read(b[:])
-		if !allZero(b[:16]) && !allZero(b[16:]) {
-			break
+	tracing := p.opts.Tracing
+	if !tracing.Disabled {
+		vs := r.Header["Traceparent"]
+		if len(vs) == 1 {
+			traceID, _ = parseTraceparent(vs[0])
+		}
+		if traceID == "" {
+			delete(r.Header, "Traceparent")
+			delete(r.Header, "Tracestate")
+			newTrace = !tracing.NoNewTraces
 		}
 	}
-	var tp [55]byte
-	copy(tp[:], "00-")
-	hex.Encode(tp[3:35], b[:16])
-	tp[35] = '-'
-	hex.Encode(tp[36:52], b[16:])
-	copy(tp[52:], "-00")
-	if cfg.Sampled {
-		tp[54] = '1'
+	if !newRequest && !newTrace {
+		return requestID, traceID
 	}
-	v := string(tp[:])
-	r.Header["Traceparent"] = []string{v}
-	return v[3:35]
+	// 16 bytes of request ID, then a 16-byte trace ID and an 8-byte
+	// parent ID, neither of which may be all zeros.
+	var rnd [40]byte
+	crand.Read(rnd[:])
+	for newTrace && (allZero(rnd[16:32]) || allZero(rnd[32:])) {
+		crand.Read(rnd[16:])
+	}
+	var buf [32 + 55]byte
+	n := 0
+	if newRequest {
+		hex.Encode(buf[:32], rnd[:16])
+		n = 32
+	}
+	if newTrace {
+		tp := buf[n : n+55]
+		copy(tp, "00-")
+		hex.Encode(tp[3:35], rnd[16:32])
+		tp[35] = '-'
+		hex.Encode(tp[36:52], rnd[32:])
+		copy(tp[52:], "-00")
+		if tracing.Sampled {
+			tp[54] = '1'
+		}
+		n += 55
+	}
+	str := string(buf[:n])
+	// One allocation for both header values; each slice is full (len ==
+	// cap), so appending to one never writes into the other.
+	vals := make([]string, 2)
+	if newRequest {
+		requestID = str[:32]
+		vals[0] = requestID
+		v := vals[0:1:1]
+		r.Header[key] = v
+		w.Header()[key] = v
+	}
+	if newTrace {
+		v := str[n-55:]
+		traceID = v[3:35]
+		vals[1] = v
+		r.Header["Traceparent"] = vals[1:2:2]
+	}
+	return requestID, traceID
 }
 
 func allZero(b []byte) bool {

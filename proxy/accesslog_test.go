@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -128,3 +130,91 @@ func BenchmarkProxyHTTP1AccessLog(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestRequestIDs covers each combination of request IDs and trace context
+// being kept, generated or disabled: generated IDs are well-formed, set on
+// the right headers and independent of each other.
+func TestRequestIDs(t *testing.T) {
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	for _, tc := range []struct {
+		name             string
+		opts             Options
+		in               http.Header
+		trusted          bool
+		wantReq, keepReq bool // a request ID is set; it is the incoming one
+		wantTrace        bool // a traceparent is forwarded
+		keepTrace        bool // it is the incoming one
+		sampled          bool
+	}{
+		{name: "both generated", in: http.Header{}, wantReq: true, wantTrace: true},
+		{name: "both generated, sampled", opts: Options{Tracing: Tracing{Sampled: true}}, in: http.Header{}, wantReq: true, wantTrace: true, sampled: true},
+		{name: "incoming kept", opts: Options{RequestIDs: RequestIDs{TrustIncoming: true}},
+			in: http.Header{"X-Request-Id": {"abc"}, "Traceparent": {tp}}, wantReq: true, keepReq: true, wantTrace: true, keepTrace: true},
+		{name: "trusted client", in: http.Header{"X-Request-Id": {"abc"}}, trusted: true, wantReq: true, keepReq: true, wantTrace: true},
+		{name: "untrusted replaced", in: http.Header{"X-Request-Id": {"abc"}, "Traceparent": {"00-zz"}, "Tracestate": {"k=v"}}, wantReq: true, wantTrace: true},
+		{name: "request IDs off", opts: Options{RequestIDs: RequestIDs{Disabled: true}}, in: http.Header{}, wantTrace: true},
+		{name: "tracing off", opts: Options{Tracing: Tracing{Disabled: true}}, in: http.Header{"Traceparent": {"00-zz"}}, wantReq: true},
+		{name: "no new traces", opts: Options{Tracing: Tracing{NoNewTraces: true}}, in: http.Header{"Traceparent": {"00-zz"}, "Tracestate": {"k=v"}}, wantReq: true},
+		{name: "both off", opts: Options{RequestIDs: RequestIDs{Disabled: true}, Tracing: Tracing{Disabled: true}}, in: http.Header{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.opts.Logger = quietLogger(t)
+			p := New(tc.opts)
+			r := &http.Request{Header: tc.in.Clone()}
+			w := httptest.NewRecorder()
+			reqID, traceID := p.requestIDs(w, r, tc.trusted)
+			switch {
+			case !tc.wantReq:
+				if reqID != "" || r.Header["X-Request-Id"] != nil || w.Header()["X-Request-Id"] != nil {
+					t.Errorf("request ID %q set with request IDs off", reqID)
+				}
+			case tc.keepReq:
+				if reqID != "abc" || r.Header.Get("X-Request-Id") != "abc" || w.Header().Get("X-Request-Id") != "abc" {
+					t.Errorf("incoming request ID not kept: %q", reqID)
+				}
+			default:
+				if len(reqID) != 32 || !lowerHex(reqID) || r.Header.Get("X-Request-Id") != reqID || w.Header().Get("X-Request-Id") != reqID {
+					t.Errorf("generated request ID %q, headers %q %q", reqID, r.Header["X-Request-Id"], w.Header()["X-Request-Id"])
+				}
+			}
+			got := r.Header["Traceparent"]
+			switch {
+			case tc.opts.Tracing.Disabled:
+				// Trace context passes through untouched.
+				if traceID != "" || !slices.Equal(got, tc.in["Traceparent"]) {
+					t.Errorf("trace ID %q, traceparent %q with tracing off", traceID, got)
+				}
+			case !tc.wantTrace:
+				if traceID != "" || got != nil || r.Header["Tracestate"] != nil {
+					t.Errorf("trace ID %q, traceparent %q, tracestate %q: want none", traceID, got, r.Header["Tracestate"])
+				}
+			case tc.keepTrace:
+				if traceID != "4bf92f3577b34da6a3ce929d0e0e4736" || len(got) != 1 || got[0] != tp {
+					t.Errorf("incoming trace context not kept: %q %q", traceID, got)
+				}
+			default:
+				if len(got) != 1 {
+					t.Fatalf("traceparent %q", got)
+				}
+				id, ok := parseTraceparent(got[0])
+				if !ok || id != traceID || r.Header["Tracestate"] != nil {
+					t.Errorf("generated traceparent %q (valid %v), trace ID %q, tracestate %q", got[0], ok, traceID, r.Header["Tracestate"])
+				}
+				if flag := got[0][53:]; flag != map[bool]string{false: "00", true: "01"}[tc.sampled] {
+					t.Errorf("traceparent flags %q, sampled %v", flag, tc.sampled)
+				}
+				if tc.wantReq && !tc.keepReq && strings.Contains(got[0], reqID) {
+					t.Errorf("trace context %q reuses the request ID %q", got[0], reqID)
+				}
+			}
+			if tc.wantReq && tc.wantTrace {
+				// The two header values share a backing array: appending
+				// to one must not change the other.
+				r.Header["X-Request-Id"] = append(r.Header["X-Request-Id"], "x")
+				if r.Header["Traceparent"][0] != got[0] {
+					t.Errorf("appending to the request ID changed the traceparent")
+				}
+			}
+		})
+	}
+}

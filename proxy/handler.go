@@ -140,8 +140,7 @@ func (h *portHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		pt = snap.ports[h.key]
 	}
 	trustedClient := len(p.opts.TrustedProxies) > 0 && p.trusted(clientIP(r.RemoteAddr))
-	x.requestID = p.requestID(w, r, trustedClient)
-	x.traceID = p.traceContext(r)
+	x.requestID, x.traceID = p.requestIDs(w, r, trustedClient)
 	if h.listener != "" && p.down.Load() {
 		x.fail(w, http.StatusServiceUnavailable, reasonShutDown, "shut down\n")
 		return
@@ -867,9 +866,9 @@ func (p *Proxy) observe(r *http.Request, x *requestState) {
 	if x.grpc {
 		p.observeGRPC(x)
 	}
-	code := codeLabel(x.status)
-	p.metrics.requests.WithLabelValues(x.route, x.backend, methodLabel(r.Method), code).Inc()
-	p.metrics.duration.WithLabelValues(x.route, code).Observe(time.Since(x.start).Seconds())
+	rs := p.metrics.requestSeries(x.route, x.backend, methodLabel(r.Method), codeLabel(x.status))
+	rs.count.Inc()
+	rs.duration.Observe(time.Since(x.start).Seconds())
 }
 
 // isH2CUpgrade reports whether an HTTP/1.1 request asks to upgrade to h2c.

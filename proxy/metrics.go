@@ -1,9 +1,12 @@
 package proxy
 
 import (
+	"maps"
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -104,6 +107,51 @@ type metrics struct {
 	// grpc is labelled by route, rule (its name, else its index) and
 	// gRPC status name, never by the service or method a client sends.
 	grpc *prometheus.CounterVec
+
+	// series holds the children of requests and duration already looked
+	// up (a map[seriesKey]*requestSeries replaced whole when one is
+	// added; the vectors never delete them), so that a request costs one
+	// map lookup instead of hashing and validating its labels twice.
+	series   atomic.Pointer[map[seriesKey]*requestSeries]
+	seriesMu sync.Mutex // serialises additions to series
+}
+
+// seriesKey is the labels of a request's counter and duration.
+type seriesKey struct{ route, backend, method, code string }
+
+// requestSeries is the request counter and duration histogram of one
+// seriesKey.
+type requestSeries struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
+}
+
+// requestSeries returns the counter and histogram of a request's labels.
+func (m *metrics) requestSeries(route, backend, method, code string) *requestSeries {
+	k := seriesKey{route, backend, method, code}
+	if cur := m.series.Load(); cur != nil {
+		if s := (*cur)[k]; s != nil {
+			return s
+		}
+	}
+	m.seriesMu.Lock()
+	defer m.seriesMu.Unlock()
+	var next map[seriesKey]*requestSeries
+	if cur := m.series.Load(); cur != nil {
+		if s := (*cur)[k]; s != nil {
+			return s
+		}
+		next = maps.Clone(*cur)
+	} else {
+		next = make(map[seriesKey]*requestSeries)
+	}
+	s := &requestSeries{
+		count:    m.requests.WithLabelValues(route, backend, method, code),
+		duration: m.duration.WithLabelValues(route, code),
+	}
+	next[k] = s
+	m.series.Store(&next)
+	return s
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {

@@ -326,6 +326,13 @@ func (c *conn) waitForRequest(first bool) bool {
 		return false
 	}
 	if c.bufr.Buffered() == 0 {
+		// The response was just written: the client's next request is
+		// rarely in yet. Letting the other ready goroutines run first
+		// gives it time to arrive, so that the read below finds it rather
+		// than costing a read system call that fails with EAGAIN and a
+		// trip through the network poller; with nothing else to run the
+		// yield returns at once.
+		runtime.Gosched()
 		if _, err := c.bufr.Peek(1); err != nil {
 			return false
 		}
