@@ -146,6 +146,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	retryPeriod := fs.Duration("lease-retry-period", kube.DefaultRetryPeriod, "leader election: time between attempts to acquire or renew the Lease")
 	maxConns := fs.Int("max-conns-per-listener", proxy.DefaultMaxConnsPerListener, "client connections open at once on each listening port; past it new ones are closed at accept; negative means no limit")
 	maxConnsClient := fs.Int("max-conns-per-client", 0, "client connections open at once from one IP address on each listening port; 0 means no limit")
+	gcPercent := fs.Int("gc-percent", defaultGCPercent, gcFlagUsage)
 	sessionKey := fs.String("session-key-file", "", "`path` of the key that seals session persistence tokens: 32 bytes, raw or base64; replicas must share it (default: a random key per process)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
@@ -174,6 +175,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if popts.Logger == nil {
 		popts.Logger = log
+	}
+	if gcp, limit := tuneGC(*gcPercent); gcp >= 0 || limit >= 0 {
+		log.Debug("garbage collector tuned", "gc_percent", gcp, "memory_limit_bytes", limit)
 	}
 	p := proxy.New(popts)
 	run := admin.RunOptions{Proxy: p, Address: *adminAddr, Pprof: *pprofOn, Logger: log, ShutdownTimeout: *shutdown}
