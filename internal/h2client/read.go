@@ -1,6 +1,9 @@
 package h2client
 
 import (
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
@@ -11,6 +14,104 @@ import (
 	"github.com/rauta/rauta/internal/h1wire"
 	"github.com/rauta/rauta/internal/h2wire"
 )
+
+// readLoop reads frames until the connection ends.
+func (c *Conn) readLoop() {
+	defer close(c.readDone)
+	err := c.readFrames()
+	var ce ConnError
+	if errors.As(err, &ce) && !ce.Remote {
+		c.connFail(ce)
+		return
+	}
+	if errors.Is(err, io.EOF) {
+		err = fmt.Errorf("h2client: server closed the connection: %w", ErrConnClosed)
+	} else if !errors.Is(err, ErrConnClosed) && !errors.As(err, &ce) {
+		err = fmt.Errorf("h2client: read: %w: %w", ErrConnClosed, err)
+	}
+	c.mu.Lock()
+	c.closeLocked(err)
+	c.mu.Unlock()
+}
+
+// readFrames reads and processes frames; it returns what ended the
+// connection.
+func (c *Conn) readFrames() error {
+	for {
+		f, err := c.fr.ReadFrame()
+		if err != nil {
+			var se http2.StreamError
+			if errors.As(err, &se) {
+				// A header block that hpack decoded but x/net found
+				// malformed: the stream is reset, the connection goes on.
+				c.streamFailed(se.StreamID, se.Code, malformed("%v", se))
+				continue
+			}
+			var ce http2.ConnectionError
+			if errors.As(err, &ce) {
+				reason := "refused by the framer"
+				if d := c.fr.ErrorDetail(); d != nil {
+					reason = d.Error()
+				}
+				return ConnError{Code: http2.ErrCode(ce), Reason: reason}
+			}
+			if errors.Is(err, http2.ErrFrameTooLarge) {
+				return ConnError{Code: http2.ErrCodeFrameSize, Reason: "frame too large"}
+			}
+			c.mu.Lock()
+			closed := c.closed
+			c.mu.Unlock()
+			if closed {
+				return ErrConnClosed
+			}
+			return err
+		}
+		c.sawFrame.Store(true)
+		if !c.gotSettings {
+			sf, ok := f.(*http2.SettingsFrame)
+			if !ok || sf.IsAck() {
+				return protocolError("first frame from the server is not SETTINGS")
+			}
+			c.gotSettings = true
+		}
+		if err := c.process(f); err != nil {
+			return err
+		}
+	}
+}
+
+func (c *Conn) process(f http2.Frame) error {
+	switch f := f.(type) {
+	case *http2.MetaHeadersFrame:
+		return c.processHeaders(f)
+	case *http2.DataFrame:
+		return c.processData(f)
+	case *http2.SettingsFrame:
+		return c.processSettings(f)
+	case *http2.WindowUpdateFrame:
+		return c.processWindowUpdate(f)
+	case *http2.RSTStreamFrame:
+		return c.processRST(f)
+	case *http2.PingFrame:
+		c.mu.Lock()
+		if f.IsAck() {
+			if c.pingOut {
+				c.pingOut = false
+				c.pingTimer.Stop()
+			}
+		} else {
+			c.wfr.WritePing(true, f.Data)
+			c.flushLocked(true)
+		}
+		c.mu.Unlock()
+	case *http2.GoAwayFrame:
+		c.processGoAway(f)
+	case *http2.PushPromiseFrame:
+		return protocolError("PUSH_PROMISE with push disabled")
+	}
+	// PRIORITY and unknown frame types are ignored.
+	return nil
+}
 
 // max1xx bounds the informational responses accepted before the final one.
 const max1xx = 16
