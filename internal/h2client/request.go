@@ -121,17 +121,12 @@ func fieldSize(name, value string) uint64 { return uint64(len(name) + len(value)
 // sent as it is: Host, the framing fields, the connection-specific ones
 // and TE are not (TE goes as "te: trailers" when it asks for them).
 func requestField(k string) (string, bool) {
-	switch k {
-	case "Host", "Content-Length", "Te", "Trailer":
-		return "", false
-	}
 	if h2wire.ConnectionSpecific(k) {
 		return "", false
 	}
 	lk := h2wire.Lower(k)
 	switch lk {
-	case "host", "content-length", "te", "trailer", "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
-		// A non-canonical key for one of the above.
+	case "host", "content-length", "te", "trailer":
 		return "", false
 	}
 	return lk, true

@@ -280,7 +280,7 @@ func (w *responseWriter) trailerFields() []hpack.HeaderField {
 	var out []hpack.HeaderField
 	add := func(k string, vv []string) {
 		lk := h2wire.Lower(k)
-		if !h2wire.ValidFieldName(lk) || h2wire.ConnectionSpecific(http.CanonicalHeaderKey(k)) {
+		if !h2wire.ValidFieldName(lk) || h2wire.ConnectionSpecific(k) {
 			return
 		}
 		switch lk {

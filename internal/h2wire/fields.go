@@ -22,14 +22,20 @@ func ValidFieldName(s string) bool {
 	return true
 }
 
-// ConnectionSpecific reports whether the field with canonical name k is
+// ConnectionSpecific reports whether the field named k, in any case, is
 // one that HTTP/2 forbids (RFC 9113 section 8.2.2): Connection and the
 // fields it is used with. TE is not among them; it is allowed with the
 // value "trailers" only, a rule for the caller.
 func ConnectionSpecific(k string) bool {
-	switch k {
-	case "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade":
-		return true
+	switch len(k) {
+	case 7:
+		return strings.EqualFold(k, "Upgrade")
+	case 10:
+		return strings.EqualFold(k, "Connection") || strings.EqualFold(k, "Keep-Alive")
+	case 16:
+		return strings.EqualFold(k, "Proxy-Connection")
+	case 17:
+		return strings.EqualFold(k, "Transfer-Encoding")
 	}
 	return false
 }

@@ -22,7 +22,12 @@ func TestConnectionSpecific(t *testing.T) {
 			t.Errorf("%s not connection-specific", k)
 		}
 	}
-	for _, k := range []string{"Te", "Content-Length", "Host", "Trailer"} {
+	for _, k := range []string{"connection", "KEEP-ALIVE", "transfer-encoding", "upgrade"} {
+		if !ConnectionSpecific(k) {
+			t.Errorf("%s (not canonical) not connection-specific", k)
+		}
+	}
+	for _, k := range []string{"Te", "Content-Length", "Host", "Trailer", "Connectionx", "Upgrade-Insecure-Requests"} {
 		if ConnectionSpecific(k) {
 			t.Errorf("%s connection-specific", k)
 		}
