@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -342,19 +341,9 @@ func benchH2Load(b *testing.B, impl ServerImpl, useTLS bool, proto ListenerProto
 	b.ReportAllocs()
 	cpu0 := benchCPU()
 	b.ResetTimer()
-	var wg sync.WaitGroup
-	for i, c := range clients {
-		n := b.N / conns
-		if i < b.N%conns {
-			n++
-		}
-		wg.Go(func() {
-			if err := c.Run(n, streams); err != nil {
-				b.Error(err)
-			}
-		})
+	if err := h2load.RunAll(clients, b.N, streams); err != nil {
+		b.Error(err)
 	}
-	wg.Wait()
 	b.StopTimer()
 	b.ReportMetric(float64((benchCPU()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 }

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -202,3 +203,20 @@ func (c *Conn) headers(frag []byte, end bool) error {
 
 // Close closes the connection.
 func (c *Conn) Close() error { return c.nc.Close() }
+
+// RunAll sends n requests spread evenly over conns, each connection on
+// its own goroutine with inflight streams open at a time, and returns the
+// first error any of them met.
+func RunAll(conns []*Conn, n, inflight int) error {
+	errs := make([]error, len(conns))
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		share := n / len(conns)
+		if i < n%len(conns) {
+			share++
+		}
+		wg.Go(func() { errs[i] = c.Run(share, inflight) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}

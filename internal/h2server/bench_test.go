@@ -128,19 +128,9 @@ func BenchmarkServeLoad(b *testing.B) {
 			writes.Store(0)
 			cpu0 := processCPU()
 			b.ResetTimer()
-			var cw sync.WaitGroup
-			for i, c := range clients {
-				n := b.N / conns
-				if i < b.N%conns {
-					n++
-				}
-				cw.Go(func() {
-					if err := c.Run(n, streams); err != nil {
-						b.Error(err)
-					}
-				})
+			if err := h2load.RunAll(clients, b.N, streams); err != nil {
+				b.Error(err)
 			}
-			cw.Wait()
 			b.StopTimer()
 			b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 			b.ReportMetric(float64(reads.Load())/float64(b.N), "reads/op")
